@@ -1,0 +1,80 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "pharma-mesh",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "pharma-mesh", targets: ["pharma-mesh"]),
+        .library(name: "MeshRuntime", targets: ["MeshRuntime"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/groue/GRDB.swift", from: "7.10.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        // The generic runtime: domains, recipes, tests, versions, scheduler. Knows nothing of pharma.
+        .target(
+            name: "MeshRuntime",
+            dependencies: [
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // Streaming readers for the vendor file formats and the feed layouts of shared/spec/feeds.md.
+        .target(name: "FeedFormats"),
+        // Synthetic feeds at three scales, with ground truth.
+        .target(name: "FeedGenerator"),
+        .target(
+            name: "Ingest",
+            dependencies: [
+                "MeshRuntime", "FeedFormats",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        .target(name: "Mastering", dependencies: ["MeshRuntime", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "Warehouse", dependencies: ["MeshRuntime", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(name: "SelfService", dependencies: ["MeshRuntime", .product(name: "GRDB", package: "GRDB.swift")]),
+        .executableTarget(
+            name: "pharma-mesh",
+            dependencies: [
+                "MeshRuntime", "Ingest", "Mastering", "Warehouse", "SelfService",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        // Shared fixtures for the test targets: toy meshes and temporary homes.
+        .target(
+            name: "MeshTestSupport",
+            dependencies: ["MeshRuntime", .product(name: "GRDB", package: "GRDB.swift")],
+            path: "Tests/MeshTestSupport"
+        ),
+        // A tiny program that runs a toy mesh, so a test can kill a real process mid-build.
+        .executableTarget(
+            name: "mesh-fixture",
+            dependencies: ["MeshRuntime", "MeshTestSupport"],
+            path: "Tests/MeshFixture"
+        ),
+        .testTarget(
+            name: "MeshRuntimeTests",
+            dependencies: [
+                "MeshRuntime", "MeshTestSupport", "mesh-fixture", .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(name: "FeedFormatsTests", dependencies: ["FeedFormats"]),
+        .testTarget(name: "FeedGeneratorTests", dependencies: ["FeedGenerator"]),
+        .testTarget(
+            name: "IngestTests",
+            dependencies: [
+                "Ingest", "MeshRuntime", "MeshTestSupport", "FeedGenerator",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+    ],
+    swiftLanguageModes: [.v6]
+)

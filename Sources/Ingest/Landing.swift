@@ -1,0 +1,188 @@
+import Crypto
+import Foundation
+import GRDB
+import MeshRuntime
+
+/// A delivery date, `YYYY-MM-DD`, as batch folders are named.
+public struct LandingDate: Comparable, Hashable, Sendable, CustomStringConvertible {
+    public var year: Int
+    public var month: Int
+    public var day: Int
+
+    /// Parses `YYYY-MM-DD`; nil for anything else (including impossible dates such as 2025-02-30).
+    public static func parse(_ text: String) -> LandingDate? {
+        let parts = text.split(separator: "-", omittingEmptySubsequences: false)
+        guard parts.count == 3, parts[0].count == 4, parts[1].count == 2, parts[2].count == 2,
+            let y = Int(parts[0]), let m = Int(parts[1]), let d = Int(parts[2]), (1...12).contains(m), d >= 1
+        else { return nil }
+        let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
+        let days = [31, leap ? 29 : 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31][m - 1]
+        guard d <= days else { return nil }
+        return LandingDate(year: y, month: m, day: d)
+    }
+
+    public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
+    public static func < (a: LandingDate, b: LandingDate) -> Bool { (a.year, a.month, a.day) < (b.year, b.month, b.day) }
+}
+
+/// One landed batch: a delivery folder copied into the mesh home, immutable from then on.
+public struct LandedBatch: Codable, Sendable, Hashable, FetchableRecord, PersistableRecord {
+    public static let databaseTableName = "batch"
+    public var feed: String
+    /// The delivery date: the batch folder's name.
+    public var delivery: String
+    /// SHA-256 over the batch's file names and contents.
+    public var fingerprint: String
+    public var files: [String]
+    public var bytes: Int
+    public var landedAt: Date
+
+    enum CodingKeys: String, CodingKey { case feed, delivery, fingerprint, files, bytes, landedAt = "landed_at" }
+
+    /// `xponent/2025-03-07`.
+    public var id: String { "\(feed)/\(delivery)" }
+}
+
+/// What one landing did.
+public struct LandingReport: Sendable {
+    public var landed: [LandedBatch] = []
+    public var alreadyLanded = 0
+    /// Folders that were not landed, each with what to do about it.
+    public var problems: [String] = []
+}
+
+/// Lands raw deliveries into the mesh home: `HOME/landing/FEED/YYYY-MM-DD/`, fingerprinted and immutable.
+///
+/// Landing copies; it does not parse. The raw domains parse, validate and quarantine when they build, so a
+/// bad batch is always kept as it came.
+public enum Landing {
+    /// The feeds of shared/spec/feeds.md.
+    public static let feeds = [
+        "products", "nppes", "ama", "crm_accounts", "alignment", "xponent", "claims", "formulary", "rebates", "crm_calls",
+        "email_events", "web_sessions", "media", "partd",
+    ]
+
+    static func ledger(home: URL) throws -> DatabaseQueue {
+        let directory = home.appendingPathComponent("landing")
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let queue = try DatabaseQueue(path: directory.appendingPathComponent("ledger.sqlite").path)
+        try queue.write { db in
+            try db.execute(sql: """
+                CREATE TABLE IF NOT EXISTS batch (
+                    feed TEXT NOT NULL, delivery TEXT NOT NULL, fingerprint TEXT NOT NULL, files TEXT NOT NULL,
+                    bytes INTEGER NOT NULL, landed_at DATETIME NOT NULL, PRIMARY KEY (feed, delivery))
+                """)
+        }
+        return queue
+    }
+
+    /// Lands every batch in `feeds` delivered on or before `asOf` that is not landed yet. Re-landing the
+    /// same batch is a no-op; a landed batch whose folder changed since is refused (deliver a new folder).
+    public static func land(feeds directory: URL, home: URL, asOf: LandingDate? = nil) throws -> LandingReport {
+        let fm = FileManager.default
+        var isDirectory: ObjCBool = false
+        guard fm.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
+            throw IngestError(.unreadable, "\(directory.path) is not a folder of feeds (expected FEED/YYYY-MM-DD/ batch folders)")
+        }
+        let ledger = try ledger(home: home)
+        let known = try ledger.read { db in
+            try Dictionary(uniqueKeysWithValues: LandedBatch.fetchAll(db).map { ($0.id, $0.fingerprint) })
+        }
+        var report = LandingReport()
+        for feed in try fm.contentsOfDirectory(atPath: directory.path).sorted() where !feed.hasPrefix(".") {
+            guard Self.feeds.contains(feed) else {
+                report.problems.append("\(directory.path)/\(feed): not a known feed, ignored (the feeds are: \(Self.feeds.joined(separator: ", ")))")
+                continue
+            }
+            let feedDirectory = directory.appendingPathComponent(feed)
+            for delivery in try fm.contentsOfDirectory(atPath: feedDirectory.path).sorted() where !delivery.hasPrefix(".") {
+                let source = feedDirectory.appendingPathComponent(delivery)
+                guard let date = LandingDate.parse(delivery) else {
+                    report.problems.append("\(source.path): a batch folder must be named by its delivery date, YYYY-MM-DD; not landed")
+                    continue
+                }
+                if let asOf, asOf < date { continue }
+                let files = try fm.contentsOfDirectory(atPath: source.path).filter { !$0.hasPrefix(".") }.sorted()
+                guard !files.isEmpty else {
+                    report.problems.append("\(source.path): the batch folder is empty; not landed")
+                    continue
+                }
+                let fingerprint = try batchFingerprint(source, files: files)
+                if let landed = known["\(feed)/\(delivery)"] {
+                    if landed == fingerprint {
+                        report.alreadyLanded += 1
+                    } else {
+                        report.problems.append(
+                            "\(source.path) changed since it was landed (fingerprint \(landed.prefix(12)) → \(fingerprint.prefix(12))); "
+                                + "landed batches are immutable: deliver the correction as a new dated folder")
+                    }
+                    continue
+                }
+                report.landed.append(try landBatch(feed: feed, delivery: delivery, from: source, files: files, fingerprint: fingerprint, home: home, ledger: ledger))
+            }
+        }
+        return report
+    }
+
+    private static func batchFingerprint(_ folder: URL, files: [String]) throws -> String {
+        var lines = ""
+        for file in files { lines += "\(file) \(try Fingerprint.sha256Hex(fileAt: folder.appendingPathComponent(file)))\n" }
+        return Fingerprint.sha256Hex(lines)
+    }
+
+    private static func landBatch(
+        feed: String, delivery: String, from source: URL, files: [String], fingerprint: String, home: URL, ledger: DatabaseQueue
+    ) throws -> LandedBatch {
+        let fm = FileManager.default
+        let target = home.appendingPathComponent("landing/\(feed)/\(delivery)")
+        let staging = home.appendingPathComponent("landing/\(feed)/.\(delivery).landing")
+        try? fm.removeItem(at: staging)
+        try fm.createDirectory(at: staging, withIntermediateDirectories: true)
+        var bytes = 0
+        for file in files {
+            try fm.copyItem(at: source.appendingPathComponent(file), to: staging.appendingPathComponent(file))
+            bytes += (try fm.attributesOfItem(atPath: staging.appendingPathComponent(file).path)[.size] as? Int) ?? 0
+        }
+        // Check what was copied, then move it into place and record it: a crash in between leaves only staging.
+        guard try batchFingerprint(staging, files: files) == fingerprint else {
+            try? fm.removeItem(at: staging)
+            throw IngestError(.unreadable, "\(source.path) changed while it was being landed; land it again once the delivery is complete")
+        }
+        try? fm.removeItem(at: target)
+        try fm.moveItem(at: staging, to: target)
+        let batch = LandedBatch(feed: feed, delivery: delivery, fingerprint: fingerprint, files: files, bytes: bytes, landedAt: Date())
+        try ledger.write { db in try batch.insert(db) }
+        return batch
+    }
+
+    /// The landed batches of a feed, in delivery order.
+    public static func batches(of feed: String, home: URL) throws -> [LandedBatch] {
+        try ledger(home: home).read { db in
+            try LandedBatch.fetchAll(db, sql: "SELECT * FROM batch WHERE feed = ? ORDER BY delivery", arguments: [feed])
+        }
+    }
+
+    /// Each feed's state: a fingerprint over its landed batches. The mesh rebuilds a raw domain when it changes.
+    public static func sourceStates(home: URL) throws -> [String: String] {
+        let batches = try ledger(home: home).read { db in try LandedBatch.fetchAll(db, sql: "SELECT * FROM batch ORDER BY feed, delivery") }
+        var states: [String: String] = [:]
+        for feed in feeds {
+            let lines = batches.filter { $0.feed == feed }.map { "\($0.delivery) \($0.fingerprint)" }.joined(separator: "\n")
+            states[feed] = lines.isEmpty ? "empty" : Fingerprint.sha256Hex(lines)
+        }
+        return states
+    }
+}
+
+/// The Ingest module's one error type.
+public struct IngestError: Error, Sendable, CustomStringConvertible, LocalizedError {
+    public enum Code: String, Sendable { case unreadable, missingColumn, rejectedBatch }
+    public var code: Code
+    public var message: String
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { message }
+    public var errorDescription: String? { message }
+}

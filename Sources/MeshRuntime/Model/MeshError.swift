@@ -1,0 +1,25 @@
+import Foundation
+
+/// The runtime's one error type: a code to branch on and a sentence for people.
+public struct MeshError: Error, Sendable, CustomStringConvertible, LocalizedError {
+    public enum Code: String, Sendable {
+        case invalidDefinition
+        case cycle
+        case unknownDomain
+        case busy
+        case stepFailed
+        case syncViolation
+        case storage
+        case readOnly
+        case query
+        case notFound
+    }
+    public var code: Code
+    public var message: String
+    public init(_ code: Code, _ message: String) {
+        self.code = code
+        self.message = message
+    }
+    public var description: String { message }
+    public var errorDescription: String? { message }
+}

@@ -1,0 +1,185 @@
+import Foundation
+import GRDB
+import Logging
+
+/// What a step reports when it finishes.
+public struct StepReport: Sendable {
+    /// Rows the step read, when it knows.
+    public var rowsIn: Int
+    /// Rows the step wrote.
+    public var rowsOut: Int
+    public var message: String?
+    public init(rowsIn: Int = 0, rowsOut: Int = 0, message: String? = nil) {
+        self.rowsIn = rowsIn
+        self.rowsOut = rowsOut
+        self.message = message
+    }
+}
+
+/// Everything a step may use while it runs.
+public struct StepContext: Sendable {
+    public let runID: RunID
+    public let domain: DomainID
+    public let step: StepID
+    /// The domain's working database. Every input domain's published version is attached read-only under
+    /// its schema name; the domain's previous published version, if any, under `previous`.
+    public let database: DatabaseQueue
+    /// The resolved parameters of this build.
+    public let parameters: [String: String]
+    /// The published version of each input domain this build reads.
+    public let inputVersions: [DomainID: Int]
+    /// The version this build replaces, if any.
+    public let previousVersion: Int?
+    /// A scratch directory of the build, deleted with it.
+    public let workDirectory: URL
+    /// The mesh home, for steps that read state the caller keeps there (landed batches, for example).
+    public let home: URL
+    public let logger: Logger
+    let sink: @Sendable (LogLine) -> Void
+
+    /// Records a log line in the run history (and the process log).
+    public func log(_ message: String, level: Logger.Level = .info) {
+        logger.log(level: level, "\(message)")
+        sink(LogLine(runID: runID, domain: domain, step: step, level: level.rawValue, message: message, at: Date()))
+    }
+
+    /// A parameter, or a user-facing error naming the domain when it is missing.
+    public func parameter(_ name: String) throws -> String {
+        guard let value = parameters[name] else {
+            throw MeshError(
+                .invalidDefinition, "domain \(domain) step \(step) needs parameter '\(name)', which no variation sets")
+        }
+        return value
+    }
+}
+
+/// One unit of work in a recipe. Conform to add a new kind of step.
+///
+/// ```swift
+/// struct CountRows: Step {
+///     var kind: String { "swift" }
+///     var definition: String { "CountRows v1" }
+///     func run(in context: StepContext) async throws -> StepReport {
+///         let n = try await context.database.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM t") ?? 0 }
+///         return StepReport(rowsIn: n)
+///     }
+/// }
+/// ```
+public protocol Step: Sendable {
+    /// `sql`, `swift`, `command` or `recipe`.
+    var kind: String { get }
+    /// The text that defines the step, hashed into the domain's code version: SQL text, command line, or a
+    /// name and version for Swift steps (bump it when the code changes behaviour).
+    var definition: String { get }
+    func run(in context: StepContext) async throws -> StepReport
+}
+
+/// A SQL script run in the working database. Parameters are bound as named arguments (`:name`).
+public struct SQLStep: Step {
+    public var sql: String
+    public init(_ sql: String) { self.sql = sql }
+    public var kind: String { "sql" }
+    public var definition: String { sql }
+
+    public func run(in context: StepContext) async throws -> StepReport {
+        let sql = self.sql
+        let parameters = context.parameters
+        let changes = try await context.database.write { db -> Int in
+            let before = db.totalChangesCount
+            var arguments = StatementArguments()
+            let statements = try db.allStatements(sql: sql)
+            while let statement = try statements.next() {
+                arguments = StatementArguments(
+                    Dictionary(
+                        uniqueKeysWithValues: parameters.compactMap {
+                            key, value -> (String, (any DatabaseValueConvertible)?)? in
+                            statement.sql.contains(":\(key)") ? (key, value) : nil
+                        }))
+                try statement.execute(arguments: arguments)
+            }
+            return db.totalChangesCount - before
+        }
+        return StepReport(rowsOut: changes)
+    }
+}
+
+/// A step written in Swift as a closure over the context.
+public struct SwiftStep: Step {
+    public var name: String
+    public var version: String
+    let body: @Sendable (StepContext) async throws -> StepReport
+    /// - Parameters:
+    ///   - name: what the step does, shown in history.
+    ///   - version: bump it when the behaviour changes, so that the domain's code version changes.
+    public init(
+        _ name: String, version: String = "1", _ body: @escaping @Sendable (StepContext) async throws -> StepReport
+    ) {
+        self.name = name
+        self.version = version
+        self.body = body
+    }
+    public var kind: String { "swift" }
+    public var definition: String { "swift \(name) v\(version)" }
+    public func run(in context: StepContext) async throws -> StepReport { try await body(context) }
+}
+
+/// An external program, for tools a domain team brings.
+///
+/// The program runs with the working directory set to the build's scratch directory and these variables:
+/// `MESH_DATABASE` (the working database path), `MESH_DOMAIN`, `MESH_RUN`, `MESH_HOME`, and `MESH_PARAM_<NAME>`
+/// for each parameter. Arguments may contain `{param}` placeholders. A non-zero exit fails the step, and
+/// the program's last lines of standard error are kept in the log.
+public struct CommandStep: Step {
+    public var executable: String
+    public var arguments: [String]
+    public var environment: [String: String]
+    public init(_ executable: String, _ arguments: [String] = [], environment: [String: String] = [:]) {
+        self.executable = executable
+        self.arguments = arguments
+        self.environment = environment
+    }
+    public var kind: String { "command" }
+    public var definition: String { ([executable] + arguments).joined(separator: " ") }
+
+    public func run(in context: StepContext) async throws -> StepReport {
+        let databasePath = context.database.path
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable.hasPrefix("/") ? executable : "/usr/bin/env")
+        let resolved = arguments.map { argument in
+            context.parameters.reduce(argument) { $0.replacingOccurrences(of: "{\($1.key)}", with: $1.value) }
+        }
+        process.arguments = executable.hasPrefix("/") ? resolved : [executable] + resolved
+        var env = ProcessInfo.processInfo.environment
+        env.merge(environment) { $1 }
+        env["MESH_DATABASE"] = databasePath
+        env["MESH_DOMAIN"] = context.domain.rawValue
+        env["MESH_RUN"] = context.runID.rawValue
+        env["MESH_HOME"] = context.home.path
+        for (key, value) in context.parameters {
+            env["MESH_PARAM_\(key.uppercased().replacingOccurrences(of: "-", with: "_"))"] = value
+        }
+        process.environment = env
+        process.currentDirectoryURL = context.workDirectory
+        let stdout = Pipe()
+        let stderr = Pipe()
+        process.standardOutput = stdout
+        process.standardError = stderr
+        try process.run()
+        // Drain both pipes concurrently so a chatty program cannot block on a full pipe.
+        async let out = Task.detached { stdout.fileHandleForReading.readDataToEndOfFile() }.value
+        async let err = Task.detached { stderr.fileHandleForReading.readDataToEndOfFile() }.value
+        let (outData, errData) = await (out, err)
+        process.waitUntilExit()
+        let output = String(decoding: outData, as: UTF8.self)
+        let errors = String(decoding: errData, as: UTF8.self)
+        for line in output.split(separator: "\n").suffix(20) { context.log(String(line)) }
+        for line in errors.split(separator: "\n").suffix(20) { context.log(String(line), level: .warning) }
+        guard process.terminationStatus == 0 else {
+            throw MeshError(
+                .stepFailed,
+                "command '\(definition)' exited with status \(process.terminationStatus)"
+                    + (errors.isEmpty ? "" : ": \(errors.split(separator: "\n").last ?? "")"))
+        }
+        return StepReport(message: output.split(separator: "\n").last.map(String.init))
+    }
+}

@@ -1,0 +1,389 @@
+import Foundation
+import GRDB
+import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Builds one domain into a fresh working database, runs its recipe and tests, and publishes a new
+/// immutable version only when every step and every `fail` test passed.
+struct DomainBuilder: Sendable {
+    let mesh: Mesh
+    let runID: RunID
+    let domain: Domain
+    let reason: String
+    let inputs: [DomainID: VersionRecord]
+    let previous: VersionRecord?
+    let parameters: [String: String]
+    let variation: String
+    let sourceStates: [String: String]
+    let logger: Logger
+
+    private var store: RuntimeStore { mesh.store }
+    private var now: Date { mesh.configuration.now() }
+    private var inputVersions: [String: Int] {
+        Dictionary(uniqueKeysWithValues: inputs.map { ($0.key.rawValue, $0.value.version) })
+    }
+
+    /// Accumulates what the steps did.
+    private final class Tally: @unchecked Sendable {
+        // Guarded by `lock`; steps of one recipe may finish concurrently.
+        private let lock = NSLock()
+        private var _rowsIn = 0
+        private var _tests: [TestResult] = []
+        func add(rowsIn: Int) { lock.withLock { _rowsIn += rowsIn } }
+        func add(_ results: [TestResult]) { lock.withLock { _tests += results } }
+        var rowsIn: Int { lock.withLock { _rowsIn } }
+        var tests: [TestResult] { lock.withLock { _tests } }
+    }
+
+    func build() async -> DomainOutcome {
+        let started = now
+        let clock = ContinuousClock.now
+        var domainLogger = logger
+        domainLogger[metadataKey: "mesh.domain"] = "\(domain.id)"
+        domainLogger.info("building: \(reason)")
+        var record = DomainRunRecord(
+            runID: runID, domain: domain.id, status: .running, reason: reason, startedAt: started, finishedAt: nil,
+            durationMS: nil,
+            version: nil, inputVersions: inputVersions, parameters: parameters, codeVersion: domain.codeVersion,
+            rowsIn: 0, rowsOut: 0,
+            message: nil)
+        try? store.save(record)
+        await emit(.domainStarted, payload: ["reason": reason])
+
+        let fm = FileManager.default
+        let domainDirectory = mesh.home.appendingPathComponent("domains").appendingPathComponent(domain.id.rawValue)
+        let buildDirectory = domainDirectory.appendingPathComponent(".build-\(runID)")
+        defer { try? fm.removeItem(at: buildDirectory) }
+        let tally = Tally()
+
+        func finish(_ status: RunStatus, message: String?, version: VersionRecord? = nil, rowsOut: Int = 0) async
+            -> DomainOutcome
+        {
+            record.status = status
+            record.finishedAt = now
+            record.durationMS = Int((ContinuousClock.now - clock) / .milliseconds(1))
+            record.message = message
+            record.rowsIn = tally.rowsIn
+            record.rowsOut = rowsOut
+            record.version = version?.version ?? previous?.version
+            if let version {
+                do { try store.publish(version, domainRun: record) } catch {
+                    record.status = .error
+                    record.message = "could not record the new version: \(error)"
+                    try? store.save(record)
+                }
+            } else {
+                try? store.save(record)
+            }
+            await emit(.domainFinished, payload: ["status": record.status.rawValue, "message": record.message ?? ""])
+            if let version, record.status.published {
+                await emit(
+                    .domainPublished, payload: ["version": "\(version.version)", "fingerprint": version.fingerprint])
+                applyRetention()
+            }
+            domainLogger.log(
+                level: record.status.failed ? .error : .info,
+                "\(record.status.rawValue)\(record.message.map { ": \($0)" } ?? "")")
+            return DomainOutcome(
+                domain: domain.id, status: record.status, reason: reason, version: record.version,
+                message: record.message,
+                tests: tally.tests, inputVersions: inputVersions)
+        }
+
+        do {
+            try fm.createDirectory(at: buildDirectory, withIntermediateDirectories: true)
+            let workPath = buildDirectory.appendingPathComponent("work.sqlite").path
+            var configuration = Configuration()
+            configuration.label = "build.\(domain.id)"
+            configuration.journalMode = .default
+            configuration.prepareDatabase { db in
+                // The working database is thrown away if anything fails, so durability is not needed here;
+                // publication fsyncs the finished file before it is renamed into place.
+                try db.execute(
+                    sql: "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144")
+            }
+            let database = try DatabaseQueue(path: workPath, configuration: configuration)
+            try await attachInputs(to: database)
+
+            let context = StepContext(
+                runID: runID, domain: domain.id, step: "", database: database, parameters: parameters,
+                inputVersions: inputs.mapValues(\.version), previousVersion: previous?.version,
+                workDirectory: buildDirectory,
+                home: mesh.home, logger: domainLogger, sink: { [store] line in try? store.insert([line]) })
+            let testContext = TestContext(domain: domain.id, parameters: parameters, hasPrevious: previous != nil)
+
+            if let failure = await runRecipe(
+                domain.recipe, prefix: "", context: context, testContext: testContext, tally: tally)
+            {
+                try? database.close()
+                return await finish(failure.status, message: failure.message)
+            }
+
+            // Tests on the outputs, then the output contract.
+            let results = try await database.read { db in
+                domain.tests.map { TestResult.evaluate($0, step: nil, in: db, context: testContext) }
+            }
+            await recordTests(results, step: nil, tally: tally)
+            if let blocking = results.first(where: \.isBlocking) {
+                try? database.close()
+                return await finish(
+                    .fail, message: "test \(blocking.test) \(blocking.status.rawValue): \(blocking.message)")
+            }
+            let digests = try await finalize(database)
+            try database.close()
+
+            let versionNumber = ((try? store.versions(of: domain.id).first?.version) ?? 0) + 1
+            let relativePath = "domains/\(domain.id.rawValue)/v\(String(format: "%06d", versionNumber)).sqlite"
+            try durablyMove(URL(fileURLWithPath: workPath), to: mesh.home.appendingPathComponent(relativePath))
+
+            var upstream: [String: Int] = [:]
+            for (input, version) in inputs {
+                upstream.merge(version.upstreamVersions) { max($0, $1) }
+                upstream[input.rawValue] = version.version
+            }
+            let warned = tally.tests.contains { $0.status == .warn }
+            let version = VersionRecord(
+                domain: domain.id, version: versionNumber, fingerprint: Fingerprint.version(of: digests),
+                path: relativePath,
+                runID: runID, publishedAt: now, status: warned ? .warn : .success, codeVersion: domain.codeVersion,
+                codeCommit: mesh.configuration.codeCommit, variation: variation, parameters: parameters,
+                inputVersions: inputVersions, upstreamVersions: upstream, sourceStates: sourceStates,
+                rowCounts: digests.mapValues(\.rowCount), schema: digests.mapValues(\.columns), retained: true)
+            return await finish(
+                warned ? .warn : .success, message: warned ? "published with warnings" : nil, version: version,
+                rowsOut: digests.values.map(\.rowCount).reduce(0, +))
+        } catch {
+            return await finish(.error, message: "\(error)")
+        }
+    }
+
+    // MARK: Recipe
+
+    private struct Failure: Error {
+        var status: RunStatus
+        var message: String
+    }
+
+    /// Runs a recipe's steps in dependency order, independent ones concurrently; returns the first failure.
+    private func runRecipe(
+        _ recipe: Recipe, prefix: String, context: StepContext, testContext: TestContext, tally: Tally
+    ) async -> Failure? {
+        var done = Set<StepID>()
+        var started = Set<StepID>()
+        var failure: Failure?
+        await withTaskGroup(of: (StepID, Failure?).self) { group in
+            var running = 0
+            func startReady() {
+                guard failure == nil else { return }
+                for node in recipe.nodes where !started.contains(node.id) && node.after.allSatisfy(done.contains) {
+                    started.insert(node.id)
+                    running += 1
+                    group.addTask {
+                        (
+                            node.id,
+                            await self.runNode(
+                                node, prefix: prefix, context: context, testContext: testContext, tally: tally)
+                        )
+                    }
+                }
+            }
+            startReady()
+            while running > 0, let (id, nodeFailure) = await group.next() {
+                running -= 1
+                done.insert(id)
+                if let nodeFailure, failure == nil { failure = nodeFailure }
+                startReady()
+            }
+        }
+        if failure != nil {
+            for node in recipe.nodes where !started.contains(node.id) {
+                try? store.save(
+                    StepRunRecord(
+                        runID: runID, domain: domain.id, step: StepID(prefix + node.id.rawValue), kind: node.step.kind,
+                        status: .skipped,
+                        startedAt: now, durationMS: 0, rowsIn: 0, rowsOut: 0, message: "an earlier step failed"))
+            }
+        }
+        return failure
+    }
+
+    private func runNode(
+        _ node: RecipeNode, prefix: String, context: StepContext, testContext: TestContext, tally: Tally
+    ) async -> Failure? {
+        let stepID = StepID(prefix + node.id.rawValue)
+        let started = now
+        let clock = ContinuousClock.now
+        var stepLogger = context.logger
+        stepLogger[metadataKey: "mesh.step"] = "\(stepID)"
+        let stepContext = StepContext(
+            runID: context.runID, domain: context.domain, step: stepID, database: context.database,
+            parameters: context.parameters,
+            inputVersions: context.inputVersions, previousVersion: context.previousVersion,
+            workDirectory: context.workDirectory,
+            home: context.home, logger: stepLogger, sink: context.sink)
+        var report = StepReport()
+        var failure: Failure?
+        if let nested = node.step as? NestedRecipe {
+            failure = await runRecipe(
+                nested.recipe, prefix: "\(stepID).", context: stepContext, testContext: testContext, tally: tally)
+        } else {
+            do {
+                report = try await node.step.run(in: stepContext)
+            } catch {
+                failure = Failure(status: .error, message: "step \(stepID) failed: \(error)")
+            }
+        }
+        tally.add(rowsIn: report.rowsIn)
+        let elapsed = Int((ContinuousClock.now - clock) / .milliseconds(1))
+        try? store.save(
+            StepRunRecord(
+                runID: runID, domain: domain.id, step: stepID, kind: node.step.kind,
+                status: failure == nil ? .success : failure!.status,
+                startedAt: started, durationMS: elapsed, rowsIn: report.rowsIn, rowsOut: report.rowsOut,
+                message: failure?.message ?? report.message))
+        await emit(
+            .stepFinished,
+            payload: [
+                "step": stepID.rawValue, "status": failure == nil ? "success" : "error", "duration_ms": "\(elapsed)",
+            ])
+        if failure != nil { return failure }
+        guard !node.tests.isEmpty else { return nil }
+        let results: [TestResult]
+        do {
+            results = try await context.database.read { db in
+                node.tests.map { TestResult.evaluate($0, step: stepID, in: db, context: testContext) }
+            }
+        } catch {
+            return Failure(status: .error, message: "tests of step \(stepID) could not run: \(error)")
+        }
+        await recordTests(results, step: stepID, tally: tally)
+        if let blocking = results.first(where: \.isBlocking) {
+            return Failure(
+                status: .fail,
+                message: "test \(blocking.test) after step \(stepID) \(blocking.status.rawValue): \(blocking.message)")
+        }
+        return nil
+    }
+
+    private func recordTests(_ results: [TestResult], step: StepID?, tally: Tally) async {
+        tally.add(results)
+        let at = now
+        try? store.insert(
+            results.map {
+                TestResultRecord(
+                    runID: runID, domain: domain.id, step: step?.rawValue ?? "", test: $0.test, severity: $0.severity,
+                    status: $0.status,
+                    failures: $0.failures, sample: $0.sample, message: $0.message, at: at)
+            })
+        for result in results where result.status != .pass {
+            await emit(
+                result.status == .warn ? .testWarned : .testFailed,
+                payload: [
+                    "test": result.test, "step": step?.rawValue ?? "", "failures": "\(result.failures)",
+                    "message": result.message,
+                ])
+        }
+    }
+
+    // MARK: Publication
+
+    private func attachInputs(to database: DatabaseQueue) async throws {
+        let attachments =
+            inputs.map { ($0.key.schemaName, mesh.path(of: $0.value)) }
+            + (previous.map { [("previous", mesh.path(of: $0))] } ?? [])
+        try await database.writeWithoutTransaction { db in
+            for (schema, url) in attachments {
+                try db.execute(
+                    sql: "ATTACH DATABASE ? AS \(quoteQualified(schema))", arguments: [Self.readOnlyURI(url)])
+            }
+        }
+    }
+
+    /// A read-only, immutable SQLite URI for a published file.
+    static func readOnlyURI(_ url: URL) -> String {
+        let path =
+            url.standardizedFileURL.path.addingPercentEncoding(withAllowedCharacters: .urlPathAllowed) ?? url.path
+        return "file:\(path)?mode=ro&immutable=1"
+    }
+
+    /// Drops working tables, checks the output contract, and digests the outputs.
+    private func finalize(_ database: DatabaseQueue) async throws -> [String: Fingerprint.TableDigest] {
+        let outputs = Set(domain.outputs.map(\.table))
+        let keep = outputs.union(domain.retainedTables)
+        return try await database.writeWithoutTransaction { db in
+            for schema in ["previous"] + inputs.keys.map(\.schemaName) {
+                if try Row.fetchAll(db, sql: "PRAGMA database_list").contains(where: { $0["name"] == schema }) {
+                    try db.execute(sql: "DETACH DATABASE \(quoteQualified(schema))")
+                }
+            }
+            let objects = try Row.fetchAll(
+                db,
+                sql: "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"
+            )
+            for object in objects.sorted(by: { ($0["type"] as String) > ($1["type"] as String) }) {  // views first
+                let name: String = object["name"]
+                guard !keep.contains(name) else { continue }
+                try db.execute(
+                    sql: "DROP \((object["type"] as String) == "view" ? "VIEW" : "TABLE") \(quoteQualified(name))")
+            }
+            var digests: [String: Fingerprint.TableDigest] = [:]
+            for output in domain.outputs {
+                guard try db.tableExists(output.table) || db.viewExists(output.table) else {
+                    throw MeshError(.stepFailed, "output contract: the recipe did not create table \(output.table)")
+                }
+                let present = Set(try db.columns(in: output.table).map { $0.name.lowercased() })
+                let missing = output.columns.map(\.name).filter { !present.contains($0.lowercased()) }
+                guard missing.isEmpty else {
+                    throw MeshError(
+                        .stepFailed,
+                        "output contract: table \(output.table) lacks column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))"
+                    )
+                }
+                digests[output.table] = try Fingerprint.digest(table: output.table, in: db)
+            }
+            try db.execute(sql: "PRAGMA analysis_limit = 1000; ANALYZE")
+            return digests
+        }
+    }
+
+    /// fsyncs the finished file, then renames it into place (an atomic step on one file system).
+    private func durablyMove(_ source: URL, to destination: URL) throws {
+        let fd = open(source.path, O_RDONLY)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+        if FileManager.default.fileExists(atPath: destination.path) {
+            try FileManager.default.removeItem(at: destination)
+        }
+        guard rename(source.path, destination.path) == 0 else {
+            throw MeshError(.storage, "cannot publish \(destination.path): \(String(cString: strerror(errno)))")
+        }
+        let directory = open(destination.deletingLastPathComponent().path, O_RDONLY)
+        if directory >= 0 {
+            fsync(directory)
+            close(directory)
+        }
+    }
+
+    /// Keeps the newest `keepVersions` files of the domain; older records stay, marked not retained.
+    private func applyRetention() {
+        let keep = mesh.configuration.keepVersions
+        guard keep > 0, let versions = try? store.versions(of: domain.id) else { return }
+        for old in versions.dropFirst(keep) where old.retained {
+            try? FileManager.default.removeItem(at: mesh.path(of: old))
+            try? store.pool.write { db in
+                try db.execute(
+                    sql: "UPDATE domain_version SET retained = 0 WHERE domain = ? AND version = ?",
+                    arguments: [old.domain, old.version])
+            }
+        }
+    }
+
+    private func emit(_ kind: EventKind, payload: [String: String]) async {
+        await mesh.events.publish(MeshEvent(kind: kind, runID: runID, domain: domain.id, at: now, payload: payload))
+    }
+}

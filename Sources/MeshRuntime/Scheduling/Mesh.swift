@@ -1,0 +1,178 @@
+import Foundation
+import GRDB
+import Logging
+
+/// How a mesh is kept and run.
+public struct MeshConfiguration: Sendable {
+    /// The mesh home: landed batches, published versions, the runtime database, kitchens.
+    public var home: URL
+    /// Published versions kept per domain; older files are removed (their records stay for lineage).
+    public var keepVersions: Int
+    /// Domains built at the same time.
+    public var maxConcurrentDomains: Int
+    public var variations: VariationSet
+    /// The git commit of the code, recorded with every version when known.
+    public var codeCommit: String?
+    /// Seconds a run waits for another run on the same home before giving up.
+    public var lockWait: TimeInterval
+    /// The clock; tests fix it.
+    public var now: @Sendable () -> Date
+    public var logger: Logger
+
+    public init(
+        home: URL, keepVersions: Int = 5,
+        maxConcurrentDomains: Int = max(2, ProcessInfo.processInfo.activeProcessorCount),
+        variations: VariationSet = VariationSet(), codeCommit: String? = nil, lockWait: TimeInterval = 0,
+        now: @escaping @Sendable () -> Date = { Date() }, logger: Logger = Logger(label: "mesh")
+    ) {
+        self.home = home
+        self.keepVersions = keepVersions
+        self.maxConcurrentDomains = maxConcurrentDomains
+        self.variations = variations
+        self.codeCommit = codeCommit
+        self.lockWait = lockWait
+        self.now = now
+        self.logger = logger
+    }
+}
+
+/// A mesh: registered domains, a home, and the runtime that builds, tests, publishes and records them.
+///
+/// ```swift
+/// let mesh = try Mesh(registry: registry, configuration: MeshConfiguration(home: home))
+/// let summary = try await mesh.run(RunRequest(sourceStates: ["orders": "batch-2026-11-01"]))
+/// print(summary.status, summary.built)
+/// ```
+public final class Mesh: Sendable {
+    public let registry: DomainRegistry
+    public let configuration: MeshConfiguration
+    public let store: RuntimeStore
+    public let events: EventBus
+    let triggers: TriggerQueue
+
+    public init(registry: DomainRegistry, configuration: MeshConfiguration) throws {
+        self.registry = registry
+        self.configuration = configuration
+        try FileManager.default.createDirectory(at: configuration.home, withIntermediateDirectories: true)
+        store = try RuntimeStore(path: configuration.home.appendingPathComponent("runtime.sqlite").path)
+        events = EventBus(store: store)
+        triggers = TriggerQueue()
+    }
+
+    public var home: URL { configuration.home }
+
+    /// Registers process linkage by events: a matching event queues a run of the trigger's domain.
+    public func addTrigger(_ trigger: Trigger) async {
+        let queue = triggers
+        await events.subscribe(
+            Subscription("trigger:\(trigger.name)", filter: trigger.on) { event in
+                await queue.enqueue(trigger, event: event)
+            })
+    }
+
+    /// Runs the mesh: rebuilds exactly the affected domains in dependency order, then any runs that events
+    /// triggered meanwhile.
+    public func run(_ request: RunRequest) async throws -> RunSummary {
+        let lock = try MeshLock.acquire(
+            home: home, holder: "run started \(ISO8601DateFormatter().string(from: Date()))",
+            wait: configuration.lockWait)
+        defer { withExtendedLifetime(lock) {} }
+        try recover()
+        var summary = try await MeshRun(mesh: self, request: request).execute()
+        // Triggered runs go after the run that caused them, one at a time, each with its own run id.
+        while let (trigger, event) = await triggers.next() {
+            let triggered = RunRequest(
+                variation: request.variation, only: [trigger.domain], sourceStates: request.sourceStates,
+                parameters: [trigger.domain: trigger.parameters], force: [trigger.domain],
+                trigger: "event:\(trigger.name)",
+                triggerEventID: event.id)
+            summary.triggeredRuns.append(try await MeshRun(mesh: self, request: triggered).execute())
+        }
+        return summary
+    }
+
+    /// Cleans up after a process that died mid-run: marks its runs interrupted and removes half-built files
+    /// and version files that were never recorded. The previous versions keep serving throughout.
+    func recover() throws {
+        let now = configuration.now()
+        try store.pool.write { db in
+            try db.execute(
+                sql:
+                    "UPDATE domain_run SET status = 'interrupted', finished_at = ?, message = 'the process stopped during the build; the previous version kept serving' WHERE status = 'running'",
+                arguments: [now])
+            try db.execute(
+                sql:
+                    "UPDATE mesh_run SET status = 'interrupted', finished_at = ?, message = 'the process stopped during the run' WHERE status = 'running'",
+                arguments: [now])
+        }
+        let domainsDirectory = home.appendingPathComponent("domains")
+        let fm = FileManager.default
+        guard let domainNames = try? fm.contentsOfDirectory(atPath: domainsDirectory.path) else { return }
+        let recorded = try store.pool.read { db in try Set(String.fetchAll(db, sql: "SELECT path FROM domain_version"))
+        }
+        for name in domainNames {
+            let directory = domainsDirectory.appendingPathComponent(name)
+            for file in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] {
+                let relative = "domains/\(name)/\(file)"
+                if file.hasPrefix(".build-")
+                    || (file.hasPrefix("v") && file.hasSuffix(".sqlite") && !recorded.contains(relative))
+                {
+                    configuration.logger.info("recovery: removing \(relative)")
+                    try? fm.removeItem(at: directory.appendingPathComponent(file))
+                }
+            }
+        }
+    }
+
+    /// The absolute path of a published version's file.
+    public func path(of version: VersionRecord) -> URL { home.appendingPathComponent(version.path) }
+
+    /// Validates the domain graph: every input domain is registered and there is no cycle.
+    public func validateGraph() throws {
+        for domain in registry.domains.values {
+            for input in domain.upstreamDomains where registry[input] == nil {
+                throw MeshError(.unknownDomain, "domain \(domain.id) reads \(input), which is not a registered domain")
+            }
+        }
+        let edges = registry.domains.mapValues(\.upstreamDomains)
+        if let cycle = GraphAlgorithms.findCycle(nodes: registry.ids, edges: edges) {
+            throw MeshError(
+                .cycle,
+                "the domain graph has a cycle: \(cycle.map(\.rawValue).joined(separator: " → ")); a domain cannot read its own output"
+            )
+        }
+    }
+
+    /// Who reads each domain.
+    public var dependents: [DomainID: [DomainID]] {
+        var result: [DomainID: [DomainID]] = [:]
+        for domain in registry.domains.values {
+            for input in domain.upstreamDomains { result[input, default: []].append(domain.id) }
+        }
+        return result.mapValues { $0.sorted() }
+    }
+}
+
+/// Runs queued by events, waiting for the run that caused them to finish.
+actor TriggerQueue {
+    private var pending: [(Trigger, MeshEvent)] = []
+    func enqueue(_ trigger: Trigger, event: MeshEvent) { pending.append((trigger, event)) }
+    func next() -> (Trigger, MeshEvent)? { pending.isEmpty ? nil : pending.removeFirst() }
+}
+
+/// A counting semaphore for async tasks.
+actor AsyncSemaphore {
+    private var available: Int
+    private var waiters: [CheckedContinuation<Void, Never>] = []
+    init(_ count: Int) { available = count }
+    func wait() async {
+        if available > 0 {
+            available -= 1
+            return
+        }
+        await withCheckedContinuation { waiters.append($0) }
+    }
+    func signal() {
+        if waiters.isEmpty { available += 1 } else { waiters.removeFirst().resume() }
+    }
+}

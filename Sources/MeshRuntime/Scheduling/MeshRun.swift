@@ -1,0 +1,316 @@
+import Foundation
+import GRDB
+import Logging
+
+/// One mesh run: plans which domains to consider, builds them in dependency order (independent ones
+/// concurrently), enforces the sync check, and records everything under one run id.
+actor MeshRun {
+    let mesh: Mesh
+    let request: RunRequest
+    let runID: RunID
+    private var variationName = ""
+    private var variation = Variation()
+    private var tasks: [DomainID: Task<DomainOutcome, Never>] = [:]
+    private let semaphore: AsyncSemaphore
+
+    init(mesh: Mesh, request: RunRequest) {
+        self.mesh = mesh
+        self.request = request
+        let now = mesh.configuration.now()
+        let stamp = ISO8601DateFormatter.runStamp.string(from: now)
+        self.runID = RunID("r\(stamp)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))")
+        self.semaphore = AsyncSemaphore(mesh.configuration.maxConcurrentDomains)
+    }
+
+    var logger: Logger {
+        var logger = mesh.configuration.logger
+        logger[metadataKey: "mesh.run"] = "\(runID)"
+        return logger
+    }
+
+    func execute() async throws -> RunSummary {
+        try mesh.validateGraph()
+        let registry = mesh.registry
+        if let only = request.only {
+            for id in only.sorted() where registry[id] == nil {
+                throw MeshError(
+                    .unknownDomain,
+                    "unknown domain '\(id)'\(Self.suggestion(for: id.rawValue, among: registry.ids.map(\.rawValue)))")
+            }
+        }
+        (variationName, variation) = try mesh.configuration.variations.variation(named: request.variation)
+        let requestText = String(decoding: (try? JSONEncoder.sorted.encode(request)) ?? Data(), as: UTF8.self)
+        try mesh.store.save(
+            MeshRunRecord(
+                runID: runID, startedAt: mesh.configuration.now(), finishedAt: nil, status: .running,
+                variation: variationName,
+                trigger: request.trigger, triggerEventID: request.triggerEventID, request: requestText,
+                codeCommit: mesh.configuration.codeCommit, message: nil))
+        await emit(.runStarted, payload: ["variation": variationName, "trigger": request.trigger])
+        logger.info("run started")
+
+        let candidates = request.only ?? Set(registry.ids)
+        let order = GraphAlgorithms.topologicalOrder(
+            nodes: registry.ids, edges: registry.domains.mapValues(\.upstreamDomains)
+        )
+        .filter(candidates.contains)
+        for id in order { tasks[id] = Task { await self.process(id) } }
+        var outcomes: [DomainID: DomainOutcome] = [:]
+        for id in order { outcomes[id] = await tasks[id]!.value }
+        // Lagging inputs brought up to date by the sync check ran in this run too.
+        for (id, task) in tasks where outcomes[id] == nil { outcomes[id] = await task.value }
+
+        let status: RunStatus =
+            outcomes.values.contains { $0.status.failed }
+            ? .fail
+            : outcomes.values.contains { $0.status == .warn } ? .warn : .success
+        let counts = Dictionary(grouping: outcomes.values, by: \.status).mapValues(\.count)
+        let message = counts.keys.sorted { $0.rawValue < $1.rawValue }.map { "\(counts[$0]!) \($0.rawValue)" }.joined(
+            separator: ", ")
+        let finishedAt = mesh.configuration.now()
+        try await mesh.store.pool.write { [runID] db in
+            try db.execute(
+                sql: "UPDATE mesh_run SET status = ?, finished_at = ?, message = ? WHERE run_id = ?",
+                arguments: [status, finishedAt, message, runID])
+        }
+        await emit(.runFinished, payload: ["status": status.rawValue, "summary": message])
+        logger.info("run finished: \(status.rawValue) (\(message))")
+        return RunSummary(runID: runID, status: status, outcomes: outcomes, triggeredRuns: [])
+    }
+
+    /// Waits for the domain's inputs in this run, then builds it if anything it depends on changed.
+    private func process(_ id: DomainID) async -> DomainOutcome {
+        let domain = mesh.registry[id]!
+        for input in domain.upstreamDomains {
+            guard let task = tasks[input] else { continue }
+            let upstream = await task.value
+            if upstream.status.failed || upstream.status == .skipped {
+                let cause =
+                    upstream.status == .skipped
+                    ? "was skipped (\(upstream.reason))"
+                    : "failed (\(upstream.status.rawValue): \(upstream.message ?? upstream.reason))"
+                return await skip(domain, because: "upstream \(input) \(cause)")
+            }
+        }
+        return await buildIfNeeded(domain, syncFor: nil)
+    }
+
+    /// Brings a domain outside the run's plan up to date, for the sync check of a consumer.
+    private func ensureFresh(_ id: DomainID, for consumer: DomainID) async -> DomainOutcome {
+        if let task = tasks[id] { return await task.value }
+        let task = Task { () -> DomainOutcome in
+            let domain = mesh.registry[id]!
+            for input in domain.upstreamDomains {
+                let upstream = await self.ensureFresh(input, for: id)
+                if upstream.status.failed || upstream.status == .skipped {
+                    return await self.skip(domain, because: "upstream \(input) \(upstream.status.rawValue)")
+                }
+            }
+            return await self.buildIfNeeded(domain, syncFor: consumer)
+        }
+        tasks[id] = task
+        return await task.value
+    }
+
+    private func buildIfNeeded(_ domain: Domain, syncFor consumer: DomainID?) async -> DomainOutcome {
+        let id = domain.id
+        do {
+            var inputs = try currentInputs(of: domain)
+            if let missing = domain.upstreamDomains.first(where: { inputs[$0] == nil }) {
+                return await skip(domain, because: "input \(missing) has no published version yet")
+            }
+            // The sync check: never build on inputs that disagree on a shared upstream.
+            var conflicts = SyncCheck.conflicts(among: inputs)
+            if !conflicts.isEmpty {
+                let text = conflicts.map(\.description).joined(separator: "; ")
+                await emit(.syncViolation, domain: id, payload: ["conflicts": text])
+                logger.warning("sync: \(id): \(text)")
+                if request.resolveSync {
+                    for lagging in Set(conflicts.flatMap(\.lagging)).sorted() {
+                        _ = await ensureFresh(lagging, for: id)
+                    }
+                    inputs = try currentInputs(of: domain)
+                    conflicts = SyncCheck.conflicts(among: inputs)
+                    if conflicts.isEmpty {
+                        await emit(.syncResolved, domain: id, payload: ["resolved": text])
+                    }
+                }
+                if !conflicts.isEmpty {
+                    let message =
+                        "cannot build \(id) on inputs that disagree: \(conflicts.map(\.description).joined(separator: "; "))"
+                        + (request.resolveSync ? "; bringing the lagging input up to date did not succeed" : "")
+                    return await finishWithoutBuild(
+                        domain, status: .fail, reason: "sync violation", message: message, inputs: inputs)
+                }
+            }
+            let current = try mesh.store.currentVersion(of: id)
+            let parameters = VariationSet.resolve(
+                domain: domain, variation: variation, overrides: request.parameters[id] ?? [:])
+            var reasons = dirtyReasons(domain, current: current, inputs: inputs, parameters: parameters)
+            if let consumer, !reasons.isEmpty {
+                reasons.insert("brought up to date for the sync check of \(consumer)", at: 0)
+            }
+            guard !reasons.isEmpty else {
+                return DomainOutcome(
+                    domain: id, status: .upToDate, reason: "inputs, code and parameters unchanged",
+                    version: current?.version,
+                    message: nil, tests: [], inputVersions: current?.inputVersions ?? [:])
+            }
+            await semaphore.wait()
+            let outcome = await DomainBuilder(
+                mesh: mesh, runID: runID, domain: domain, reason: reasons.joined(separator: "; "), inputs: inputs,
+                previous: current, parameters: parameters, variation: variationName,
+                sourceStates: current?.sourceStates.merging(
+                    request.sourceStates.filter { domain.sources.contains($0.key) }
+                ) { $1 }
+                    ?? request.sourceStates.filter { domain.sources.contains($0.key) },
+                logger: logger
+            ).build()
+            await semaphore.signal()
+            return outcome
+        } catch {
+            return await finishWithoutBuild(
+                domain, status: .error, reason: "runtime error", message: "\(error)", inputs: [:])
+        }
+    }
+
+    private func currentInputs(of domain: Domain) throws -> [DomainID: VersionRecord] {
+        var result: [DomainID: VersionRecord] = [:]
+        for input in domain.upstreamDomains { result[input] = try mesh.store.currentVersion(of: input) }
+        return result
+    }
+
+    /// Why a domain must be rebuilt; empty when its current version is still right.
+    private func dirtyReasons(
+        _ domain: Domain, current: VersionRecord?, inputs: [DomainID: VersionRecord], parameters: [String: String]
+    ) -> [String] {
+        guard let current else { return ["first build"] }
+        var reasons: [String] = []
+        if request.force.contains(domain.id) { reasons.append("requested") }
+        if current.codeVersion != domain.codeVersion {
+            reasons.append("code changed (\(current.codeVersion) → \(domain.codeVersion))")
+        }
+        if current.parameters != parameters { reasons.append("parameters changed") }
+        for source in domain.sources.sorted() {
+            if let state = request.sourceStates[source], state != current.sourceStates[source] {
+                reasons.append("source \(source) changed")
+            }
+        }
+        for (input, version) in inputs.sorted(by: { $0.key < $1.key })
+        where current.inputVersions[input.rawValue] != version.version {
+            reasons.append(
+                "input \(input) v\(current.inputVersions[input.rawValue].map(String.init) ?? "-") → v\(version.version)"
+            )
+        }
+        return reasons
+    }
+
+    private func skip(_ domain: Domain, because reason: String) async -> DomainOutcome {
+        await finishWithoutBuild(domain, status: .skipped, reason: reason, message: nil, inputs: [:])
+    }
+
+    private func finishWithoutBuild(
+        _ domain: Domain, status: RunStatus, reason: String, message: String?, inputs: [DomainID: VersionRecord]
+    ) async -> DomainOutcome {
+        let now = mesh.configuration.now()
+        let current = try? mesh.store.currentVersion(of: domain.id)
+        let inputVersions = Dictionary(uniqueKeysWithValues: inputs.map { ($0.key.rawValue, $0.value.version) })
+        try? mesh.store.save(
+            DomainRunRecord(
+                runID: runID, domain: domain.id, status: status, reason: reason, startedAt: now, finishedAt: now,
+                durationMS: 0,
+                version: current?.version, inputVersions: inputVersions, parameters: [:],
+                codeVersion: domain.codeVersion,
+                rowsIn: 0, rowsOut: 0, message: message))
+        await emit(
+            status == .skipped ? .domainSkipped : .domainFinished, domain: domain.id,
+            payload: ["status": status.rawValue, "reason": reason, "message": message ?? ""])
+        logger.log(
+            level: status == .skipped ? .notice : .error, "\(domain.id): \(status.rawValue): \(message ?? reason)")
+        return DomainOutcome(
+            domain: domain.id, status: status, reason: reason, version: current?.version, message: message, tests: [],
+            inputVersions: inputVersions)
+    }
+
+    private func emit(_ kind: EventKind, domain: DomainID? = nil, payload: [String: String] = [:]) async {
+        await mesh.events.publish(
+            MeshEvent(kind: kind, runID: runID, domain: domain, at: mesh.configuration.now(), payload: payload))
+    }
+
+    static func suggestion(for name: String, among names: [String]) -> String {
+        let close = names.filter { $0.contains(name) || name.contains($0) || Levenshtein.distance($0, name) <= 3 }
+        return close.isEmpty
+            ? "; the domains are: \(names.joined(separator: ", "))" : "; did you mean \(close.joined(separator: ", "))?"
+    }
+}
+
+/// Inputs that disagree on the version of an upstream they share.
+public struct SyncConflict: Sendable, Hashable, CustomStringConvertible {
+    public var upstream: DomainID
+    /// Input → the version of `upstream` it was built from (or is, when the input is the upstream itself).
+    public var versions: [DomainID: Int]
+    /// The inputs built from an older version than the newest one seen.
+    public var lagging: [DomainID] {
+        let newest = versions.values.max() ?? 0
+        return versions.filter { $0.value < newest }.keys.sorted()
+    }
+    public var description: String {
+        let parts = versions.sorted { $0.key < $1.key }.map { input, version in
+            input == upstream ? "\(upstream) is at v\(version)" : "\(input) was built from \(upstream)@v\(version)"
+        }
+        return "inputs disagree on \(upstream): " + parts.joined(separator: ", ")
+    }
+}
+
+/// The sync check: do a domain's inputs agree on every upstream they share?
+public enum SyncCheck {
+    public static func conflicts(among inputs: [DomainID: VersionRecord]) -> [SyncConflict] {
+        var seen: [DomainID: [DomainID: Int]] = [:]
+        for (input, record) in inputs {
+            seen[input, default: [:]][input] = record.version
+            for (upstream, version) in record.upstreamVersions {
+                seen[DomainID(upstream), default: [:]][input] = version
+            }
+        }
+        return seen.compactMap { upstream, versions in
+            Set(versions.values).count > 1 ? SyncConflict(upstream: upstream, versions: versions) : nil
+        }.sorted { $0.upstream < $1.upstream }
+    }
+}
+
+enum Levenshtein {
+    static func distance(_ a: String, _ b: String) -> Int {
+        let a = Array(a.utf8)
+        let b = Array(b.utf8)
+        if a.isEmpty { return b.count }
+        if b.isEmpty { return a.count }
+        var previous = Array(0...b.count)
+        var current = [Int](repeating: 0, count: b.count + 1)
+        for i in 1...a.count {
+            current[0] = i
+            for j in 1...b.count {
+                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
+            }
+            swap(&previous, &current)
+        }
+        return previous[b.count]
+    }
+}
+
+extension ISO8601DateFormatter {
+    /// `20261125T063012` style stamps for run ids.
+    static var runStamp: ISO8601DateFormatter {
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withYear, .withMonth, .withDay, .withTime]
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        return formatter
+    }
+}
+
+extension JSONEncoder {
+    static var sorted: JSONEncoder {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return encoder
+    }
+}

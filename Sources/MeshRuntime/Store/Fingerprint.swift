@@ -1,0 +1,94 @@
+import Crypto
+import Foundation
+import GRDB
+
+/// Content fingerprints: SHA-256 for text and files, and an order-independent digest of table contents.
+public enum Fingerprint {
+    public static func sha256Hex(_ text: String) -> String { sha256Hex(Data(text.utf8)) }
+
+    public static func sha256Hex(_ data: Data) -> String {
+        SHA256.hash(data: data).map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// SHA-256 of a file, streamed in 1 MiB chunks.
+    public static func sha256Hex(fileAt url: URL) throws -> String {
+        let handle = try FileHandle(forReadingFrom: url)
+        defer { try? handle.close() }
+        var hasher = SHA256()
+        while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+        return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+    }
+
+    /// What a published table is: its ordered columns, row count, and a digest of its rows.
+    public struct TableDigest: Sendable, Hashable {
+        public var columns: [String]
+        public var rowCount: Int
+        public var digest: String
+    }
+
+    /// Digests a table's rows independently of their physical order: each row is hashed (two 64-bit FNV-1a
+    /// lanes over typed values) and the row hashes are summed, so the same multiset of rows always gives
+    /// the same digest, whatever order the build inserted them in.
+    public static func digest(table: String, in db: Database) throws -> TableDigest {
+        let columns = try db.columns(in: table).map { "\($0.name) \($0.type.uppercased())" }
+        var sumA: UInt64 = 0
+        var sumB: UInt64 = 0
+        var count = 0
+        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM \(quoteQualified(table))")
+        while let row = try cursor.next() {
+            var a: UInt64 = 0xcbf2_9ce4_8422_2325
+            var b: UInt64 = 0x8422_2325_cbf2_9ce4
+            @inline(__always) func mix(_ byte: UInt8) {
+                a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+                b = (b ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 &+ 0x9e37_79b9
+            }
+            @inline(__always) func mix64(_ value: UInt64) {
+                var v = value
+                for _ in 0..<8 {
+                    mix(UInt8(truncatingIfNeeded: v))
+                    v >>= 8
+                }
+            }
+            for index in 0..<row.count {
+                switch (row[index] as DatabaseValue).storage {
+                case .null: mix(0)
+                case .int64(let v):
+                    mix(1)
+                    mix64(UInt64(bitPattern: v))
+                case .double(let v):
+                    mix(2)
+                    mix64(v.bitPattern)
+                case .string(let s):
+                    mix(3)
+                    for byte in s.utf8 { mix(byte) }
+                    mix(0xff)
+                case .blob(let d):
+                    mix(4)
+                    for byte in d { mix(byte) }
+                    mix(0xff)
+                }
+            }
+            sumA &+= splitmix(a)
+            sumB &+= splitmix(b)
+            count += 1
+        }
+        return TableDigest(columns: columns, rowCount: count, digest: String(format: "%016llx%016llx", sumA, sumB))
+    }
+
+    private static func splitmix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9e37_79b9_7f4a_7c15
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
+    }
+
+    /// The fingerprint of a version: SHA-256 over every output table's name, schema, row count and digest.
+    public static func version(of digests: [String: TableDigest]) -> String {
+        var text = ""
+        for name in digests.keys.sorted() {
+            let digest = digests[name]!
+            text += "\(name)|\(digest.columns.joined(separator: ","))|\(digest.rowCount)|\(digest.digest)\n"
+        }
+        return sha256Hex(text)
+    }
+}

@@ -1,0 +1,208 @@
+import Foundation
+import GRDB
+
+/// The runtime database in the mesh home: run history, versions, tests, logs, events.
+///
+/// A WAL-mode pool: readers (status, queries, the HTTP surface) never wait for a run that writes.
+public final class RuntimeStore: Sendable {
+    public let pool: DatabasePool
+
+    public init(path: String) throws {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        configuration.label = "runtime"
+        do {
+            pool = try DatabasePool(path: path, configuration: configuration)
+            try Self.migrator.migrate(pool)
+        } catch {
+            throw MeshError(.storage, "cannot open the runtime database \(path): \(error)")
+        }
+    }
+
+    static var migrator: DatabaseMigrator {
+        var migrator = DatabaseMigrator()
+        migrator.registerMigration("v1") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE mesh_run (
+                        run_id TEXT PRIMARY KEY, started_at DATETIME NOT NULL, finished_at DATETIME, status TEXT NOT NULL,
+                        variation TEXT NOT NULL, trigger TEXT NOT NULL, trigger_event_id INTEGER, request TEXT NOT NULL,
+                        code_commit TEXT, message TEXT);
+                    CREATE TABLE domain_run (
+                        run_id TEXT NOT NULL, domain TEXT NOT NULL, status TEXT NOT NULL, reason TEXT NOT NULL,
+                        started_at DATETIME NOT NULL, finished_at DATETIME, duration_ms INTEGER, version INTEGER,
+                        input_versions TEXT NOT NULL, parameters TEXT NOT NULL, code_version TEXT NOT NULL,
+                        rows_in INTEGER NOT NULL, rows_out INTEGER NOT NULL, message TEXT,
+                        PRIMARY KEY (run_id, domain));
+                    CREATE INDEX domain_run_by_domain ON domain_run(domain, started_at);
+                    CREATE TABLE step_run (
+                        run_id TEXT NOT NULL, domain TEXT NOT NULL, step TEXT NOT NULL, kind TEXT NOT NULL, status TEXT NOT NULL,
+                        started_at DATETIME NOT NULL, duration_ms INTEGER NOT NULL, rows_in INTEGER NOT NULL,
+                        rows_out INTEGER NOT NULL, message TEXT);
+                    CREATE INDEX step_run_by_domain ON step_run(domain, run_id);
+                    CREATE TABLE test_result (
+                        run_id TEXT NOT NULL, domain TEXT NOT NULL, step TEXT NOT NULL, test TEXT NOT NULL,
+                        severity TEXT NOT NULL, status TEXT NOT NULL, failures INTEGER NOT NULL, sample TEXT NOT NULL,
+                        message TEXT NOT NULL, at DATETIME NOT NULL);
+                    CREATE INDEX test_result_by_domain ON test_result(domain, at);
+                    CREATE TABLE log_line (
+                        run_id TEXT NOT NULL, domain TEXT, step TEXT, level TEXT NOT NULL, message TEXT NOT NULL, at DATETIME NOT NULL);
+                    CREATE INDEX log_line_by_run ON log_line(run_id);
+                    CREATE TABLE domain_version (
+                        domain TEXT NOT NULL, version INTEGER NOT NULL, fingerprint TEXT NOT NULL, path TEXT NOT NULL,
+                        run_id TEXT NOT NULL, published_at DATETIME NOT NULL, status TEXT NOT NULL, code_version TEXT NOT NULL,
+                        code_commit TEXT, variation TEXT NOT NULL, parameters TEXT NOT NULL, input_versions TEXT NOT NULL,
+                        upstream_versions TEXT NOT NULL, source_states TEXT NOT NULL, row_counts TEXT NOT NULL,
+                        schema TEXT NOT NULL, retained BOOLEAN NOT NULL,
+                        PRIMARY KEY (domain, version));
+                    CREATE TABLE current_version (domain TEXT PRIMARY KEY, version INTEGER NOT NULL);
+                    CREATE TABLE event (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, kind TEXT NOT NULL, run_id TEXT, domain TEXT,
+                        at DATETIME NOT NULL, payload TEXT NOT NULL);
+                    CREATE TABLE event_delivery (
+                        event_id INTEGER NOT NULL, subscriber TEXT NOT NULL, PRIMARY KEY (event_id, subscriber));
+                    """)
+        }
+        return migrator
+    }
+
+    // MARK: Writing
+
+    func insert(_ event: inout MeshEvent) throws {
+        event = try pool.write { [event] db in
+            var event = event
+            try event.insert(db)
+            return event
+        }
+    }
+
+    /// Records a delivery; false when the subscriber already had the event.
+    func markDelivered(eventID: Int64, to subscriber: String) throws -> Bool {
+        try pool.write { db in
+            try db.execute(
+                sql: "INSERT OR IGNORE INTO event_delivery (event_id, subscriber) VALUES (?, ?)",
+                arguments: [eventID, subscriber])
+            return db.changesCount == 1
+        }
+    }
+
+    func save<R: PersistableRecord & Sendable>(_ record: R) throws {
+        try pool.write { db in try record.upsert(db) }
+    }
+
+    func insert<R: PersistableRecord & Sendable>(_ records: [R]) throws {
+        guard !records.isEmpty else { return }
+        try pool.write { db in for record in records { try record.insert(db) } }
+    }
+
+    /// Records a new version and makes it the serving one, in one transaction.
+    func publish(_ version: VersionRecord, domainRun: DomainRunRecord) throws {
+        try pool.write { db in
+            try version.insert(db)
+            try CurrentVersionRecord(domain: version.domain, version: version.version).upsert(db)
+            try domainRun.upsert(db)
+        }
+    }
+
+    // MARK: Reading
+
+    /// The serving version of every domain, read in one transaction so that the set is consistent.
+    public func currentVersions() throws -> [DomainID: VersionRecord] {
+        try pool.read { db in
+            let rows = try VersionRecord.fetchAll(
+                db,
+                sql: """
+                    SELECT v.* FROM domain_version v JOIN current_version c ON c.domain = v.domain AND c.version = v.version
+                    """)
+            return Dictionary(uniqueKeysWithValues: rows.map { ($0.domain, $0) })
+        }
+    }
+
+    public func currentVersion(of domain: DomainID) throws -> VersionRecord? {
+        try pool.read { db in
+            try VersionRecord.fetchOne(
+                db,
+                sql: """
+                    SELECT v.* FROM domain_version v JOIN current_version c ON c.domain = v.domain AND c.version = v.version
+                    WHERE v.domain = ?
+                    """, arguments: [domain])
+        }
+    }
+
+    public func versions(of domain: DomainID) throws -> [VersionRecord] {
+        try pool.read { db in
+            try VersionRecord.fetchAll(
+                db, sql: "SELECT * FROM domain_version WHERE domain = ? ORDER BY version DESC", arguments: [domain])
+        }
+    }
+
+    public func version(_ domain: DomainID, _ version: Int) throws -> VersionRecord? {
+        try pool.read { db in try VersionRecord.fetchOne(db, key: ["domain": domain.rawValue, "version": version]) }
+    }
+
+    public func runs(limit: Int = 50) throws -> [MeshRunRecord] {
+        try pool.read { db in
+            try MeshRunRecord.fetchAll(
+                db, sql: "SELECT * FROM mesh_run ORDER BY started_at DESC LIMIT ?", arguments: [limit])
+        }
+    }
+
+    public func run(_ id: RunID) throws -> MeshRunRecord? {
+        try pool.read { db in try MeshRunRecord.fetchOne(db, key: id.rawValue) }
+    }
+
+    public func domainRuns(of domain: DomainID, limit: Int = 50) throws -> [DomainRunRecord] {
+        try pool.read { db in
+            try DomainRunRecord.fetchAll(
+                db, sql: "SELECT * FROM domain_run WHERE domain = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                arguments: [domain, limit])
+        }
+    }
+
+    public func domainRuns(in run: RunID) throws -> [DomainRunRecord] {
+        try pool.read { db in
+            try DomainRunRecord.fetchAll(
+                db, sql: "SELECT * FROM domain_run WHERE run_id = ? ORDER BY started_at, rowid", arguments: [run])
+        }
+    }
+
+    public func steps(of domain: DomainID, in run: RunID) throws -> [StepRunRecord] {
+        try pool.read { db in
+            try StepRunRecord.fetchAll(
+                db, sql: "SELECT * FROM step_run WHERE domain = ? AND run_id = ? ORDER BY started_at, rowid",
+                arguments: [domain, run])
+        }
+    }
+
+    public func testResults(of domain: DomainID, run: RunID? = nil, limit: Int = 500) throws -> [TestResultRecord] {
+        try pool.read { db in
+            if let run {
+                return try TestResultRecord.fetchAll(
+                    db, sql: "SELECT * FROM test_result WHERE domain = ? AND run_id = ? ORDER BY rowid",
+                    arguments: [domain, run])
+            }
+            return try TestResultRecord.fetchAll(
+                db, sql: "SELECT * FROM test_result WHERE domain = ? ORDER BY at DESC, rowid DESC LIMIT ?",
+                arguments: [domain, limit])
+        }
+    }
+
+    public func logs(of run: RunID, domain: DomainID? = nil) throws -> [LogLine] {
+        try pool.read { db in
+            if let domain {
+                return try LogLine.fetchAll(
+                    db, sql: "SELECT * FROM log_line WHERE run_id = ? AND domain = ? ORDER BY rowid",
+                    arguments: [run, domain])
+            }
+            return try LogLine.fetchAll(
+                db, sql: "SELECT * FROM log_line WHERE run_id = ? ORDER BY rowid", arguments: [run])
+        }
+    }
+
+    public func events(after id: Int64 = 0, limit: Int = 1000) throws -> [MeshEvent] {
+        try pool.read { db in
+            try MeshEvent.fetchAll(
+                db, sql: "SELECT * FROM event WHERE id > ? ORDER BY id LIMIT ?", arguments: [id, limit])
+        }
+    }
+}

@@ -1,0 +1,147 @@
+import Foundation
+
+/// The listed columns are never NULL.
+public struct NotNull: DataTest {
+    public var table: String
+    public var columns: [String]
+    public var severity: Severity
+    public init(table: String, columns: [String], severity: Severity = .fail) {
+        self.table = table
+        self.columns = columns
+        self.severity = severity
+    }
+    public var name: String { "not_null(\(table).\(columns.joined(separator: ",")))" }
+    public func offendingRowsSQL(_ context: TestContext) -> String? {
+        let condition = columns.map { "\(quoteQualified($0)) IS NULL" }.joined(separator: " OR ")
+        return "SELECT * FROM \(quoteQualified(table)) WHERE \(condition)"
+    }
+}
+
+/// No two rows share the same values of the grain columns.
+public struct Unique: DataTest {
+    public var table: String
+    public var grain: [String]
+    public var severity: Severity
+    public init(table: String, grain: [String], severity: Severity = .fail) {
+        self.table = table
+        self.grain = grain
+        self.severity = severity
+    }
+    public var name: String { "unique(\(table): \(grain.joined(separator: ",")))" }
+    public func offendingRowsSQL(_ context: TestContext) -> String? {
+        let columns = grain.map(quoteQualified).joined(separator: ", ")
+        return
+            "SELECT \(columns), COUNT(*) AS copies FROM \(quoteQualified(table)) GROUP BY \(columns) HAVING COUNT(*) > 1"
+    }
+}
+
+/// Every non-null value of a column is one of a list.
+public struct AcceptedValues: DataTest {
+    public var table: String
+    public var column: String
+    public var values: [String]
+    public var severity: Severity
+    public init(table: String, column: String, values: [String], severity: Severity = .fail) {
+        self.table = table
+        self.column = column
+        self.values = values
+        self.severity = severity
+    }
+    public var name: String { "accepted_values(\(table).\(column))" }
+    public var definition: String { "\(name) in \(values.sorted().joined(separator: ",")) [\(severity.rawValue)]" }
+    public func offendingRowsSQL(_ context: TestContext) -> String? {
+        let list = values.map(quoteLiteral).joined(separator: ", ")
+        let c = quoteQualified(column)
+        return
+            "SELECT \(c), COUNT(*) AS rows FROM \(quoteQualified(table)) WHERE \(c) IS NOT NULL AND CAST(\(c) AS TEXT) NOT IN (\(list)) GROUP BY \(c)"
+    }
+}
+
+/// Referential integrity: every non-null value of a column exists in another table's column, possibly in
+/// another domain's published output (`orders_master.customer`).
+public struct Relationship: DataTest {
+    public var table: String
+    public var column: String
+    public var toTable: String
+    public var toColumn: String
+    public var severity: Severity
+    public init(
+        table: String, column: String, references toTable: String, column toColumn: String, severity: Severity = .fail
+    ) {
+        self.table = table
+        self.column = column
+        self.toTable = toTable
+        self.toColumn = toColumn
+        self.severity = severity
+    }
+    public var name: String { "relationship(\(table).\(column) → \(toTable).\(toColumn))" }
+    public func offendingRowsSQL(_ context: TestContext) -> String? {
+        let c = quoteQualified(column)
+        return """
+            SELECT f.\(c), COUNT(*) AS rows FROM \(quoteQualified(table)) f
+            WHERE f.\(c) IS NOT NULL AND NOT EXISTS (SELECT 1 FROM \(quoteQualified(toTable)) t WHERE t.\(quoteQualified(toColumn)) = f.\(c))
+            GROUP BY f.\(c)
+            """
+    }
+}
+
+/// The table's row count lies within bounds.
+public struct RowCountBounds: DataTest {
+    public var table: String
+    public var min: Int?
+    public var max: Int?
+    public var severity: Severity
+    public init(table: String, min: Int? = nil, max: Int? = nil, severity: Severity = .fail) {
+        self.table = table
+        self.min = min
+        self.max = max
+        self.severity = severity
+    }
+    public var name: String { "row_count(\(table) in \(min.map(String.init) ?? "")..\(max.map(String.init) ?? ""))" }
+    public func offendingRowsSQL(_ context: TestContext) -> String? {
+        var conditions: [String] = []
+        if let min { conditions.append("row_count < \(min)") }
+        if let max { conditions.append("row_count > \(max)") }
+        guard !conditions.isEmpty else { return nil }
+        return
+            "SELECT row_count FROM (SELECT COUNT(*) AS row_count FROM \(quoteQualified(table))) WHERE \(conditions.joined(separator: " OR "))"
+    }
+}
+
+/// The row count changed by at most a percentage against the previous published version.
+public struct RowCountChange: DataTest {
+    public var table: String
+    public var maxPercent: Double
+    public var severity: Severity
+    public init(table: String, maxPercent: Double, severity: Severity = .warn) {
+        self.table = table
+        self.maxPercent = maxPercent
+        self.severity = severity
+    }
+    public var name: String { "row_count_change(\(table) within \(maxPercent)%)" }
+    public func offendingRowsSQL(_ context: TestContext) -> String? {
+        guard context.hasPrevious else { return nil }
+        let t = quoteQualified(table)
+        return """
+            SELECT current_rows, previous_rows,
+                   ROUND(100.0 * (current_rows - previous_rows) / previous_rows, 2) AS change_percent
+            FROM (SELECT (SELECT COUNT(*) FROM main.\(t)) AS current_rows,
+                         (SELECT COUNT(*) FROM previous.\(t)) AS previous_rows)
+            WHERE previous_rows > 0 AND ABS(current_rows - previous_rows) * 100.0 / previous_rows > \(maxPercent)
+            """
+    }
+}
+
+/// Any SQL that returns the offending rows.
+public struct CustomSQLTest: DataTest {
+    public var name: String
+    public var sql: String
+    public var severity: Severity
+    public init(_ name: String, severity: Severity = .fail, sql: String) {
+        self.name = name
+        self.sql = sql
+        self.severity = severity
+    }
+    public var definition: String { "\(name) [\(severity.rawValue)]: \(sql)" }
+    public func offendingRowsSQL(_ context: TestContext) -> String? { sql }
+}

@@ -1,0 +1,112 @@
+import Foundation
+import GRDB
+
+/// How much a failing test matters.
+public enum Severity: String, Sendable, Codable, Hashable {
+    /// Recorded and published with the version.
+    case warn
+    /// Stops the domain: nothing is published and downstream domains are skipped.
+    case fail
+}
+
+/// The outcome of one test evaluation.
+public enum TestStatus: String, Sendable, Codable, Hashable {
+    case pass, warn, fail
+    /// The test itself could not run (bad SQL, missing table): treated as `fail`.
+    case error
+}
+
+/// What a test sees: the working database (or a published version), and whether a previous version exists.
+public struct TestContext: Sendable {
+    public var domain: DomainID
+    public var parameters: [String: String]
+    /// True when the domain's previous published version is attached as `previous`.
+    public var hasPrevious: Bool
+    public init(domain: DomainID, parameters: [String: String] = [:], hasPrevious: Bool = false) {
+        self.domain = domain
+        self.parameters = parameters
+        self.hasPrevious = hasPrevious
+    }
+}
+
+/// A data test: a query that returns the offending rows. No rows means the test passes.
+///
+/// The same test value serves as a functional test while a domain is developed (in a kitchen) and as a
+/// monitoring test on every production build.
+///
+/// ```swift
+/// struct PositiveAmounts: DataTest {
+///     var name: String { "positive_amounts" }
+///     var severity: Severity { .warn }
+///     func offendingRowsSQL(_ context: TestContext) -> String? { "SELECT * FROM orders WHERE amount <= 0" }
+/// }
+/// ```
+public protocol DataTest: Sendable {
+    var name: String { get }
+    var severity: Severity { get }
+    /// The text hashed into the domain's code version.
+    var definition: String { get }
+    /// A SELECT returning one row per offence, or nil when the test does not apply (say, no previous version).
+    func offendingRowsSQL(_ context: TestContext) throws -> String?
+}
+
+extension DataTest {
+    public var definition: String { "\(name) [\(severity.rawValue)]" }
+}
+
+/// One recorded test result.
+public struct TestResult: Sendable, Codable, Hashable {
+    public var test: String
+    public var step: StepID?
+    public var severity: Severity
+    public var status: TestStatus
+    /// How many rows offended.
+    public var failures: Int
+    /// Up to five offending rows, as column → value text.
+    public var sample: [[String: String]]
+    public var message: String
+
+    /// Runs a test against a database.
+    public static func evaluate(_ test: any DataTest, step: StepID?, in db: Database, context: TestContext)
+        -> TestResult
+    {
+        do {
+            guard let sql = try test.offendingRowsSQL(context) else {
+                return TestResult(
+                    test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
+                    message: "not applicable")
+            }
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(sql))") ?? 0
+            guard count > 0 else {
+                return TestResult(
+                    test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
+                    message: "ok")
+            }
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM (\(sql)) LIMIT 5")
+            let sample = rows.map { row in
+                Dictionary(row.columnNames.enumerated().map { ($1, row[$0].map { "\($0)" } ?? "NULL") }) { first, _ in
+                    first
+                }
+            }
+            let status: TestStatus = test.severity == .fail ? .fail : .warn
+            return TestResult(
+                test: test.name, step: step, severity: test.severity, status: status, failures: count, sample: sample,
+                message: "\(count) offending row\(count == 1 ? "" : "s")")
+        } catch {
+            return TestResult(
+                test: test.name, step: step, severity: test.severity, status: .error, failures: 0, sample: [],
+                message: "the test could not run: \(error)")
+        }
+    }
+
+    /// True when this result stops the domain.
+    public var isBlocking: Bool { status == .fail || status == .error }
+}
+
+/// Quotes an SQL identifier, keeping a `schema.table` prefix apart.
+func quoteQualified(_ name: String) -> String {
+    name.split(separator: ".").map { "\"\($0.replacingOccurrences(of: "\"", with: "\"\""))\"" }.joined(separator: ".")
+}
+
+/// Quotes an SQL string literal.
+func quoteLiteral(_ value: String) -> String { "'\(value.replacingOccurrences(of: "'", with: "''"))'" }

@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import MeshRuntime
+
+/// The root command: `pharma-mesh SUBCOMMAND`.
+struct PharmaMeshCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "pharma-mesh",
+        abstract: "A data mesh for pharma commercial analytics: raw feeds, mastered domains, marts and extracts.",
+        subcommands: [
+            RunCommand.self, StatusCommand.self, HistoryCommand.self, TestsCommand.self,
+            LineageCommand.self, DemoCommand.self,
+        ])
+}
+
+/// Runs the root command and maps every outcome to the documented exit codes.
+enum CommandLineEntry {
+    static func main() async -> Int32 {
+        var command: any ParsableCommand
+        do {
+            command = try PharmaMeshCommand.parseAsRoot()
+        } catch {
+            let code = PharmaMeshCommand.exitCode(for: error)
+            let message = PharmaMeshCommand.fullMessage(for: error)
+            if code == .success {
+                print(message)
+                return 0
+            }
+            Console.error(message)
+            return 2
+        }
+        do {
+            if var asyncCommand = command as? any AsyncParsableCommand {
+                try await asyncCommand.run()
+            } else {
+                try command.run()
+            }
+            return 0
+        } catch let error as MeshError {
+            Console.error("error: \(error.message)")
+            return error.code == .stepFailed || error.code == .syncViolation ? 1 : 2
+        } catch let error as WorkFailed {
+            Console.error(error.message)
+            return 1
+        } catch let error as ExitCode {
+            return error.rawValue
+        } catch let error as ValidationError {
+            Console.error("error: \(error.message)")
+            return 2
+        } catch {
+            Console.error("error: \(error)")
+            return 2
+        }
+    }
+}
+
+/// The work ran and something failed: exit code 1.
+struct WorkFailed: Error {
+    var message: String
+}

@@ -1,0 +1,63 @@
+import ArgumentParser
+import Foundation
+import Ingest
+import Logging
+import Mastering
+import MeshRuntime
+import SelfService
+import Warehouse
+
+/// Options every mesh command takes.
+struct MeshOptions: ParsableArguments {
+    @Option(help: "The mesh home: landed batches, published versions, run history. Default: $PHARMA_MESH_HOME, else ./.pharma-mesh")
+    var home: String?
+
+    @Option(help: "The variations file. Default: $PHARMA_MESH_CONFIG, else ./config/variations.json when present.")
+    var config: String?
+
+    var homeURL: URL {
+        let path = home ?? ProcessInfo.processInfo.environment["PHARMA_MESH_HOME"] ?? ".pharma-mesh"
+        return URL(fileURLWithPath: path).standardizedFileURL
+    }
+
+    var configURL: URL {
+        URL(fileURLWithPath: config ?? ProcessInfo.processInfo.environment["PHARMA_MESH_CONFIG"] ?? "config/variations.json")
+    }
+
+    /// Opens the mesh with every pharma domain registered.
+    func open(lockWait: TimeInterval = 0) throws -> Mesh {
+        var logger = Logger(label: "pharma-mesh")
+        logger.logLevel = ProcessInfo.processInfo.environment["PHARMA_MESH_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        let configuration = MeshConfiguration(
+            home: homeURL, variations: try VariationSet.load(from: configURL), codeCommit: Self.gitCommit(), lockWait: lockWait,
+            logger: logger)
+        return try Mesh(registry: try PharmaDomains.registry(), configuration: configuration)
+    }
+
+    /// The commit of the working tree the command runs from, when it is a git checkout.
+    static func gitCommit() -> String? {
+        var directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
+        for _ in 0..<6 {
+            let head = directory.appendingPathComponent(".git/HEAD")
+            if let text = try? String(contentsOf: head, encoding: .utf8) {
+                let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
+                guard trimmed.hasPrefix("ref: ") else { return trimmed }
+                let ref = directory.appendingPathComponent(".git/" + trimmed.dropFirst(5))
+                return (try? String(contentsOf: ref, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+            }
+            directory.deleteLastPathComponent()
+        }
+        return nil
+    }
+}
+
+/// Every domain of the pharma mesh, layer by layer.
+enum PharmaDomains {
+    static func registry() throws -> DomainRegistry {
+        try DomainRegistry(IngestDomains.all() + MasteringDomains.all() + WarehouseDomains.all() + SelfServiceDomains.all())
+    }
+}
+
+extension DomainID: ExpressibleByArgument {
+    public init?(argument: String) { self.init(argument) }
+}

@@ -1,0 +1,73 @@
+import Foundation
+import GRDB
+import Testing
+
+@testable import MeshRuntime
+
+struct DataTestTests {
+    private func evaluate(_ test: any DataTest, hasPrevious: Bool = false) throws -> TestResult {
+        let queue = try DatabaseQueue()
+        return try queue.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE fact (id INTEGER, customer TEXT, kind TEXT);
+                    INSERT INTO fact VALUES (1, 'c1', 'A'), (2, 'c2', 'B'), (2, NULL, 'Z'), (4, 'c9', 'A');
+                    ATTACH DATABASE ':memory:' AS master;
+                    CREATE TABLE master.customer (customer_id TEXT);
+                    INSERT INTO master.customer VALUES ('c1'), ('c2');
+                    ATTACH DATABASE ':memory:' AS previous;
+                    CREATE TABLE previous.fact (id INTEGER);
+                    INSERT INTO previous.fact VALUES (1), (2);
+                    """)
+            return TestResult.evaluate(
+                test, step: nil, in: db, context: TestContext(domain: "d", hasPrevious: hasPrevious))
+        }
+    }
+
+    @Test func notNullFindsTheNullRow() throws {
+        let result = try evaluate(NotNull(table: "fact", columns: ["id", "customer"]))
+        #expect(result.status == .fail)
+        #expect(result.failures == 1)
+        #expect(result.sample.first?["kind"] == "Z")
+    }
+
+    @Test func uniqueReportsDuplicatedGrains() throws {
+        let result = try evaluate(Unique(table: "fact", grain: ["id"], severity: .warn))
+        #expect(result.status == .warn)
+        #expect(result.sample == [["id": "2", "copies": "2"]])
+        #expect(try evaluate(Unique(table: "fact", grain: ["id", "kind"])).status == .pass)
+    }
+
+    @Test func acceptedValuesListsTheOthers() throws {
+        let result = try evaluate(AcceptedValues(table: "fact", column: "kind", values: ["A", "B"]))
+        #expect(result.failures == 1)
+        #expect(result.sample.first?["kind"] == "Z")
+    }
+
+    @Test func relationshipReachesIntoAnotherDomain() throws {
+        let result = try evaluate(
+            Relationship(table: "fact", column: "customer", references: "master.customer", column: "customer_id"))
+        #expect(result.failures == 1)
+        #expect(result.sample.first?["customer"] == "c9")
+    }
+
+    @Test func rowCountBoundsAndChange() throws {
+        #expect(try evaluate(RowCountBounds(table: "fact", min: 1, max: 4)).status == .pass)
+        #expect(try evaluate(RowCountBounds(table: "fact", max: 3)).sample == [["row_count": "4"]])
+        // 2 → 4 rows is +100%.
+        #expect(try evaluate(RowCountChange(table: "fact", maxPercent: 150), hasPrevious: true).status == .pass)
+        let grown = try evaluate(RowCountChange(table: "fact", maxPercent: 50, severity: .fail), hasPrevious: true)
+        #expect(grown.status == .fail)
+        #expect(grown.sample.first?["change_percent"] == "100.0")
+        #expect(
+            try evaluate(RowCountChange(table: "fact", maxPercent: 50), hasPrevious: false).message == "not applicable")
+    }
+
+    @Test func customSQLAndBrokenTests() throws {
+        #expect(try evaluate(CustomSQLTest("ids_positive", sql: "SELECT * FROM fact WHERE id <= 0")).status == .pass)
+        let broken = try evaluate(CustomSQLTest("typo", sql: "SELECT * FROM no_such_table"))
+        #expect(broken.status == .error)
+        #expect(broken.isBlocking)
+        #expect(broken.message.contains("no such table: no_such_table"))
+    }
+}

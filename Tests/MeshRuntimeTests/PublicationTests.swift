@@ -1,0 +1,165 @@
+import Foundation
+import GRDB
+import MeshTestSupport
+import Testing
+
+@testable import MeshRuntime
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct PublicationTests {
+    @Test func aBuildKilledMidwayLeavesThePreviousVersionServingAndTheNextRunRecovers() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let home = dir.url
+        // Version 1, built in this process.
+        let state = try ToyMesh.writeSource("s", values: [1, 2, 3], home: home)
+        let mesh = try ToyMesh.mesh([ToyMesh.source("slow", source: "s", delay: .seconds(60))], home: home)
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        let quick = try ToyMesh.mesh([ToyMesh.source("slow", source: "s")], home: home)
+        _ = try await quick.run(RunRequest(sourceStates: ["s": state]))
+        let v1 = try #require(try mesh.store.currentVersion(of: "slow"))
+
+        // A real process starts version 2 and is killed inside its step.
+        try ToyMesh.writeSource("s", values: [1, 2, 3, 4], home: home)
+        let fixture = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+            "mesh-fixture")
+        let process = Process()
+        process.executableURL = fixture
+        process.arguments = [home.path]
+        process.standardOutput = FileHandle.nullDevice
+        try process.run()
+        let marker = home.appendingPathComponent("slow.loading")
+        let deadline = Date().addingTimeInterval(60)
+        while !FileManager.default.fileExists(atPath: marker.path) && Date() < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        #expect(FileManager.default.fileExists(atPath: marker.path))
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        #expect(process.terminationReason == .uncaughtSignal)
+
+        // Readers still see version 1; the half-built database is there until recovery.
+        #expect(try mesh.store.currentVersion(of: "slow")?.fingerprint == v1.fingerprint)
+        #expect(try ToyMesh.values(of: "slow", in: mesh) == [1, 2, 3])
+        let domainDirectory = home.appendingPathComponent("domains/slow")
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: domainDirectory.path).contains {
+                $0.hasPrefix(".build-")
+            })
+        let interruptedRun = try #require(try mesh.store.domainRuns(of: "slow").first)
+        #expect(interruptedRun.status == .running)
+
+        // The next run (the lock died with the process) recovers and builds version 2.
+        let summary = try await quick.run(RunRequest(sourceStates: ["s": "after-kill"]))
+        #expect(summary.outcomes["slow"]?.version == 2)
+        #expect(try ToyMesh.values(of: "slow", in: mesh) == [1, 2, 3, 4])
+        #expect(try mesh.store.domainRuns(in: interruptedRun.runID).first?.status == .interrupted)
+        #expect(
+            try FileManager.default.contentsOfDirectory(atPath: domainDirectory.path).sorted() == [
+                "v000001.sqlite", "v000002.sqlite",
+            ])
+    }
+
+    @Test func aSecondWriterIsRefusedWithAClearMessageWhileReadersGoOn() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let mesh = try ToyMesh.mesh([ToyMesh.source("a", source: "s")], home: dir.url)
+        _ = try await mesh.run(
+            RunRequest(sourceStates: ["s": try ToyMesh.writeSource("s", values: [1], home: dir.url)]))
+        let held = try MeshLock.acquire(home: dir.url, holder: "run r-test", wait: 0)
+        let error = await #expect(throws: MeshError.self) { try await mesh.run(RunRequest()) }
+        #expect(error?.code == .busy)
+        #expect(error?.message.contains("run r-test") == true)
+        #expect(error?.message.contains("--wait") == true)
+        // Readers are not blocked by the writer lock.
+        #expect(try mesh.status().first?.version == 1)
+        #expect(try ToyMesh.values(of: "a", in: mesh) == [1])
+        withExtendedLifetime(held) {}
+    }
+
+    @Test func fingerprintsDependOnContentNotOnInsertionOrder() async throws {
+        var fingerprints: [String] = []
+        for values in [[3, 1, 2], [1, 2, 3], [2, 3, 1]] {
+            let dir = try TemporaryDirectory()
+            defer { dir.remove() }
+            let mesh = try ToyMesh.mesh([ToyMesh.source("a", source: "s")], home: dir.url)
+            _ = try await mesh.run(
+                RunRequest(sourceStates: ["s": try ToyMesh.writeSource("s", values: values, home: dir.url)]))
+            fingerprints.append(try #require(try mesh.store.currentVersion(of: "a")).fingerprint)
+        }
+        #expect(Set(fingerprints).count == 1)
+
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let mesh = try ToyMesh.mesh([ToyMesh.source("a", source: "s")], home: dir.url)
+        _ = try await mesh.run(
+            RunRequest(sourceStates: ["s": try ToyMesh.writeSource("s", values: [1, 2, 4], home: dir.url)]))
+        let other = try #require(try mesh.store.currentVersion(of: "a"))
+        #expect(other.fingerprint != fingerprints[0])
+        #expect(other.rowCounts == ["items": 3])
+        #expect(other.schema == ["items": ["value INTEGER"]])
+    }
+
+    @Test func onlyTheLastVersionsAreKeptButEveryRecordStays() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let mesh = try ToyMesh.mesh([ToyMesh.source("a", source: "s")], home: dir.url, keepVersions: 2)
+        for n in 1...4 {
+            _ = try await mesh.run(
+                RunRequest(sourceStates: ["s": try ToyMesh.writeSource("s", values: Array(1...n), home: dir.url)]))
+        }
+        let files = try FileManager.default.contentsOfDirectory(
+            atPath: dir.url.appendingPathComponent("domains/a").path
+        ).sorted()
+        #expect(files == ["v000003.sqlite", "v000004.sqlite"])
+        let versions = try mesh.store.versions(of: "a")
+        #expect(versions.map(\.version) == [4, 3, 2, 1])
+        #expect(versions.map(\.retained) == [true, true, false, false])
+    }
+
+    @Test func workingTablesAreDroppedAndTheOutputContractIsChecked() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let good = Domain(
+            id: "good", layer: "raw", owner: ToyMesh.owner, description: "",
+            outputs: [OutputPort(table: "items", columns: [ColumnContract("value", "INTEGER")])],
+            recipe: Recipe([
+                .sql("stage", "CREATE TABLE stg_items AS SELECT 1 AS value"),
+                .sql("publish", after: ["stage"], "CREATE TABLE items AS SELECT value FROM stg_items"),
+            ]))
+        let broken = Domain(
+            id: "broken", layer: "raw", owner: ToyMesh.owner, description: "",
+            outputs: [
+                OutputPort(
+                    table: "items", columns: [ColumnContract("value", "INTEGER"), ColumnContract("label", "TEXT")])
+            ],
+            recipe: Recipe([.sql("publish", "CREATE TABLE items AS SELECT 1 AS value")]))
+        let mesh = try ToyMesh.mesh([good, broken], home: dir.url)
+        let summary = try await mesh.run(RunRequest())
+        #expect(summary.outcomes["good"]?.status == .success)
+        let (queue, _) = try mesh.snapshot(attaching: ["good"])
+        let tables = try await queue.read { db in
+            try String.fetchAll(
+                db, sql: "SELECT name FROM good.sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'")
+        }
+        #expect(tables == ["items"])
+        #expect(summary.outcomes["broken"]?.status == .error)
+        #expect(summary.outcomes["broken"]?.message?.contains("lacks column label") == true)
+    }
+
+    @Test func publishedVersionsCannotBeWrittenThroughASnapshot() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let mesh = try ToyMesh.mesh([ToyMesh.source("a", source: "s")], home: dir.url)
+        _ = try await mesh.run(
+            RunRequest(sourceStates: ["s": try ToyMesh.writeSource("s", values: [1], home: dir.url)]))
+        let (queue, _) = try mesh.snapshot(attaching: ["a"])
+        #expect(throws: DatabaseError.self) {
+            try queue.writeWithoutTransaction { db in try db.execute(sql: "DELETE FROM a.items") }
+        }
+        #expect(try ToyMesh.values(of: "a", in: mesh) == [1])
+    }
+}
