@@ -22,7 +22,9 @@ public struct LandingDate: Comparable, Hashable, Sendable, CustomStringConvertib
     }
 
     public var description: String { String(format: "%04d-%02d-%02d", year, month, day) }
-    public static func < (a: LandingDate, b: LandingDate) -> Bool { (a.year, a.month, a.day) < (b.year, b.month, b.day) }
+    public static func < (a: LandingDate, b: LandingDate) -> Bool {
+        (a.year, a.month, a.day) < (b.year, b.month, b.day)
+    }
 }
 
 /// One landed batch: a delivery folder copied into the mesh home, immutable from then on.
@@ -58,7 +60,8 @@ public struct LandingReport: Sendable {
 public enum Landing {
     /// The feeds of shared/spec/feeds.md.
     public static let feeds = [
-        "products", "nppes", "ama", "crm_accounts", "alignment", "xponent", "claims", "formulary", "rebates", "crm_calls",
+        "products", "nppes", "ama", "crm_accounts", "alignment", "xponent", "claims", "formulary", "rebates",
+        "crm_calls",
         "email_events", "web_sessions", "media", "partd",
     ]
 
@@ -67,11 +70,12 @@ public enum Landing {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         let queue = try DatabaseQueue(path: directory.appendingPathComponent("ledger.sqlite").path)
         try queue.write { db in
-            try db.execute(sql: """
-                CREATE TABLE IF NOT EXISTS batch (
-                    feed TEXT NOT NULL, delivery TEXT NOT NULL, fingerprint TEXT NOT NULL, files TEXT NOT NULL,
-                    bytes INTEGER NOT NULL, landed_at DATETIME NOT NULL, PRIMARY KEY (feed, delivery))
-                """)
+            try db.execute(
+                sql: """
+                    CREATE TABLE IF NOT EXISTS batch (
+                        feed TEXT NOT NULL, delivery TEXT NOT NULL, fingerprint TEXT NOT NULL, files TEXT NOT NULL,
+                        bytes INTEGER NOT NULL, landed_at DATETIME NOT NULL, PRIMARY KEY (feed, delivery))
+                    """)
         }
         return queue
     }
@@ -82,7 +86,8 @@ public enum Landing {
         let fm = FileManager.default
         var isDirectory: ObjCBool = false
         guard fm.fileExists(atPath: directory.path, isDirectory: &isDirectory), isDirectory.boolValue else {
-            throw IngestError(.unreadable, "\(directory.path) is not a folder of feeds (expected FEED/YYYY-MM-DD/ batch folders)")
+            throw IngestError(
+                .unreadable, "\(directory.path) is not a folder of feeds (expected FEED/YYYY-MM-DD/ batch folders)")
         }
         let ledger = try ledger(home: home)
         let known = try ledger.read { db in
@@ -91,14 +96,18 @@ public enum Landing {
         var report = LandingReport()
         for feed in try fm.contentsOfDirectory(atPath: directory.path).sorted() where !feed.hasPrefix(".") {
             guard Self.feeds.contains(feed) else {
-                report.problems.append("\(directory.path)/\(feed): not a known feed, ignored (the feeds are: \(Self.feeds.joined(separator: ", ")))")
+                report.problems.append(
+                    "\(directory.path)/\(feed): not a known feed, ignored (the feeds are: \(Self.feeds.joined(separator: ", ")))"
+                )
                 continue
             }
             let feedDirectory = directory.appendingPathComponent(feed)
-            for delivery in try fm.contentsOfDirectory(atPath: feedDirectory.path).sorted() where !delivery.hasPrefix(".") {
+            for delivery in try fm.contentsOfDirectory(atPath: feedDirectory.path).sorted()
+            where !delivery.hasPrefix(".") {
                 let source = feedDirectory.appendingPathComponent(delivery)
                 guard let date = LandingDate.parse(delivery) else {
-                    report.problems.append("\(source.path): a batch folder must be named by its delivery date, YYYY-MM-DD; not landed")
+                    report.problems.append(
+                        "\(source.path): a batch folder must be named by its delivery date, YYYY-MM-DD; not landed")
                     continue
                 }
                 if let asOf, asOf < date { continue }
@@ -118,7 +127,10 @@ public enum Landing {
                     }
                     continue
                 }
-                report.landed.append(try landBatch(feed: feed, delivery: delivery, from: source, files: files, fingerprint: fingerprint, home: home, ledger: ledger))
+                report.landed.append(
+                    try landBatch(
+                        feed: feed, delivery: delivery, from: source, files: files, fingerprint: fingerprint,
+                        home: home, ledger: ledger))
             }
         }
         return report
@@ -126,12 +138,15 @@ public enum Landing {
 
     private static func batchFingerprint(_ folder: URL, files: [String]) throws -> String {
         var lines = ""
-        for file in files { lines += "\(file) \(try Fingerprint.sha256Hex(fileAt: folder.appendingPathComponent(file)))\n" }
+        for file in files {
+            lines += "\(file) \(try Fingerprint.sha256Hex(fileAt: folder.appendingPathComponent(file)))\n"
+        }
         return Fingerprint.sha256Hex(lines)
     }
 
     private static func landBatch(
-        feed: String, delivery: String, from source: URL, files: [String], fingerprint: String, home: URL, ledger: DatabaseQueue
+        feed: String, delivery: String, from source: URL, files: [String], fingerprint: String, home: URL,
+        ledger: DatabaseQueue
     ) throws -> LandedBatch {
         let fm = FileManager.default
         let target = home.appendingPathComponent("landing/\(feed)/\(delivery)")
@@ -146,11 +161,14 @@ public enum Landing {
         // Check what was copied, then move it into place and record it: a crash in between leaves only staging.
         guard try batchFingerprint(staging, files: files) == fingerprint else {
             try? fm.removeItem(at: staging)
-            throw IngestError(.unreadable, "\(source.path) changed while it was being landed; land it again once the delivery is complete")
+            throw IngestError(
+                .unreadable,
+                "\(source.path) changed while it was being landed; land it again once the delivery is complete")
         }
         try? fm.removeItem(at: target)
         try fm.moveItem(at: staging, to: target)
-        let batch = LandedBatch(feed: feed, delivery: delivery, fingerprint: fingerprint, files: files, bytes: bytes, landedAt: Date())
+        let batch = LandedBatch(
+            feed: feed, delivery: delivery, fingerprint: fingerprint, files: files, bytes: bytes, landedAt: Date())
         try ledger.write { db in try batch.insert(db) }
         return batch
     }
@@ -164,10 +182,13 @@ public enum Landing {
 
     /// Each feed's state: a fingerprint over its landed batches. The mesh rebuilds a raw domain when it changes.
     public static func sourceStates(home: URL) throws -> [String: String] {
-        let batches = try ledger(home: home).read { db in try LandedBatch.fetchAll(db, sql: "SELECT * FROM batch ORDER BY feed, delivery") }
+        let batches = try ledger(home: home).read { db in
+            try LandedBatch.fetchAll(db, sql: "SELECT * FROM batch ORDER BY feed, delivery")
+        }
         var states: [String: String] = [:]
         for feed in feeds {
-            let lines = batches.filter { $0.feed == feed }.map { "\($0.delivery) \($0.fingerprint)" }.joined(separator: "\n")
+            let lines = batches.filter { $0.feed == feed }.map { "\($0.delivery) \($0.fingerprint)" }.joined(
+                separator: "\n")
             states[feed] = lines.isEmpty ? "empty" : Fingerprint.sha256Hex(lines)
         }
         return states

@@ -16,7 +16,8 @@ struct DemoCommand: AsyncParsableCommand {
             throw ValidationError("\(feeds) not found: run the demo from the repository root, or pass --feeds DIR.")
         }
         let mesh = try self.mesh.open()
-        let summary = try await RunCommand.execute(mesh: mesh, feeds: URL(fileURLWithPath: feeds), asOf: nil, request: RunRequest())
+        let summary = try await RunCommand.execute(
+            mesh: mesh, feeds: URL(fileURLWithPath: feeds), asOf: nil, request: RunRequest())
         if summary.status == .fail { throw WorkFailed(message: "the demo run failed; see `pharma-mesh status`.") }
     }
 }

@@ -9,7 +9,10 @@ import Warehouse
 
 /// Options every mesh command takes.
 struct MeshOptions: ParsableArguments {
-    @Option(help: "The mesh home: landed batches, published versions, run history. Default: $PHARMA_MESH_HOME, else ./.pharma-mesh")
+    @Option(
+        help:
+            "The mesh home: landed batches, published versions, run history. Default: $PHARMA_MESH_HOME, else ./.pharma-mesh"
+    )
     var home: String?
 
     @Option(help: "The variations file. Default: $PHARMA_MESH_CONFIG, else ./config/variations.json when present.")
@@ -21,15 +24,19 @@ struct MeshOptions: ParsableArguments {
     }
 
     var configURL: URL {
-        URL(fileURLWithPath: config ?? ProcessInfo.processInfo.environment["PHARMA_MESH_CONFIG"] ?? "config/variations.json")
+        URL(
+            fileURLWithPath: config ?? ProcessInfo.processInfo.environment["PHARMA_MESH_CONFIG"]
+                ?? "config/variations.json")
     }
 
     /// Opens the mesh with every pharma domain registered.
     func open(lockWait: TimeInterval = 0) throws -> Mesh {
         var logger = Logger(label: "pharma-mesh")
-        logger.logLevel = ProcessInfo.processInfo.environment["PHARMA_MESH_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
+        logger.logLevel =
+            ProcessInfo.processInfo.environment["PHARMA_MESH_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
         let configuration = MeshConfiguration(
-            home: homeURL, variations: try VariationSet.load(from: configURL), codeCommit: Self.gitCommit(), lockWait: lockWait,
+            home: homeURL, variations: try VariationSet.load(from: configURL), codeCommit: Self.gitCommit(),
+            lockWait: lockWait,
             logger: logger)
         return try Mesh(registry: try PharmaDomains.registry(), configuration: configuration)
     }
@@ -54,7 +61,8 @@ struct MeshOptions: ParsableArguments {
 /// Every domain of the pharma mesh, layer by layer.
 enum PharmaDomains {
     static func registry() throws -> DomainRegistry {
-        try DomainRegistry(IngestDomains.all() + MasteringDomains.all() + WarehouseDomains.all() + SelfServiceDomains.all())
+        try DomainRegistry(
+            IngestDomains.all() + MasteringDomains.all() + WarehouseDomains.all() + SelfServiceDomains.all())
     }
 }
 

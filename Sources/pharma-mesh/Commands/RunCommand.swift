@@ -7,7 +7,8 @@ import MeshRuntime
 struct RunCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "run",
-        abstract: "Land every new batch delivered on or before the as-of date, then rebuild exactly the affected domains.")
+        abstract:
+            "Land every new batch delivered on or before the as-of date, then rebuild exactly the affected domains.")
 
     @OptionGroup var mesh: MeshOptions
 
@@ -20,7 +21,8 @@ struct RunCommand: AsyncParsableCommand {
     @Option(help: "The variation (parameter set) to run with.")
     var variation: String?
 
-    @Option(help: "Only these domains (comma-separated); lagging inputs are still brought up to date for the sync check.")
+    @Option(
+        help: "Only these domains (comma-separated); lagging inputs are still brought up to date for the sync check.")
     var only: String?
 
     @Option(help: "Seconds to wait for another run on the same home before giving up.")
@@ -34,7 +36,9 @@ struct RunCommand: AsyncParsableCommand {
             throw ValidationError("--as-of \(asOf) is not a date: write it as YYYY-MM-DD, for example 2025-06-30.")
         }
         if let feeds, !FileManager.default.fileExists(atPath: feeds) {
-            throw ValidationError("--feeds \(feeds): no such folder. Generate one with `pharma-mesh generate --scale sample --seed 42 --out DIR`.")
+            throw ValidationError(
+                "--feeds \(feeds): no such folder. Generate one with `pharma-mesh generate --scale sample --seed 42 --out DIR`."
+            )
         }
     }
 
@@ -46,19 +50,25 @@ struct RunCommand: AsyncParsableCommand {
                 variation: variation, only: only.map { Set($0.split(separator: ",").map { DomainID(String($0)) }) },
                 resolveSync: !noSyncResolve))
         if summary.status.failed || summary.status == .fail {
-            throw WorkFailed(message: "run \(summary.runID) failed: \(summary.failed.map(\.rawValue).joined(separator: ", ")). See `pharma-mesh history DOMAIN`.")
+            throw WorkFailed(
+                message:
+                    "run \(summary.runID) failed: \(summary.failed.map(\.rawValue).joined(separator: ", ")). See `pharma-mesh history DOMAIN`."
+            )
         }
     }
 
     /// Lands the batches, runs the mesh with live progress, prints the summary.
-    static func execute(mesh: Mesh, feeds: URL?, asOf: LandingDate?, request: RunRequest, quiet: Bool = false) async throws -> RunSummary {
+    static func execute(mesh: Mesh, feeds: URL?, asOf: LandingDate?, request: RunRequest, quiet: Bool = false)
+        async throws -> RunSummary
+    {
         var request = request
         if let feeds {
             let report = try Landing.land(feeds: feeds, home: mesh.home, asOf: asOf)
             if !quiet && !report.landed.isEmpty {
                 let perFeed = Dictionary(grouping: report.landed, by: \.feed).mapValues(\.count)
-                print("landed \(report.landed.count) batch\(report.landed.count == 1 ? "" : "es"): "
-                      + perFeed.keys.sorted().map { "\($0) \(perFeed[$0]!)" }.joined(separator: ", "))
+                print(
+                    "landed \(report.landed.count) batch\(report.landed.count == 1 ? "" : "es"): "
+                        + perFeed.keys.sorted().map { "\($0) \(perFeed[$0]!)" }.joined(separator: ", "))
             }
             for problem in report.problems { Console.error("warning: \(problem)") }
         }

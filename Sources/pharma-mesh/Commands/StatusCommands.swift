@@ -5,7 +5,8 @@ import MeshRuntime
 /// `status`: every domain's version, build time, status, tests, inputs and sync verdict.
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "status", abstract: "Every domain: current version, when built, status, tests, inputs' versions, sync verdict.")
+        commandName: "status",
+        abstract: "Every domain: current version, when built, status, tests, inputs' versions, sync verdict.")
 
     @OptionGroup var mesh: MeshOptions
     @Flag(help: "Print JSON instead of a table.") var json = false
@@ -18,13 +19,16 @@ struct StatusCommand: ParsableCommand {
         }
         let rows = statuses.map { s -> [String] in
             [
-                s.domain.rawValue, s.layer, s.version.map { "v\($0)" } ?? "-", Console.date(s.builtAt), s.lastStatus?.rawValue ?? "never run",
+                s.domain.rawValue, s.layer, s.version.map { "v\($0)" } ?? "-", Console.date(s.builtAt),
+                s.lastStatus?.rawValue ?? "never run",
                 "\(s.tests.passed)/\(s.tests.warned)/\(s.tests.failed)",
                 s.inputVersions.sorted { $0.key < $1.key }.map { "\($0.key)@v\($0.value)" }.joined(separator: " "),
-                s.sync.state.rawValue.replacingOccurrences(of: "_", with: " ") + (s.sync.details.isEmpty ? "" : ": " + s.sync.details.joined(separator: "; ")),
+                s.sync.state.rawValue.replacingOccurrences(of: "_", with: " ")
+                    + (s.sync.details.isEmpty ? "" : ": " + s.sync.details.joined(separator: "; ")),
             ]
         }
-        print(Console.table(["DOMAIN", "LAYER", "VERSION", "BUILT", "LAST RUN", "TESTS P/W/F", "INPUTS", "SYNC"], rows))
+        print(
+            Console.table(["DOMAIN", "LAYER", "VERSION", "BUILT", "LAST RUN", "TESTS P/W/F", "INPUTS", "SYNC"], rows))
     }
 }
 
@@ -55,7 +59,8 @@ struct HistoryCommand: ParsableCommand {
                 Console.duration(ms: r.durationMS), Console.number(r.rowsOut), r.message ?? r.reason,
             ]
         }
-        print(Console.table(["RUN", "STARTED", "STATUS", "VERSION", "DURATION", "ROWS OUT", "WHY / WHAT HAPPENED"], rows))
+        print(
+            Console.table(["RUN", "STARTED", "STATUS", "VERSION", "DURATION", "ROWS OUT", "WHY / WHAT HAPPENED"], rows))
     }
 }
 
@@ -65,7 +70,9 @@ struct TestsCommand: ParsableCommand {
 
     @OptionGroup var mesh: MeshOptions
     @Argument(help: "The domain.") var domain: DomainID
-    @Option(name: .customLong("run"), help: "A run id; default: the run that built the current version, else the latest run that tested it.")
+    @Option(
+        name: .customLong("run"),
+        help: "A run id; default: the run that built the current version, else the latest run that tested it.")
     var runID: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
 
@@ -86,8 +93,14 @@ struct TestsCommand: ParsableCommand {
         }
         print("tests of \(domain) in run \(runID):")
         let rows = results.map { t -> [String] in
-            let sample = t.sample.first.map { row in row.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ") } ?? ""
-            return [t.step.isEmpty ? "(outputs)" : t.step, t.test, t.severity.rawValue, t.status.rawValue, Console.number(t.failures), sample]
+            let sample =
+                t.sample.first.map { row in
+                    row.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                } ?? ""
+            return [
+                t.step.isEmpty ? "(outputs)" : t.step, t.test, t.severity.rawValue, t.status.rawValue,
+                Console.number(t.failures), sample,
+            ]
         }
         print(Console.table(["STEP", "TEST", "SEVERITY", "RESULT", "OFFENDING", "FIRST OFFENDING ROW"], rows))
     }
@@ -96,7 +109,8 @@ struct TestsCommand: ParsableCommand {
 /// `lineage DOMAIN[.TABLE]`: what a domain's current version was built from, and who reads it.
 struct LineageCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "lineage", abstract: "The lineage of a domain (or one of its tables): exact upstream versions and consumers.")
+        commandName: "lineage",
+        abstract: "The lineage of a domain (or one of its tables): exact upstream versions and consumers.")
 
     @OptionGroup var mesh: MeshOptions
     @Argument(help: "DOMAIN or DOMAIN.TABLE, for example physician-mart.fact_rx_weekly.") var target: String
@@ -107,9 +121,12 @@ struct LineageCommand: ParsableCommand {
         let parts = target.split(separator: ".", maxSplits: 1).map(String.init)
         let domain = DomainID(parts[0])
         try mesh.requireDomain(domain)
-        if parts.count == 2, let definition = mesh.registry[domain], !definition.outputs.contains(where: { $0.table == parts[1] }) {
+        if parts.count == 2, let definition = mesh.registry[domain],
+            !definition.outputs.contains(where: { $0.table == parts[1] })
+        {
             throw ValidationError(
-                "\(domain) publishes no table \(parts[1]); its tables are: \(definition.outputs.map(\.table).joined(separator: ", "))")
+                "\(domain) publishes no table \(parts[1]); its tables are: \(definition.outputs.map(\.table).joined(separator: ", "))"
+            )
         }
         let lineage = try mesh.lineage(of: domain)
         let consumers = try mesh.consumers(of: domain)
@@ -118,14 +135,22 @@ struct LineageCommand: ParsableCommand {
                 var lineage: Mesh.LineageNode
                 var consumers: [[String: String]]
             }
-            print(try JSON.string(Output(lineage: lineage, consumers: consumers.map {
-                ["domain": $0.domain.rawValue, "version": $0.version.map(String.init) ?? "", "built_from": $0.builtFrom.map(String.init) ?? ""]
-            })))
+            print(
+                try JSON.string(
+                    Output(
+                        lineage: lineage,
+                        consumers: consumers.map {
+                            [
+                                "domain": $0.domain.rawValue, "version": $0.version.map(String.init) ?? "",
+                                "built_from": $0.builtFrom.map(String.init) ?? "",
+                            ]
+                        })))
             return
         }
         var lines: [String] = []
         func draw(_ node: Mesh.LineageNode, indent: String, last: Bool, root: Bool) {
-            let label = node.domain.rawValue.hasPrefix("source:")
+            let label =
+                node.domain.rawValue.hasPrefix("source:")
                 ? "\(node.domain) \(node.tables.first.map { "(state \($0.prefix(12)))" } ?? "")"
                 : "\(node.domain)@\(node.version.map { "v\($0)" } ?? "never built")"
             lines.append(root ? label : indent + (last ? "└─ " : "├─ ") + label)
@@ -140,7 +165,9 @@ struct LineageCommand: ParsableCommand {
         if !consumers.isEmpty {
             print("read by:")
             for consumer in consumers {
-                let note = consumer.builtFrom.map { $0 == lineage.version ? "" : " (built from v\($0): stale)" } ?? " (never built)"
+                let note =
+                    consumer.builtFrom.map { $0 == lineage.version ? "" : " (built from v\($0): stale)" }
+                    ?? " (never built)"
                 print("  \(consumer.domain)@\(consumer.version.map { "v\($0)" } ?? "-")\(note)")
             }
         }
@@ -154,7 +181,10 @@ extension Mesh {
         let names = registry.ids.map(\.rawValue)
         let close = names.filter { $0.contains(id.rawValue) || id.rawValue.contains($0) }
         throw ValidationError(
-            "unknown domain '\(id)'. " + (close.isEmpty ? "The domains are: \(names.joined(separator: ", "))" : "Did you mean \(close.joined(separator: ", "))?"))
+            "unknown domain '\(id)'. "
+                + (close.isEmpty
+                    ? "The domains are: \(names.joined(separator: ", "))"
+                    : "Did you mean \(close.joined(separator: ", "))?"))
     }
 }
 

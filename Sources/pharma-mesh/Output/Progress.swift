@@ -20,7 +20,9 @@ actor ProgressDisplay {
 
     func handle(_ event: MeshEvent) {
         guard let domain = event.domain else {
-            if event.kind == .runStarted, let run = event.runID { emit("run \(run) started (variation \(event.payload["variation"] ?? ""))") }
+            if event.kind == .runStarted, let run = event.runID {
+                emit("run \(run) started (variation \(event.payload["variation"] ?? ""))")
+            }
             return
         }
         switch event.kind {
