@@ -9,6 +9,7 @@ public enum EventKind: String, Sendable, Codable, Hashable, CaseIterable, Databa
     case domainFinished = "domain.finished"
     case domainSkipped = "domain.skipped"
     case stepFinished = "step.finished"
+    case stepProgress = "step.progress"
     case testWarned = "test.warned"
     case testFailed = "test.failed"
     case domainPublished = "domain.published"
@@ -96,6 +97,11 @@ public actor EventBus {
     }
 
     public func unsubscribe(_ name: String) { subscriptions.removeAll { $0.name == name } }
+
+    /// Delivers an event without persisting it (progress ticks), to the subscribers that want it.
+    public func deliverTransient(_ event: MeshEvent) async {
+        for subscription in subscriptions where subscription.filter(event) { await subscription.handler(event) }
+    }
 
     /// Persists the event and delivers it to every matching subscriber that has not had it yet.
     @discardableResult

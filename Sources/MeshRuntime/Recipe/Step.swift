@@ -36,11 +36,17 @@ public struct StepContext: Sendable {
     public let home: URL
     public let logger: Logger
     let sink: @Sendable (LogLine) -> Void
+    let progressSink: @Sendable (String) -> Void
 
     /// Records a log line in the run history (and the process log).
     public func log(_ message: String, level: Logger.Level = .info) {
         logger.log(level: level, "\(message)")
         sink(LogLine(runID: runID, domain: domain, step: step, level: level.rawValue, message: message, at: Date()))
+    }
+
+    /// Reports progress of long work (shown live by the command line; not persisted as a log line).
+    public func progress(_ message: String) {
+        progressSink(message)
     }
 
     /// A parameter, or a user-facing error naming the domain when it is missing.

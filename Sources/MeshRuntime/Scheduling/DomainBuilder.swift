@@ -112,7 +112,11 @@ struct DomainBuilder: Sendable {
                 runID: runID, domain: domain.id, step: "", database: database, parameters: parameters,
                 inputVersions: inputs.mapValues(\.version), previousVersion: previous?.version,
                 workDirectory: buildDirectory,
-                home: mesh.home, logger: domainLogger, sink: { [store] line in try? store.insert([line]) })
+                home: mesh.home, logger: domainLogger, sink: { [store] line in try? store.insert([line]) },
+                progressSink: { [mesh, runID, domain] message in
+                    let event = MeshEvent(kind: .stepProgress, runID: runID, domain: domain.id, payload: ["message": message])
+                    Task { await mesh.events.deliverTransient(event) }
+                })
             let testContext = TestContext(domain: domain.id, parameters: parameters, hasPrevious: previous != nil)
 
             if let failure = await runRecipe(
@@ -223,7 +227,7 @@ struct DomainBuilder: Sendable {
             parameters: context.parameters,
             inputVersions: context.inputVersions, previousVersion: context.previousVersion,
             workDirectory: context.workDirectory,
-            home: context.home, logger: stepLogger, sink: context.sink)
+            home: context.home, logger: stepLogger, sink: context.sink, progressSink: context.progressSink)
         var report = StepReport()
         var failure: Failure?
         if let nested = node.step as? NestedRecipe {

@@ -7,6 +7,8 @@ actor ProgressDisplay {
     private var running: [DomainID: Date] = [:]
     private var finished = 0
     private var liveLineShown = false
+    private var progress: [DomainID: String] = [:]
+    private var lastPlainProgress = Date.distantPast
 
     init(live: Bool = Console.isTerminal) { self.live = live }
 
@@ -31,6 +33,7 @@ actor ProgressDisplay {
             if !live { emit("  ▶ \(domain): \(event.payload["reason"] ?? "")") }
         case .domainFinished, .domainSkipped:
             let started = running.removeValue(forKey: domain)
+            progress[domain] = nil
             finished += 1
             let status = event.payload["status"] ?? ""
             let symbol = ["success": "✔", "warn": "⚠", "skipped": "↷"][status] ?? "✘"
@@ -38,6 +41,13 @@ actor ProgressDisplay {
             let detail = [event.payload["message"], event.kind == .domainSkipped ? event.payload["reason"] : nil]
                 .compactMap { $0 }.filter { !$0.isEmpty }.joined(separator: "; ")
             emit("  \(symbol) \(domain) \(status)\(elapsed)\(detail.isEmpty ? "" : ": \(detail)")")
+        case .stepProgress:
+            guard running[domain] != nil else { return }
+            progress[domain] = event.payload["message"]
+            if !live && Date().timeIntervalSince(lastPlainProgress) > 5 {
+                lastPlainProgress = Date()
+                emit("    … \(domain): \(event.payload["message"] ?? "")")
+            }
         case .syncViolation:
             emit("  ⇄ sync check \(domain): \(event.payload["conflicts"] ?? "")")
         case .syncResolved:
@@ -60,7 +70,8 @@ actor ProgressDisplay {
 
     private func drawLiveLine() {
         guard live, !running.isEmpty else { return }
-        let names = running.keys.sorted().map(\.rawValue).joined(separator: ", ")
+        let names = running.keys.sorted().map { id in progress[id].map { "\(id) (\($0))" } ?? id.rawValue }
+            .joined(separator: ", ")
         print("\r\u{1B}[2K  … building \(names) (\(finished) done)", terminator: "")
         fflush(nil)
         liveLineShown = true
