@@ -114,7 +114,8 @@ struct DomainBuilder: Sendable {
                 workDirectory: buildDirectory,
                 home: mesh.home, logger: domainLogger, sink: { [store] line in try? store.insert([line]) },
                 progressSink: { [mesh, runID, domain] message in
-                    let event = MeshEvent(kind: .stepProgress, runID: runID, domain: domain.id, payload: ["message": message])
+                    let event = MeshEvent(
+                        kind: .stepProgress, runID: runID, domain: domain.id, payload: ["message": message])
                     Task { await mesh.events.deliverTransient(event) }
                 })
             let testContext = TestContext(domain: domain.id, parameters: parameters, hasPrevious: previous != nil)
