@@ -9,7 +9,7 @@ struct PharmaMeshCommand: AsyncParsableCommand {
         abstract: "A data mesh for pharma commercial analytics: raw feeds, mastered domains, marts and extracts.",
         subcommands: [
             RunCommand.self, StatusCommand.self, HistoryCommand.self, TestsCommand.self,
-            LineageCommand.self, DemoCommand.self,
+            LineageCommand.self, QueryCommand.self, DemoCommand.self,
         ])
 }
 

@@ -1,0 +1,64 @@
+import ArgumentParser
+import Foundation
+import MeshRuntime
+
+/// `query SQL`: read-only SQL over the published domains.
+struct QueryCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "query",
+        abstract: "Read-only SQL over the published domains; each is a schema named after it with - as _.",
+        discussion: "Example: pharma-mesh query \"SELECT COUNT(*) FROM raw_xponent.xponent\"")
+
+    enum Format: String, ExpressibleByArgument, CaseIterable { case table, csv, json }
+
+    @OptionGroup var mesh: MeshOptions
+    @Option(help: "table (aligned), csv or json.") var format: Format = .table
+    @Option(help: "At most this many rows.") var maxRows = 100_000
+    @Option(help: "Stop the query after this many seconds.") var timeout: Double = 60
+    @Argument(help: "The SQL (SELECT or WITH … SELECT).") var sql: String
+
+    func run() throws {
+        let result = try mesh.open().query(sql, maxRows: maxRows, timeout: timeout)
+        print(Self.render(result, as: format))
+        if format == .table {
+            let versions = result.versions.sorted { $0.key < $1.key }.map { "\($0.key)@v\($0.value)" }.joined(
+                separator: ", ")
+            Console.error(
+                "(\(result.rows.count) row\(result.rows.count == 1 ? "" : "s")\(result.truncated ? ", cut at --max-rows" : "")"
+                    + (versions.isEmpty ? ")" : "; read \(versions))"))
+        }
+    }
+
+    static func render(_ result: QueryResult, as format: Format) -> String {
+        switch format {
+        case .table:
+            return Console.table(result.columns, result.rows.map { $0.map(\.description) })
+        case .csv:
+            func field(_ text: String) -> String {
+                text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" })
+                    ? "\"\(text.replacingOccurrences(of: "\"", with: "\"\""))\"" : text
+            }
+            return
+                ([result.columns.map(field).joined(separator: ",")]
+                + result.rows.map { $0.map { field($0.description) }.joined(separator: ",") })
+                .joined(separator: "\n")
+        case .json:
+            struct Row: Encodable {
+                let columns: [String]
+                let values: [QueryValue]
+                func encode(to encoder: any Encoder) throws {
+                    var container = encoder.container(keyedBy: Key.self)
+                    for (column, value) in zip(columns, values) { try container.encode(value, forKey: Key(column)) }
+                }
+                struct Key: CodingKey {
+                    var stringValue: String
+                    var intValue: Int? { nil }
+                    init(_ s: String) { stringValue = s }
+                    init?(stringValue: String) { self.stringValue = stringValue }
+                    init?(intValue: Int) { nil }
+                }
+            }
+            return (try? JSON.string(result.rows.map { Row(columns: result.columns, values: $0) })) ?? "[]"
+        }
+    }
+}
