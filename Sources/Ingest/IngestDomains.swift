@@ -1,6 +1,82 @@
+import FeedFormats
+import Foundation
+import GRDB
 import MeshRuntime
 
-/// The raw domains: one per feed.
+/// Reads a feed's files through its declared layout.
+struct LayoutParser: FeedFileParser {
+    let reader: FeedFileReader
+
+    func parse(file: URL, row: (Int, Int, [DatabaseValue]) throws -> Void, rejected: (QuarantinedRow) throws -> Void)
+        throws
+    {
+        try reader.read(
+            file: file, name: file.pathComponents.suffix(3).joined(separator: "/"),
+            row: { table, line, values in
+                try row(table, line, values.map(\.databaseValue))
+            },
+            rejected: { issue in
+                try rejected(
+                    QuarantinedRow(
+                        line: issue.line, column: issue.column, rawValue: issue.rawValue, reason: issue.reason))
+            })
+    }
+}
+
+extension FieldValue {
+    var databaseValue: DatabaseValue {
+        switch self {
+        case .null: return .null
+        case .integer(let v): return v.databaseValue
+        case .real(let v): return v.databaseValue
+        case .text(let v): return v.databaseValue
+        }
+    }
+}
+
+/// The raw domains: one per feed of shared/spec/feeds.md, named `raw-FEED`.
 public enum IngestDomains {
-    public static func all() -> [Domain] { [] }
+    static let descriptions: [String: String] = [
+        "products": "Company product master / NDC directory: the market basket with brand, generic and list price.",
+        "nppes": "CMS NPPES NPI registry extract: every provider's NPI, legal name, practice address, taxonomy.",
+        "ama": "AMA Physician Masterfile: ME number, specialty, birth year, activity, death.",
+        "crm_accounts": "Veeva CRM HCP accounts as the field force keeps them.",
+        "alignment": "Sales force alignment: ZIP to territory, district, region, rep.",
+        "xponent": "IQVIA Xponent-style weekly prescriber-level Rx, projected; the latest delivery of a week wins.",
+        "claims": "Sub-national pharmacy claims (de-identified): paid, rejected and reversals by CLAIM_ID.",
+        "formulary": "Formulary vendor file: payer, PBM, plan, BIN/PCN/group and coverage by month (as_of).",
+        "rebates": "Manufacturer rebate invoices by payer or plan and quarter.",
+        "crm_calls": "Veeva call activity: who was called, when, on what products.",
+        "email_events": "Approved-email and marketing automation events, de-duplicated on event_id (the first wins).",
+        "web_sessions": "Brand web site sessions with copay card sign-ups.",
+        "media": "Broadcast and digital media delivery (GRPs, impressions, spend) by DMA and week.",
+        "partd": "CMS Medicare Part D Prescribers by Provider and Drug, one batch per data year.",
+    ]
+
+    /// Extra tests per feed: restatement and realism checks that warn rather than stop.
+    static let extraTests: [String: [any DataTest]] = [
+        "xponent": [
+            CustomSQLTest("trx_below_nrx_flagged", severity: .warn, sql: "SELECT * FROM xponent WHERE trx_lt_nrx = 1")
+        ],
+        "claims": [
+            CustomSQLTest(
+                "reversal_of_unknown_claim", severity: .warn,
+                sql: """
+                    SELECT r.claim_id, r.reverses_claim_id FROM claims r
+                    WHERE r.claim_status = 'X' AND NOT EXISTS (SELECT 1 FROM claims c WHERE c.claim_id = r.reverses_claim_id)
+                    """)
+        ],
+    ]
+
+    /// The raw feed declaration of every feed.
+    public static let feeds: [RawFeed] = FeedLayouts.all.map { layout in
+        RawFeed(
+            feed: layout.feed, description: descriptions[layout.feed] ?? layout.feed,
+            tables: layout.tables.map { RawTable(name: $0.name, columns: $0.outputColumns, key: $0.key) },
+            policy: layout.latestWins ? .latestWins : .firstWins,
+            parser: LayoutParser(reader: FeedFileReader(layout: layout)),
+            tests: extraTests[layout.feed] ?? [])
+    }
+
+    public static func all() -> [Domain] { feeds.map(\.domain) }
 }

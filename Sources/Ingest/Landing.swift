@@ -68,7 +68,10 @@ public enum Landing {
     static func ledger(home: URL) throws -> DatabaseQueue {
         let directory = home.appendingPathComponent("landing")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        let queue = try DatabaseQueue(path: directory.appendingPathComponent("ledger.sqlite").path)
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(30)
+        let queue = try DatabaseQueue(
+            path: directory.appendingPathComponent("ledger.sqlite").path, configuration: configuration)
         try queue.write { db in
             try db.execute(
                 sql: """

@@ -1,0 +1,387 @@
+import Foundation
+
+/// The declared layout of every feed of shared/spec/feeds.md: header names as vendors send them, our column
+/// names and types, keys, and row rules.
+public enum FeedLayouts {
+    public static let all: [FeedLayout] = [
+        products, nppes, ama, crmAccounts, alignment, xponent, claims, formulary, rebates, crmCalls, emailEvents,
+        webSessions, media, partd,
+    ]
+
+    public static func layout(for feed: String) -> FeedLayout? { all.first { $0.feed == feed } }
+
+    static let csv = FileFormat.delimited(delimiter: UInt8(ascii: ","), quoted: true)
+    static let pipe = FileFormat.delimited(delimiter: UInt8(ascii: "|"), quoted: false)
+
+    /// `npi_valid`: 1 when the column holds an NPI with a correct check digit.
+    static func npiValid(_ column: Int) -> DerivedColumn {
+        DerivedColumn("npi_valid", .flag) { row, _ in
+            if case .text(let npi) = row[column] { return .integer(NPI.isValid(npi) ? 1 : 0) }
+            return .integer(0)
+        }
+    }
+
+    static let products = FeedLayout(
+        feed: "products", format: csv,
+        tables: [
+            TableLayout(
+                name: "products",
+                columns: [
+                    ColumnLayout("NDC11", "ndc11", nullable: false, length: 11, digits: true),
+                    ColumnLayout("BRAND_NAME", "brand_name", nullable: false),
+                    ColumnLayout("GENERIC_NAME", "generic_name"),
+                    ColumnLayout("MARKET", "market", nullable: false),
+                    ColumnLayout("MANUFACTURER", "manufacturer"),
+                    ColumnLayout("IS_OWN_BRAND", "is_own_brand", .flag),
+                    ColumnLayout("LAUNCH_DATE", "launch_date", .date(.iso)),
+                    ColumnLayout("WAC_PER_UNIT", "wac_per_unit", .decimal(places: 4)),
+                    ColumnLayout("UNITS_PER_PACK", "units_per_pack", .integer),
+                ], key: ["ndc11"])
+        ])
+
+    static let nppes = FeedLayout(
+        feed: "nppes", format: csv,
+        tables: [
+            TableLayout(
+                name: "nppes",
+                columns: [
+                    ColumnLayout("NPI", "npi", nullable: false, length: 10, digits: true),
+                    ColumnLayout(
+                        "Entity Type Code", "entity_type_code", .integer, nullable: false, accepted: ["1", "2"]),
+                    ColumnLayout("Provider Last Name (Legal Name)", "last_name"),
+                    ColumnLayout("Provider First Name", "first_name"),
+                    ColumnLayout("Provider Middle Name", "middle_name", required: false),
+                    ColumnLayout("Provider Credential Text", "credential", required: false),
+                    ColumnLayout("Provider First Line Business Practice Location Address", "address_line1"),
+                    ColumnLayout("Provider Business Practice Location Address City Name", "city"),
+                    ColumnLayout("Provider Business Practice Location Address State Name", "state"),
+                    ColumnLayout("Provider Business Practice Location Address Postal Code", "postal_code"),
+                    ColumnLayout("Healthcare Provider Taxonomy Code_1", "taxonomy_code"),
+                    ColumnLayout("Provider Enumeration Date", "enumeration_date", .date(.monthDayYear)),
+                    ColumnLayout("NPI Deactivation Date", "deactivation_date", .date(.monthDayYear)),
+                ], derived: [npiValid(0)], key: ["npi"])
+        ])
+
+    static let ama = FeedLayout(
+        feed: "ama", format: pipe,
+        tables: [
+            TableLayout(
+                name: "ama",
+                columns: [
+                    ColumnLayout("ME_NUMBER", "me_number", nullable: false),
+                    ColumnLayout("LAST_NAME", "last_name"),
+                    ColumnLayout("FIRST_NAME", "first_name"),
+                    ColumnLayout("MIDDLE_NAME", "middle_name", required: false),
+                    ColumnLayout("SUFFIX", "suffix", required: false),
+                    ColumnLayout("BIRTH_YEAR", "birth_year", .integer),
+                    ColumnLayout("GENDER", "gender", accepted: ["M", "F", "U"]),
+                    ColumnLayout("PRIMARY_SPECIALTY", "primary_specialty"),
+                    ColumnLayout("SECONDARY_SPECIALTY", "secondary_specialty", required: false),
+                    ColumnLayout("MAILING_ADDRESS", "address_line1"),
+                    ColumnLayout("CITY", "city"),
+                    ColumnLayout("STATE", "state"),
+                    ColumnLayout("ZIP", "zip"),
+                    ColumnLayout("NPI", "npi"),
+                    ColumnLayout("MPA", "mpa"),
+                    ColumnLayout("DEAD_IND", "dead_ind", .flag),
+                ], derived: [npiValid(13)], key: ["me_number"])
+        ])
+
+    static let crmAccounts = FeedLayout(
+        feed: "crm_accounts", format: .jsonLines,
+        tables: [
+            TableLayout(
+                name: "crm_accounts",
+                columns: [
+                    ColumnLayout("Id", "account_id", nullable: false),
+                    ColumnLayout("NPI_vod__c", "npi"),
+                    ColumnLayout("FirstName", "first_name"),
+                    ColumnLayout("LastName", "last_name"),
+                    ColumnLayout("Specialty_1_vod__c", "specialty"),
+                    ColumnLayout("Primary_Address_Line_1", "address_line1"),
+                    ColumnLayout("City", "city"),
+                    ColumnLayout("State", "state"),
+                    ColumnLayout("Zip", "zip"),
+                    ColumnLayout("Territory_vod__c", "territory_id"),
+                    ColumnLayout("IsDeleted", "is_deleted", .flag),
+                    ColumnLayout("LastModifiedDate", "last_modified", .timestamp),
+                ], derived: [npiValid(1)], key: ["account_id"])
+        ])
+
+    static let alignment = FeedLayout(
+        feed: "alignment", format: csv,
+        tables: [
+            TableLayout(
+                name: "alignment",
+                columns: [
+                    ColumnLayout("ZIP", "zip", nullable: false, length: 5, digits: true),
+                    ColumnLayout("TERRITORY_ID", "territory_id", nullable: false),
+                    ColumnLayout("TERRITORY_NAME", "territory_name"),
+                    ColumnLayout("DISTRICT", "district"),
+                    ColumnLayout("REGION", "region"),
+                    ColumnLayout("REP_ID", "rep_id"),
+                    ColumnLayout("EFFECTIVE_DATE", "effective_date", .date(.iso)),
+                ], key: ["zip"])
+        ])
+
+    static let xponent = FeedLayout(
+        feed: "xponent", format: csv,
+        tables: [
+            TableLayout(
+                name: "xponent",
+                columns: [
+                    ColumnLayout("PRESCRIBER_ID", "prescriber_id", nullable: false),
+                    ColumnLayout("NPI", "npi"),
+                    ColumnLayout("ME_NUMBER", "me_number"),
+                    ColumnLayout("PRODUCT_NDC11", "ndc11", nullable: false, length: 11, digits: true),
+                    ColumnLayout("WEEK_ENDING", "week_ending", .date(.iso), nullable: false),
+                    ColumnLayout("NRX", "nrx", .decimal(places: 3), nullable: false),
+                    ColumnLayout("TRX", "trx", .decimal(places: 3), nullable: false),
+                    ColumnLayout("NQTY", "nqty", .decimal(places: 3)),
+                    ColumnLayout("TQTY", "tqty", .decimal(places: 3)),
+                ],
+                derived: [
+                    npiValid(1),
+                    // TRx = NRx + refills, so TRX < NRX is flagged (kept, not silently fixed).
+                    DerivedColumn("trx_lt_nrx", .flag) { row, _ in
+                        if case .real(let nrx) = row[5], case .real(let trx) = row[6] {
+                            return .integer(trx < nrx ? 1 : 0)
+                        }
+                        return .integer(0)
+                    },
+                ],
+                key: ["prescriber_id", "ndc11", "week_ending"],
+                rowRule: { row in
+                    if case .text(let week) = row[4], FieldParsing.weekday(ofISO: week) != 5 {
+                        return ("WEEK_ENDING", "not a Friday")
+                    }
+                    return nil
+                })
+        ])
+
+    static let claims = FeedLayout(
+        feed: "claims", format: pipe,
+        tables: [
+            TableLayout(
+                name: "claims",
+                columns: [
+                    ColumnLayout("CLAIM_ID", "claim_id", nullable: false),
+                    ColumnLayout("PATIENT_TOKEN", "patient_token"),
+                    ColumnLayout("FILL_DATE", "fill_date", .date(.compact), nullable: false),
+                    ColumnLayout("NDC11", "ndc11", nullable: false, length: 11, digits: true),
+                    ColumnLayout("PRESCRIBER_NPI", "prescriber_npi"),
+                    ColumnLayout("BIN", "bin"),
+                    ColumnLayout("PCN", "pcn"),
+                    ColumnLayout("GROUP_ID", "group_id"),
+                    ColumnLayout("DAYS_SUPPLY", "days_supply", .integer),
+                    ColumnLayout("QUANTITY", "quantity", .decimal(places: 3)),
+                    ColumnLayout("CLAIM_STATUS", "claim_status", nullable: false, accepted: ["P", "R", "X"]),
+                    ColumnLayout("REJECT_CODE", "reject_code"),
+                    ColumnLayout("PATIENT_PAY", "patient_pay", .decimal(places: 2)),
+                    ColumnLayout("REVERSES_CLAIM_ID", "reverses_claim_id"),
+                ],
+                key: ["claim_id"],
+                rowRule: { row in
+                    if case .text("X") = row[10], case .null = row[13] {
+                        return ("REVERSES_CLAIM_ID", "a reversal (status X) must name the claim it reverses")
+                    }
+                    return nil
+                })
+        ])
+
+    static let formulary = FeedLayout(
+        feed: "formulary", format: .formularyXML,
+        tables: [
+            TableLayout(
+                name: "formulary_payer",
+                columns: [
+                    ColumnLayout("asOf", "as_of", .date(.iso), nullable: false),
+                    ColumnLayout("id", "payer_id", nullable: false),
+                    ColumnLayout("name", "payer_name"),
+                ], key: ["as_of", "payer_id"]),
+            TableLayout(
+                name: "formulary_pbm",
+                columns: [
+                    ColumnLayout("asOf", "as_of", .date(.iso), nullable: false),
+                    ColumnLayout("id", "pbm_id", nullable: false),
+                    ColumnLayout("name", "pbm_name"),
+                    ColumnLayout("payer", "payer_id", nullable: false),
+                ], key: ["as_of", "pbm_id", "payer_id"]),
+            TableLayout(
+                name: "formulary_plan",
+                columns: [
+                    ColumnLayout("asOf", "as_of", .date(.iso), nullable: false),
+                    ColumnLayout("id", "plan_id", nullable: false),
+                    ColumnLayout("name", "plan_name"),
+                    ColumnLayout("payer", "payer_id", nullable: false),
+                    ColumnLayout("pbm", "pbm_id"),
+                    ColumnLayout("channel", "channel", accepted: ["COMMERCIAL", "MEDICARE_D", "MEDICAID", "VA_DOD"]),
+                    ColumnLayout("lives", "lives", .integer),
+                    ColumnLayout("state", "state"),
+                ], key: ["as_of", "plan_id"]),
+            TableLayout(
+                name: "formulary_plan_key",
+                columns: [
+                    ColumnLayout("asOf", "as_of", .date(.iso), nullable: false),
+                    ColumnLayout("plan", "plan_id", nullable: false),
+                    ColumnLayout("bin", "bin", nullable: false),
+                    ColumnLayout("pcn", "pcn"),
+                    ColumnLayout("group", "group_id"),
+                ], key: ["as_of", "plan_id", "bin", "pcn", "group_id"]),
+            TableLayout(
+                name: "formulary_coverage",
+                columns: [
+                    ColumnLayout("asOf", "as_of", .date(.iso), nullable: false),
+                    ColumnLayout("plan", "plan_id", nullable: false),
+                    ColumnLayout("ndc11", "ndc11", nullable: false, length: 11, digits: true),
+                    ColumnLayout("tier", "tier", accepted: ["1", "2", "3", "4", "5", "6", "NC"]),
+                    ColumnLayout("pa", "pa", .flag),
+                    ColumnLayout("st", "st", .flag),
+                    ColumnLayout("ql", "ql", .flag),
+                    ColumnLayout("effective", "effective", .date(.iso)),
+                ], key: ["as_of", "plan_id", "ndc11"]),
+        ])
+
+    static let rebates = FeedLayout(
+        feed: "rebates", format: csv,
+        tables: [
+            TableLayout(
+                name: "rebates",
+                columns: [
+                    ColumnLayout("INVOICE_ID", "invoice_id", nullable: false),
+                    ColumnLayout("CONTRACT_ID", "contract_id"),
+                    ColumnLayout("PAYER_ID", "payer_id", nullable: false),
+                    ColumnLayout("PLAN_ID", "plan_id"),
+                    ColumnLayout("NDC11", "ndc11", nullable: false, length: 11, digits: true),
+                    ColumnLayout("QUARTER", "quarter", nullable: false),
+                    ColumnLayout("UNITS", "units", .decimal(places: 3)),
+                    ColumnLayout("WAC_AMOUNT", "wac_amount", .decimal(places: 2)),
+                    ColumnLayout("REBATE_PCT", "rebate_pct", .decimal(places: 4)),
+                    ColumnLayout("REBATE_AMOUNT", "rebate_amount", .decimal(places: 2)),
+                ],
+                key: ["invoice_id"],
+                rowRule: { row in
+                    if case .text(let quarter) = row[5] {
+                        let parts = quarter.split(separator: "Q")
+                        if parts.count != 2 || Int(parts[0]) == nil || !["1", "2", "3", "4"].contains(String(parts[1]))
+                        {
+                            return ("QUARTER", "not a quarter such as 2025Q1")
+                        }
+                    }
+                    return nil
+                })
+        ])
+
+    static let crmCalls = FeedLayout(
+        feed: "crm_calls", format: .jsonLines,
+        tables: [
+            TableLayout(
+                name: "crm_calls",
+                columns: [
+                    ColumnLayout("Id", "call_id", nullable: false),
+                    ColumnLayout("Account_vod__c", "account_id", nullable: false),
+                    ColumnLayout("Call_Date_vod__c", "call_date", .date(.iso), nullable: false),
+                    ColumnLayout("Territory_vod__c", "territory_id"),
+                    ColumnLayout("Rep_Id", "rep_id"),
+                    ColumnLayout("Call_Type_vod__c", "call_type", accepted: ["Detail", "Virtual", "Lunch", "Group"]),
+                    ColumnLayout("Detailed_Products_vod__c", "detailed_products"),
+                    ColumnLayout("Samples", "samples", .integer),
+                    ColumnLayout("Status_vod__c", "status", accepted: ["Submitted", "Saved"]),
+                ], key: ["call_id"])
+        ])
+
+    static let emailEvents = FeedLayout(
+        feed: "email_events", format: .jsonLines,
+        tables: [
+            TableLayout(
+                name: "email_events",
+                columns: [
+                    ColumnLayout("event_id", "event_id", nullable: false),
+                    ColumnLayout(
+                        "event_type", "event_type", nullable: false,
+                        accepted: ["sent", "delivered", "open", "click", "bounce", "unsubscribe"]),
+                    ColumnLayout("ts", "ts", .timestamp, nullable: false),
+                    ColumnLayout("campaign_id", "campaign_id", nullable: false),
+                    ColumnLayout("audience", "audience", nullable: false, accepted: ["HCP", "CONSUMER"]),
+                    ColumnLayout("recipient_hash", "recipient_hash"),
+                    ColumnLayout("npi", "npi"),
+                    ColumnLayout("url", "url"),
+                ], key: ["event_id"])
+        ], latestWins: false)
+
+    static let webSessions = FeedLayout(
+        feed: "web_sessions", format: csv,
+        tables: [
+            TableLayout(
+                name: "web_sessions",
+                columns: [
+                    ColumnLayout("session_id", "session_id", nullable: false),
+                    ColumnLayout("date", "date", .date(.iso), nullable: false),
+                    ColumnLayout(
+                        "channel", "channel", accepted: ["organic", "paid_search", "email", "display", "referral"]),
+                    ColumnLayout("landing_page", "landing_page"),
+                    ColumnLayout("pages", "pages", .integer),
+                    ColumnLayout("duration_s", "duration_s", .integer),
+                    ColumnLayout("copay_card_signup", "copay_card_signup", .flag),
+                    ColumnLayout("dma_code", "dma_code"),
+                    ColumnLayout("device", "device"),
+                ], key: ["session_id"])
+        ])
+
+    static let media = FeedLayout(
+        feed: "media", format: csv,
+        tables: [
+            TableLayout(
+                name: "media",
+                columns: [
+                    ColumnLayout("WEEK_ENDING", "week_ending", .date(.iso), nullable: false),
+                    ColumnLayout("DMA_CODE", "dma_code", nullable: false),
+                    ColumnLayout("DMA_NAME", "dma_name"),
+                    ColumnLayout(
+                        "CHANNEL", "channel", nullable: false, accepted: ["RADIO", "TV", "DISPLAY", "SOCIAL"]),
+                    ColumnLayout("CAMPAIGN_ID", "campaign_id", nullable: false),
+                    ColumnLayout("GRPS", "grps", .decimal(places: 3)),
+                    ColumnLayout("IMPRESSIONS", "impressions", .integer),
+                    ColumnLayout("SPEND_USD", "spend_usd", .decimal(places: 2)),
+                ], key: ["week_ending", "dma_code", "channel", "campaign_id"])
+        ])
+
+    static let partdColumns: [ColumnLayout] = [
+        ColumnLayout("Prscrbr_NPI", "prscrbr_npi", nullable: false, length: 10, digits: true),
+        ColumnLayout("Prscrbr_Last_Org_Name", "prscrbr_last_org_name"),
+        ColumnLayout("Prscrbr_First_Name", "prscrbr_first_name"),
+        ColumnLayout("Prscrbr_City", "prscrbr_city"),
+        ColumnLayout("Prscrbr_State_Abrvtn", "prscrbr_state_abrvtn"),
+        ColumnLayout("Prscrbr_State_FIPS", "prscrbr_state_fips"),
+        ColumnLayout("Prscrbr_Type", "prscrbr_type"),
+        ColumnLayout("Prscrbr_Type_Src", "prscrbr_type_src"),
+        ColumnLayout("Brnd_Name", "brnd_name", nullable: false),
+        ColumnLayout("Gnrc_Name", "gnrc_name", nullable: false),
+        ColumnLayout("Tot_Clms", "tot_clms", .integer),
+        ColumnLayout("Tot_30day_Fills", "tot_30day_fills", .decimal(places: 3)),
+        ColumnLayout("Tot_Day_Suply", "tot_day_suply", .integer),
+        ColumnLayout("Tot_Drug_Cst", "tot_drug_cst", .decimal(places: 2)),
+        ColumnLayout("Tot_Benes", "tot_benes", .integer),
+        ColumnLayout("GE65_Sprsn_Flag", "ge65_sprsn_flag"),
+        ColumnLayout("GE65_Tot_Clms", "ge65_tot_clms", .integer),
+        ColumnLayout("GE65_Tot_30day_Fills", "ge65_tot_30day_fills", .decimal(places: 3)),
+        ColumnLayout("GE65_Tot_Drug_Cst", "ge65_tot_drug_cst", .decimal(places: 2)),
+        ColumnLayout("GE65_Tot_Day_Suply", "ge65_tot_day_suply", .integer),
+        ColumnLayout("GE65_Bene_Sprsn_Flag", "ge65_bene_sprsn_flag"),
+        ColumnLayout("GE65_Tot_Benes", "ge65_tot_benes", .integer),
+    ]
+
+    static let partd = FeedLayout(
+        feed: "partd", format: csv,
+        tables: [
+            TableLayout(
+                name: "partd", columns: partdColumns,
+                derived: [
+                    // The data year is in the file name, partd_YYYY.csv (the real CMS file carries no year column).
+                    DerivedColumn("data_year", .integer) { _, file in
+                        let digits = file.filter(\.isNumber)
+                        return digits.count >= 4 ? .integer(Int64(digits.prefix(4))!) : .null
+                    }
+                ], key: ["data_year", "prscrbr_npi", "brnd_name", "gnrc_name"])
+        ])
+}
