@@ -120,7 +120,11 @@ enum FieldParsing {
             index += 1
         }
         guard digits > 0 else { return nil }
-        for _ in max(0, fraction)..<places { value *= 10 }
+        var filled = max(0, fraction)
+        while filled < places {
+            value *= 10
+            filled += 1
+        }
         if roundUp { value += 1 }
         return negative ? -value : value
     }

@@ -31,7 +31,14 @@ struct FormularyReader {
         guard ok, delegate.sawRoot else {
             let line = parser.lineNumber
             let column = parser.columnNumber
-            let reason = parser.parserError.map { "\($0.localizedDescription)" } ?? "no <formularyFile> root element"
+            let code = (parser.parserError as NSError?)?.code
+            let known = [
+                4: "the document is empty", 5: "the document ends early", 73: "a closing tag is missing",
+                76: "a closing tag does not match its opening tag", 41: "an attribute is not quoted",
+                9: "an invalid character", 23: "an unescaped & or <",
+            ]
+            let reason =
+                code.map { "XML error \($0): \(known[$0] ?? "not well-formed")" } ?? "no <formularyFile> root element"
             throw FeedFormatError(
                 .malformedXML, file: name, line: line,
                 "\(name): malformed XML at line \(line), column \(column) (\(reason)); the batch is rejected whole. Ask the sender for a re-delivery."
