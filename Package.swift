@@ -75,6 +75,8 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        // Drives the built command line as a user would, in a process of its own.
+        .testTarget(name: "PharmaMeshTests", dependencies: ["pharma-mesh", "MeshTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

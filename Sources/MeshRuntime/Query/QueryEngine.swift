@@ -54,6 +54,11 @@ extension Mesh {
     public func query(_ sql: String, maxRows: Int = 100_000, timeout: TimeInterval = 30) throws -> QueryResult {
         let trimmed = sql.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw MeshError(.query, "the query is empty") }
+        // Refuse obvious writes before anything is attached; prepared statements are checked again below.
+        for part in trimmed.split(separator: ";") {
+            let keyword = part.trimmingCharacters(in: .whitespacesAndNewlines).prefix { $0.isLetter }.uppercased()
+            if Self.writeKeywords.contains(keyword) { throw Self.refusal(keyword) }
+        }
         let schemas = Dictionary(uniqueKeysWithValues: registry.ids.map { ($0.schemaName.lowercased(), $0) })
         let referenced = Self.referencedSchemas(in: trimmed)
         var domains: [DomainID] = []
@@ -157,19 +162,21 @@ extension Mesh {
         return sql.range(of: pattern, options: .regularExpression) == nil
     }
 
+    static let writeKeywords: Set<String> = [
+        "INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "ATTACH", "DETACH", "PRAGMA", "VACUUM",
+        "BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "ANALYZE", "REINDEX",
+    ]
+
+    static func refusal(_ keyword: String) -> MeshError {
+        MeshError(
+            .readOnly,
+            "refused: queries are read-only, and this statement (\(keyword.isEmpty ? "?" : keyword)) would change state. "
+                + "Use SELECT (or WITH ... SELECT); published versions never change.")
+    }
+
     static func refuseWrites(_ statement: Statement) throws {
-        let sql = statement.sql.trimmingCharacters(in: .whitespacesAndNewlines)
-        let keyword = sql.prefix { $0.isLetter }.uppercased()
-        let refused = [
-            "ATTACH", "DETACH", "PRAGMA", "VACUUM", "BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE",
-            "ANALYZE", "REINDEX",
-        ]
-        if !statement.isReadonly || refused.contains(keyword) {
-            throw MeshError(
-                .readOnly,
-                "refused: queries are read-only, and this statement (\(keyword.isEmpty ? "?" : keyword)) would change state. "
-                    + "Use SELECT (or WITH ... SELECT); published versions never change.")
-        }
+        let keyword = statement.sql.trimmingCharacters(in: .whitespacesAndNewlines).prefix { $0.isLetter }.uppercased()
+        if !statement.isReadonly || writeKeywords.contains(keyword) { throw refusal(keyword) }
     }
 
     /// Turns SQLite's message into one that names close alternatives.

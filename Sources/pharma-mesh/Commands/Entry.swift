@@ -48,7 +48,14 @@ enum CommandLineEntry {
             Console.error("error: \(error.message)")
             return 2
         } catch {
-            Console.error("error: \(error)")
+            // Help requests and argument errors raised while running come back through ArgumentParser.
+            let code = PharmaMeshCommand.exitCode(for: error)
+            let message = PharmaMeshCommand.fullMessage(for: error)
+            if code == .success {
+                print(message)
+                return 0
+            }
+            Console.error(message.isEmpty ? "error: \(error)" : message)
             return 2
         }
     }

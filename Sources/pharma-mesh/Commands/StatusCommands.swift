@@ -56,7 +56,8 @@ struct HistoryCommand: ParsableCommand {
         let rows = runs.map { r -> [String] in
             [
                 r.runID.rawValue, Console.date(r.startedAt), r.status.rawValue, r.version.map { "v\($0)" } ?? "-",
-                Console.duration(ms: r.durationMS), Console.number(r.rowsOut), r.message ?? r.reason,
+                Console.duration(ms: r.durationMS), Console.number(r.rowsOut),
+                r.message.map { "\(r.reason): \($0)" } ?? r.reason,
             ]
         }
         print(

@@ -1,0 +1,109 @@
+import Foundation
+import MeshTestSupport
+import Testing
+
+/// Runs the built `pharma-mesh` with arguments; returns exit code, standard output and standard error.
+func pharmaMesh(_ arguments: [String], in directory: URL? = nil) throws -> (code: Int32, out: String, err: String) {
+    let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent().appendingPathComponent(
+        "pharma-mesh")
+    let process = Process()
+    process.executableURL = binary
+    process.arguments = arguments
+    if let directory { process.currentDirectoryURL = directory }
+    let out = Pipe()
+    let err = Pipe()
+    process.standardOutput = out
+    process.standardError = err
+    try process.run()
+    let outData = out.fileHandleForReading.readDataToEndOfFile()
+    let errData = err.fileHandleForReading.readDataToEndOfFile()
+    process.waitUntilExit()
+    return (
+        process.terminationStatus, String(decoding: outData, as: UTF8.self), String(decoding: errData, as: UTF8.self)
+    )
+}
+
+struct CommandLineTests {
+    /// A feeds folder with one good and one partly bad Xponent batch.
+    static func feeds(in dir: URL) throws -> URL {
+        let feeds = dir.appendingPathComponent("feeds")
+        let header = "PRESCRIBER_ID,NPI,ME_NUMBER,PRODUCT_NDC11,WEEK_ENDING,NRX,TRX,NQTY,TQTY\n"
+        for (date, body) in [
+            ("2024-03-11", "P1,,,12345678901,2024-03-08,1,2,3,4\n"),
+            ("2024-03-18", "P1,,,12345678901,2024-03-15,x,2,3,4\n"),
+        ] {
+            let folder = feeds.appendingPathComponent("xponent/\(date)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try (header + body).write(
+                to: folder.appendingPathComponent("xponent.csv"), atomically: true, encoding: .utf8)
+        }
+        return feeds
+    }
+
+    @Test func runStatusHistoryTestsLineageAndQuery() throws {
+        let dir = try TemporaryDirectory("cli")
+        defer { dir.remove() }
+        let home = dir.url.appendingPathComponent("home").path
+        let feeds = try Self.feeds(in: dir.url).path
+
+        let first = try pharmaMesh(["run", "--feeds", feeds, "--as-of", "2024-03-11", "--home", home])
+        #expect(first.code == 0, "\(first.err)")
+        #expect(first.out.contains("landed 1 batch: xponent 1"))
+        #expect(first.out.contains("✔ raw-xponent success"))
+
+        let second = try pharmaMesh(["run", "--feeds", feeds, "--home", home])
+        #expect(second.code == 0)
+        #expect(second.out.contains("⚠ raw-xponent warn"))
+        #expect(second.out.contains("rows_quarantined_in_new_batches"))
+
+        let status = try pharmaMesh(["status", "--json", "--home", home])
+        let parsed = try JSONSerialization.jsonObject(with: Data(status.out.utf8)) as? [[String: Any]]
+        let xponent = try #require(parsed?.first { $0["domain"] as? String == "raw-xponent" })
+        #expect(xponent["version"] as? Int == 2)
+        #expect((xponent["sync"] as? [String: Any])?["state"] as? String == "in_sync")
+
+        let history = try pharmaMesh(["history", "raw-xponent", "--home", home])
+        #expect(history.code == 0)
+        #expect(history.out.split(separator: "\n").count == 4)  // header, rule, two runs
+        #expect(history.out.contains("source xponent changed"))
+
+        let tests = try pharmaMesh(["tests", "raw-xponent", "--home", home])
+        #expect(tests.out.contains("rows_quarantined_in_new_batches"))
+        #expect(tests.out.contains("warn"))
+
+        let lineage = try pharmaMesh(["lineage", "raw-xponent.xponent", "--home", home])
+        #expect(lineage.out.contains("raw-xponent@v2"))
+        #expect(lineage.out.contains("source:xponent"))
+
+        let csv = try pharmaMesh([
+            "query", "--format", "csv", "--home", home,
+            "SELECT line, \"column\", raw_value, reason FROM raw_xponent.quarantine",
+        ])
+        #expect(csv.out == "line,column,raw_value,reason\n2,NRX,x,not a number\n")
+        let json = try pharmaMesh([
+            "query", "--format", "json", "--home", home, "SELECT COUNT(*) AS n FROM raw_xponent.xponent",
+        ])
+        #expect(json.out.contains("\"n\" : 1"))
+    }
+
+    @Test func exitCodesFollowTheContract() throws {
+        let dir = try TemporaryDirectory("cli")
+        defer { dir.remove() }
+        let home = dir.url.appendingPathComponent("home").path
+        let badDate = try pharmaMesh(["run", "--as-of", "2024-13-01", "--home", home])
+        #expect(badDate.code == 2)
+        #expect(badDate.err.contains("--as-of 2024-13-01 is not a date"))
+        let unknown = try pharmaMesh(["history", "raw-xponnet", "--home", home])
+        #expect(unknown.code == 2)
+        #expect(unknown.err.contains("unknown domain 'raw-xponnet'"))
+        let write = try pharmaMesh(["query", "--home", home, "DELETE FROM raw_xponent.xponent"])
+        #expect(write.code == 2)
+        #expect(write.err.contains("read-only"))
+        let missing = try pharmaMesh(["run", "--feeds", dir.url.appendingPathComponent("nope").path, "--home", home])
+        #expect(missing.code == 2)
+        #expect(missing.err.contains("no such folder"))
+        let help = try pharmaMesh(["--help"])
+        #expect(help.code == 0)
+        #expect(help.out.contains("SUBCOMMANDS"))
+    }
+}
