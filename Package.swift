@@ -66,6 +66,13 @@ let package = Package(
                 "MeshRuntime", "MeshTestSupport", "mesh-fixture", .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        .testTarget(
+            name: "MasteringTests",
+            dependencies: [
+                "Mastering", "Ingest", "FeedFormats", "MeshRuntime", "MeshTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .testTarget(name: "FeedFormatsTests", dependencies: ["FeedFormats"]),
         .testTarget(name: "FeedGeneratorTests", dependencies: ["FeedGenerator"]),
         .testTarget(

@@ -76,13 +76,17 @@ public struct TestResult: Sendable, Codable, Hashable {
                     test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
                     message: "not applicable")
             }
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(sql))") ?? 0
+            // Parameters are bound by name, as in SQL steps (`:max_share`).
+            var values: [String: (any DatabaseValueConvertible)?] = [:]
+            for (key, value) in context.parameters where sql.contains(":\(key)") { values[key] = value }
+            let arguments = StatementArguments(values)
+            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(sql))", arguments: arguments) ?? 0
             guard count > 0 else {
                 return TestResult(
                     test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
                     message: "ok")
             }
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM (\(sql)) LIMIT 5")
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM (\(sql)) LIMIT 5", arguments: arguments)
             let sample = rows.map { row in
                 Dictionary(row.columnNames.enumerated().map { ($1, row[$0].map { "\($0)" } ?? "NULL") }) { first, _ in
                     first

@@ -38,7 +38,8 @@ struct MeshOptions: ParsableArguments {
             home: homeURL, variations: try VariationSet.load(from: configURL), codeCommit: Self.gitCommit(),
             lockWait: lockWait,
             logger: logger)
-        return try Mesh(registry: try PharmaDomains.registry(), configuration: configuration)
+        let overrides = configURL.deletingLastPathComponent().appendingPathComponent("steward-overrides.csv")
+        return try Mesh(registry: try PharmaDomains.registry(stewardOverrides: overrides), configuration: configuration)
     }
 
     /// The commit of the working tree the command runs from, when it is a git checkout.
@@ -60,9 +61,10 @@ struct MeshOptions: ParsableArguments {
 
 /// Every domain of the pharma mesh, layer by layer.
 enum PharmaDomains {
-    static func registry() throws -> DomainRegistry {
+    static func registry(stewardOverrides: URL? = nil) throws -> DomainRegistry {
         try DomainRegistry(
-            IngestDomains.all() + MasteringDomains.all() + WarehouseDomains.all() + SelfServiceDomains.all())
+            IngestDomains.all() + MasteringDomains.all(stewardOverrides: stewardOverrides) + WarehouseDomains.all()
+                + SelfServiceDomains.all())
     }
 }
 

@@ -1,6 +1,0 @@
-import MeshRuntime
-
-/// The mastered domains (physician-master, payer-master, ...).
-public enum MasteringDomains {
-    public static func all() -> [Domain] { [] }
-}

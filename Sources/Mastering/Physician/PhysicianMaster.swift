@@ -1,0 +1,423 @@
+import Foundation
+import GRDB
+import MeshRuntime
+
+/// The steward's forced matches and non-matches, from a CSV file kept in the repository.
+public struct StewardOverrides: Sendable {
+    var matches: [(PhysicianMatcher.PersonKey, PhysicianMatcher.PersonKey)] = []
+    var nonMatches: Set<PhysicianMatcher.PairKey> = []
+    /// The file's content hash, so that an edited file rebuilds the domain.
+    public var fingerprint = "none"
+
+    public init() {}
+
+    /// Reads `action,source,source_id,other_source,other_source_id,note` rows (`action` is `match` or
+    /// `non_match`). A missing file means no overrides; a bad row is an error naming the line.
+    public static func load(from url: URL) throws -> StewardOverrides {
+        var overrides = StewardOverrides()
+        guard let text = try? String(contentsOf: url, encoding: .utf8) else { return overrides }
+        overrides.fingerprint = Fingerprint.sha256Hex(text).prefix(12).description
+        for (number, line) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated()
+        where number > 0 {
+            let trimmed = line.trimmingCharacters(in: .whitespacesAndNewlines)
+            if trimmed.isEmpty || trimmed.hasPrefix("#") { continue }
+            let f = trimmed.split(separator: ",", omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            guard f.count >= 5, let a = PhysicianSource(rawValue: f[1]), let b = PhysicianSource(rawValue: f[3]),
+                f[0] == "match" || f[0] == "non_match"
+            else {
+                throw MeshError(
+                    .invalidDefinition,
+                    "\(url.lastPathComponent) line \(number + 1): expected action (match|non_match),source,source_id,other_source,other_source_id[,note] with sources nppes, ama, crm, xponent or claims"
+                )
+            }
+            let x = PhysicianMatcher.PersonKey(source: a, id: f[2])
+            let y = PhysicianMatcher.PersonKey(source: b, id: f[4])
+            if f[0] == "match" { overrides.matches.append((x, y)) } else { overrides.nonMatches.insert(.init(x, y)) }
+        }
+        return overrides
+    }
+}
+
+/// `physician-master`: one golden record per real physician, with a cross-walk of every source id.
+enum PhysicianMaster {
+    static let owner = Owner(team: "master data: customer", contact: "customer-mdm@pharma-mesh.example")
+
+    static func domain(overrides: StewardOverrides) -> Domain {
+        let statusValues = ["active", "deactivated", "retired", "deceased"]
+        return Domain(
+            id: "physician-master", layer: "mastered", owner: owner,
+            description:
+                "Golden physician records resolved from NPPES, AMA, CRM, Xponent and claims, with stable ids and a cross-walk.",
+            inputs: [
+                .domain("raw-nppes"), .domain("raw-ama"), .domain("raw-crm_accounts"), .domain("raw-xponent"),
+                .domain("raw-claims"),
+            ],
+            outputs: [
+                OutputPort(
+                    table: "physician", description: "One golden record per physician", grain: ["physician_id"],
+                    columns: [
+                        ColumnContract("physician_id", "INTEGER", "stable surrogate, never reused"),
+                        ColumnContract("npi", "TEXT", "national provider id"),
+                        ColumnContract("me_number", "TEXT", "AMA ME number"),
+                        ColumnContract("first_name", "TEXT"), ColumnContract("last_name", "TEXT"),
+                        ColumnContract("middle_name", "TEXT"),
+                        ColumnContract("credential", "TEXT"),
+                        ColumnContract("specialty", "TEXT", "one normalised vocabulary"),
+                        ColumnContract("address_line1", "TEXT"), ColumnContract("city", "TEXT"),
+                        ColumnContract("state", "TEXT"),
+                        ColumnContract("zip5", "TEXT"), ColumnContract("birth_year", "INTEGER"),
+                        ColumnContract("status", "TEXT", "active, deactivated, retired or deceased"),
+                        ColumnContract("is_prescriber", "INTEGER", "1 when Xponent or claims name the physician"),
+                    ]),
+                OutputPort(
+                    table: "physician_xref",
+                    description: "Every source id seen, mapped to one physician or unmatched with a reason",
+                    grain: ["source", "source_id"],
+                    columns: [
+                        ColumnContract("source", "TEXT", "nppes, ama, crm, xponent or claims"),
+                        ColumnContract("source_id", "TEXT"),
+                        ColumnContract("physician_id", "INTEGER", "NULL when unmatched"),
+                        ColumnContract(
+                            "match_rule", "TEXT", "anchor, npi, me_number, probabilistic, steward, or unmatched"),
+                        ColumnContract("match_score", "REAL", "0–1"), ColumnContract("unmatched_reason", "TEXT"),
+                    ]),
+                OutputPort(
+                    table: "steward_queue",
+                    description: "Pairs between sure match and sure non-match, for a steward to decide",
+                    columns: [
+                        ColumnContract("source", "TEXT"), ColumnContract("source_id", "TEXT"),
+                        ColumnContract("candidate_source", "TEXT"),
+                        ColumnContract("candidate_source_id", "TEXT"),
+                        ColumnContract("candidate_physician_id", "INTEGER"),
+                        ColumnContract("score", "REAL"),
+                    ]),
+                OutputPort(
+                    table: "physician_history",
+                    description: "Creations, merges and splits of physician ids, never renumbered",
+                    columns: [
+                        ColumnContract("version_run", "TEXT"), ColumnContract("physician_id", "INTEGER"),
+                        ColumnContract("event", "TEXT"),
+                        ColumnContract("other_physician_id", "INTEGER"), ColumnContract("detail", "TEXT"),
+                    ]),
+                OutputPort(
+                    table: "physician_field_source", description: "Which source won each golden field (survivorship)",
+                    grain: ["physician_id", "field"],
+                    columns: [
+                        ColumnContract("physician_id", "INTEGER"), ColumnContract("field", "TEXT"),
+                        ColumnContract("source", "TEXT"),
+                        ColumnContract("source_id", "TEXT"),
+                    ]),
+            ],
+            recipe: Recipe([
+                .swift("resolve", version: "1-\(overrides.fingerprint)") { context in
+                    try await resolve(context, overrides: overrides)
+                }
+            ]),
+            tests: [
+                Unique(table: "physician", grain: ["physician_id"]),
+                CustomSQLTest(
+                    "one_golden_record_per_npi",
+                    sql:
+                        "SELECT npi, COUNT(*) AS physicians FROM physician WHERE npi IS NOT NULL GROUP BY npi HAVING COUNT(*) > 1"
+                ),
+                CustomSQLTest(
+                    "no_physician_with_two_npis",
+                    sql: """
+                        SELECT x.physician_id, COUNT(DISTINCT x.source_id) AS npis FROM physician_xref x
+                        WHERE x.source = 'nppes' AND x.physician_id IS NOT NULL GROUP BY x.physician_id HAVING COUNT(DISTINCT x.source_id) > 1
+                        """),
+                Relationship(
+                    table: "physician_xref", column: "physician_id", references: "physician", column: "physician_id"),
+                Unique(table: "physician_xref", grain: ["source", "source_id"]),
+                AcceptedValues(table: "physician", column: "status", values: statusValues),
+                CustomSQLTest(
+                    "unmatched_share_under_threshold", severity: .warn,
+                    sql: """
+                        SELECT source, COUNT(*) AS ids, SUM(physician_id IS NULL) AS unmatched FROM physician_xref
+                        WHERE source IN ('crm', 'xponent', 'claims')
+                        GROUP BY source HAVING 1.0 * SUM(physician_id IS NULL) / COUNT(*) > CAST(:max_unmatched_share AS REAL)
+                        """),
+            ],
+            parameters: ["max_unmatched_share": "0.05"],
+            retainedTables: ["id_state"])
+    }
+
+    // MARK: Loading
+
+    static func load(_ db: Database) throws -> (records: [PersonRecord], organisations: [String]) {
+        var records: [PersonRecord] = []
+        var organisations: [String] = []
+        func person(_ source: PhysicianSource, _ id: String, _ row: Row) -> PersonRecord {
+            var r = PersonRecord(source: source, sourceID: id)
+            let first = NameNormalizer.clean(row["first_name"])
+            r.first = first
+            r.firstCanonical = NameNormalizer.canonicalFirst(first)
+            r.last = NameNormalizer.clean(row["last_name"])
+            r.middle = row.hasColumn("middle_name") ? NameNormalizer.clean(row["middle_name"]) : ""
+            r.address = NameNormalizer.words(row["address_line1"]).joined(separator: " ")
+            r.city = NameNormalizer.words(row["city"]).joined(separator: " ")
+            r.state = ((row["state"] as String?) ?? "").uppercased()
+            r.batch = row["batch"] ?? ""
+            for column in ["first_name", "last_name", "middle_name", "credential", "address_line1", "city", "state"]
+            where row.hasColumn(column) {
+                if let value: String = row[column], !value.isEmpty { r.display[column] = value }
+            }
+            return r
+        }
+        try Row.fetchCursor(db, sql: "SELECT * FROM raw_nppes.nppes ORDER BY npi").forEach { row in
+            let npi: String = row["npi"]
+            guard (row["entity_type_code"] as Int?) == 1 else {
+                organisations.append(npi)
+                return
+            }
+            var r = person(.nppes, npi, row)
+            r.npi = (row["npi_valid"] as Int?) == 1 ? npi : nil
+            r.zip5 = NameNormalizer.zip5(row["postal_code"])
+            r.specialty = Specialty.normalize(row["taxonomy_code"])
+            r.deactivated = (row["deactivation_date"] as String?) != nil
+            if let credential: String = row["credential"] { r.credential = credential }
+            records.append(r)
+        }
+        try Row.fetchCursor(db, sql: "SELECT * FROM raw_ama.ama ORDER BY me_number").forEach { row in
+            let me: String = row["me_number"]
+            var r = person(.ama, me, row)
+            r.me = me
+            r.npi = (row["npi_valid"] as Int?) == 1 ? row["npi"] : nil
+            r.zip5 = NameNormalizer.zip5(row["zip"])
+            r.specialty = Specialty.normalize(row["primary_specialty"])
+            r.birthYear = row["birth_year"]
+            r.deceased = (row["dead_ind"] as Int?) == 1
+            r.retired = (row["mpa"] as String?) == "RET"
+            records.append(r)
+        }
+        try Row.fetchCursor(db, sql: "SELECT * FROM raw_crm_accounts.crm_accounts ORDER BY account_id").forEach { row in
+            var r = person(.crm, row["account_id"], row)
+            r.npi = (row["npi_valid"] as Int?) == 1 ? row["npi"] : nil
+            r.zip5 = NameNormalizer.zip5(row["zip"])
+            r.specialty = Specialty.normalize(row["specialty"])
+            records.append(r)
+        }
+        let prescribers = """
+            SELECT prescriber_id,
+                   (SELECT npi FROM raw_xponent.xponent y WHERE y.prescriber_id = x.prescriber_id AND npi_valid = 1 ORDER BY batch DESC LIMIT 1) AS npi,
+                   (SELECT me_number FROM raw_xponent.xponent y WHERE y.prescriber_id = x.prescriber_id AND me_number IS NOT NULL ORDER BY batch DESC LIMIT 1) AS me_number
+            FROM (SELECT DISTINCT prescriber_id FROM raw_xponent.xponent) x ORDER BY prescriber_id
+            """
+        try Row.fetchCursor(db, sql: prescribers).forEach { row in
+            var r = PersonRecord(source: .xponent, sourceID: row["prescriber_id"])
+            r.npi = row["npi"]
+            r.me = row["me_number"]
+            records.append(r)
+        }
+        for npi in try String.fetchAll(
+            db, sql: "SELECT DISTINCT prescriber_npi FROM raw_claims.claims WHERE prescriber_npi IS NOT NULL ORDER BY 1"
+        ) {
+            var r = PersonRecord(source: .claims, sourceID: npi)
+            r.npi = FeedNPI.isValid(npi) ? npi : nil
+            records.append(r)
+        }
+        return (records, organisations)
+    }
+
+    // MARK: Resolution
+
+    static func resolve(_ context: StepContext, overrides: StewardOverrides) async throws -> StepReport {
+        try await context.database.writeWithoutTransaction { db in
+            let (records, organisations) = try load(db)
+            context.progress("matching \(records.count) records")
+            var matcher = PhysicianMatcher()
+            matcher.forcedMatches = overrides.matches
+            matcher.forcedNonMatches = overrides.nonMatches
+            let result = matcher.resolve(records)
+            let ids = try assignStableIDs(result, records: records, db: db, context: context)
+            try db.inTransaction {
+                try write(result, records: records, organisations: organisations, ids: ids, db: db)
+                return .commit
+            }
+            let matched = result.decisions.filter { $0.cluster != nil }.count
+            return StepReport(
+                rowsIn: records.count, rowsOut: result.clusterCount,
+                message:
+                    "\(result.clusterCount) physicians from \(records.count) records; \(records.count - matched) unmatched; \(result.steward.count) for the steward"
+            )
+        }
+    }
+
+    /// Keeps every physician id across runs: a cluster keeps the id its members had; merges keep the
+    /// smallest; a split gives the larger part the old id and the rest new ones. Ids are never reused.
+    static func assignStableIDs(
+        _ result: PhysicianMatcher.Result, records: [PersonRecord], db: Database, context: StepContext
+    ) throws -> [Int: Int64] {
+        var previous: [String: Int64] = [:]
+        var nextID: Int64 = 1
+        if context.previousVersion != nil {
+            try Row.fetchCursor(
+                db,
+                sql:
+                    "SELECT source, source_id, physician_id FROM previous.physician_xref WHERE physician_id IS NOT NULL"
+            ).forEach { row in
+                previous["\(row[0] as String)|\(row[1] as String)"] = row[2]
+            }
+            nextID = try Int64.fetchOne(db, sql: "SELECT next_id FROM previous.id_state") ?? 1
+            try db.execute(sql: "CREATE TABLE physician_history AS SELECT * FROM previous.physician_history")
+        } else {
+            try db.execute(
+                sql:
+                    "CREATE TABLE physician_history (version_run TEXT, physician_id INTEGER, event TEXT, other_physician_id INTEGER, detail TEXT)"
+            )
+        }
+        // Which clusters hold each previous id's members, and how many.
+        var holders: [Int64: [Int: Int]] = [:]
+        var members: [Int: [Int64]] = [:]
+        for (i, decision) in result.decisions.enumerated() {
+            guard let cluster = decision.cluster,
+                let old = previous["\(records[i].source.rawValue)|\(records[i].sourceID)"]
+            else { continue }
+            holders[old, default: [:]][cluster, default: 0] += 1
+            members[cluster, default: []].append(old)
+        }
+        var owned: [Int: [Int64]] = [:]
+        for (old, clusters) in holders {
+            let owner = clusters.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }!.key
+            owned[owner, default: []].append(old)
+        }
+        var ids: [Int: Int64] = [:]
+        var events: [(Int64, String, Int64?, String)] = []
+        for cluster in 0..<result.clusterCount {
+            let mine = (owned[cluster] ?? []).sorted()
+            if let keep = mine.first {
+                ids[cluster] = keep
+                for merged in mine.dropFirst() {
+                    events.append((keep, "merged", merged, "physician \(merged) merged into \(keep)"))
+                }
+            } else {
+                ids[cluster] = nextID
+                if let from = members[cluster]?.min() {
+                    events.append((nextID, "split", from, "split from physician \(from)"))
+                } else {
+                    events.append((nextID, "created", nil, ""))
+                }
+                nextID += 1
+            }
+        }
+        try db.execute(sql: "CREATE TABLE id_state (next_id INTEGER NOT NULL)")
+        try db.execute(sql: "INSERT INTO id_state VALUES (?)", arguments: [nextID])
+        let insert = try db.makeStatement(sql: "INSERT INTO physician_history VALUES (?, ?, ?, ?, ?)")
+        for (id, event, other, detail) in events.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
+            try insert.execute(arguments: [context.runID.rawValue, id, event, other, detail])
+        }
+        return ids
+    }
+
+    /// Golden records by survivorship: per field, a source priority, then recency, then non-empty.
+    static func write(
+        _ result: PhysicianMatcher.Result, records: [PersonRecord], organisations: [String], ids: [Int: Int64],
+        db: Database
+    ) throws {
+        try db.execute(
+            sql: """
+                CREATE TABLE physician (physician_id INTEGER PRIMARY KEY, npi TEXT, me_number TEXT, first_name TEXT, last_name TEXT,
+                    middle_name TEXT, credential TEXT, specialty TEXT, address_line1 TEXT, city TEXT, state TEXT, zip5 TEXT,
+                    birth_year INTEGER, status TEXT NOT NULL, is_prescriber INTEGER NOT NULL);
+                CREATE TABLE physician_xref (source TEXT NOT NULL, source_id TEXT NOT NULL, physician_id INTEGER, match_rule TEXT NOT NULL,
+                    match_score REAL NOT NULL, unmatched_reason TEXT, PRIMARY KEY (source, source_id));
+                CREATE TABLE steward_queue (source TEXT, source_id TEXT, candidate_source TEXT, candidate_source_id TEXT,
+                    candidate_physician_id INTEGER, score REAL);
+                CREATE TABLE physician_field_source (physician_id INTEGER, field TEXT, source TEXT, source_id TEXT,
+                    PRIMARY KEY (physician_id, field));
+                """)
+        var clusters = [[Int]](repeating: [], count: result.clusterCount)
+        for (i, d) in result.decisions.enumerated() { if let c = d.cluster { clusters[c].append(i) } }
+
+        let legal: [PhysicianSource] = [.nppes, .ama, .crm]
+        let profile: [PhysicianSource] = [.ama, .nppes, .crm]
+        let insertPhysician = try db.makeStatement(
+            sql: "INSERT INTO physician VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+        let insertSource = try db.makeStatement(sql: "INSERT INTO physician_field_source VALUES (?, ?, ?, ?)")
+        for (cluster, memberIndexes) in clusters.enumerated() {
+            let id = ids[cluster]!
+            let members = memberIndexes.map { records[$0] }
+            /// The member that wins a field: source priority, then the most recent delivery, then non-empty.
+            func winner(_ field: String, _ priority: [PhysicianSource], _ value: (PersonRecord) -> String?) throws
+                -> String?
+            {
+                let candidates = members.filter { priority.contains($0.source) && !(value($0) ?? "").isEmpty }
+                    .sorted { a, b in
+                        let pa = priority.firstIndex(of: a.source)!
+                        let pb = priority.firstIndex(of: b.source)!
+                        return pa != pb ? pa < pb : a.batch != b.batch ? a.batch > b.batch : a.sourceID < b.sourceID
+                    }
+                guard let best = candidates.first else { return nil }
+                try insertSource.execute(arguments: [id, field, best.source.rawValue, best.sourceID])
+                return value(best)
+            }
+            let npi = try winner("npi", [.nppes, .ama, .crm, .xponent, .claims]) { $0.npi }
+            let me = try winner("me_number", [.ama, .xponent]) { $0.me }
+            let first = try winner("first_name", legal) { $0.display["first_name"] }
+            let last = try winner("last_name", legal) { $0.display["last_name"] }
+            let middle = try winner("middle_name", legal) { $0.display["middle_name"] }
+            let credential = try winner("credential", [.nppes]) { $0.display["credential"] }
+            let specialty = try winner("specialty", profile) { $0.specialty }
+            let addressOwner = members.filter { legal.contains($0.source) && !$0.address.isEmpty }
+                .min { a, b in
+                    legal.firstIndex(of: a.source)! != legal.firstIndex(of: b.source)!
+                        ? legal.firstIndex(of: a.source)! < legal.firstIndex(of: b.source)! : a.batch > b.batch
+                }
+            if let owner = addressOwner {
+                try insertSource.execute(arguments: [id, "address", owner.source.rawValue, owner.sourceID])
+            }
+            let birthYear = try winner("birth_year", [.ama]) { $0.birthYear.map(String.init) }
+            let status =
+                members.contains { $0.deceased }
+                ? "deceased"
+                : members.contains { $0.retired }
+                    ? "retired" : members.contains { $0.deactivated } ? "deactivated" : "active"
+            let prescriber = members.contains { $0.source == .xponent || $0.source == .claims }
+            try insertPhysician.execute(arguments: [
+                id, npi, me, first, last, middle, credential, specialty, addressOwner?.display["address_line1"],
+                addressOwner?.display["city"],
+                addressOwner?.state.isEmpty == false ? addressOwner?.state : nil,
+                addressOwner.map { $0.zip5.isEmpty ? nil : $0.zip5 } ?? nil,
+                birthYear.flatMap { Int($0) }, status, prescriber ? 1 : 0,
+            ])
+        }
+        let insertXref = try db.makeStatement(sql: "INSERT INTO physician_xref VALUES (?, ?, ?, ?, ?, ?)")
+        for (i, d) in result.decisions.enumerated() {
+            let r = records[i]
+            try insertXref.execute(arguments: [
+                r.source.rawValue, r.sourceID, d.cluster.map { ids[$0]! }, d.cluster == nil ? "unmatched" : d.rule,
+                d.cluster == nil ? d.score : d.score, d.cluster == nil ? (d.reason ?? "no match") : nil,
+            ])
+        }
+        for npi in organisations {
+            try insertXref.execute(arguments: [
+                "nppes", npi, nil, "unmatched", 0, "organisation (entity type 2): not a physician",
+            ])
+        }
+        let insertQueue = try db.makeStatement(sql: "INSERT INTO steward_queue VALUES (?, ?, ?, ?, ?, ?)")
+        for case_ in result.steward {
+            let r = records[case_.record]
+            let c = records[case_.candidate]
+            try insertQueue.execute(arguments: [
+                r.source.rawValue, r.sourceID, c.source.rawValue, c.sourceID,
+                result.decisions[case_.candidate].cluster.map { ids[$0]! }, (case_.score * 1000).rounded() / 1000,
+            ])
+        }
+    }
+}
+
+/// The NPI check digit, as FeedFormats defines it (Mastering does not depend on FeedFormats).
+enum FeedNPI {
+    static func isValid(_ npi: String) -> Bool {
+        let digits = npi.utf8.map { Int($0) - 48 }
+        guard digits.count == 10, digits.allSatisfy({ (0...9).contains($0) }) else { return false }
+        var sum = 24  // the 80840 prefix's Luhn contribution
+        for (offset, digit) in digits.prefix(9).reversed().enumerated() {
+            let d = offset % 2 == 0 ? digit * 2 : digit
+            sum += d > 9 ? d - 9 : d
+        }
+        return (10 - sum % 10) % 10 == digits[9]
+    }
+}

@@ -1,0 +1,333 @@
+import Foundation
+
+/// The sources a physician record comes from, in `physician_xref.source` spelling.
+enum PhysicianSource: String, Sendable, CaseIterable, Comparable {
+    case nppes, ama, crm, xponent, claims
+    static func < (a: Self, b: Self) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
+}
+
+/// One source record about a person, normalised for matching.
+struct PersonRecord: Sendable {
+    var source: PhysicianSource
+    var sourceID: String
+    /// A valid NPI (check digit verified), when the record carries one.
+    var npi: String?
+    var me: String?
+    var first = ""
+    var last = ""
+    var middle = ""
+    var firstCanonical = ""
+    var credential: String?
+    var address = ""
+    var city = ""
+    var state = ""
+    var zip5 = ""
+    var specialty: String?
+    var birthYear: Int?
+    /// The delivery the record came from (recency for survivorship).
+    var batch = ""
+    var deactivated = false
+    var deceased = false
+    var retired = false
+    /// Raw display values kept for golden records.
+    var display: [String: String] = [:]
+
+    var hasName: Bool { !last.isEmpty }
+}
+
+/// How one record ended up.
+struct MatchDecision: Sendable {
+    /// The cluster the record belongs to, or nil when unmatched.
+    var cluster: Int?
+    var rule: String
+    var score: Double
+    /// For unmatched records, why.
+    var reason: String?
+}
+
+/// A pair the matcher would not decide: between the sure-match and sure-non-match thresholds.
+struct StewardCase: Sendable {
+    var record: Int
+    var candidate: Int
+    var score: Double
+}
+
+/// Resolves person records into clusters: deterministic rules first (a valid NPI, the ME number), then
+/// probabilistic matching on names, addresses and specialty within blocks, so the work stays near-linear.
+struct PhysicianMatcher: Sendable {
+    var matchThreshold = 0.86
+    var reviewThreshold = 0.74
+    /// Forced matches and non-matches: (source, id) pairs.
+    var forcedMatches: [(PersonKey, PersonKey)] = []
+    var forcedNonMatches: Set<PairKey> = []
+
+    struct PersonKey: Hashable, Sendable {
+        var source: PhysicianSource
+        var id: String
+    }
+
+    struct PairKey: Hashable, Sendable {
+        var a: PersonKey
+        var b: PersonKey
+        init(_ x: PersonKey, _ y: PersonKey) {
+            if (x.source, x.id) < (y.source, y.id) { (a, b) = (x, y) } else { (a, b) = (y, x) }
+        }
+    }
+
+    struct Result {
+        var decisions: [MatchDecision]
+        var clusterCount: Int
+        var steward: [StewardCase]
+    }
+
+    func resolve(_ records: [PersonRecord]) -> Result {
+        var decisions = [MatchDecision](
+            repeating: MatchDecision(cluster: nil, rule: "unmatched", score: 0), count: records.count)
+        var union = UnionFind(count: records.count)
+        var anchorByNPI: [String: Int] = [:]
+        var anchorByME: [String: Int] = [:]
+        var steward: [StewardCase] = []
+        var isAnchor = [Bool](repeating: false, count: records.count)
+
+        // 1. NPPES persons anchor by NPI.
+        for (i, r) in records.enumerated() where r.source == .nppes {
+            if let npi = r.npi { anchorByNPI[npi] = i }
+            isAnchor[i] = true
+            decisions[i] = MatchDecision(cluster: i, rule: "anchor", score: 1)
+        }
+        // 2. AMA: by NPI, else probabilistically against NPPES; unlinked AMA records anchor themselves.
+        var blocks = BlockIndex()
+        for (i, r) in records.enumerated() where isAnchor[i] { blocks.add(i, r) }
+        for (i, r) in records.enumerated() where r.source == .ama {
+            if let me = r.me { anchorByME[me] = i }
+            if let npi = r.npi, anchorByNPI[npi] == nil { anchorByNPI[npi] = i }
+            isAnchor[i] = true
+            if let npi = r.npi, let anchor = anchorByNPI[npi], anchor != i {
+                union.union(i, anchor)
+                decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
+                continue
+            }
+            let (best, score) = bestCandidate(for: i, records, blocks: blocks, sources: [.nppes])
+            if let best, score >= matchThreshold, !forbidden(records[i], records[best]) {
+                union.union(i, best)
+                decisions[i] = MatchDecision(cluster: nil, rule: "probabilistic", score: score)
+            } else {
+                if let best, score >= reviewThreshold {
+                    steward.append(StewardCase(record: i, candidate: best, score: score))
+                }
+                decisions[i] = MatchDecision(cluster: nil, rule: "anchor", score: 1)
+                blocks.add(i, r)
+            }
+        }
+        // 3. CRM accounts: by NPI when the names agree, else probabilistically against every anchor.
+        for (i, r) in records.enumerated() where r.source == .crm {
+            if let npi = r.npi, let anchor = anchorByNPI[npi],
+                !r.hasName || Self.score(r, records[anchor]) >= reviewThreshold - 0.1
+            {
+                union.union(i, anchor)
+                decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
+                continue
+            }
+            guard r.hasName else {
+                decisions[i].reason = "no valid identifier and no name"
+                continue
+            }
+            let (best, score) = bestCandidate(for: i, records, blocks: blocks, sources: [.nppes, .ama])
+            if let best, score >= matchThreshold, !forbidden(records[i], records[best]) {
+                union.union(i, best)
+                decisions[i] = MatchDecision(cluster: nil, rule: "probabilistic", score: score)
+            } else if let best, score >= reviewThreshold {
+                steward.append(StewardCase(record: i, candidate: best, score: score))
+                decisions[i].reason = "steward review (score \(String(format: "%.3f", score)))"
+            } else {
+                decisions[i].reason = "no candidate scored above \(reviewThreshold)"
+            }
+        }
+        // 4. Prescriber ids of Rx and claims carry ids only.
+        for (i, r) in records.enumerated() where r.source == .xponent || r.source == .claims {
+            if let npi = r.npi, let anchor = anchorByNPI[npi] {
+                union.union(i, anchor)
+                decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
+            } else if let me = r.me, let anchor = anchorByME[me] {
+                union.union(i, anchor)
+                decisions[i] = MatchDecision(cluster: nil, rule: "me_number", score: 1)
+            } else {
+                decisions[i].reason =
+                    r.npi == nil && r.me == nil ? "no valid NPI or ME number" : "identifier not found in NPPES or AMA"
+            }
+        }
+        // 5. Steward overrides, applied on every run.
+        let index = Dictionary(records.enumerated().map { (PersonKey(source: $1.source, id: $1.sourceID), $0) }) {
+            first, _ in first
+        }
+        for (a, b) in forcedMatches {
+            guard let i = index[a], let j = index[b] else { continue }
+            union.union(i, j)
+            for k in [i, j] where decisions[k].rule == "unmatched" || decisions[k].reason != nil {
+                decisions[k] = MatchDecision(cluster: nil, rule: "steward", score: 1)
+            }
+            steward.removeAll { ($0.record == i && $0.candidate == j) || ($0.record == j && $0.candidate == i) }
+        }
+        // Clusters: every record linked to an anchor, numbered in record order.
+        var clusterOf: [Int: Int] = [:]
+        var count = 0
+        for i in records.indices {
+            let linked = decisions[i].reason == nil && (isAnchor[i] || decisions[i].rule != "unmatched")
+            guard linked else {
+                decisions[i].cluster = nil
+                continue
+            }
+            let root = union.find(i)
+            if clusterOf[root] == nil {
+                clusterOf[root] = count
+                count += 1
+            }
+            decisions[i].cluster = clusterOf[root]
+        }
+        return Result(decisions: decisions, clusterCount: count, steward: steward)
+    }
+
+    private func forbidden(_ a: PersonRecord, _ b: PersonRecord) -> Bool {
+        forcedNonMatches.contains(
+            PairKey(PersonKey(source: a.source, id: a.sourceID), PersonKey(source: b.source, id: b.sourceID)))
+    }
+
+    private func bestCandidate(
+        for i: Int, _ records: [PersonRecord], blocks: BlockIndex, sources: Set<PhysicianSource>
+    ) -> (Int?, Double) {
+        var best: Int?
+        var bestScore = 0.0
+        for candidate in blocks.candidates(for: records[i])
+        where candidate != i && sources.contains(records[candidate].source) {
+            let s = Self.score(records[i], records[candidate])
+            if s > bestScore || (s == bestScore && best.map { candidate < $0 } ?? true) {
+                best = candidate
+                bestScore = s
+            }
+        }
+        return (best, bestScore)
+    }
+
+    /// How likely two records are the same person, 0 … 1: a weighted agreement of name, place and profile.
+    static func score(_ a: PersonRecord, _ b: PersonRecord) -> Double {
+        func nameScore(first1: String, canon1: String, last1: String, first2: String, canon2: String, last2: String)
+            -> Double
+        {
+            let lastSim = NameNormalizer.jaroWinkler(last1, last2)
+            let firstSim: Double
+            if first1.isEmpty || first2.isEmpty {
+                firstSim = 0.5
+            } else if canon1 == canon2 {
+                firstSim = 1
+            } else if first1.count == 1 || first2.count == 1 {
+                firstSim = first1.first == first2.first ? 0.85 : 0
+            } else {
+                let jw = NameNormalizer.jaroWinkler(first1, first2)
+                firstSim = jw >= 0.88 ? jw : jw * 0.4
+            }
+            return 0.55 * lastSim + 0.45 * firstSim
+        }
+        let direct = nameScore(
+            first1: a.first, canon1: a.firstCanonical, last1: a.last, first2: b.first, canon2: b.firstCanonical,
+            last2: b.last)
+        let swapped =
+            0.97
+            * nameScore(
+                first1: a.last, canon1: a.last, last1: a.first, first2: b.first, canon2: b.firstCanonical, last2: b.last
+            )
+        let name = max(direct, swapped)
+        var weight = 0.55
+        var total = 0.55 * name
+        if !a.zip5.isEmpty && !b.zip5.isEmpty {
+            weight += 0.12
+            total += a.zip5 == b.zip5 ? 0.12 : 0
+        }
+        if !a.city.isEmpty && !b.city.isEmpty {
+            weight += 0.06
+            total += 0.06 * NameNormalizer.jaroWinkler(a.city, b.city)
+        }
+        if !a.state.isEmpty && !b.state.isEmpty {
+            weight += 0.07
+            total += a.state == b.state ? 0.07 : 0
+        }
+        if !a.address.isEmpty && !b.address.isEmpty {
+            weight += 0.08
+            total += 0.08 * NameNormalizer.jaroWinkler(a.address, b.address)
+        }
+        if let sa = a.specialty, let sb = b.specialty {
+            weight += 0.07
+            total += sa == sb ? 0.07 : 0
+        }
+        if !a.middle.isEmpty && !b.middle.isEmpty {
+            weight += 0.05
+            total += a.middle.first == b.middle.first ? 0.05 : 0
+        }
+        if let ya = a.birthYear, let yb = b.birthYear {
+            weight += 0.1
+            total += ya == yb ? 0.1 : 0
+        }
+        // A moved physician keeps name, specialty and state: place counts less when the name agrees strongly.
+        let raw = total / weight
+        return name >= 0.97 ? max(raw, 0.5 + 0.5 * raw) : raw
+    }
+}
+
+/// Blocks records by keys so each record is compared with a few candidates, not all.
+struct BlockIndex {
+    private var blocks: [String: [Int]] = [:]
+    static let maxBlock = 400
+
+    static func keys(_ r: PersonRecord) -> [String] {
+        var keys: [String] = []
+        let lastCode = NameNormalizer.soundex(r.last)
+        let firstCode = NameNormalizer.soundex(r.firstCanonical)
+        if !r.last.isEmpty {
+            keys.append("LS|\(lastCode)|\(r.state)")
+            if !r.zip5.isEmpty { keys.append("LZ|\(lastCode)|\(r.zip5)") }
+            if let f = r.first.first { keys.append("LF|\(lastCode)|\(f)") }
+        }
+        if !r.first.isEmpty {
+            // Swapped first and last names meet in these blocks.
+            keys.append("LS|\(NameNormalizer.soundex(r.first))|\(r.state)")
+            if !r.zip5.isEmpty { keys.append("FZ|\(firstCode)|\(r.zip5)") }
+        }
+        return keys
+    }
+
+    mutating func add(_ index: Int, _ record: PersonRecord) {
+        for key in Self.keys(record) { blocks[key, default: []].append(index) }
+    }
+
+    func candidates(for record: PersonRecord) -> [Int] {
+        var seen = Set<Int>()
+        var result: [Int] = []
+        for key in Self.keys(record) {
+            guard let members = blocks[key], members.count <= Self.maxBlock else { continue }
+            for m in members where seen.insert(m).inserted { result.append(m) }
+        }
+        return result
+    }
+}
+
+struct UnionFind {
+    private var parent: [Int]
+    init(count: Int) { parent = Array(0..<count) }
+    mutating func find(_ x: Int) -> Int {
+        var root = x
+        while parent[root] != root { root = parent[root] }
+        var node = x
+        while parent[node] != root {
+            let next = parent[node]
+            parent[node] = root
+            node = next
+        }
+        return root
+    }
+    /// Joins two sets; the smaller index stays root, so results do not depend on call order.
+    mutating func union(_ a: Int, _ b: Int) {
+        let ra = find(a)
+        let rb = find(b)
+        if ra == rb { return }
+        if ra < rb { parent[rb] = ra } else { parent[ra] = rb }
+    }
+}
