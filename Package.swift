@@ -42,7 +42,7 @@ let package = Package(
         .executableTarget(
             name: "pharma-mesh",
             dependencies: [
-                "MeshRuntime", "Ingest", "Mastering", "Warehouse", "SelfService",
+                "MeshRuntime", "Ingest", "Mastering", "Warehouse", "SelfService", "FeedGenerator",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),

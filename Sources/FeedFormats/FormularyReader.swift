@@ -28,6 +28,12 @@ struct FormularyReader {
         let parser = XMLParser(data: data)
         parser.delegate = delegate
         let ok = parser.parse()
+        if let problem = delegate.structureProblem {
+            throw FeedFormatError(
+                .malformedXML, file: name, line: problem.line,
+                "\(name): malformed XML at line \(problem.line) (\(problem.reason)); the batch is rejected whole. Ask the sender for a re-delivery."
+            )
+        }
         guard ok, delegate.sawRoot else {
             let line = parser.lineNumber
             let column = parser.columnNumber
@@ -69,6 +75,9 @@ struct FormularyReader {
         var text = ""
         var triple: [String: String] = [:]
         var tripleLine = 0
+        /// Open elements with the line each opened on: libxml2 recovers from some mismatches silently, we do not.
+        var open: [(String, Int)] = []
+        var structureProblem: (line: Int, reason: String)?
 
         init(layout: FeedLayout, fileName: String) {
             self.layout = layout
@@ -106,6 +115,7 @@ struct FormularyReader {
         ) {
             let line = parser.lineNumber
             text = ""
+            open.append((element, line))
             if element == "formularyFile" {
                 sawRoot = true
                 asOf = attributes["asOf"] ?? ""
@@ -139,7 +149,20 @@ struct FormularyReader {
 
         func parser(_ parser: XMLParser, foundCharacters string: String) { text += string }
 
+        func parserDidEndDocument(_ parser: XMLParser) {
+            if let (element, line) = open.last, structureProblem == nil {
+                structureProblem = (parser.lineNumber, "<\(element)> opened on line \(line) is never closed")
+            }
+        }
+
         func parser(_ parser: XMLParser, didEndElement element: String, namespaceURI: String?, qualifiedName: String?) {
+            if let (expected, opened) = open.popLast(), expected != element, structureProblem == nil {
+                structureProblem = (
+                    parser.lineNumber, "closing tag </\(element)> does not match <\(expected)> opened on line \(opened)"
+                )
+                parser.abortParsing()
+                return
+            }
             switch element {
             case "bin", "pcn", "group":
                 triple[element] = text.trimmingCharacters(in: .whitespacesAndNewlines)

@@ -8,6 +8,7 @@ struct PharmaMeshCommand: AsyncParsableCommand {
         commandName: "pharma-mesh",
         abstract: "A data mesh for pharma commercial analytics: raw feeds, mastered domains, marts and extracts.",
         subcommands: [
+            GenerateCommand.self,
             RunCommand.self, StatusCommand.self, HistoryCommand.self, TestsCommand.self,
             LineageCommand.self, QueryCommand.self, DemoCommand.self,
         ])
