@@ -42,29 +42,51 @@ struct DelimitedTokenizer {
             throw FeedFormatError(.unreadable, file: url.lastPathComponent, "\(url.lastPathComponent): cannot be read")
         }
         defer { try? handle.close() }
-        let quote = UInt8(ascii: "\"")
-        let newline = UInt8(ascii: "\n")
-        let carriageReturn = UInt8(ascii: "\r")
+        var state = State(delimiter: delimiter, quoted: quoted)
+        var first = true
+        while var chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
+            if first {
+                first = false
+                if chunk.starts(with: [0xEF, 0xBB, 0xBF]) { chunk.removeFirst(3) }
+            }
+            try chunk.withUnsafeBytes { try state.consume($0, body) }
+        }
+        try state.finish(body)
+    }
+
+    /// The tokenizer's state between chunks. Its byte loop runs in one mutating method, so the hot path
+    /// touches stored properties directly (no closure captures, no per-byte exclusivity checks).
+    struct State {
+        let delimiter: UInt8
+        let quoted: Bool
         var record: [UInt8] = []
-        record.reserveCapacity(4096)
         var ends: [Int] = []
-        ends.reserveCapacity(64)
         var line = 1
         var recordLine = 1
         var inQuotes = false
-        var pendingQuote = false  // a quote seen inside quotes: closing, or the first of a doubled pair
+        /// A quote seen inside quotes: closing, or the first of a doubled pair.
+        var pendingQuote = false
         var fieldHasContent = false
-        var first = true
 
-        func emit(lastWithoutNewline: Bool, unterminated: Bool) throws {
+        init(delimiter: UInt8, quoted: Bool) {
+            self.delimiter = delimiter
+            self.quoted = quoted
+            record.reserveCapacity(4096)
+            ends.reserveCapacity(64)
+        }
+
+        mutating func emit(lastWithoutNewline: Bool, unterminated: Bool, _ body: (DelimitedRecord) throws -> Void)
+            throws
+        {
             ends.append(record.count)
             // A blank line (one empty field) is no record.
             if !(ends.count == 1 && record.isEmpty && !fieldHasContent) {
+                let line = recordLine
                 try record.withUnsafeBufferPointer { bytes in
                     try ends.withUnsafeBufferPointer { ends in
                         try body(
                             DelimitedRecord(
-                                bytes: bytes, ends: ends, line: recordLine, unterminatedQuote: unterminated,
+                                bytes: bytes, ends: ends, line: line, unterminatedQuote: unterminated,
                                 lastWithoutNewline: lastWithoutNewline))
                     }
                 }
@@ -74,53 +96,55 @@ struct DelimitedTokenizer {
             fieldHasContent = false
         }
 
-        while true {
-            guard var chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty else { break }
-            if first {
-                first = false
-                if chunk.starts(with: [0xEF, 0xBB, 0xBF]) { chunk.removeFirst(3) }
-            }
-            try chunk.withUnsafeBytes { (raw: UnsafeRawBufferPointer) in
-                for b in raw {
-                    if pendingQuote {
-                        pendingQuote = false
-                        if b == quote {
-                            record.append(quote)
-                            continue
-                        }
-                        inQuotes = false
-                    }
-                    if inQuotes {
-                        if b == quote {
-                            pendingQuote = true
-                        } else {
-                            if b == newline { line += 1 }
-                            record.append(b)
-                        }
+        mutating func consume(_ raw: UnsafeRawBufferPointer, _ body: (DelimitedRecord) throws -> Void) throws {
+            let quote = UInt8(ascii: "\"")
+            let newline = UInt8(ascii: "\n")
+            let carriageReturn = UInt8(ascii: "\r")
+            var index = 0
+            let count = raw.count
+            while index < count {
+                let b = raw[index]
+                index += 1
+                if pendingQuote {
+                    pendingQuote = false
+                    if b == quote {
+                        record.append(quote)
                         continue
                     }
-                    switch b {
-                    case delimiter:
-                        ends.append(record.count)
-                        fieldHasContent = true
-                    case newline:
-                        try emit(lastWithoutNewline: false, unterminated: false)
-                        line += 1
-                        recordLine = line
-                    case carriageReturn:
-                        break
-                    case quote where quoted:
-                        inQuotes = true
-                        fieldHasContent = true
-                    default:
+                    inQuotes = false
+                }
+                if inQuotes {
+                    if b == quote {
+                        pendingQuote = true
+                    } else {
+                        if b == newline { line += 1 }
                         record.append(b)
                     }
+                    continue
+                }
+                if b == delimiter {
+                    ends.append(record.count)
+                    fieldHasContent = true
+                } else if b == newline {
+                    try emit(lastWithoutNewline: false, unterminated: false, body)
+                    line += 1
+                    recordLine = line
+                } else if b == carriageReturn {
+                    continue
+                } else if b == quote && quoted {
+                    inQuotes = true
+                    fieldHasContent = true
+                } else {
+                    record.append(b)
                 }
             }
         }
-        if pendingQuote { inQuotes = false }
-        if !record.isEmpty || !ends.isEmpty || fieldHasContent {
-            try emit(lastWithoutNewline: true, unterminated: inQuotes)
+
+        mutating func finish(_ body: (DelimitedRecord) throws -> Void) throws {
+            if pendingQuote { inQuotes = false }
+            if !record.isEmpty || !ends.isEmpty || fieldHasContent {
+                try emit(lastWithoutNewline: true, unterminated: inQuotes, body)
+            }
         }
     }
 }

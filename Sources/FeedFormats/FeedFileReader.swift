@@ -45,7 +45,10 @@ public struct FeedFileReader: Sendable {
             return .failure(RowIssue(line: line, column: problem.column, rawValue: raw, reason: problem.reason))
         }
         guard !table.derived.isEmpty else { return .success(values) }
-        return .success(values + table.derived.map { $0.compute(values, fileName) })
+        var complete = values
+        complete.reserveCapacity(values.count + table.derived.count)
+        for derived in table.derived { complete.append(derived.compute(values, fileName)) }
+        return .success(complete)
     }
 
     static func describe(_ value: FieldValue) -> String {
@@ -68,6 +71,7 @@ public struct FeedFileReader: Sendable {
         var headerCount = 0
         var sawHeader = false
         var values = [FieldValue](repeating: .null, count: table.columns.count)
+        let fileName = file.lastPathComponent
         try DelimitedTokenizer(url: file, delimiter: delimiter, quoted: quoted).forEachRecord { record in
             guard sawHeader else {
                 sawHeader = true
@@ -118,7 +122,7 @@ public struct FeedFileReader: Sendable {
                     return
                 }
             }
-            switch Self.complete(values, table: table, line: record.line, fileName: file.lastPathComponent) {
+            switch Self.complete(values, table: table, line: record.line, fileName: fileName) {
             case .success(let complete): try row(0, record.line, complete)
             case .failure(let issue): try rejected(issue)
             }

@@ -150,7 +150,7 @@ public enum FeedLayouts {
                         return .integer(0)
                     },
                 ],
-                key: ["prescriber_id", "ndc11", "week_ending"],
+                key: ["week_ending", "prescriber_id", "ndc11"],
                 rowRule: { row in
                     if case .text(let week) = row[4], FieldParsing.weekday(ofISO: week) != 5 {
                         return ("WEEK_ENDING", "not a Friday")

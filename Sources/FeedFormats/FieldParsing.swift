@@ -234,9 +234,16 @@ enum FieldParsing {
 
     /// Day of week of an ISO date, 0 = Sunday … 5 = Friday.
     static func weekday(ofISO text: String) -> Int? {
-        let parts = text.split(separator: "-").compactMap { Int($0) }
-        guard parts.count == 3 else { return nil }
-        let days = daysFromCivil(parts[0], parts[1], parts[2])
+        var text = text
+        guard
+            let parts = text.withUTF8({ bytes -> (Int, Int, Int)? in
+                guard bytes.count == 10, let y = fourDigits(bytes, 0), let m = twoDigits(bytes, 5),
+                    let d = twoDigits(bytes, 8)
+                else { return nil }
+                return (y, m, d)
+            })
+        else { return nil }
+        let days = daysFromCivil(parts.0, parts.1, parts.2)
         return ((days % 7) + 11) % 7  // 1970-01-01 was a Thursday (4)
     }
 }

@@ -6,9 +6,20 @@ public enum NPI {
     /// NPI.isValid("1234567893")  // true
     /// ```
     public static func isValid(_ npi: String) -> Bool {
-        let digits = npi.utf8.map { Int($0) - 48 }
-        guard digits.count == 10, digits.allSatisfy({ (0...9).contains($0) }) else { return false }
-        return checkDigit(forFirstNine: Array(digits.prefix(9))) == digits[9]
+        var npi = npi
+        return npi.withUTF8 { bytes in
+            guard bytes.count == 10 else { return false }
+            // Luhn over 80840 + nine digits: the prefix contributes 24; double every second digit from the right.
+            var sum = 24
+            for i in 0..<9 {
+                let digit = Int(bytes[i]) - 48
+                guard (0...9).contains(digit) else { return false }
+                let doubled = (8 - i) % 2 == 0 ? digit * 2 : digit
+                sum += doubled > 9 ? doubled - 9 : doubled
+            }
+            let last = Int(bytes[9]) - 48
+            return (0...9).contains(last) && (10 - sum % 10) % 10 == last
+        }
     }
 
     /// The check digit for nine leading digits.

@@ -7,30 +7,16 @@ import MeshRuntime
 struct LayoutParser: FeedFileParser {
     let reader: FeedFileReader
 
-    func parse(file: URL, row: (Int, Int, [DatabaseValue]) throws -> Void, rejected: (QuarantinedRow) throws -> Void)
+    func parse(file: URL, row: (Int, Int, [FieldValue]) throws -> Void, rejected: (QuarantinedRow) throws -> Void)
         throws
     {
         try reader.read(
-            file: file, name: file.pathComponents.suffix(3).joined(separator: "/"),
-            row: { table, line, values in
-                try row(table, line, values.map(\.databaseValue))
-            },
+            file: file, name: file.pathComponents.suffix(3).joined(separator: "/"), row: row,
             rejected: { issue in
                 try rejected(
                     QuarantinedRow(
                         line: issue.line, column: issue.column, rawValue: issue.rawValue, reason: issue.reason))
             })
-    }
-}
-
-extension FieldValue {
-    var databaseValue: DatabaseValue {
-        switch self {
-        case .null: return .null
-        case .integer(let v): return v.databaseValue
-        case .real(let v): return v.databaseValue
-        case .text(let v): return v.databaseValue
-        }
     }
 }
 

@@ -1,3 +1,4 @@
+import FeedFormats
 import Foundation
 import GRDB
 import MeshTestSupport
@@ -8,7 +9,7 @@ import Testing
 
 /// A tiny `KEY,VALUE` parser for loader tests: a line `!` rejects the batch, a non-numeric value is quarantined.
 struct PairParser: FeedFileParser {
-    func parse(file: URL, row: (Int, Int, [DatabaseValue]) throws -> Void, rejected: (QuarantinedRow) throws -> Void)
+    func parse(file: URL, row: (Int, Int, [FieldValue]) throws -> Void, rejected: (QuarantinedRow) throws -> Void)
         throws
     {
         let lines = try String(contentsOf: file, encoding: .utf8).split(
@@ -22,7 +23,7 @@ struct PairParser: FeedFileParser {
                         line: index + 1, column: "VALUE", rawValue: String(parts.last ?? ""), reason: "not a number"))
                 continue
             }
-            try row(0, index + 1, [String(parts[0]).databaseValue, value.databaseValue])
+            try row(0, index + 1, [.text(String(parts[0])), .integer(Int64(value))])
         }
     }
 }

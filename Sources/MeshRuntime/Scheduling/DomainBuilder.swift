@@ -103,7 +103,9 @@ struct DomainBuilder: Sendable {
                 // The working database is thrown away if anything fails, so durability is not needed here;
                 // publication fsyncs the finished file before it is renamed into place.
                 try db.execute(
-                    sql: "PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144")
+                    sql:
+                        "PRAGMA page_size = 16384; PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144"
+                )
             }
             let database = try DatabaseQueue(path: workPath, configuration: configuration)
             try await attachInputs(to: database)

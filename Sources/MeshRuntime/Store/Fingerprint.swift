@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import GRDB
+import GRDBSQLite
 
 /// Content fingerprints: SHA-256 for text and files, and an order-independent digest of table contents.
 public enum Fingerprint {
@@ -34,8 +35,18 @@ public enum Fingerprint {
         var sumA: UInt64 = 0
         var sumB: UInt64 = 0
         var count = 0
-        let cursor = try Row.fetchCursor(db, sql: "SELECT * FROM \(quoteQualified(table))")
-        while let row = try cursor.next() {
+        // SQLite's C interface directly: this reads every published row, so it must be cheap per value.
+        let statement = try db.makeStatement(sql: "SELECT * FROM \(quoteQualified(table))")
+        let handle = statement.sqliteStatement
+        let width = sqlite3_column_count(handle)
+        while true {
+            let code = sqlite3_step(handle)
+            if code == SQLITE_DONE { break }
+            guard code == SQLITE_ROW else {
+                throw DatabaseError(
+                    resultCode: ResultCode(rawValue: code),
+                    message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
+            }
             var a: UInt64 = 0xcbf2_9ce4_8422_2325
             var b: UInt64 = 0x8422_2325_cbf2_9ce4
             @inline(__always) func mix(_ byte: UInt8) {
@@ -49,22 +60,28 @@ public enum Fingerprint {
                     v >>= 8
                 }
             }
-            for index in 0..<row.count {
-                switch (row[index] as DatabaseValue).storage {
-                case .null: mix(0)
-                case .int64(let v):
+            for index in 0..<width {
+                switch sqlite3_column_type(handle, index) {
+                case SQLITE_NULL: mix(0)
+                case SQLITE_INTEGER:
                     mix(1)
-                    mix64(UInt64(bitPattern: v))
-                case .double(let v):
+                    mix64(UInt64(bitPattern: sqlite3_column_int64(handle, index)))
+                case SQLITE_FLOAT:
                     mix(2)
-                    mix64(v.bitPattern)
-                case .string(let s):
+                    mix64(sqlite3_column_double(handle, index).bitPattern)
+                case SQLITE_TEXT:
                     mix(3)
-                    for byte in s.utf8 { mix(byte) }
+                    if let text = sqlite3_column_text(handle, index) {
+                        let length = Int(sqlite3_column_bytes(handle, index))
+                        for i in 0..<length { mix(text[i]) }
+                    }
                     mix(0xff)
-                case .blob(let d):
+                default:
                     mix(4)
-                    for byte in d { mix(byte) }
+                    if let blob = sqlite3_column_blob(handle, index) {
+                        let bytes = blob.assumingMemoryBound(to: UInt8.self)
+                        for i in 0..<Int(sqlite3_column_bytes(handle, index)) { mix(bytes[i]) }
+                    }
                     mix(0xff)
                 }
             }
