@@ -77,7 +77,9 @@ public enum Landing {
                 sql: """
                     CREATE TABLE IF NOT EXISTS batch (
                         feed TEXT NOT NULL, delivery TEXT NOT NULL, fingerprint TEXT NOT NULL, files TEXT NOT NULL,
-                        bytes INTEGER NOT NULL, landed_at DATETIME NOT NULL, PRIMARY KEY (feed, delivery))
+                        bytes INTEGER NOT NULL, landed_at DATETIME NOT NULL, PRIMARY KEY (feed, delivery));
+                    CREATE TABLE IF NOT EXISTS file_hash (
+                        path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL, sha256 TEXT NOT NULL);
                     """)
         }
         return queue
@@ -97,6 +99,25 @@ public enum Landing {
             try Dictionary(uniqueKeysWithValues: LandedBatch.fetchAll(db).map { ($0.id, $0.fingerprint) })
         }
         var report = LandingReport()
+        // File hashes by path, size and modification time: a re-run does not re-read unchanged deliveries.
+        var cache = try ledger.read { db in
+            try Dictionary(
+                Row.fetchAll(db, sql: "SELECT path, size, mtime, sha256 FROM file_hash").map { ("\($0[0] as String)|\($0[1] as Int64)|\($0[2] as Double)", $0[3] as String) }
+            ) { a, _ in a }
+        }
+        let known0 = cache.count
+        defer {
+            if cache.count != known0 {
+                try? ledger.write { db in
+                    for (key, sha) in cache {
+                        let parts = key.split(separator: "|", omittingEmptySubsequences: false)
+                        try db.execute(
+                            sql: "INSERT OR REPLACE INTO file_hash VALUES (?, ?, ?, ?)",
+                            arguments: [parts.dropLast(2).joined(separator: "|"), Int64(parts[parts.count - 2]), Double(parts[parts.count - 1]), sha])
+                    }
+                }
+            }
+        }
         for feed in try fm.contentsOfDirectory(atPath: directory.path).sorted() where !feed.hasPrefix(".") {
             guard Self.feeds.contains(feed) else {
                 report.problems.append(
@@ -119,7 +140,7 @@ public enum Landing {
                     report.problems.append("\(source.path): the batch folder is empty; not landed")
                     continue
                 }
-                let fingerprint = try batchFingerprint(source, files: files)
+                let fingerprint = try batchFingerprint(source, files: files, cache: &cache)
                 if let landed = known["\(feed)/\(delivery)"] {
                     if landed == fingerprint {
                         report.alreadyLanded += 1
@@ -140,9 +161,21 @@ public enum Landing {
     }
 
     private static func batchFingerprint(_ folder: URL, files: [String]) throws -> String {
+        var cache: [String: String] = [:]
+        return try batchFingerprint(folder, files: files, cache: &cache)
+    }
+
+    private static func batchFingerprint(_ folder: URL, files: [String], cache: inout [String: String]) throws -> String {
         var lines = ""
         for file in files {
-            lines += "\(file) \(try Fingerprint.sha256Hex(fileAt: folder.appendingPathComponent(file)))\n"
+            let url = folder.appendingPathComponent(file)
+            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
+            let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
+            let mtime = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            let key = "\(url.path)|\(size)|\(mtime)"
+            let sha = try cache[key] ?? Fingerprint.sha256Hex(fileAt: url)
+            cache[key] = sha
+            lines += "\(file) \(sha)\n"
         }
         return Fingerprint.sha256Hex(lines)
     }

@@ -199,11 +199,10 @@ enum PhysicianMaster {
             r.specialty = Specialty.normalize(row["specialty"])
             records.append(r)
         }
+        // One row per prescriber id with its identifiers (a valid NPI, an ME number) from any delivery.
         let prescribers = """
-            SELECT prescriber_id,
-                   (SELECT npi FROM raw_xponent.xponent y WHERE y.prescriber_id = x.prescriber_id AND npi_valid = 1 ORDER BY batch DESC LIMIT 1) AS npi,
-                   (SELECT me_number FROM raw_xponent.xponent y WHERE y.prescriber_id = x.prescriber_id AND me_number IS NOT NULL ORDER BY batch DESC LIMIT 1) AS me_number
-            FROM (SELECT DISTINCT prescriber_id FROM raw_xponent.xponent) x ORDER BY prescriber_id
+            SELECT prescriber_id, MAX(CASE WHEN npi_valid = 1 THEN npi END) AS npi, MAX(me_number) AS me_number
+            FROM raw_xponent.xponent GROUP BY prescriber_id ORDER BY prescriber_id
             """
         try Row.fetchCursor(db, sql: prescribers).forEach { row in
             var r = PersonRecord(source: .xponent, sourceID: row["prescriber_id"])
