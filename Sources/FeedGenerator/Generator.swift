@@ -144,7 +144,8 @@ final class Generation {
             let first = female ? r.pick(Catalog.firstNamesF) : r.pick(Catalog.firstNamesM)
             let u = r.unit() * total
             let specialty = cumulative.firstIndex { u < $0 } ?? 0
-            let nine = String(100_000_000 + (npiBase * 7_727 + 13) % 899_999_999)
+            // A bijection on 0..<800M (7727 is coprime to 8·10^8), so NPIs never collide; organisations use 9xx.
+            let nine = String(100_000_000 + (npiBase * 7_727 + 13) % 800_000_000)
             let npi = nine + String(npiCheckDigit(nine))
             let writerSpecialty = Catalog.specialties[specialty].4
             let writes = writerSpecialty && r.chance(0.68)

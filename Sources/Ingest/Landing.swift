@@ -102,7 +102,9 @@ public enum Landing {
         // File hashes by path, size and modification time: a re-run does not re-read unchanged deliveries.
         var cache = try ledger.read { db in
             try Dictionary(
-                Row.fetchAll(db, sql: "SELECT path, size, mtime, sha256 FROM file_hash").map { ("\($0[0] as String)|\($0[1] as Int64)|\($0[2] as Double)", $0[3] as String) }
+                Row.fetchAll(db, sql: "SELECT path, size, mtime, sha256 FROM file_hash").map {
+                    ("\($0[0] as String)|\($0[1] as Int64)|\($0[2] as Double)", $0[3] as String)
+                }
             ) { a, _ in a }
         }
         let known0 = cache.count
@@ -113,7 +115,10 @@ public enum Landing {
                         let parts = key.split(separator: "|", omittingEmptySubsequences: false)
                         try db.execute(
                             sql: "INSERT OR REPLACE INTO file_hash VALUES (?, ?, ?, ?)",
-                            arguments: [parts.dropLast(2).joined(separator: "|"), Int64(parts[parts.count - 2]), Double(parts[parts.count - 1]), sha])
+                            arguments: [
+                                parts.dropLast(2).joined(separator: "|"), Int64(parts[parts.count - 2]),
+                                Double(parts[parts.count - 1]), sha,
+                            ])
                     }
                 }
             }
@@ -165,7 +170,8 @@ public enum Landing {
         return try batchFingerprint(folder, files: files, cache: &cache)
     }
 
-    private static func batchFingerprint(_ folder: URL, files: [String], cache: inout [String: String]) throws -> String {
+    private static func batchFingerprint(_ folder: URL, files: [String], cache: inout [String: String]) throws -> String
+    {
         var lines = ""
         for file in files {
             let url = folder.appendingPathComponent(file)

@@ -98,22 +98,25 @@ enum NameNormalizer {
     }
 
     /// Jaro-Winkler similarity, 0 … 1.
-    static func jaroWinkler(_ a: String, _ b: String) -> Double {
-        if a == b { return a.isEmpty ? 0 : 1 }
-        let s1 = Array(a.utf8)
-        let s2 = Array(b.utf8)
-        guard !s1.isEmpty, !s2.isEmpty else { return 0 }
+    static func jaroWinkler(_ a: String, _ b: String) -> Double { jaroWinkler(Array(a.utf8), Array(b.utf8)) }
+
+    /// Jaro-Winkler over bytes, without allocating: the matcher calls it millions of times.
+    static func jaroWinkler(_ s1: [UInt8], _ s2: [UInt8]) -> Double {
+        if s1 == s2 { return s1.isEmpty ? 0 : 1 }
+        guard !s1.isEmpty, !s2.isEmpty, s1.count <= 64, s2.count <= 64 else {
+            return s1.isEmpty || s2.isEmpty ? 0 : (s1 == s2 ? 1 : 0)
+        }
         let window = max(0, max(s1.count, s2.count) / 2 - 1)
-        var matched1 = [Bool](repeating: false, count: s1.count)
-        var matched2 = [Bool](repeating: false, count: s2.count)
+        var matched1: UInt64 = 0
+        var matched2: UInt64 = 0
         var matches = 0
         for i in 0..<s1.count {
             let lo = max(0, i - window)
             let hi = min(s2.count - 1, i + window)
             if lo > hi { continue }
-            for j in lo...hi where !matched2[j] && s1[i] == s2[j] {
-                matched1[i] = true
-                matched2[j] = true
+            for j in lo...hi where matched2 & (1 << UInt64(j)) == 0 && s1[i] == s2[j] {
+                matched1 |= 1 << UInt64(i)
+                matched2 |= 1 << UInt64(j)
                 matches += 1
                 break
             }
@@ -121,8 +124,8 @@ enum NameNormalizer {
         guard matches > 0 else { return 0 }
         var transpositions = 0
         var k = 0
-        for i in 0..<s1.count where matched1[i] {
-            while !matched2[k] { k += 1 }
+        for i in 0..<s1.count where matched1 & (1 << UInt64(i)) != 0 {
+            while matched2 & (1 << UInt64(k)) == 0 { k += 1 }
             if s1[i] != s2[k] { transpositions += 1 }
             k += 1
         }

@@ -35,6 +35,22 @@ struct PersonRecord: Sendable {
     var hasName: Bool { !last.isEmpty }
 }
 
+/// A record's matching fields as bytes, computed once.
+struct MatchFeatures: Sendable {
+    var first: [UInt8]
+    var firstCanonical: [UInt8]
+    var last: [UInt8]
+    var city: [UInt8]
+    var address: [UInt8]
+    init(_ r: PersonRecord) {
+        first = Array(r.first.utf8)
+        firstCanonical = Array(r.firstCanonical.utf8)
+        last = Array(r.last.utf8)
+        city = Array(r.city.utf8)
+        address = Array(r.address.utf8)
+    }
+}
+
 /// How one record ended up.
 struct MatchDecision: Sendable {
     /// The cluster the record belongs to, or nil when unmatched.
@@ -88,6 +104,7 @@ struct PhysicianMatcher: Sendable {
         var anchorByME: [String: Int] = [:]
         var steward: [StewardCase] = []
         var isAnchor = [Bool](repeating: false, count: records.count)
+        let features = records.map(MatchFeatures.init)
 
         // 1. NPPES persons anchor by NPI.
         for (i, r) in records.enumerated() where r.source == .nppes {
@@ -107,7 +124,7 @@ struct PhysicianMatcher: Sendable {
                 decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
                 continue
             }
-            let (best, score) = bestCandidate(for: i, records, blocks: blocks, sources: [.nppes])
+            let (best, score) = bestCandidate(for: i, records, features, blocks: blocks, sources: [.nppes])
             if let best, score >= matchThreshold, !forbidden(records[i], records[best]) {
                 union.union(i, best)
                 decisions[i] = MatchDecision(cluster: nil, rule: "probabilistic", score: score)
@@ -122,7 +139,7 @@ struct PhysicianMatcher: Sendable {
         // 3. CRM accounts: by NPI when the names agree, else probabilistically against every anchor.
         for (i, r) in records.enumerated() where r.source == .crm {
             if let npi = r.npi, let anchor = anchorByNPI[npi],
-                !r.hasName || Self.score(r, records[anchor]) >= reviewThreshold - 0.1
+                !r.hasName || Self.score(r, records[anchor], features[i], features[anchor]) >= reviewThreshold - 0.1
             {
                 union.union(i, anchor)
                 decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
@@ -132,7 +149,7 @@ struct PhysicianMatcher: Sendable {
                 decisions[i].reason = "no valid identifier and no name"
                 continue
             }
-            let (best, score) = bestCandidate(for: i, records, blocks: blocks, sources: [.nppes, .ama])
+            let (best, score) = bestCandidate(for: i, records, features, blocks: blocks, sources: [.nppes, .ama])
             if let best, score >= matchThreshold, !forbidden(records[i], records[best]) {
                 union.union(i, best)
                 decisions[i] = MatchDecision(cluster: nil, rule: "probabilistic", score: score)
@@ -192,27 +209,38 @@ struct PhysicianMatcher: Sendable {
             PairKey(PersonKey(source: a.source, id: a.sourceID), PersonKey(source: b.source, id: b.sourceID)))
     }
 
+    /// The best-scoring candidate: first among records sharing a ZIP (where most true matches are), then,
+    /// only when that finds no sure match, in the wider name-and-state blocks.
     private func bestCandidate(
-        for i: Int, _ records: [PersonRecord], blocks: BlockIndex, sources: Set<PhysicianSource>
+        for i: Int, _ records: [PersonRecord], _ features: [MatchFeatures], blocks: BlockIndex,
+        sources: Set<PhysicianSource>
     ) -> (Int?, Double) {
         var best: Int?
         var bestScore = 0.0
-        for candidate in blocks.candidates(for: records[i])
-        where candidate != i && sources.contains(records[candidate].source) {
-            let s = Self.score(records[i], records[candidate])
-            if s > bestScore || (s == bestScore && best.map { candidate < $0 } ?? true) {
-                best = candidate
-                bestScore = s
+        var seen = Set<Int>()
+        for wide in [false, true] {
+            for candidate in blocks.candidates(for: records[i], wide: wide)
+            where candidate != i && sources.contains(records[candidate].source) && seen.insert(candidate).inserted {
+                let s = Self.score(records[i], records[candidate], features[i], features[candidate])
+                if s > bestScore || (s == bestScore && best.map { candidate < $0 } ?? true) {
+                    best = candidate
+                    bestScore = s
+                }
             }
+            if bestScore >= matchThreshold { break }
         }
         return (best, bestScore)
     }
 
     /// How likely two records are the same person, 0 … 1: a weighted agreement of name, place and profile.
     static func score(_ a: PersonRecord, _ b: PersonRecord) -> Double {
-        func nameScore(first1: String, canon1: String, last1: String, first2: String, canon2: String, last2: String)
-            -> Double
-        {
+        score(a, b, MatchFeatures(a), MatchFeatures(b))
+    }
+
+    static func score(_ a: PersonRecord, _ b: PersonRecord, _ fa: MatchFeatures, _ fb: MatchFeatures) -> Double {
+        func nameScore(
+            first1: [UInt8], canon1: [UInt8], last1: [UInt8], first2: [UInt8], canon2: [UInt8], last2: [UInt8]
+        ) -> Double {
             let lastSim = NameNormalizer.jaroWinkler(last1, last2)
             let firstSim: Double
             if first1.isEmpty || first2.isEmpty {
@@ -228,13 +256,16 @@ struct PhysicianMatcher: Sendable {
             return 0.55 * lastSim + 0.45 * firstSim
         }
         let direct = nameScore(
-            first1: a.first, canon1: a.firstCanonical, last1: a.last, first2: b.first, canon2: b.firstCanonical,
-            last2: b.last)
+            first1: fa.first, canon1: fa.firstCanonical, last1: fa.last, first2: fb.first, canon2: fb.firstCanonical,
+            last2: fb.last)
+        // Swapped first and last names: only worth scoring when the direct reading is poor.
         let swapped =
-            0.97
-            * nameScore(
-                first1: a.last, canon1: a.last, last1: a.first, first2: b.first, canon2: b.firstCanonical, last2: b.last
-            )
+            direct >= 0.9
+            ? 0
+            : 0.97
+                * nameScore(
+                    first1: fa.last, canon1: fa.last, last1: fa.first, first2: fb.first, canon2: fb.firstCanonical,
+                    last2: fb.last)
         let name = max(direct, swapped)
         var weight = 0.55
         var total = 0.55 * name
@@ -244,7 +275,7 @@ struct PhysicianMatcher: Sendable {
         }
         if !a.city.isEmpty && !b.city.isEmpty {
             weight += 0.06
-            total += 0.06 * NameNormalizer.jaroWinkler(a.city, b.city)
+            total += 0.06 * NameNormalizer.jaroWinkler(fa.city, fb.city)
         }
         if !a.state.isEmpty && !b.state.isEmpty {
             weight += 0.07
@@ -252,7 +283,7 @@ struct PhysicianMatcher: Sendable {
         }
         if !a.address.isEmpty && !b.address.isEmpty {
             weight += 0.08
-            total += 0.08 * NameNormalizer.jaroWinkler(a.address, b.address)
+            total += 0.08 * NameNormalizer.jaroWinkler(fa.address, fb.address)
         }
         if let sa = a.specialty, let sb = b.specialty {
             weight += 0.07
@@ -277,31 +308,36 @@ struct BlockIndex {
     private var blocks: [String: [Int]] = [:]
     static let maxBlock = 400
 
-    static func keys(_ r: PersonRecord) -> [String] {
+    /// Narrow keys share a ZIP; wide keys share a name code and a state or a first initial.
+    static func keys(_ r: PersonRecord, wide: Bool) -> [String] {
         var keys: [String] = []
         let lastCode = NameNormalizer.soundex(r.last)
         let firstCode = NameNormalizer.soundex(r.firstCanonical)
-        if !r.last.isEmpty {
-            keys.append("LS|\(lastCode)|\(r.state)")
-            if !r.zip5.isEmpty { keys.append("LZ|\(lastCode)|\(r.zip5)") }
-            if let f = r.first.first { keys.append("LF|\(lastCode)|\(f)") }
-        }
-        if !r.first.isEmpty {
-            // Swapped first and last names meet in these blocks.
-            keys.append("LS|\(NameNormalizer.soundex(r.first))|\(r.state)")
-            if !r.zip5.isEmpty { keys.append("FZ|\(firstCode)|\(r.zip5)") }
+        if wide {
+            if !r.last.isEmpty {
+                keys.append("LS|\(lastCode)|\(r.state)")
+                if let f = r.first.first { keys.append("LF|\(lastCode)|\(f)") }
+            }
+            // Swapped first and last names meet here.
+            if !r.first.isEmpty { keys.append("LS|\(NameNormalizer.soundex(r.first))|\(r.state)") }
+        } else if !r.zip5.isEmpty {
+            if !r.last.isEmpty { keys.append("LZ|\(lastCode)|\(r.zip5)") }
+            if !r.first.isEmpty { keys.append("FZ|\(firstCode)|\(r.zip5)") }
+            if !r.first.isEmpty { keys.append("LZ|\(NameNormalizer.soundex(r.first))|\(r.zip5)") }
         }
         return keys
     }
 
     mutating func add(_ index: Int, _ record: PersonRecord) {
-        for key in Self.keys(record) { blocks[key, default: []].append(index) }
+        for key in Self.keys(record, wide: false) + Self.keys(record, wide: true) {
+            blocks[key, default: []].append(index)
+        }
     }
 
-    func candidates(for record: PersonRecord) -> [Int] {
+    func candidates(for record: PersonRecord, wide: Bool) -> [Int] {
         var seen = Set<Int>()
         var result: [Int] = []
-        for key in Self.keys(record) {
+        for key in Self.keys(record, wide: wide) {
             guard let members = blocks[key], members.count <= Self.maxBlock else { continue }
             for m in members where seen.insert(m).inserted { result.append(m) }
         }

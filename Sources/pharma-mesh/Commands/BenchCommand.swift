@@ -70,7 +70,10 @@ extension BenchCommand {
             let truePairs = pairs(pair)
             let precision = truePairs / max(1, pairs(predicted))
             let recall = truePairs / max(1, pairs(actual))
-            print(String(format: "physician-master: %d source records scored; pairwise precision %.4f, recall %.4f", records, precision, recall))
+            print(
+                String(
+                    format: "physician-master: %d source records scored; pairwise precision %.4f, recall %.4f", records,
+                    precision, recall))
             if precision < 0.995 || recall < 0.99 { throw ExitCode(1) }
         }
     }

@@ -31,6 +31,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Fail instead of bringing a lagging input up to date when inputs disagree.")
     var noSyncResolve = false
 
+    @Flag(help: "Rebuild the --only domains even when they are up to date.")
+    var force = false
+
     func validate() throws {
         if let asOf, LandingDate.parse(asOf) == nil {
             throw ValidationError("--as-of \(asOf) is not a date: write it as YYYY-MM-DD, for example 2025-06-30.")
@@ -42,13 +45,14 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
+    var onlySet: Set<DomainID>? { only.map { Set($0.split(separator: ",").map { DomainID(String($0)) }) } }
+
     func run() async throws {
         let mesh = try self.mesh.open(lockWait: wait)
         let summary = try await Self.execute(
             mesh: mesh, feeds: feeds.map { URL(fileURLWithPath: $0) }, asOf: asOf.flatMap(LandingDate.parse),
             request: RunRequest(
-                variation: variation, only: only.map { Set($0.split(separator: ",").map { DomainID(String($0)) }) },
-                resolveSync: !noSyncResolve))
+                variation: variation, only: onlySet, force: force ? (onlySet ?? []) : [], resolveSync: !noSyncResolve))
         if summary.status.failed || summary.status == .fail {
             throw WorkFailed(
                 message:
