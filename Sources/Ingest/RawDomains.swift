@@ -149,7 +149,7 @@ struct RawLoader: Sendable {
             try Self.createTables(feed, in: db)
             var loaded = Set<String>()
             let incremental =
-                try context.previousVersion != nil
+                try !context.fullRefresh && context.previousVersion != nil
                 && db.tableExists("ingest_state", in: "previous")
                 && String.fetchOne(db, sql: "SELECT signature FROM previous.ingest_state") == signature
             if incremental {

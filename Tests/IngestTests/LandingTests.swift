@@ -194,4 +194,25 @@ struct RawLoaderTests {
         #expect(summary.outcomes["raw-xponent"]?.reason.hasPrefix("code changed") == true)
         #expect(try mesh.store.steps(of: "raw-xponent", in: summary.runID).first?.message == "1 new batch(es) of 1")
     }
+
+    @Test func aFullRefreshReloadsEveryBatchAndGivesTheSameContent() async throws {
+        let dir = try TemporaryDirectory("raw")
+        defer { dir.remove() }
+        let feeds = dir.url.appendingPathComponent("feeds")
+        let mesh = try mesh(dir.url.appendingPathComponent("home"))
+        try Batches.write(feeds, feed: "xponent", date: "2025-01-03", "a,1\nb,2\n")
+        _ = try await run(mesh, feeds: feeds)
+        try Batches.write(feeds, feed: "xponent", date: "2025-01-10", "b,20\n")
+        _ = try await run(mesh, feeds: feeds)
+        let incremental = try #require(try mesh.store.currentVersion(of: "raw-xponent"))
+        let refreshed = try await mesh.run(RunRequest(force: ["raw-xponent"], fullRefresh: true))
+        #expect(try mesh.store.steps(of: "raw-xponent", in: refreshed.runID).first?.message == "2 new batch(es) of 2")
+        // Incremental and full builds publish the same content (the batches' new_in_build flags aside).
+        let full = try #require(try mesh.store.currentVersion(of: "raw-xponent"))
+        #expect(full.rowCounts == incremental.rowCounts)
+        #expect(
+            try rows(mesh, "SELECT key, value FROM raw_xponent.pairs ORDER BY key").map { "\($0[0]!)=\($0[1]!)" } == [
+                "a=1", "b=20",
+            ])
+    }
 }

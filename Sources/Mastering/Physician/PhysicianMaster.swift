@@ -330,6 +330,13 @@ enum PhysicianMaster {
         var clusters = [[Int]](repeating: [], count: result.clusterCount)
         for (i, d) in result.decisions.enumerated() { if let c = d.cluster { clusters[c].append(i) } }
 
+        // An NPI belongs to the cluster of its NPPES record; no other golden record may carry it.
+        var npiOwner: [String: Int] = [:]
+        for (cluster, memberIndexes) in clusters.enumerated() {
+            for i in memberIndexes where records[i].source == .nppes {
+                if let npi = records[i].npi { npiOwner[npi] = cluster }
+            }
+        }
         let legal: [PhysicianSource] = [.nppes, .ama, .crm]
         let profile: [PhysicianSource] = [.ama, .nppes, .crm]
         let insertPhysician = try db.makeStatement(
@@ -352,7 +359,9 @@ enum PhysicianMaster {
                 try insertSource.execute(arguments: [id, field, best.source.rawValue, best.sourceID])
                 return value(best)
             }
-            let npi = try winner("npi", [.nppes, .ama, .crm, .xponent, .claims]) { $0.npi }
+            let npi = try winner("npi", [.nppes, .ama, .crm, .xponent, .claims]) { member in
+                member.npi.flatMap { npiOwner[$0] == nil || npiOwner[$0] == cluster ? $0 : nil }
+            }
             let me = try winner("me_number", [.ama, .xponent]) { $0.me }
             let first = try winner("first_name", legal) { $0.display["first_name"] }
             let last = try winner("last_name", legal) { $0.display["last_name"] }

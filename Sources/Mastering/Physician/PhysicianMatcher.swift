@@ -73,6 +73,8 @@ struct StewardCase: Sendable {
 struct PhysicianMatcher: Sendable {
     var matchThreshold = 0.86
     var reviewThreshold = 0.74
+    /// The lead the best candidate needs over the second to be taken without a steward.
+    var ambiguityMargin = 0.04
     /// Forced matches and non-matches: (source, id) pairs.
     var forcedMatches: [(PersonKey, PersonKey)] = []
     var forcedNonMatches: Set<PairKey> = []
@@ -136,13 +138,18 @@ struct PhysicianMatcher: Sendable {
                 blocks.add(i, r)
             }
         }
-        // 3. CRM accounts: by NPI when the names agree, else probabilistically against every anchor.
+        // 3. CRM accounts: a valid, known NPI links unless the names clearly disagree; then a steward decides
+        //    (a valid NPI is strong evidence, so the record never goes to another physician by name alone).
         for (i, r) in records.enumerated() where r.source == .crm {
-            if let npi = r.npi, let anchor = anchorByNPI[npi],
-                !r.hasName || Self.score(r, records[anchor], features[i], features[anchor]) >= reviewThreshold - 0.1
-            {
-                union.union(i, anchor)
-                decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
+            if let npi = r.npi, let anchor = anchorByNPI[npi] {
+                let s = r.hasName ? Self.score(r, records[anchor], features[i], features[anchor]) : 1
+                if s >= 0.5 || forcedMatches.contains(where: { $0.0.id == r.sourceID || $0.1.id == r.sourceID }) {
+                    union.union(i, anchor)
+                    decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
+                } else {
+                    steward.append(StewardCase(record: i, candidate: anchor, score: s))
+                    decisions[i].reason = "NPI \(npi) names another physician (score \(String(format: "%.3f", s)))"
+                }
                 continue
             }
             guard r.hasName else {
@@ -217,17 +224,25 @@ struct PhysicianMatcher: Sendable {
     ) -> (Int?, Double) {
         var best: Int?
         var bestScore = 0.0
+        var secondScore = 0.0
         var seen = Set<Int>()
         for wide in [false, true] {
             for candidate in blocks.candidates(for: records[i], wide: wide)
             where candidate != i && sources.contains(records[candidate].source) && seen.insert(candidate).inserted {
                 let s = Self.score(records[i], records[candidate], features[i], features[candidate])
                 if s > bestScore || (s == bestScore && best.map { candidate < $0 } ?? true) {
+                    secondScore = bestScore
                     best = candidate
                     bestScore = s
+                } else if s > secondScore {
+                    secondScore = s
                 }
             }
-            if bestScore >= matchThreshold { break }
+            if bestScore >= matchThreshold && bestScore - secondScore >= ambiguityMargin { break }
+        }
+        // Two namesakes that fit about as well: not a match to guess, a case for the steward.
+        if bestScore >= matchThreshold && bestScore - secondScore < ambiguityMargin {
+            return (best, min(bestScore, matchThreshold - 0.001))
         }
         return (best, bestScore)
     }

@@ -37,6 +37,8 @@ public struct StepContext: Sendable {
     public let logger: Logger
     let sink: @Sendable (LogLine) -> Void
     let progressSink: @Sendable (String) -> Void
+    /// True when the run asked for a full refresh: incremental steps must not build on the previous version.
+    public var fullRefresh = false
 
     /// Records a log line in the run history (and the process log).
     public func log(_ message: String, level: Logger.Level = .info) {

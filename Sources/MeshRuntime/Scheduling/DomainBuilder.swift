@@ -18,6 +18,7 @@ struct DomainBuilder: Sendable {
     let parameters: [String: String]
     let variation: String
     let sourceStates: [String: String]
+    var fullRefresh = false
     let logger: Logger
 
     private var store: RuntimeStore { mesh.store }
@@ -110,7 +111,7 @@ struct DomainBuilder: Sendable {
             let database = try DatabaseQueue(path: workPath, configuration: configuration)
             try await attachInputs(to: database)
 
-            let context = StepContext(
+            var context = StepContext(
                 runID: runID, domain: domain.id, step: "", database: database, parameters: parameters,
                 inputVersions: inputs.mapValues(\.version), previousVersion: previous?.version,
                 workDirectory: buildDirectory,
@@ -120,6 +121,7 @@ struct DomainBuilder: Sendable {
                         kind: .stepProgress, runID: runID, domain: domain.id, payload: ["message": message])
                     Task { await mesh.events.deliverTransient(event) }
                 })
+            context.fullRefresh = fullRefresh
             let testContext = TestContext(domain: domain.id, parameters: parameters, hasPrevious: previous != nil)
 
             if let failure = await runRecipe(
@@ -230,7 +232,8 @@ struct DomainBuilder: Sendable {
             parameters: context.parameters,
             inputVersions: context.inputVersions, previousVersion: context.previousVersion,
             workDirectory: context.workDirectory,
-            home: context.home, logger: stepLogger, sink: context.sink, progressSink: context.progressSink)
+            home: context.home, logger: stepLogger, sink: context.sink, progressSink: context.progressSink,
+            fullRefresh: context.fullRefresh)
         var report = StepReport()
         var failure: Failure?
         if let nested = node.step as? NestedRecipe {

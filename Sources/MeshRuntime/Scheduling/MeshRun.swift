@@ -164,7 +164,7 @@ actor MeshRun {
                     request.sourceStates.filter { domain.sources.contains($0.key) }
                 ) { $1 }
                     ?? request.sourceStates.filter { domain.sources.contains($0.key) },
-                logger: logger
+                fullRefresh: request.fullRefresh, logger: logger
             ).build()
             await semaphore.signal()
             return outcome

@@ -14,6 +14,8 @@ public struct RunRequest: Sendable, Codable {
     public var parameters: [DomainID: [String: String]]
     /// Rebuild these even when they are up to date.
     public var force: Set<DomainID>
+    /// Rebuild from scratch: incremental steps ignore the previous version (`StepContext.fullRefresh`).
+    public var fullRefresh: Bool
     /// When inputs disagree on a shared upstream, bring the lagging input up to date (true) or fail (false).
     public var resolveSync: Bool
     /// What asked for the run: `cli`, `http`, `event`, `kitchen:NAME`.
@@ -22,9 +24,10 @@ public struct RunRequest: Sendable, Codable {
 
     public init(
         variation: String? = nil, only: Set<DomainID>? = nil, sourceStates: [String: String] = [:],
-        parameters: [DomainID: [String: String]] = [:], force: Set<DomainID> = [], resolveSync: Bool = true,
-        trigger: String = "cli", triggerEventID: Int64? = nil
+        parameters: [DomainID: [String: String]] = [:], force: Set<DomainID> = [], fullRefresh: Bool = false,
+        resolveSync: Bool = true, trigger: String = "cli", triggerEventID: Int64? = nil
     ) {
+        self.fullRefresh = fullRefresh
         self.variation = variation
         self.only = only
         self.sourceStates = sourceStates

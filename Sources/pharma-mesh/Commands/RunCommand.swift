@@ -34,6 +34,9 @@ struct RunCommand: AsyncParsableCommand {
     @Flag(help: "Rebuild the --only domains even when they are up to date.")
     var force = false
 
+    @Flag(help: "Rebuild from scratch, ignoring previous versions in incremental steps (implies --force).")
+    var fullRefresh = false
+
     func validate() throws {
         if let asOf, LandingDate.parse(asOf) == nil {
             throw ValidationError("--as-of \(asOf) is not a date: write it as YYYY-MM-DD, for example 2025-06-30.")
@@ -52,7 +55,9 @@ struct RunCommand: AsyncParsableCommand {
         let summary = try await Self.execute(
             mesh: mesh, feeds: feeds.map { URL(fileURLWithPath: $0) }, asOf: asOf.flatMap(LandingDate.parse),
             request: RunRequest(
-                variation: variation, only: onlySet, force: force ? (onlySet ?? []) : [], resolveSync: !noSyncResolve))
+                variation: variation, only: onlySet,
+                force: force || fullRefresh ? (onlySet ?? Set(mesh.registry.ids)) : [],
+                fullRefresh: fullRefresh, resolveSync: !noSyncResolve))
         if summary.status.failed || summary.status == .fail {
             throw WorkFailed(
                 message:
