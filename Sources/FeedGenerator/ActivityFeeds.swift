@@ -1,36 +1,69 @@
 import Foundation
 
 extension Generation {
-    /// Field calls, daily: reps call their territory's heaviest writers most (decile 7–10 at 2–4 a month in growth).
+    /// The glossary's deciles over expected basket volume: writers ranked by weekly TRx (ties by index), decile
+    /// = 10 − floor(cumulative share before × 10); non-writers 0. Calls and the truth file use it.
+    func deciles() -> [Int] {
+        let writers = physicians.filter { $0.size > 0 }.sorted { ($0.size, -$0.index) > ($1.size, -$1.index) }
+        let total = writers.reduce(0) { $0 + $1.size }
+        var result = [Int](repeating: 0, count: physicians.count)
+        var before = 0.0
+        for p in writers {
+            result[p.index] = min(10, max(1, 10 - Int((before / total * 10).rounded(.down))))
+            before += p.size
+        }
+        return result
+    }
+
+    /// The territory of a ZIP on a day, following the alignment file (a 2025 realignment moves every 50th ZIP).
+    func territory(ofZip zip: Int, onDay day: Int) -> Int {
+        let count = Set(zips.map(\.territory)).count
+        return day >= Day.ofMonth(12) && zip % 50 == 7 ? (zips[zip].territory + 1) % count : zips[zip].territory
+    }
+
+    /// Field calls, daily on working days, by the rep of the physician's territory.
+    ///
+    /// Launch: calls start on decile 9–10 targets and widen to decile 7–8 by month 3. Growth: decile 7–10 targets
+    /// get about 3 calls a month (heaviest most), with occasional calls further down. Maturity: about 2 a month.
     func writeCalls() throws {
         var r = random.fork("calls")
-        let territories = Set(zips.map(\.territory)).sorted()
-        var targets: [[TruePhysician]] = Array(repeating: [], count: territories.count)
-        for p in physicians where p.inCRM { targets[zips[p.zip].territory].append(p) }
-        for t in targets.indices { targets[t].sort { ($0.size, -$0.index) > ($1.size, -$1.index) } }
+        let decile = deciles()
+        let accounts = physicians.filter { $0.inCRM && decile[$0.index] >= 4 }
         var callID = 0
         let out = DeliveryBuffer(self, feed: "crm_calls", header: nil, fileStem: "calls", fileExtension: "jsonl")
         for day in Timeline.launchDay..<Timeline.days where (day % 7) < 5 {
             let week = day / 7
-            let perRep = Timeline.phase(week: week) == .launch ? 1.5 : Timeline.phase(week: week) == .growth ? 2.4 : 1.0
-            do {
-                for t in territories where !targets[t].isEmpty {
-                    let pool = targets[t]
-                    let top = max(1, pool.count * 3 / 10)
-                    for _ in 0..<r.poisson(perRep) {
-                        let p = r.chance(0.85) ? pool[r.int(0..<top)] : pool[r.int(0..<pool.count)]
-                        callID += 1
-                        let type = r.pick(["Detail", "Detail", "Detail", "Virtual", "Lunch", "Group"])
-                        let products = r.chance(0.15) ? "Zentavia;Acidrex" : "Zentavia"
-                        let status = r.chance(0.05) ? "Saved" : "Submitted"
-                        out.add(
-                            "{\"Id\":\(json("a04" + String(callID).leftPad(12) + "AAA")),\"Account_vod__c\":\(json(p.crmID)),"
-                                + "\"Call_Date_vod__c\":\(json(Day.iso(day))),\"Territory_vod__c\":\(json("T" + String(t + 1).leftPad(3))),"
-                                + "\"Rep_Id\":\(json("REP" + String(t + 1).leftPad(4))),\"Call_Type_vod__c\":\(json(type)),"
-                                + "\"Detailed_Products_vod__c\":\(json(products)),\"Samples\":\(type == "Detail" ? r.int(0..<5) : 0),"
-                                + "\"Status_vod__c\":\(json(status))}", deliveredOn: day + 1)
-                    }
+            let phase = Timeline.phase(week: week)
+            for p in accounts {
+                if p.status == "deceased" && Day.ofMonth(changeMonth(p, 4)) < day { continue }
+                if p.status == "retired" && Day.ofMonth(changeMonth(p, 3)) < day { continue }
+                let d = decile[p.index]
+                let perMonth: Double
+                switch phase {
+                case .launch:
+                    let ramp = min(1, Double(week - 2) / 10)
+                    perMonth = d >= 9 ? 1.5 + 1.5 * ramp : d >= 7 ? (week >= 10 ? 2.0 * ramp : 0) : 0
+                case .growth: perMonth = d >= 9 ? 3.6 : d >= 7 ? 2.8 : 0.3
+                case .maturity: perMonth = d >= 9 ? 2.4 : d >= 7 ? 1.9 : 0.15
                 }
+                guard perMonth > 0, r.chance(perMonth / 21.7) else { continue }
+                callID += 1
+                let t = territory(
+                    ofZip: p.movedZip.map { changeMonth(p, 2) <= Timeline.month(ofDay: day) ? $0 : p.zip } ?? p.zip,
+                    onDay: day)
+                let type = r.pick(["Detail", "Detail", "Detail", "Detail", "Virtual", "Lunch", "Group"])
+                let products =
+                    phase == .maturity && r.chance(0.2)
+                    ? "Zentavia;Gastrozol" : r.chance(0.1) ? "Zentavia;Acidrex" : "Zentavia"
+                let status = r.chance(0.04) ? "Saved" : "Submitted"
+                let samples = type == "Detail" || type == "Lunch" ? r.int(0..<(phase == .launch ? 8 : 4)) : 0
+                let delivery = day + 1 + (r.chance(0.03) ? 1 + r.int(0..<3) : 0)  // late sync from the rep's device
+                out.add(
+                    "{\"Id\":\(json("a04" + String(callID).leftPad(12) + "AAA")),\"Account_vod__c\":\(json(p.crmID)),"
+                        + "\"Call_Date_vod__c\":\(json(Day.iso(day))),\"Territory_vod__c\":\(json("T" + String(t + 1).leftPad(3))),"
+                        + "\"Rep_Id\":\(json("REP" + String(t + 1).leftPad(4))),\"Call_Type_vod__c\":\(json(type)),"
+                        + "\"Detailed_Products_vod__c\":\(json(products)),\"Samples\":\(samples),"
+                        + "\"Status_vod__c\":\(json(status))}", deliveredOn: delivery)
             }
             try out.flush(before: day - 7)
         }
@@ -225,13 +258,15 @@ extension Generation {
     func writeTruth() throws {
         let people = try FileWriter(root.appendingPathComponent("truth/physicians.csv"))
         people.line(
-            "truth_id,npi,me_number,first_name,last_name,specialty,status,weekly_market_trx,in_crm,territory_id")
+            "truth_id,npi,me_number,first_name,last_name,specialty,status,weekly_market_trx,decile,in_crm,territory_id")
+        let decile = deciles()
         for p in physicians + extraAMA {
             people.line(
                 csv([
                     p.truthID, p.index < physicianCount ? p.npi : "", p.me ?? "", p.first, p.last,
                     Catalog.specialties[p.specialty].2, p.status,
-                    decimal(p.size, places: 3), p.inCRM ? "1" : "0", "T\(String(zips[p.zip].territory + 1).leftPad(3))",
+                    decimal(p.size, places: 3), String(p.index < physicianCount ? decile[p.index] : 0),
+                    p.inCRM ? "1" : "0", "T\(String(zips[p.zip].territory + 1).leftPad(3))",
                 ]))
         }
         people.close()
@@ -241,6 +276,8 @@ extension Generation {
             planMap.line("formulary,\(plan.id),\(plan.id)")
             for t in plan.triples { planMap.line("claims,\(t.0)|\(t.1)|\(t.2),\(plan.id)") }
         }
+        for t in Self.unresolvableTriples { planMap.line("claims,\(t.0)|\(t.1)|\(t.2),UNRESOLVED") }
+        for id in rebatedPlans.sorted() { planMap.line("rebates,\(id),\(id)") }
         planMap.close()
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -253,18 +290,49 @@ extension Generation {
             }
         )
         .write(to: root.appendingPathComponent("truth/expected_counts.json"))
+        let friday = Timeline.friday(Timeline.incidentWeek)
+        let first = "claims/\(Day.iso(friday + 4))/claims_\(Day.compact(friday)).txt"
+        let second = "claims/\(Day.iso(friday + 6))/claims_\(Day.compact(friday))_redelivery.txt"
         try """
         # Staged incidents in these feeds
 
-        - **Broken claims delivery**: `claims/2025-03-11/claims_20250307.txt` carries three bad rows (line 2: QUANTITY `3O`,
-          line 3: FILL_DATE `20250230`, line 4: DAYS_SUPPLY `thirty`). Ingest quarantines them and warns; nothing else of the
-          batch is lost. The corrected re-delivery `claims/2025-03-13/claims_20250307_redelivery.txt` carries the whole batch
-          again, correct, and the latest delivery wins.
-        - **Duplicate delivery**: `claims/2024-08-02` is re-delivered unchanged on `2024-08-03`; CLAIM_ID de-duplicates it.
-        - **Restatements**: every Xponent batch restates about 5% of the rows of the four weeks before it (only changed rows).
-        - **Late and duplicate email events**: about 5% of events arrive one to three days late, about 1% twice.
-        - **Late claims**: about 3% of claims arrive in the following week's batch; reversals (status X) follow their claim.
-        - **Unresolvable claims**: about 3% of claims carry a BIN/PCN/group that no formulary plan lists.
+        There is exactly one staged incident in the main feeds:
+
+        - **Broken claims delivery, then a corrected re-delivery** (growth phase, week ending \(Day.iso(friday))):
+          `\(first)` carries three bad rows (line 2: QUANTITY `3O`, letter O for zero; line 3: FILL_DATE `20250230`,
+          no such day; line 4: DAYS_SUPPLY `thirty`). Ingest quarantines those rows and warns; the rest of the batch
+          loads. Two days later `\(second)` re-delivers the whole batch, corrected, with the same CLAIM_IDs; the
+          latest delivery wins, so every key of the week is present after both land. `expected_counts.json` counts
+          the three rows in `invalid_rows` and their keys in `distinct_keys` (the re-delivery supplies them).
+
+        # Ordinary feed behaviour (not incidents)
+
+        - **Restatements**: every Xponent batch carries the new week and restates about 5% of the rows of the four
+          weeks before it; only rows whose values changed are re-sent (an unchanged row is not repeated), and the
+          latest delivery of a key wins.
+        - **Late and duplicate email events**: about 5% of events arrive one to three days late, about 1% twice
+          (same `event_id`).
+        - **Late claims**: about 3% of claims arrive in the following week's batch; reversals (status X) arrive
+          after the claim they reverse and name it in REVERSES_CLAIM_ID.
+        - **Unresolvable claims**: about 3% of claims carry a BIN/PCN/group that no formulary plan lists
+          (`plan_map.csv` marks them `UNRESOLVED`).
+        - **Late call syncs**: about 3% of calls arrive one to three days after the usual next-day delivery.
         """.write(to: root.appendingPathComponent("truth/incidents.md"), atomically: true, encoding: .utf8)
+        try """
+        # Ground truth (never read by the pipeline)
+
+        - `source_map.csv` (`source,source_id,truth_id`): every source record id seen in the feeds and the true
+          physician (`TP…`) it belongs to. Sources: `nppes` (NPI; organisations, entity type 2, map to `TO…`),
+          `ama` (ME_NUMBER), `crm` (crm_accounts Id), `xponent` (PRESCRIBER_ID), `claims` (PRESCRIBER_NPI; claims
+          with an empty NPI carry no identifier and are not listed).
+        - `plan_map.csv` (`source,source_key,truth_plan_id`): `formulary` plan id, `claims` BIN|PCN|GROUP
+          (`UNRESOLVED` for triples no plan lists), `rebates` PLAN_ID (payer-level invoices have no plan id).
+        - `physicians.csv`: one row per true person, with the decile of expected basket volume used by the call plan.
+        - `expected_counts.json`: per feed, `rows` (data rows written, over all batches; formulary counts coverage
+          elements), `batches`, `distinct_keys` after de-duplication and restatement (latest delivery wins) with the
+          keys of feeds.md, except that `formulary` is keyed by as-of date × plan × ndc11 and `partd` by data year ×
+          NPI × brand × generic, as the raw domains keep them; `invalid_rows` are rows made invalid on purpose.
+        - `incidents.md`: the staged incident and the ordinary irregularities.
+        """.write(to: root.appendingPathComponent("truth/README.md"), atomically: true, encoding: .utf8)
     }
 }

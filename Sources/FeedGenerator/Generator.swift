@@ -18,7 +18,16 @@ public struct GenerationSummary: Sendable, Codable {
     public var seed: UInt64
     public var physicians: Int
     public var feeds: [String: FeedSummary]
-    public var bytes: Int { feeds.values.map(\.bytes).reduce(0, +) }
+    /// Bytes of every feed file written (the truth files are not counted).
+    public var bytes: Int
+
+    public init(scale: Scale, seed: UInt64, physicians: Int, feeds: [String: FeedSummary]) {
+        self.scale = scale
+        self.seed = seed
+        self.physicians = physicians
+        self.feeds = feeds
+        self.bytes = feeds.values.map(\.bytes).reduce(0, +)
+    }
 }
 
 /// Synthetic feeds for the whole drug life, in the layouts of shared/spec/feeds.md, with ground truth.
@@ -45,6 +54,8 @@ enum Timeline {
     static let weeks = 156  // Fridays 2024-01-05 … 2026-12-25
     static let launchDay = 14  // 2024-01-15
     static let genericWeek = 104  // Friday 2026-01-02
+    /// The week of the one staged incident (a broken claims delivery, then its correction): Friday 2025-03-07.
+    static let incidentWeek = 61
     static func friday(_ week: Int) -> Int { 4 + 7 * week }
     static func month(ofDay day: Int) -> Int {
         var m = 0
@@ -83,6 +94,8 @@ final class Generation {
     var carriedFromLastWeek: [String] = []
     var planCumulative: [Double] = []
     var seenClaimNPI: [Bool] = []
+    /// Plans named on a rebate invoice (for the truth's plan map).
+    var rebatedPlans = Set<String>()
 
     init(options: GeneratorOptions, progress: @escaping (String) -> Void) {
         self.options = options
@@ -165,7 +178,7 @@ final class Generation {
                 me: isNP ? nil : String(r.int(1..<99) * 1_000_000_000 + index).leftPad(11),
                 street: street, zip: zip, movedZip: moved ? r.int(0..<zipCount) : nil,
                 movedStreet: moved ? "\(r.int(1..<9_999)) \(r.pick(Catalog.streets))" : nil, status: status, size: size,
-                loyalty: 0.5 + r.unit(), inCRM: writerSpecialty && r.chance(0.72),
+                loyalty: 0.5 + r.unit(), inCRM: writerSpecialty && r.chance(size > 0.5 ? 0.95 : 0.65),
                 crmID: "001" + hexHash("crm\(index)\(options.seed)", length: 12).uppercased() + "AAA",
                 prescriberID: "XP" + String(index * 37 + 1_000_003).leftPad(8),
                 credential: isNP ? "NP" : r.pick(["M.D.", "MD", "M.D.", "D.O.", "MD"]))
@@ -225,7 +238,7 @@ final class Generation {
                     name: "\(payers[payer].name) \(channel == "COMMERCIAL" ? "PPO" : channel) \(i + 1)",
                     payer: payer, channel: channel, lives: Int(20_000 * exp(r.gaussian())) + 1_000,
                     state: r.pick(Catalog.states),
-                    triples: triples, winMonth: r.chance(0.7) ? 6 + r.int(0..<18) : 99, tightenPA: r.chance(0.35),
+                    triples: triples, winMonth: r.chance(0.7) ? 6 + r.int(0..<18) : 99, tightenPA: r.chance(0.6),
                     tightenST: r.chance(0.25)))
         }
         ownUnits = Array(repeating: Array(repeating: 0, count: 12), count: plans.count)

@@ -18,7 +18,7 @@ extension Generation {
         try batch("products", day: 0, file: "products.csv", header: header) { w in
             for p in Catalog.products.prefix(3) { w.line(row(p)) }
         }
-        try batch("products", day: Timeline.genericWeek * 7 + 1, file: "products.csv", header: header) { w in
+        try batch("products", day: Timeline.friday(Timeline.genericWeek), file: "products.csv", header: header) { w in
             for p in Catalog.products { w.line(row(p)) }
         }
         keys("products", Catalog.products.count)
@@ -66,6 +66,7 @@ extension Generation {
                 let nine = String(900_000_000 + i * 11)
                 let npi = nine + String(npiCheckDigit(nine))
                 let zip = zips[i % zips.count]
+                truth.line("nppes,\(npi),TO\(String(i + 1).leftPad(7))")  // an organisation, not a physician
                 w.line(
                     quotedCSV([
                         npi, "2", "\(r.pick(Catalog.cities)) MEDICAL GROUP \(i + 1)", "", "", "", "", "",
@@ -152,6 +153,7 @@ extension Generation {
         if variant >= 25 && variant < 29 { last = title(typo(p.last, &r)) }
         if variant >= 29 && variant < 32 { swap(&first, &last) }
         if variant >= 32 && variant < 38 { last += " \(p.credential == "NP" ? "NP" : "MD")" }
+        if variant >= 38 && variant < 42 { first = String(first.prefix(1)) + "." }  // an initial: W. for William
         let npiVariant = (p.index * 11 + 5) % 100
         var npi = npiVariant < 65 ? p.npi : npiVariant < 90 ? "" : p.npi
         if npiVariant >= 90 {

@@ -95,13 +95,17 @@ extension Generation {
                 }
             }
             // Xponent: the new week, and restated rows of the four weeks before (only rows whose values changed).
+            // `recent` holds the latest delivered values, so a restatement always differs from what it replaces.
             var restated: [RxRow] = []
-            for older in recent {
-                for row in older where r.chance(0.05) {
+            for k in recent.indices {
+                for i in recent[k].indices where r.chance(0.05) {
+                    let row = recent[k][i]
                     var changed = row
                     changed.trx = (row.trx * (0.95 + 0.1 * r.unit()) * 1_000).rounded() / 1_000
+                    if changed.trx == row.trx { changed.trx += 0.001 }
                     changed.nrx = min(changed.trx, row.nrx)
                     restated.append(changed)
+                    recent[k][i] = changed
                 }
             }
             try batch("xponent", day: friday + 3, file: "xponent_weekly_\(Day.compact(friday)).csv", header: xHeader) {
@@ -113,12 +117,14 @@ extension Generation {
             if recent.count > 4 { recent.removeFirst() }
 
             // Claims: this week's, plus last week's late arrivals and reversals.
+            // The last week carries nothing over: every counted claim is delivered.
             let previouslyCarried = week == 0 ? [] : carriedFromLastWeek
-            carriedFromLastWeek = carried
+            let isLast = week == Timeline.weeks - 1
+            carriedFromLastWeek = isLast ? [] : carried
+            let delivered = previouslyCarried + claims + (isLast ? carried : [])
             carried = []
-            let delivered = previouslyCarried + claims
             let day = friday + 4
-            if week == 61 {
+            if week == Timeline.incidentWeek {
                 // The staged incident: a delivery with a few broken rows, then a corrected re-delivery two days later.
                 try batch("claims", day: day, file: "claims_\(Day.compact(friday)).txt", header: cHeader) { w in
                     for (i, line) in delivered.enumerated() { w.line(i < 3 ? corrupt(line, i) : line) }
@@ -131,12 +137,6 @@ extension Generation {
             } else {
                 try batch("claims", day: day, file: "claims_\(Day.compact(friday)).txt", header: cHeader) { w in
                     for line in delivered { w.line(line) }
-                }
-                if week == 30 {
-                    // A duplicate delivery of a whole batch, the next day.
-                    try batch("claims", day: day + 1, file: "claims_\(Day.compact(friday)).txt", header: cHeader) { w in
-                        for line in delivered { w.line(line) }
-                    }
                 }
             }
             if week % 13 == 12 { progress("xponent and claims: week \(week + 1) of \(Timeline.weeks)") }
@@ -171,7 +171,7 @@ extension Generation {
         let chosen = lo
         let plan = plans[chosen]
         var triple = plan.triples[r.int(0..<plan.triples.count)]
-        if r.chance(0.03) { triple = ("999\(String(r.int(100..<999)))", "UNK", "G\(r.int(1..<99))") }
+        if r.chance(0.03) { triple = Self.unresolvableTriples[r.int(0..<Self.unresolvableTriples.count)] }
         var status = "P"
         var reject = ""
         var tier =
@@ -182,7 +182,7 @@ extension Generation {
             tier = t
             if t == "NC" && r.chance(0.85) {
                 (status, reject) = ("R", "70")
-            } else if pa && r.chance(0.45) {
+            } else if pa && r.chance(month >= 24 ? 0.6 : 0.4) {  // payers enforce PA harder once the generic is in
                 (status, reject) = ("R", "75")
             } else if r.chance(0.015) {
                 (status, reject) = ("R", "76")
@@ -209,6 +209,12 @@ extension Generation {
             reject, decimal(pay * Double(days) / 30, places: 2), "",
         ]
         return (fields.joined(separator: "|"), status == "P")
+    }
+
+    /// Routing triples that no formulary plan lists (discount cards, plans outside the vendor's file): they recur,
+    /// as a real unknown plan would, and never resolve.
+    static let unresolvableTriples: [(String, String, String)] = (0..<12).map {
+        ("99\(String(4_000 + $0 * 37))", ["UNK", "DSC", "CASH"][$0 % 3], "X\(String(900 + $0 * 7))")
     }
 
     func corrupt(_ line: String, _ i: Int) -> String {
@@ -244,6 +250,7 @@ extension Generation {
                         continue
                     }
                     invoice += 1
+                    rebatedPlans.insert(plan.id)
                     w.line(
                         csv([
                             "INV\(String(invoice).leftPad(7))", "K\(plan.payer + 1)-\(2024 + quarter / 4)",
@@ -252,7 +259,6 @@ extension Generation {
                             decimal(pct, places: 4),
                             decimal(wac * pct, places: 2),
                         ]))
-                    truth.line("rebates,\(plan.id),\(plan.id)")
                 }
                 for payer in payerLevel.keys.sorted() {
                     let (units, wac) = payerLevel[payer]!

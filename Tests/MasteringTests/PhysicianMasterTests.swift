@@ -224,6 +224,20 @@ struct PhysicianMasterTests {
         #expect(throws: MeshError.self) { try StewardOverrides.load(from: bad) }
     }
 
+    @Test func theSameInputsGiveTheSameFingerprint() async throws {
+        var fingerprints: [String] = []
+        for _ in 0..<2 {
+            let dir = try TemporaryDirectory("master")
+            defer { dir.remove() }
+            let feeds = dir.url.appendingPathComponent("feeds")
+            try PeopleFixture.feeds(in: feeds)
+            let mesh = try PeopleFixture.mesh(home: dir.url.appendingPathComponent("home"))
+            _ = try await PeopleFixture.run(mesh, feeds: feeds)
+            fingerprints.append(try #require(try mesh.store.currentVersion(of: "physician-master")).fingerprint)
+        }
+        #expect(fingerprints[0] == fingerprints[1])
+    }
+
     @Test func namesNormalise() {
         #expect(NameNormalizer.clean("Smith MD") == "SMITH")
         #expect(NameNormalizer.clean("O'Brien, M.D.") == "OBRIEN")

@@ -38,7 +38,8 @@ enum NameNormalizer {
             "DOUGLAS": ["DOUG"],
         ]
         var map: [String: String] = [:]
-        for (formal, nicks) in groups { for nick in nicks where map[nick] == nil { map[nick] = formal } }
+        // Sorted, so a nickname shared by two names (SAM) maps the same way in every process.
+        for formal in groups.keys.sorted() { for nick in groups[formal]! where map[nick] == nil { map[nick] = formal } }
         return map
     }()
 

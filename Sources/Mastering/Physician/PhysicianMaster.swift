@@ -97,7 +97,9 @@ enum PhysicianMaster {
                     table: "physician_history",
                     description: "Creations, merges and splits of physician ids, never renumbered",
                     columns: [
-                        ColumnContract("version_run", "TEXT"), ColumnContract("physician_id", "INTEGER"),
+                        ColumnContract(
+                            "master_version", "INTEGER", "the physician-master version that recorded the event"),
+                        ColumnContract("physician_id", "INTEGER"),
                         ColumnContract("event", "TEXT"),
                         ColumnContract("other_physician_id", "INTEGER"), ColumnContract("detail", "TEXT"),
                     ]),
@@ -264,7 +266,7 @@ enum PhysicianMaster {
         } else {
             try db.execute(
                 sql:
-                    "CREATE TABLE physician_history (version_run TEXT, physician_id INTEGER, event TEXT, other_physician_id INTEGER, detail TEXT)"
+                    "CREATE TABLE physician_history (master_version INTEGER, physician_id INTEGER, event TEXT, other_physician_id INTEGER, detail TEXT)"
             )
         }
         // Which clusters hold each previous id's members, and how many.
@@ -305,7 +307,7 @@ enum PhysicianMaster {
         try db.execute(sql: "INSERT INTO id_state VALUES (?)", arguments: [nextID])
         let insert = try db.makeStatement(sql: "INSERT INTO physician_history VALUES (?, ?, ?, ?, ?)")
         for (id, event, other, detail) in events.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
-            try insert.execute(arguments: [context.runID.rawValue, id, event, other, detail])
+            try insert.execute(arguments: [(context.previousVersion ?? 0) + 1, id, event, other, detail])
         }
         return ids
     }
