@@ -1,5 +1,9 @@
 import Foundation
 
+#if canImport(Glibc)
+    import Glibc
+#endif
+
 /// A seeded generator (SplitMix64): the same seed always gives the same sequence, on every machine.
 struct SeededRandom {
     private var state: UInt64
@@ -127,9 +131,12 @@ final class FileWriter {
 
     init(_ url: URL) throws {
         try FileManager.default.createDirectory(at: url.deletingLastPathComponent(), withIntermediateDirectories: true)
-        FileManager.default.createFile(atPath: url.path, contents: nil)
-        handle = try FileHandle(forWritingTo: url)
-        buffer.reserveCapacity(1 << 20)
+        // A plain open(2): FileManager.createFile writes atomically (temporary file, rename), which costs more than
+        // the small files of a daily feed are worth.
+        let fd = open(url.path, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard fd >= 0 else { throw CocoaError(.fileWriteUnknown, userInfo: [NSFilePathErrorKey: url.path]) }
+        handle = FileHandle(fileDescriptor: fd, closeOnDealloc: true)
+        buffer.reserveCapacity(1 << 16)  // grows to the 1 MiB flush size only for big files
     }
 
     func line(_ text: String) {

@@ -122,6 +122,12 @@ enum Catalog {
         "NJ", "NY", "PA", "CT", "MA", "MD", "VA", "NC", "GA", "FL", "OH", "MI", "IL", "WI", "MN", "TX", "AZ", "CO",
         "CA", "WA",
     ]
+    /// Two-digit state FIPS codes, as the Part D file carries them.
+    static let stateFIPS: [String: String] = [
+        "NJ": "34", "NY": "36", "PA": "42", "CT": "09", "MA": "25", "MD": "24", "VA": "51", "NC": "37", "GA": "13",
+        "FL": "12", "OH": "39", "MI": "26", "IL": "17", "WI": "55", "MN": "27", "TX": "48", "AZ": "04", "CO": "08",
+        "CA": "06", "WA": "53",
+    ]
     static let cities = [
         "SPRINGFIELD", "RIVERSIDE", "FRANKLIN", "GREENVILLE", "BRISTOL", "CLINTON", "FAIRVIEW", "SALEM", "MADISON",
         "GEORGETOWN",
