@@ -38,7 +38,9 @@ let package = Package(
                 .product(name: "Crypto", package: "swift-crypto"),
             ]
         ),
-        .target(name: "Mastering", dependencies: ["MeshRuntime", .product(name: "GRDB", package: "GRDB.swift")]),
+        .target(
+            name: "Mastering",
+            dependencies: ["MeshRuntime", "FeedFormats", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "Warehouse", dependencies: ["MeshRuntime", .product(name: "GRDB", package: "GRDB.swift")]),
         .target(name: "SelfService", dependencies: ["MeshRuntime", .product(name: "GRDB", package: "GRDB.swift")]),
         .executableTarget(

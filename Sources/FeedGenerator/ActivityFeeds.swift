@@ -234,7 +234,8 @@ extension Generation {
                         let suppressed = ge65 < 11
                         w.line(
                             csv([
-                                p.npi, title(p.last), title(p.first), zip.city.capitalized, zip.state, Catalog.stateFIPS[zip.state] ?? "",
+                                p.npi, title(p.last), title(p.first), zip.city.capitalized, zip.state,
+                                Catalog.stateFIPS[zip.state] ?? "",
                                 Catalog.specialties[p.specialty].2, "S",
                                 item.brand.capitalized, item.generic.capitalized, String(claims),
                                 decimal(Double(claims) * 1.1, places: 1),

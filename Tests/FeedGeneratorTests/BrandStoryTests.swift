@@ -9,7 +9,8 @@ struct BrandStoryTests {
 
     /// 0 launch (to mid-July 2024), 1 late growth (Q4 2025), 2 late maturity (Q4 2026); -1 otherwise.
     func phase(_ isoDate: String) -> Int {
-        isoDate < "2024-07-15" ? 0 : isoDate >= "2025-10-01" && isoDate < "2026-01-01" ? 1 : isoDate >= "2026-10-01" ? 2 : -1
+        isoDate < "2024-07-15"
+            ? 0 : isoDate >= "2025-10-01" && isoDate < "2026-01-01" ? 1 : isoDate >= "2026-10-01" ? 2 : -1
     }
 
     @Test func ownShareRisesThenErodesAfterTheGeneric() throws {

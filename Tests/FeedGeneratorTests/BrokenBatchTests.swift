@@ -17,8 +17,9 @@ struct BrokenBatchTests {
             // A real layout: ROOT/FEED/YYYY-MM-DD/FILE.
             #expect(b.folder.deletingLastPathComponent().lastPathComponent == b.feed)
             #expect(b.folder.lastPathComponent.wholeMatch(of: /\d{4}-\d\d-\d\d/) != nil)
-            #expect(b.folder.deletingLastPathComponent().deletingLastPathComponent().standardizedFileURL.path
-                == b.feedsRoot.standardizedFileURL.path)
+            #expect(
+                b.folder.deletingLastPathComponent().deletingLastPathComponent().standardizedFileURL.path
+                    == b.feedsRoot.standardizedFileURL.path)
             let data = try Data(contentsOf: b.folder.appendingPathComponent(b.file))
             let text = String(decoding: data, as: UTF8.self)
             let lines = text.split(separator: "\n", omittingEmptySubsequences: false).map {
@@ -28,13 +29,17 @@ struct BrokenBatchTests {
             let header = splitDelimited(lines[0], delimiter)
             switch b.name {
             case "bom": #expect(data.starts(with: [0xEF, 0xBB, 0xBF]))
-            case "crlf": #expect(text.contains("\r\n") && !text.replacingOccurrences(of: "\r\n", with: "").contains("\n"))
+            case "crlf":
+                #expect(text.contains("\r\n") && !text.replacingOccurrences(of: "\r\n", with: "").contains("\n"))
             case "truncated_last_line":
                 #expect(data.last != 10)
                 for line in b.badLines { #expect(splitDelimited(lines[line - 1], delimiter).count < header.count) }
             case "extra_column":
                 #expect(header.count == SpecColumns.delimited[b.feed]!.count + 1)
-                #expect(lines.dropFirst().filter { !$0.isEmpty }.allSatisfy { splitDelimited($0, delimiter).count == header.count })
+                #expect(
+                    lines.dropFirst().filter { !$0.isEmpty }.allSatisfy {
+                        splitDelimited($0, delimiter).count == header.count
+                    })
             case "missing_required_column":
                 for column in b.badColumns { #expect(!header.contains(column)) }
                 #expect(b.expectedOutcome.hasPrefix("reject"))

@@ -75,8 +75,10 @@ struct ExpectedCountsTests {
         let files = try world.files("claims")
         let broken = files.filter { file in
             file.text.split(separator: "\n").dropFirst().contains {
-                isInvalidClaim(Dictionary(uniqueKeysWithValues: zip(
-                    SpecColumns.delimited["claims"]!, splitDelimited(String($0), "|"))))
+                isInvalidClaim(
+                    Dictionary(
+                        uniqueKeysWithValues: zip(
+                            SpecColumns.delimited["claims"]!, splitDelimited(String($0), "|"))))
             }
         }
         #expect(broken.count == 1)

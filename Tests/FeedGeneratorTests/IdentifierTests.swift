@@ -53,7 +53,8 @@ struct IdentifierTests {
         for id in try world.objects("crm_accounts").map({ $0["Id"] as! String }) { #expect(truth["crm|\(id)"] != nil) }
         // Plans: every formulary plan, claims triple and rebate plan id is in the plan map.
         let plans = try String(contentsOf: world.root.appendingPathComponent("truth/plan_map.csv"), encoding: .utf8)
-        let planKeys = Set(plans.split(separator: "\n").dropFirst().map { $0.split(separator: ",").prefix(2).joined(separator: "|") })
+        let planKeys = Set(
+            plans.split(separator: "\n").dropFirst().map { $0.split(separator: ",").prefix(2).joined(separator: "|") })
         for record in try world.records("claims") {
             let f = record.fields
             #expect(planKeys.contains("claims|\(f["BIN"]!)|\(f["PCN"]!)|\(f["GROUP_ID"]!)"))

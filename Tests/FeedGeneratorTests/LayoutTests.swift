@@ -79,7 +79,8 @@ struct LayoutTests {
             #expect(file.text.contains("<formularyFile asOf=\"\(file.batch)\">"))
             #expect(file.text.contains("<bin>"))
             #expect(file.text.contains("<coverage ndc11=\""))
-            #expect(file.text.components(separatedBy: "<plan ").count == file.text.components(separatedBy: "</plan>").count)
+            #expect(
+                file.text.components(separatedBy: "<plan ").count == file.text.components(separatedBy: "</plan>").count)
         }
     }
 

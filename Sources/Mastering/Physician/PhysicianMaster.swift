@@ -1,3 +1,4 @@
+import FeedFormats
 import Foundation
 import GRDB
 import MeshRuntime
@@ -216,7 +217,7 @@ enum PhysicianMaster {
             db, sql: "SELECT DISTINCT prescriber_npi FROM raw_claims.claims WHERE prescriber_npi IS NOT NULL ORDER BY 1"
         ) {
             var r = PersonRecord(source: .claims, sourceID: npi)
-            r.npi = FeedNPI.isValid(npi) ? npi : nil
+            r.npi = NPI.isValid(npi) ? npi : nil
             records.append(r)
         }
         return (records, organisations)
@@ -415,19 +416,5 @@ enum PhysicianMaster {
                 result.decisions[case_.candidate].cluster.map { ids[$0]! }, (case_.score * 1000).rounded() / 1000,
             ])
         }
-    }
-}
-
-/// The NPI check digit, as FeedFormats defines it (Mastering does not depend on FeedFormats).
-enum FeedNPI {
-    static func isValid(_ npi: String) -> Bool {
-        let digits = npi.utf8.map { Int($0) - 48 }
-        guard digits.count == 10, digits.allSatisfy({ (0...9).contains($0) }) else { return false }
-        var sum = 24  // the 80840 prefix's Luhn contribution
-        for (offset, digit) in digits.prefix(9).reversed().enumerated() {
-            let d = offset % 2 == 0 ? digit * 2 : digit
-            sum += d > 9 ? d - 9 : d
-        }
-        return (10 - sum % 10) % 10 == digits[9]
     }
 }

@@ -21,14 +21,7 @@ enum CommandLineEntry {
         do {
             command = try PharmaMeshCommand.parseAsRoot()
         } catch {
-            let code = PharmaMeshCommand.exitCode(for: error)
-            let message = PharmaMeshCommand.fullMessage(for: error)
-            if code == .success {
-                print(message)
-                return 0
-            }
-            Console.error(message)
-            return 2
+            return argumentParserExit(error)
         }
         do {
             if var asyncCommand = command as? any AsyncParsableCommand {
@@ -50,15 +43,21 @@ enum CommandLineEntry {
             return 2
         } catch {
             // Help requests and argument errors raised while running come back through ArgumentParser.
-            let code = PharmaMeshCommand.exitCode(for: error)
-            let message = PharmaMeshCommand.fullMessage(for: error)
-            if code == .success {
-                print(message)
-                return 0
-            }
-            Console.error(message.isEmpty ? "error: \(error)" : message)
-            return 2
+            return argumentParserExit(error)
         }
+    }
+}
+
+extension CommandLineEntry {
+    /// Prints what ArgumentParser has to say about an error; 0 for help, else 2 (bad usage).
+    static func argumentParserExit(_ error: any Error) -> Int32 {
+        let message = PharmaMeshCommand.fullMessage(for: error)
+        if PharmaMeshCommand.exitCode(for: error) == .success {
+            print(message)
+            return 0
+        }
+        Console.error(message.isEmpty ? "error: \(error)" : message)
+        return 2
     }
 }
 
