@@ -59,7 +59,7 @@ enum Timeline {
     static func friday(_ week: Int) -> Int { 4 + 7 * week }
     static func month(ofDay day: Int) -> Int {
         var m = 0
-        while m < 36 && Day.ofMonth(m + 1) <= day { m += 1 }
+        while m < 36 && Day.monthStarts[m + 1] <= day { m += 1 }
         return m
     }
     enum Phase: String { case launch, growth, maturity }
@@ -93,6 +93,8 @@ final class Generation {
     var partdCounts: [Int32] = []
     var carriedFromLastWeek: [String] = []
     var planCumulative: [Double] = []
+    /// How many territories the world has (asked for every call; counted once, after the world is built).
+    lazy var territoryCount: Int = Set(zips.map(\.territory)).count
     var seenClaimNPI: [Bool] = []
     /// Plans named on a rebate invoice (for the truth's plan map).
     var rebatedPlans = Set<String>()

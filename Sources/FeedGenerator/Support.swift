@@ -86,6 +86,13 @@ enum Day {
 
     /// The day of 2024-01-01 + `month` months, on the given day of the month.
     static func ofMonth(_ month: Int, day: Int = 1) -> Int {
+        (month >= 0 && month < monthStarts.count ? monthStarts[month] : computeMonthStart(month)) + day - 1
+    }
+
+    /// The first day of each month 0 … 48, computed once: the generator asks millions of times.
+    static let monthStarts: [Int] = (0...48).map(computeMonthStart)
+
+    static func computeMonthStart(_ month: Int) -> Int {
         var total = 0
         var y = 2024
         var m = 1
@@ -97,7 +104,7 @@ enum Day {
                 y += 1
             }
         }
-        return total + day - 1
+        return total
     }
 
     static func daysIn(_ y: Int, _ m: Int) -> Int {
