@@ -17,7 +17,8 @@ extension Generation {
 
     /// The territory of a ZIP on a day, following the alignment file (a 2025 realignment moves every 50th ZIP).
     func territory(ofZip zip: Int, onDay day: Int) -> Int {
-        return day >= Day.ofMonth(12) && zip % 50 == 7 ? (zips[zip].territory + 1) % territoryCount : zips[zip].territory
+        return day >= Day.ofMonth(12) && zip % 50 == 7
+            ? (zips[zip].territory + 1) % territoryCount : zips[zip].territory
     }
 
     /// Field calls, daily on working days, by the rep of the physician's territory.
