@@ -1,24 +1,49 @@
 import Foundation
 
-#if canImport(FoundationXML)
-    import FoundationXML
-#endif
-
-/// Reads one file of a feed into typed rows and rejected rows.
+/// Reads one file of a feed, streaming, into typed rows and rejected rows.
+///
+/// The reader never holds the file in memory: delimited and JSON Lines files are read in 256 KiB chunks and split
+/// on bytes (fields are parsed straight from the chunk), the formulary XML is parsed by `XMLParser` from a
+/// stream. Columns are picked from the header **by name** (case and surrounding blanks ignored), so extra
+/// columns and any column order are fine; a missing required column rejects the whole file.
+///
+/// Per data record the reader calls exactly one of `row` (a typed row, values in the order of the table's
+/// ``TableLayout/outputColumns``) or `rejected` (the record's first problem). Whole-file problems throw
+/// ``FeedFormatError``. The values array handed to `row` is reused for the next row: keep it if you like (it is
+/// copied on write), but copying it per row costs an allocation.
 ///
 /// ```swift
 /// let reader = FeedFileReader(layout: FeedLayouts.layout(for: "xponent")!)
-/// try reader.read(file: url, name: "xponent/2025-03-10/xponent.csv",
-///                 row: { table, line, values in /* insert */ },
-///                 rejected: { issue in /* quarantine */ })
+/// var rows = 0
+/// try reader.read(
+///     file: URL(fileURLWithPath: "landing/xponent/2025-03-10/xponent.csv"), name: "xponent/2025-03-10/xponent.csv",
+///     row: { table, line, values in rows += 1 },          // values[0] == .text("XP00000001"), ...
+///     rejected: { issue in print(issue) })                 // xponent/2025-03-10/xponent.csv, line 7, TRX: not a number: "n/a"
 /// ```
 public struct FeedFileReader: Sendable {
     public let layout: FeedLayout
+
     public init(layout: FeedLayout) { self.layout = layout }
 
-    /// Calls `row(table, line, values)` for every valid row (values in the table's `outputColumns` order)
-    /// and `rejected` for every row that fails, with the first problem found. Throws `FeedFormatError` when
-    /// the whole file is unusable (a missing required column, malformed XML, an empty file).
+    /// The reader of a feed named in shared/spec/feeds.md (`xponent`, `nppes`, ...).
+    public init(feed: String) throws {
+        guard let layout = FeedLayouts.layout(for: feed) else {
+            throw FeedFormatError(
+                .unknownFeed, file: feed,
+                "\(feed): not a known feed; known feeds are \(FeedLayouts.all.map(\.feed).joined(separator: ", ")).")
+        }
+        self.layout = layout
+    }
+
+    /// Calls `row(table, line, values)` for every valid row and `rejected` for every row that fails.
+    ///
+    /// - Parameters:
+    ///   - file: The file to read.
+    ///   - name: How messages name the file (default: its last path component), e.g. the path in the batch folder.
+    ///   - row: The table's index in ``FeedLayout/tables``, the 1-based line the record starts on, and the values.
+    ///   - rejected: The record's first problem, for quarantine.
+    /// - Throws: ``FeedFormatError`` when the whole file is unusable (unreadable, empty, a missing required
+    ///   column, malformed XML), and whatever `row` or `rejected` throw.
     public func read(
         file: URL, name: String? = nil, row: (Int, Int, [FieldValue]) throws -> Void,
         rejected: (RowIssue) throws -> Void
@@ -26,29 +51,212 @@ public struct FeedFileReader: Sendable {
         let name = name ?? file.lastPathComponent
         switch layout.format {
         case .delimited(let delimiter, let quoted):
+            let source = try ByteSource(url: file, name: name)
             try readDelimited(
-                file: file, name: name, delimiter: delimiter, quoted: quoted, row: row, rejected: rejected)
+                source: source, fileName: file.lastPathComponent, delimiter: delimiter, quoted: quoted, row: row,
+                rejected: rejected)
         case .jsonLines:
-            try readJSONLines(file: file, name: name, row: row, rejected: rejected)
+            let source = try ByteSource(url: file, name: name)
+            try readJSONLines(source: source, fileName: file.lastPathComponent, row: row, rejected: rejected)
         case .formularyXML:
             try FormularyReader(layout: layout).read(file: file, name: name, row: row, rejected: rejected)
         }
     }
 
-    /// Finishes a row: checks the table's rule and appends derived columns.
-    static func complete(
-        _ values: [FieldValue], table: TableLayout, line: Int, fileName: String
-    ) -> Result<[FieldValue], RowIssue> {
-        if let rule = table.rowRule, let problem = rule(values) {
-            let index = table.index(of: problem.column)
-            let raw = index.map { describe(values[$0]) } ?? ""
-            return .failure(RowIssue(line: line, column: problem.column, rawValue: raw, reason: problem.reason))
+    /// Calls `body` with every data record of the file: a typed row or a rejection, with its table and line.
+    ///
+    /// ```swift
+    /// try FeedFileReader(feed: "formulary").forEach(file: url) { record in
+    ///     switch record.content {
+    ///     case .row(let values): insert(values, into: FeedLayouts.formulary.tables[record.table].name)
+    ///     case .rejected(let issue): quarantine(issue)
+    ///     }
+    /// }
+    /// ```
+    public func forEach(file: URL, name: String? = nil, _ body: (FeedRecord) throws -> Void) throws {
+        try read(
+            file: file, name: name,
+            row: { table, line, values in try body(FeedRecord(table: table, line: line, content: .row(values))) },
+            rejected: { issue in
+                try body(FeedRecord(table: tableIndex(of: issue), line: issue.line, content: .rejected(issue)))
+            })
+    }
+
+    /// The table a rejected record belongs to: the formulary names it in the issue's column (`table.attribute`).
+    private func tableIndex(of issue: RowIssue) -> Int {
+        guard layout.tables.count > 1, let dot = issue.column.firstIndex(of: ".") else { return 0 }
+        let table = issue.column[..<dot]
+        return layout.tables.firstIndex { $0.name == table } ?? 0
+    }
+
+    static let truncatedHint = " (the file's last line has no line end: truncated delivery?)"
+
+    // MARK: Delimited
+
+    private func readDelimited(
+        source: ByteSource, fileName: String, delimiter: UInt8, quoted: Bool,
+        row: (Int, Int, [FieldValue]) throws -> Void, rejected: (RowIssue) throws -> Void
+    ) throws {
+        let name = source.name
+        var builder = RowBuilder(table: layout.tables[0], fileName: fileName, name: name)
+        let rules = builder.rules
+        let columnCount = rules.count
+        var positions: [Int] = []
+        var headerNames: [String] = []
+        var sawHeader = false
+        try DelimitedTokenizer(delimiter: delimiter, quoted: quoted).forEachRecord(in: source) { record in
+            guard sawHeader else {
+                sawHeader = true
+                headerNames = (0..<record.count).map { record.string($0).trimmingCharacters(in: .whitespaces) }
+                positions = try Self.positions(
+                    of: builder.table, in: headerNames, name: name, line: record.line)
+                return
+            }
+            let hint = record.lastWithoutNewline ? Self.truncatedHint : ""
+            func rejectRecord(_ reason: String) throws {
+                try rejected(
+                    RowIssue(
+                        file: name, line: record.line, column: "(row)", rawValue: record.text(delimiter: delimiter),
+                        reason: reason + hint))
+            }
+            if record.unterminatedQuote {
+                return try rejectRecord("a quoted field is not closed before the end of the file")
+            }
+            if record.count != headerNames.count {
+                // Trailing empty fields (a delimiter at the end of the line) are harmless; anything else shifts.
+                let harmless =
+                    record.count > headerNames.count
+                    && (headerNames.count..<record.count).allSatisfy { record.rawField($0).isEmpty }
+                if !harmless {
+                    return try rejectRecord(
+                        "the row has \(record.count) fields, the header has \(headerNames.count)")
+                }
+            }
+            if let stray = record.strayTextAfterQuote {
+                try rejected(
+                    RowIssue(
+                        file: name, line: record.line,
+                        column: stray < headerNames.count ? headerNames[stray] : "(row)",
+                        rawValue: record.string(stray),
+                        reason:
+                            "text after the closing quote of a quoted field (a quote inside a value must be doubled)"
+                            + hint))
+                return
+            }
+            for c in 0..<columnCount {
+                let position = positions[c]
+                guard position >= 0 else {
+                    builder.values[c] = .null
+                    continue
+                }
+                switch record.withField(position, { rules[c].parse($0) }) {
+                case .success(let value):
+                    builder.values[c] = value
+                case .failure(let problem):
+                    try rejected(
+                        RowIssue(
+                            file: name, line: record.line, column: headerNames[position],
+                            rawValue: record.string(position), reason: problem.description + hint))
+                    return
+                }
+            }
+            if let issue = builder.finish(line: record.line) {
+                try rejected(issue)
+            } else {
+                try row(0, record.line, builder.values)
+            }
         }
-        guard !table.derived.isEmpty else { return .success(values) }
-        var complete = values
-        complete.reserveCapacity(values.count + table.derived.count)
-        for derived in table.derived { complete.append(derived.compute(values, fileName)) }
-        return .success(complete)
+        if !sawHeader {
+            throw FeedFormatError(
+                .emptyFile, file: name, line: 1,
+                "\(name): the file is empty (no header line); the batch is rejected. Ask the sender to re-deliver it.")
+        }
+    }
+
+    /// Where each of the table's columns sits in the header (-1 when absent and optional).
+    static func positions(of table: TableLayout, in header: [String], name: String, line: Int) throws -> [Int] {
+        let lowered = header.map { $0.lowercased() }
+        let positions = table.columns.map { lowered.firstIndex(of: $0.source.lowercased()) ?? -1 }
+        let missing = zip(table.columns, positions).filter { $0.0.required && $0.1 < 0 }.map(\.0.source)
+        guard missing.isEmpty else {
+            let list = missing.map { "\"\($0)\"" }.joined(separator: ", ")
+            throw FeedFormatError(
+                .missingColumn, file: name, line: line,
+                "\(name): missing required column\(missing.count == 1 ? "" : "s") \(list) in the header on line "
+                    + "\(line); the batch is rejected whole. Ask the sender for a re-delivery with the "
+                    + "column\(missing.count == 1 ? "" : "s") (the header has \(header.count) columns; "
+                    + "names are matched ignoring case).")
+        }
+        return positions
+    }
+
+    // MARK: JSON Lines
+
+    private func readJSONLines(
+        source: ByteSource, fileName: String, row: (Int, Int, [FieldValue]) throws -> Void,
+        rejected: (RowIssue) throws -> Void
+    ) throws {
+        let name = source.name
+        var builder = RowBuilder(table: layout.tables[0], fileName: fileName, name: name)
+        let rules = builder.rules
+        let columns = builder.table.columns
+        let scanner = JSONLineScanner(keys: columns.map(\.source))
+        var slots = [JSONSlot](repeating: JSONSlot(), count: columns.count)
+        var sawLine = false
+        let empty = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
+        try source.forEachLine { bytes, line, last in
+            sawLine = true
+            let hint = last ? Self.truncatedHint : ""
+            do throws(JSONSyntaxError) {
+                try scanner.scan(bytes, into: &slots)
+            } catch {
+                let text = String(decoding: bytes, as: UTF8.self)
+                try rejected(
+                    RowIssue(
+                        file: name, line: line, column: "(line)",
+                        rawValue: text.count > 200 ? String(text.prefix(200)) + "…" : text,
+                        reason: error.description + hint))
+                return
+            }
+            for c in 0..<rules.count {
+                let slot = slots[c]
+                let value = UnsafeBufferPointer(rebasing: bytes[slot.start..<slot.end])
+                let result: Result<FieldValue, FieldProblem>
+                switch slot.kind {
+                case .absent, .null: result = rules[c].parse(empty)
+                case .string, .literal: result = rules[c].parse(value)
+                case .escapedString: result = JSONLineScanner.unescape(value).withUnsafeBufferPointer(rules[c].parse)
+                case .object, .array:
+                    result = .failure(
+                        "expected a string, number, true, false or null, found a JSON \(slot.kind == .object ? "object" : "array")"
+                    )
+                }
+                switch result {
+                case .success(let typed):
+                    builder.values[c] = typed
+                case .failure(let problem):
+                    let raw =
+                        slot.kind == .escapedString
+                        ? String(decoding: JSONLineScanner.unescape(value), as: UTF8.self)
+                        : String(decoding: value, as: UTF8.self)
+                    try rejected(
+                        RowIssue(
+                            file: name, line: line, column: columns[c].source, rawValue: raw,
+                            reason: problem.description + hint))
+                    return
+                }
+            }
+            if let issue = builder.finish(line: line) {
+                try rejected(issue)
+            } else {
+                try row(0, line, builder.values)
+            }
+        }
+        if !sawLine {
+            throw FeedFormatError(
+                .emptyFile, file: name, line: 1,
+                "\(name): the file is empty (no JSON line); the batch is rejected. Ask the sender to re-deliver it.")
+        }
     }
 
     static func describe(_ value: FieldValue) -> String {
@@ -59,143 +267,41 @@ public struct FeedFileReader: Sendable {
         case .text(let v): return v
         }
     }
+}
 
-    // MARK: Delimited
+/// A table's compiled rules and the row being built: read values first, then derived ones, in one reused array.
+struct RowBuilder {
+    let table: TableLayout
+    let rules: [FieldRule]
+    let derived: [DerivedColumn]
+    let rowRule: (@Sendable ([FieldValue]) -> (column: String, reason: String)?)?
+    /// The file's last path component, for derived columns (partd's data year).
+    let fileName: String
+    /// The file as messages name it.
+    let name: String
+    var values: [FieldValue]
 
-    private func readDelimited(
-        file: URL, name: String, delimiter: UInt8, quoted: Bool, row: (Int, Int, [FieldValue]) throws -> Void,
-        rejected: (RowIssue) throws -> Void
-    ) throws {
-        let table = layout.tables[0]
-        var positions: [Int?] = []
-        var headerCount = 0
-        var sawHeader = false
-        var values = [FieldValue](repeating: .null, count: table.columns.count)
-        let fileName = file.lastPathComponent
-        try DelimitedTokenizer(url: file, delimiter: delimiter, quoted: quoted).forEachRecord { record in
-            guard sawHeader else {
-                sawHeader = true
-                headerCount = record.count
-                let header = (0..<record.count).map {
-                    record.string($0).trimmingCharacters(in: .whitespaces).lowercased()
-                }
-                positions = table.columns.map { column in header.firstIndex(of: column.source.lowercased()) }
-                let missing = zip(table.columns, positions).filter { $0.0.required && $0.1 == nil }.map(\.0.source)
-                guard missing.isEmpty else {
-                    throw FeedFormatError(
-                        .missingColumn, file: name, line: record.line,
-                        "\(name): missing required column\(missing.count == 1 ? "" : "s") \(missing.map { "\"\($0)\"" }.joined(separator: ", ")) "
-                            + "in the header on line \(record.line); the batch is rejected whole. Ask the sender for a re-delivery with the column."
-                    )
-                }
-                return
-            }
-            let truncatedHint =
-                record.lastWithoutNewline ? " (the file's last line has no line end: truncated delivery?)" : ""
-            if record.unterminatedQuote {
-                try rejected(
-                    RowIssue(
-                        line: record.line, column: "(row)", rawValue: record.text(delimiter: delimiter),
-                        reason: "a quoted field is not closed before the end of the file\(truncatedHint)"))
-                return
-            }
-            guard record.count == headerCount else {
-                try rejected(
-                    RowIssue(
-                        line: record.line, column: "(row)", rawValue: record.text(delimiter: delimiter),
-                        reason: "the row has \(record.count) fields, the header has \(headerCount)\(truncatedHint)"))
-                return
-            }
-            for (index, column) in table.columns.enumerated() {
-                guard let position = positions[index] else {
-                    values[index] = .null
-                    continue
-                }
-                switch FieldParsing.value(record.field(position), as: column) {
-                case .success(let value):
-                    values[index] = value
-                case .failure(let reason):
-                    try rejected(
-                        RowIssue(
-                            line: record.line, column: column.source, rawValue: record.string(position),
-                            reason: reason.description + truncatedHint))
-                    return
-                }
-            }
-            switch Self.complete(values, table: table, line: record.line, fileName: fileName) {
-            case .success(let complete): try row(0, record.line, complete)
-            case .failure(let issue): try rejected(issue)
-            }
-        }
-        if !sawHeader {
-            throw FeedFormatError(
-                .emptyFile, file: name, "\(name): the file is empty (no header); the batch is rejected")
-        }
+    init(table: TableLayout, fileName: String, name: String) {
+        self.table = table
+        rules = table.columns.map(FieldRule.init)
+        derived = table.derived
+        rowRule = table.rowRule
+        self.fileName = fileName
+        self.name = name
+        values = Array(repeating: .null, count: table.columns.count + table.derived.count)
     }
 
-    // MARK: JSON Lines
-
-    private func readJSONLines(
-        file: URL, name: String, row: (Int, Int, [FieldValue]) throws -> Void, rejected: (RowIssue) throws -> Void
-    ) throws {
-        let table = layout.tables[0]
-        var sawLine = false
-        // JSON Lines never quote newlines, so the tokenizer with an impossible delimiter splits lines for us.
-        try DelimitedTokenizer(url: file, delimiter: 0, quoted: false).forEachRecord { record in
-            sawLine = true
-            let bytes = record.field(0)
-            let text = record.string(0)
-            let object: [String: Any]
-            do {
-                guard let parsed = try JSONSerialization.jsonObject(with: Data(buffer: bytes)) as? [String: Any] else {
-                    try rejected(
-                        RowIssue(
-                            line: record.line, column: "(line)", rawValue: String(text.prefix(200)),
-                            reason: "not a JSON object"))
-                    return
-                }
-                object = parsed
-            } catch {
-                let hint =
-                    record.lastWithoutNewline ? " (the file's last line has no line end: truncated delivery?)" : ""
-                try rejected(
-                    RowIssue(
-                        line: record.line, column: "(line)", rawValue: String(text.prefix(200)),
-                        reason: "invalid JSON\(hint)"))
-                return
-            }
-            var values: [FieldValue] = []
-            values.reserveCapacity(table.columns.count)
-            for column in table.columns {
-                let raw = Self.jsonText(object[column.source])
-                let result =
-                    raw.utf8.withContiguousStorageIfAvailable { FieldParsing.value($0, as: column) }
-                    ?? Array(raw.utf8).withUnsafeBufferPointer { FieldParsing.value($0, as: column) }
-                switch result {
-                case .success(let value): values.append(value)
-                case .failure(let reason):
-                    try rejected(
-                        RowIssue(line: record.line, column: column.source, rawValue: raw, reason: reason.description))
-                    return
-                }
-            }
-            switch Self.complete(values, table: table, line: record.line, fileName: file.lastPathComponent) {
-            case .success(let complete): try row(0, record.line, complete)
-            case .failure(let issue): try rejected(issue)
-            }
+    /// Checks the table's row rule over the read values and computes the derived ones; the rule's problem, if any.
+    mutating func finish(line: Int) -> RowIssue? {
+        if let rowRule, let problem = rowRule(values) {
+            let raw = table.index(of: problem.column).map { FeedFileReader.describe(values[$0]) } ?? ""
+            return RowIssue(file: name, line: line, column: problem.column, rawValue: raw, reason: problem.reason)
         }
-        if !sawLine {
-            throw FeedFormatError(.emptyFile, file: name, "\(name): the file is empty; the batch is rejected")
+        let readCount = rules.count
+        for k in 0..<derived.count {
+            let value = derived[k].compute(values, fileName)
+            values[readCount + k] = value
         }
-    }
-
-    static func jsonText(_ value: Any?) -> String {
-        guard let value, !(value is NSNull) else { return "" }
-        if let string = value as? String { return string }
-        if type(of: value) == Bool.self, let bool = value as? Bool { return bool ? "true" : "false" }
-        if let int = value as? Int { return String(int) }
-        if let double = value as? Double { return String(double) }
-        if let number = value as? NSNumber { return number.stringValue }
-        return "\(value)"
+        return nil
     }
 }

@@ -2,6 +2,86 @@ import Foundation
 
 /// The declared layout of every feed of shared/spec/feeds.md: header names as vendors send them, our column
 /// names and types, keys, and row rules.
+///
+/// The tables, in output-column order (`!` a value is required, `[a|b]` the accepted values, `← SOURCE` the
+/// vendor's header name or JSON key or XML attribute when it differs, `(derived)` computed per row; decimals carry
+/// their places; dates and timestamps are delivered in ISO form, timestamps in UTC):
+///
+/// - `products` (key ndc11): ndc11 text! ← NDC11; brand_name text! ← BRAND_NAME; generic_name text ← GENERIC_NAME;
+///   market text! ← MARKET; manufacturer text ← MANUFACTURER; is_own_brand flag ← IS_OWN_BRAND; launch_date date(iso) ←
+///   LAUNCH_DATE; wac_per_unit decimal(4) ← WAC_PER_UNIT; units_per_pack integer ← UNITS_PER_PACK
+/// - `nppes` (key npi): npi text! ← NPI; entity_type_code integer! [1|2] ← Entity Type Code; last_name text ← Provider
+///   Last Name (Legal Name); first_name text ← Provider First Name; middle_name text ← Provider Middle Name; credential
+///   text ← Provider Credential Text; address_line1 text ← Provider First Line Business Practice Location Address; city
+///   text ← Provider Business Practice Location Address City Name; state text ← Provider Business Practice Location
+///   Address State Name; postal_code text ← Provider Business Practice Location Address Postal Code; taxonomy_code text
+///   ← Healthcare Provider Taxonomy Code_1; enumeration_date date(monthDayYear) ← Provider Enumeration Date;
+///   deactivation_date date(monthDayYear) ← NPI Deactivation Date; npi_valid flag (derived)
+/// - `ama` (key me_number): me_number text! ← ME_NUMBER; last_name text ← LAST_NAME; first_name text ← FIRST_NAME;
+///   middle_name text ← MIDDLE_NAME; suffix text ← SUFFIX; birth_year integer ← BIRTH_YEAR; gender text [M|F|U] ←
+///   GENDER; primary_specialty text ← PRIMARY_SPECIALTY; secondary_specialty text ← SECONDARY_SPECIALTY; address_line1
+///   text ← MAILING_ADDRESS; city text ← CITY; state text ← STATE; zip text ← ZIP; npi text ← NPI; mpa text ← MPA;
+///   dead_ind flag ← DEAD_IND; npi_valid flag (derived)
+/// - `crm_accounts` (key account_id): account_id text! ← Id; npi text ← NPI_vod__c; first_name text ← FirstName;
+///   last_name text ← LastName; specialty text ← Specialty_1_vod__c; address_line1 text ← Primary_Address_Line_1; city
+///   text ← City; state text ← State; zip text ← Zip; territory_id text ← Territory_vod__c; is_deleted flag ←
+///   IsDeleted; last_modified timestamp ← LastModifiedDate; npi_valid flag (derived)
+/// - `alignment` (key zip): zip text! ← ZIP; territory_id text! ← TERRITORY_ID; territory_name text ← TERRITORY_NAME;
+///   district text ← DISTRICT; region text ← REGION; rep_id text ← REP_ID; effective_date date(iso) ← EFFECTIVE_DATE
+/// - `xponent` (key week_ending, prescriber_id, ndc11): prescriber_id text! ← PRESCRIBER_ID; npi text ← NPI; me_number
+///   text ← ME_NUMBER; ndc11 text! ← PRODUCT_NDC11; week_ending date(iso)! ← WEEK_ENDING; nrx decimal(3)! ← NRX; trx
+///   decimal(3)! ← TRX; nqty decimal(3) ← NQTY; tqty decimal(3) ← TQTY; npi_valid flag (derived); trx_lt_nrx flag
+///   (derived)
+/// - `claims` (key claim_id): claim_id text! ← CLAIM_ID; patient_token text ← PATIENT_TOKEN; fill_date date(compact)! ←
+///   FILL_DATE; ndc11 text! ← NDC11; prescriber_npi text ← PRESCRIBER_NPI; bin text ← BIN; pcn text ← PCN; group_id
+///   text ← GROUP_ID; days_supply integer ← DAYS_SUPPLY; quantity decimal(3) ← QUANTITY; claim_status text! [P|R|X] ←
+///   CLAIM_STATUS; reject_code text ← REJECT_CODE; patient_pay decimal(2) ← PATIENT_PAY; reverses_claim_id text ←
+///   REVERSES_CLAIM_ID; npi_valid flag (derived)
+/// - `formulary_payer` (key as_of, payer_id): as_of date(iso)! ← asOf; payer_id text! ← id; payer_name text ← name
+/// - `formulary_pbm` (key as_of, pbm_id, payer_id): as_of date(iso)! ← asOf; pbm_id text! ← id; pbm_name text ← name;
+///   payer_id text! ← payer
+/// - `formulary_plan` (key as_of, plan_id): as_of date(iso)! ← asOf; plan_id text! ← id; plan_name text ← name;
+///   payer_id text! ← payer; pbm_id text ← pbm; channel text [COMMERCIAL|MEDICARE_D|MEDICAID|VA_DOD]; lives integer;
+///   state text
+/// - `formulary_plan_key` (key as_of, plan_id, bin, pcn, group_id): as_of date(iso)! ← asOf; plan_id text! ← plan; bin
+///   text!; pcn text; group_id text ← group
+/// - `formulary_coverage` (key as_of, plan_id, ndc11): as_of date(iso)! ← asOf; plan_id text! ← plan; ndc11 text!; tier
+///   text [1|2|3|4|5|6|NC]; pa flag; st flag; ql flag; effective date(iso)
+/// - `rebates` (key invoice_id): invoice_id text! ← INVOICE_ID; contract_id text ← CONTRACT_ID; payer_id text! ←
+///   PAYER_ID; plan_id text ← PLAN_ID; ndc11 text! ← NDC11; quarter text! ← QUARTER; units decimal(3) ← UNITS;
+///   wac_amount decimal(2) ← WAC_AMOUNT; rebate_pct decimal(4) ← REBATE_PCT; rebate_amount decimal(2) ← REBATE_AMOUNT
+/// - `crm_calls` (key call_id): call_id text! ← Id; account_id text! ← Account_vod__c; call_date date(iso)! ←
+///   Call_Date_vod__c; territory_id text ← Territory_vod__c; rep_id text ← Rep_Id; call_type text
+///   [Detail|Virtual|Lunch|Group] ← Call_Type_vod__c; detailed_products text ← Detailed_Products_vod__c; samples
+///   integer ← Samples; status text [Submitted|Saved] ← Status_vod__c
+/// - `email_events` (key event_id): event_id text!; event_type text! [sent|delivered|open|click|bounce|unsubscribe]; ts
+///   timestamp!; campaign_id text!; audience text! [HCP|CONSUMER]; recipient_hash text; npi text; url text
+/// - `web_sessions` (key session_id): session_id text!; date date(iso)!; channel text
+///   [organic|paid_search|email|display|referral]; landing_page text; pages integer; duration_s integer;
+///   copay_card_signup flag; dma_code text; device text
+/// - `media` (key week_ending, dma_code, channel, campaign_id): week_ending date(iso)! ← WEEK_ENDING; dma_code text! ←
+///   DMA_CODE; dma_name text ← DMA_NAME; channel text! [RADIO|TV|DISPLAY|SOCIAL] ← CHANNEL; campaign_id text! ←
+///   CAMPAIGN_ID; grps decimal(3) ← GRPS; impressions integer ← IMPRESSIONS; spend_usd decimal(2) ← SPEND_USD
+/// - `partd` (key data_year, prscrbr_npi, brnd_name, gnrc_name): prscrbr_npi text! ← Prscrbr_NPI; prscrbr_last_org_name
+///   text ← Prscrbr_Last_Org_Name; prscrbr_first_name text ← Prscrbr_First_Name; prscrbr_city text ← Prscrbr_City;
+///   prscrbr_state_abrvtn text ← Prscrbr_State_Abrvtn; prscrbr_state_fips text ← Prscrbr_State_FIPS; prscrbr_type text
+///   ← Prscrbr_Type; prscrbr_type_src text ← Prscrbr_Type_Src; brnd_name text! ← Brnd_Name; gnrc_name text! ←
+///   Gnrc_Name; tot_clms integer ← Tot_Clms; tot_30day_fills decimal(3) ← Tot_30day_Fills; tot_day_suply integer ←
+///   Tot_Day_Suply; tot_drug_cst decimal(2) ← Tot_Drug_Cst; tot_benes integer ← Tot_Benes; ge65_sprsn_flag text ←
+///   GE65_Sprsn_Flag; ge65_tot_clms integer ← GE65_Tot_Clms; ge65_tot_30day_fills decimal(3) ← GE65_Tot_30day_Fills;
+///   ge65_tot_drug_cst decimal(2) ← GE65_Tot_Drug_Cst; ge65_tot_day_suply integer ← GE65_Tot_Day_Suply;
+///   ge65_bene_sprsn_flag text ← GE65_Bene_Sprsn_Flag; ge65_tot_benes integer ← GE65_Tot_Benes; data_year integer
+///   (derived); npi_valid flag (derived)
+///
+/// Row rules that reject: xponent `WEEK_ENDING` must be a Friday; a claims reversal (`X`) must name
+/// `REVERSES_CLAIM_ID`; rebates `QUARTER` must read like `2025Q1`. Flags that do not reject: `npi_valid` (10 digits
+/// with a Luhn check digit over `80840` + the first nine, see ``NPI/isValid(_:)``) and xponent `trx_lt_nrx`.
+///
+/// ```swift
+/// let layout = FeedLayouts.layout(for: "nppes")!
+/// layout.tables[0].columns[1].source  // "Entity Type Code"
+/// layout.tables[0].key                // ["npi"]
+/// ```
 public enum FeedLayouts {
     public static let all: [FeedLayout] = [
         products, nppes, ama, crmAccounts, alignment, xponent, claims, formulary, rebates, crmCalls, emailEvents,
@@ -143,6 +223,7 @@ public enum FeedLayouts {
                 derived: [
                     npiValid(1),
                     // TRx = NRx + refills, so TRX < NRX is flagged (kept, not silently fixed).
+                    // Both are correctly rounded from exact thousandths, so comparing the doubles is exact.
                     DerivedColumn("trx_lt_nrx", .flag) { row, _ in
                         if case .real(let nrx) = row[5], case .real(let trx) = row[6] {
                             return .integer(trx < nrx ? 1 : 0)
@@ -152,8 +233,8 @@ public enum FeedLayouts {
                 ],
                 key: ["week_ending", "prescriber_id", "ndc11"],
                 rowRule: { row in
-                    if case .text(let week) = row[4], FieldParsing.weekday(ofISO: week) != 5 {
-                        return ("WEEK_ENDING", "not a Friday")
+                    if case .text(let week) = row[4], let day = FieldParsing.weekday(ofISO: week), day != 5 {
+                        return ("WEEK_ENDING", "\(week) is a \(FieldParsing.weekdayNames[day]), not a Friday")
                     }
                     return nil
                 })
@@ -180,6 +261,7 @@ public enum FeedLayouts {
                     ColumnLayout("PATIENT_PAY", "patient_pay", .decimal(places: 2)),
                     ColumnLayout("REVERSES_CLAIM_ID", "reverses_claim_id"),
                 ],
+                derived: [npiValid(4)],
                 key: ["claim_id"],
                 rowRule: { row in
                     if case .text("X") = row[10], case .null = row[13] {
@@ -371,6 +453,15 @@ public enum FeedLayouts {
         ColumnLayout("GE65_Tot_Benes", "ge65_tot_benes", .integer),
     ]
 
+    /// The first run of exactly four digits in a file name that reads as a year 1900–2099 (`partd_2024.csv`).
+    static func dataYear(fileName: String) -> Int64? {
+        let runs = fileName.split { !$0.isASCII || !$0.isNumber }
+        guard let run = runs.first(where: { $0.count == 4 && ($0.hasPrefix("19") || $0.hasPrefix("20")) }) else {
+            return nil
+        }
+        return Int64(run)
+    }
+
     static let partd = FeedLayout(
         feed: "partd", format: csv,
         tables: [
@@ -379,9 +470,9 @@ public enum FeedLayouts {
                 derived: [
                     // The data year is in the file name, partd_YYYY.csv (the real CMS file carries no year column).
                     DerivedColumn("data_year", .integer) { _, file in
-                        let digits = file.filter(\.isNumber)
-                        return digits.count >= 4 ? .integer(Int64(digits.prefix(4))!) : .null
-                    }
+                        dataYear(fileName: file).map { .integer($0) } ?? .null
+                    },
+                    npiValid(0),
                 ], key: ["data_year", "prscrbr_npi", "brnd_name", "gnrc_name"])
         ])
 }

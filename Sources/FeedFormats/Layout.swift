@@ -1,6 +1,8 @@
 import Foundation
 
 /// How a feed's files are written.
+///
+/// Every text format is read as UTF-8; a byte-order mark is skipped, CRLF and LF both end lines.
 public enum FileFormat: Sendable, Hashable {
     /// Delimited text with a header row; `quoted` when fields may be enclosed in double quotes (RFC 4180).
     case delimited(delimiter: UInt8, quoted: Bool)
@@ -14,15 +16,17 @@ public enum FileFormat: Sendable, Hashable {
 public enum ColumnType: Sendable, Hashable {
     case text
     case integer
-    /// A decimal with up to `places` places, read exactly and stored as a REAL of that precision.
+    /// A decimal with up to `places` places, read exactly as an integer count of 10^-places (more places are
+    /// rounded half away from zero), delivered as the `Double` nearest to that count / 10^places (a REAL).
     case decimal(places: Int)
     /// A date written as `format`, stored as ISO `YYYY-MM-DD`.
     case date(DateFormat)
     /// An ISO 8601 timestamp with offset, stored in UTC as `YYYY-MM-DDTHH:MM:SSZ`.
     case timestamp
-    /// A flag (`Y`/`N`, `Y`/empty, `1`/`0`, `true`/`false`), stored as 1 or 0.
+    /// A flag (`Y`/`N`, `Y`/empty, `1`/`0`, `true`/`false`, `yes`/`no`, any case), stored as 1 or 0; empty is 0.
     case flag
 
+    /// The SQLite column type for the value: INTEGER, REAL or TEXT.
     public var sqlType: String {
         switch self {
         case .integer, .flag: return "INTEGER"
@@ -32,6 +36,7 @@ public enum ColumnType: Sendable, Hashable {
     }
 }
 
+/// How a date column is written in the vendor's file; every date is delivered as ISO `YYYY-MM-DD`.
 public enum DateFormat: String, Sendable, Hashable {
     /// `YYYY-MM-DD`
     case iso
@@ -42,6 +47,10 @@ public enum DateFormat: String, Sendable, Hashable {
 }
 
 /// One column: the vendor's header name, our column name, its type and rules.
+///
+/// ```swift
+/// ColumnLayout("Entity Type Code", "entity_type_code", .integer, nullable: false, accepted: ["1", "2"])
+/// ```
 public struct ColumnLayout: Sendable, Hashable {
     /// The header name in the vendor file (or the JSON key, or the XML attribute).
     public var source: String
@@ -50,9 +59,9 @@ public struct ColumnLayout: Sendable, Hashable {
     public var type: ColumnType
     /// Whether the header must carry the column (a batch without it is rejected).
     public var required: Bool
-    /// Whether an empty value is allowed.
+    /// Whether an empty value is allowed (it is delivered as `.null`; an empty flag is 0).
     public var nullable: Bool
-    /// The values allowed, when the spec lists them.
+    /// The values allowed, when the spec lists them, compared with the trimmed text before typing.
     public var accepted: [String]?
     /// Exactly this many characters, when set (NPI 10, NDC11 11).
     public var length: Int?
@@ -75,6 +84,9 @@ public struct ColumnLayout: Sendable, Hashable {
 }
 
 /// A column computed from the others of the row (a flag such as `npi_valid`) or from the file's name.
+///
+/// Derived columns carry per-row flags that are not rejections: the row loads and the flag says what is odd
+/// about it (`trx_lt_nrx`, `npi_valid`). `compute` gets the read values (in column order) and the file's name.
 public struct DerivedColumn: Sendable {
     public var name: String
     public var type: ColumnType
@@ -92,7 +104,8 @@ public struct TableLayout: Sendable {
     public var columns: [ColumnLayout]
     public var derived: [DerivedColumn]
     public var key: [String]
-    /// A rule over a typed row; a message rejects the row (naming the column).
+    /// A rule over a typed row (read values, in column order); a result rejects the row, naming the vendor's
+    /// column (its `source`) and the reason.
     public var rowRule: (@Sendable ([FieldValue]) -> (column: String, reason: String)?)?
 
     public init(
@@ -115,7 +128,14 @@ public struct TableLayout: Sendable {
     public func index(of name: String) -> Int? { columns.firstIndex { $0.name == name || $0.source == name } }
 }
 
-/// A feed: its format and the tables it loads into.
+/// A feed of shared/spec/feeds.md: its format and the tables it loads into (one, except the formulary's five).
+///
+/// ```swift
+/// let xponent = FeedLayouts.layout(for: "xponent")!
+/// xponent.tables[0].outputColumns.map(\.name)
+/// // ["prescriber_id", "npi", "me_number", "ndc11", "week_ending", "nrx", "trx", "nqty", "tqty",
+/// //  "npi_valid", "trx_lt_nrx"]
+/// ```
 public struct FeedLayout: Sendable {
     public var feed: String
     public var format: FileFormat

@@ -292,6 +292,10 @@ extension Generation {
         )
         .write(to: root.appendingPathComponent("truth/expected_counts.json"))
         let friday = Timeline.friday(Timeline.incidentWeek)
+        let webDuplicate = DeliveryBuffer(
+            self, feed: "web_sessions", header: nil, fileStem: "", fileExtension: ""
+        ).deliveryDay(Self.duplicatedWebDay)
+        let lateCRM = Self.lateCRMWeek * 7 + 2
         let first = "claims/\(Day.iso(friday + 4))/claims_\(Day.compact(friday)).txt"
         let second = "claims/\(Day.iso(friday + 6))/claims_\(Day.compact(friday))_redelivery.txt"
         try """
@@ -318,6 +322,11 @@ extension Generation {
         - **Unresolvable claims**: about 3% of claims carry a BIN/PCN/group that no formulary plan lists
           (`plan_map.csv` marks them `UNRESOLVED`).
         - **Late call syncs**: about 3% of calls arrive one to three days after the usual next-day delivery.
+        - **A whole delivery twice**: the web_sessions delivery of \(Day.iso(webDuplicate)) arrives again, byte for
+          byte, on \(Day.iso(webDuplicate + 1)) (same file name, its own batch folder). It is a new batch with the
+          same content: its rows are counted in `rows` and `batches`, its keys once in `distinct_keys`.
+        - **A late delivery**: the crm_accounts extract of \(Day.iso(lateCRM)) lands three days late, in folder
+          \(Day.iso(lateCRM + 3)) (the file keeps its extract date), still before the next weekly extract.
         """.write(to: root.appendingPathComponent("truth/incidents.md"), atomically: true, encoding: .utf8)
         try """
         # Ground truth (never read by the pipeline)

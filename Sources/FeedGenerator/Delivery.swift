@@ -34,11 +34,16 @@ final class DeliveryBuffer {
             let lines = pending.removeValue(forKey: delivery)!
             let covered =
                 weekly ? Day.compact(delivery - 7) + "_" + Day.compact(delivery - 1) : Day.compact(delivery - 1)
-            try generation.batch(
-                feed, day: min(delivery, Timeline.days - 1 + 7), file: "\(fileStem)_\(covered).\(fileExtension)",
-                header: header
-            ) { w in
+            let day = min(delivery, Timeline.days - 1 + 7)
+            let file = "\(fileStem)_\(covered).\(fileExtension)"
+            try generation.batch(feed, day: day, file: file, header: header) { w in
                 for line in lines { w.line(line) }
+            }
+            // A whole delivery sent twice: the same file, byte for byte, lands again the next day.
+            if feed == "web_sessions" && delivery == deliveryDay(Generation.duplicatedWebDay) {
+                try generation.batch(feed, day: day + 1, file: file, header: header) { w in
+                    for line in lines { w.line(line) }
+                }
             }
         }
     }

@@ -20,6 +20,8 @@ public struct GenerationSummary: Sendable, Codable {
     public var feeds: [String: FeedSummary]
     /// Bytes of every feed file written (the truth files are not counted).
     public var bytes: Int
+    /// Wall-clock seconds the generation took (not written to any file, so output stays deterministic).
+    public var elapsedSeconds: Double = 0
 
     public init(scale: Scale, seed: UInt64, physicians: Int, feeds: [String: FeedSummary]) {
         self.scale = scale
@@ -40,11 +42,14 @@ public enum FeedGenerator {
     public static func generate(_ options: GeneratorOptions, progress: (@Sendable (String) -> Void)? = nil) throws
         -> GenerationSummary
     {
+        let started = DispatchTime.now().uptimeNanoseconds
         let generation = Generation(options: options, progress: progress ?? { _ in })
         try generation.run()
-        return GenerationSummary(
+        var summary = GenerationSummary(
             scale: options.scale, seed: options.seed, physicians: generation.physicians.count,
             feeds: generation.summaries)
+        summary.elapsedSeconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
+        return summary
     }
 }
 
@@ -98,6 +103,12 @@ final class Generation {
     var seenClaimNPI: [Bool] = []
     /// Plans named on a rebate invoice (for the truth's plan map).
     var rebatedPlans = Set<String>()
+    /// Batch folders written per feed (delivery days).
+    var batchFolders: [String: Set<Int>] = [:]
+    /// The web_sessions delivery that arrives twice (byte-identical, next day): 2025-05-20.
+    static let duplicatedWebDay = 505
+    /// The crm_accounts weekly extract that lands three days late (extract of 2024-09-11, landed 2024-09-14).
+    static let lateCRMWeek = 36
 
     init(options: GeneratorOptions, progress: @escaping (String) -> Void) {
         self.options = options
@@ -257,7 +268,8 @@ final class Generation {
         if let header { writer.line(header) }
         try body(writer)
         writer.close()
-        summaries[feed, default: FeedSummary()].batches += 1
+        // A batch is a folder: a second file in the same folder (a re-delivered file) is not a new batch.
+        if batchFolders[feed, default: []].insert(day).inserted { summaries[feed, default: FeedSummary()].batches += 1 }
         summaries[feed, default: FeedSummary()].rows += writer.lines - (header == nil ? 0 : 1)
         summaries[feed, default: FeedSummary()].bytes += writer.bytes
     }

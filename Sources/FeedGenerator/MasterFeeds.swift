@@ -193,8 +193,10 @@ extension Generation {
                 ($0.index + week * 7) % 97 == 0 || ($0.movedZip != nil && changeMonth($0, 2) * 4 == week)
             }
             guard !changed.isEmpty else { continue }
+            // One extract lands three days late (the file keeps its extract date).
             try batch(
-                "crm_accounts", day: week * 7 + 2, file: "accounts_\(Day.compact(week * 7 + 2)).jsonl", header: nil
+                "crm_accounts", day: week * 7 + 2 + (week == Self.lateCRMWeek ? 3 : 0),
+                file: "accounts_\(Day.compact(week * 7 + 2)).jsonl", header: nil
             ) { w in
                 for p in changed { w.line(crmRow(p, week: week, r: &r)) }
             }

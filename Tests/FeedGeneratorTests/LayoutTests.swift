@@ -99,3 +99,28 @@ struct LayoutTests {
         #expect(rows > 1_000)
     }
 }
+
+/// Whole deliveries that arrive twice or late, as real vendors send them.
+struct DeliveryAnomalyTests {
+    @Test func oneWebDeliveryArrivesTwiceByteForByte() throws {
+        let world = try TinyWorld()
+        defer { world.remove() }
+        let files = try world.files("web_sessions")
+        let byName = Dictionary(grouping: files, by: \.name).filter { $0.value.count > 1 }
+        #expect(byName.count == 1)
+        for (_, copies) in byName {
+            #expect(copies.count == 2)
+            #expect(copies[0].text == copies[1].text)
+            #expect(copies[0].batch != copies[1].batch)
+        }
+        let summary = try #require(world.summary.feeds["web_sessions"])
+        #expect(summary.batches == Set(files.map(\.batch)).count)
+    }
+
+    @Test func aLateCRMExtractKeepsItsExtractDate() throws {
+        let world = try TinyWorld(physicians: 600)
+        defer { world.remove() }
+        let late = try world.files("crm_accounts").filter { $0.name == "accounts_20240911.jsonl" }
+        #expect(late.map(\.batch) == ["2024-09-14"])
+    }
+}

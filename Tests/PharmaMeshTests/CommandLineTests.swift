@@ -79,7 +79,7 @@ struct CommandLineTests {
             "query", "--format", "csv", "--home", home,
             "SELECT line, \"column\", raw_value, reason FROM raw_xponent.quarantine",
         ])
-        #expect(csv.out == "line,column,raw_value,reason\n2,NRX,x,not a number\n")
+        #expect(csv.out == "line,column,raw_value,reason\n2,NRX,x,\"not a number: \"\"x\"\"\"\n")
         let json = try pharmaMesh([
             "query", "--format", "json", "--home", home, "SELECT COUNT(*) AS n FROM raw_xponent.xponent",
         ])

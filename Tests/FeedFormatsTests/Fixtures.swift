@@ -1,0 +1,65 @@
+import Foundation
+import Testing
+
+@testable import FeedFormats
+
+/// Writes fixture files into a fresh temporary folder, removed by `remove()`.
+struct Fixture {
+    let folder: URL
+
+    init() throws {
+        folder = FileManager.default.temporaryDirectory.appendingPathComponent(
+            "feed-formats-\(UUID().uuidString.prefix(8))")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+    }
+
+    func file(_ name: String, _ bytes: [UInt8]) throws -> URL {
+        let url = folder.appendingPathComponent(name)
+        try Data(bytes).write(to: url)
+        return url
+    }
+
+    func file(_ name: String, _ text: String) throws -> URL { try file(name, Array(text.utf8)) }
+
+    func remove() { try? FileManager.default.removeItem(at: folder) }
+}
+
+/// Everything a reader produced from one file.
+struct Read {
+    var rows: [(table: Int, line: Int, values: [FieldValue])] = []
+    var issues: [RowIssue] = []
+
+    init(_ feed: String, _ url: URL, name: String? = nil) throws {
+        var rows: [(Int, Int, [FieldValue])] = []
+        var issues: [RowIssue] = []
+        try FeedFileReader(feed: feed).read(
+            file: url, name: name, row: { rows.append(($0, $1, $2)) }, rejected: { issues.append($0) })
+        self.rows = rows.map { (table: $0.0, line: $0.1, values: $0.2) }
+        self.issues = issues
+    }
+
+    /// `line column: reason` per issue, for exact comparisons.
+    var problems: [String] { issues.map { "\($0.line) \($0.column): \($0.reason)" } }
+}
+
+/// Reads a file expecting a batch-level error, and returns it.
+func readError(_ feed: String, _ url: URL, name: String? = nil) -> FeedFormatError? {
+    #expect(throws: FeedFormatError.self) { _ = try Read(feed, url, name: name) }
+    do {
+        _ = try Read(feed, url, name: name)
+        return nil
+    } catch {
+        return error as? FeedFormatError
+    }
+}
+
+let xponentHeader = "PRESCRIBER_ID,NPI,ME_NUMBER,PRODUCT_NDC11,WEEK_ENDING,NRX,TRX,NQTY,TQTY"
+
+/// The NPPES header of the columns the layout reads, quoted as CMS writes it.
+let nppesHeader = [
+    "NPI", "Entity Type Code", "Provider Last Name (Legal Name)", "Provider First Name", "Provider Middle Name",
+    "Provider Credential Text", "Provider First Line Business Practice Location Address",
+    "Provider Business Practice Location Address City Name", "Provider Business Practice Location Address State Name",
+    "Provider Business Practice Location Address Postal Code", "Healthcare Provider Taxonomy Code_1",
+    "Provider Enumeration Date", "NPI Deactivation Date",
+].map { "\"\($0)\"" }.joined(separator: ",")
