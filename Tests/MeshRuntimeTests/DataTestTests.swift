@@ -38,6 +38,42 @@ struct DataTestTests {
         #expect(try evaluate(Unique(table: "fact", grain: ["id", "kind"])).status == .pass)
     }
 
+    @Test func uniquePassesAtOnceWhenAUniqueKeyEnforcesTheGrain() throws {
+        let queue = try DatabaseQueue()
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE keyed (a TEXT NOT NULL, b INTEGER NOT NULL, c TEXT, UNIQUE (b, a));
+                    CREATE TABLE wide (a TEXT, b INTEGER, PRIMARY KEY (a, b)) WITHOUT ROWID;
+                    CREATE TABLE rowid_key (id INTEGER PRIMARY KEY, v TEXT);
+                    CREATE TABLE nullable (a TEXT, b INTEGER, UNIQUE (a, b));
+                    CREATE TABLE other_collation (a TEXT NOT NULL COLLATE NOCASE, UNIQUE (a COLLATE BINARY));
+                    CREATE TABLE partial (a INTEGER NOT NULL);
+                    CREATE UNIQUE INDEX partial_a ON partial(a) WHERE a > 0;
+                    INSERT INTO keyed VALUES ('x', 1, NULL), ('x', 2, NULL);
+                    INSERT INTO nullable VALUES (NULL, 1), (NULL, 1);
+                    INSERT INTO other_collation VALUES ('x'), ('X');
+                    INSERT INTO partial VALUES (-1), (-1);
+                    """)
+            func check(_ table: String, _ grain: [String]) -> TestResult {
+                TestResult.evaluate(
+                    Unique(table: table, grain: grain), step: nil, in: db, context: TestContext(domain: "d"))
+            }
+            for (table, grain) in [("keyed", ["a", "b"]), ("wide", ["B", "a"]), ("rowid_key", ["id"])] {
+                let result = check(table, grain)
+                #expect(result.status == .pass, "\(table)")
+                #expect(result.message == "enforced by the table's unique key", "\(table)")
+            }
+            // Not the key's exact columns: the rows are read (and found unique).
+            #expect(check("keyed", ["a", "b", "c"]).message == "ok")
+            #expect(check("keyed", ["a"]).status == .fail)
+            // A unique key that lets NULLs repeat, compares otherwise, or covers part of the table proves nothing.
+            #expect(check("nullable", ["a", "b"]).status == .fail)
+            #expect(check("other_collation", ["a"]).status == .fail)
+            #expect(check("partial", ["a"]).status == .fail)
+        }
+    }
+
     @Test func acceptedValuesListsTheOthers() throws {
         let result = try evaluate(AcceptedValues(table: "fact", column: "kind", values: ["A", "B"]))
         #expect(result.failures == 1)

@@ -1,4 +1,6 @@
 import Foundation
+import GRDB
+import GRDBSQLite
 
 /// The listed columns are never NULL.
 public struct NotNull: DataTest {
@@ -32,6 +34,75 @@ public struct Unique: DataTest {
         let columns = grain.map(quoteQualified).joined(separator: ", ")
         return
             "SELECT \(columns), COUNT(*) AS copies FROM \(quoteQualified(table)) GROUP BY \(columns) HAVING COUNT(*) > 1"
+    }
+}
+
+extension Unique: KeyEnforcedTest {
+    /// True when a unique key of the table guarantees the test: a PRIMARY KEY or UNIQUE index (not partial)
+    /// whose key columns are exactly the grain columns, in any order, compared with the columns' own
+    /// collations (as GROUP BY compares them), and that admits no NULL (a unique index lets NULLs repeat,
+    /// GROUP BY groups them): every key column is declared NOT NULL, or the key is the PRIMARY KEY of a
+    /// WITHOUT ROWID table, or it is an INTEGER PRIMARY KEY (the rowid).
+    func isEnforcedByKey(in db: Database) throws -> Bool {
+        let grainNames = Set(grain.map { $0.lowercased() })
+        guard !grain.isEmpty, grainNames.count == grain.count else { return false }
+        let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
+        let (schema, name) = parts.count == 2 ? (parts[0], parts[1]) : ("main", parts[0])
+        let s = quoteQualified(schema)
+        guard
+            try String.fetchOne(
+                db, sql: "SELECT type FROM \(s).sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [name])
+                == "table"
+        else { return false }
+        // A table WITHOUT ROWID has no rowid to select (a column named rowid only makes this conservative).
+        let withoutRowid = (try? db.makeStatement(sql: "SELECT rowid FROM \(s).\(quoteQualified(name)) LIMIT 0")) == nil
+
+        struct Column {
+            var notNull: Bool
+            var primaryKey: Int
+            var type: String
+            var collation: String
+        }
+        var columns: [String: Column] = [:]
+        for row in try Row.fetchAll(db, sql: "PRAGMA \(s).table_xinfo(\(quoteLiteral(name)))") {
+            let column: String = row["name"]
+            var collation: UnsafePointer<CChar>?
+            var dataType: UnsafePointer<CChar>?
+            var notNull: Int32 = 0
+            var primaryKey: Int32 = 0
+            var autoincrement: Int32 = 0
+            let code = sqlite3_table_column_metadata(
+                db.sqliteConnection, schema, name, column, &dataType, &collation, &notNull, &primaryKey, &autoincrement)
+            guard code == SQLITE_OK else { return false }
+            columns[column.lowercased()] = Column(
+                notNull: row["notnull"] as Int != 0, primaryKey: row["pk"], type: (row["type"] as String).uppercased(),
+                collation: collation.map { String(cString: $0) }?.uppercased() ?? "BINARY")
+        }
+
+        let indexes = try Row.fetchAll(db, sql: "PRAGMA \(s).index_list(\(quoteLiteral(name)))")
+        // INTEGER PRIMARY KEY: the rowid itself, unique and never NULL, with no separate index.
+        let keyColumns = columns.filter { $0.value.primaryKey > 0 }
+        if !withoutRowid, keyColumns.count == 1, let key = keyColumns.first, key.value.type == "INTEGER",
+            !indexes.contains(where: { ($0["origin"] as String) == "pk" }), grainNames == [key.key]
+        {
+            return true
+        }
+        for index in indexes where (index["unique"] as Int) != 0 && (index["partial"] as Int) == 0 {
+            let origin: String = index["origin"]
+            let indexName: String = index["name"]
+            let keys = try Row.fetchAll(db, sql: "PRAGMA \(s).index_xinfo(\(quoteLiteral(indexName)))")
+                .filter { ($0["key"] as Int) != 0 }
+            guard keys.count == grain.count else { continue }
+            let enforced = keys.allSatisfy { key in
+                guard let keyName = key["name"] as String?, grainNames.contains(keyName.lowercased()),
+                    let column = columns[keyName.lowercased()]
+                else { return false }
+                let collation = (key["coll"] as String?)?.uppercased() ?? "BINARY"
+                return collation == column.collation && (column.notNull || (withoutRowid && origin == "pk"))
+            }
+            if enforced && Set(keys.compactMap { ($0["name"] as String?)?.lowercased() }) == grainNames { return true }
+        }
+        return false
     }
 }
 

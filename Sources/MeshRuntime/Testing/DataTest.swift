@@ -71,6 +71,11 @@ public struct TestResult: Sendable, Codable, Hashable {
         -> TestResult
     {
         do {
+            if let keyed = test as? any KeyEnforcedTest, (try? keyed.isEnforcedByKey(in: db)) == true {
+                return TestResult(
+                    test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
+                    message: "enforced by the table's unique key")
+            }
             guard let sql = try test.offendingRowsSQL(context) else {
                 return TestResult(
                     test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
@@ -105,6 +110,12 @@ public struct TestResult: Sendable, Codable, Hashable {
 
     /// True when this result stops the domain.
     public var isBlocking: Bool { status == .fail || status == .error }
+}
+
+/// A test that a table's constraints can guarantee without reading its rows (checked before the query runs).
+protocol KeyEnforcedTest: DataTest {
+    /// True when the database's schema already enforces what the test checks.
+    func isEnforcedByKey(in db: Database) throws -> Bool
 }
 
 /// Quotes an SQL identifier, keeping a `schema.table` prefix apart.
