@@ -87,11 +87,44 @@ public struct Domain: Sendable {
     /// Working tables kept in the published version besides the outputs (for example state that an
     /// incremental build reads back from the previous version). Every other non-output table is dropped.
     public var retainedTables: [String]
+    /// When true, a build starts from a byte copy of the previous published version instead of an empty
+    /// database, so that steps can change only what their new input changed.
+    ///
+    /// The copy is used when the domain has a previous version whose file is still retained and the run is
+    /// not a full refresh; the steps learn which case they are in from `StepContext.startedFromPrevious`:
+    ///
+    /// - `true`: the working database already holds every output and retained table of the previous
+    ///   version. The recipe must bring them up to date by deleting and re-inserting the rows that changed
+    ///   (`previous` is still attached read-only, for comparisons). Tables it does not touch are published
+    ///   as they were. Creating a table that already exists fails, so use `CREATE TABLE IF NOT EXISTS`.
+    /// - `false` (first build, full refresh, previous file removed by retention): the database is empty and
+    ///   the recipe builds everything from scratch.
+    ///
+    /// Either way the published result must be the same for the same inputs: the version fingerprint of an
+    /// incremental build equals that of a full build. Digests of tables changed in place are updated from
+    /// the changed rows only (tables dropped and recreated, or whose columns changed, are digested fully).
+    ///
+    /// ```swift
+    /// .swift("apply-batch") { context in
+    ///     try await context.database.write { db in
+    ///         try db.execute(sql: "CREATE TABLE IF NOT EXISTS facts (id INTEGER PRIMARY KEY, amount REAL)")
+    ///         if context.startedFromPrevious {
+    ///             try db.execute(sql: "DELETE FROM facts WHERE id IN (SELECT id FROM raw.batch)")
+    ///             try db.execute(sql: "INSERT INTO facts SELECT id, amount FROM raw.batch")
+    ///         } else {
+    ///             try db.execute(sql: "INSERT INTO facts SELECT id, amount FROM raw.all_rows")
+    ///         }
+    ///     }
+    ///     return StepReport()
+    /// }
+    /// ```
+    public var buildsOnPreviousVersion: Bool
 
     public init(
         id: DomainID, layer: String, owner: Owner, description: String,
         inputs: [InputPort] = [], outputs: [OutputPort], recipe: Recipe,
-        tests: [any DataTest] = [], parameters: [String: String] = [:], retainedTables: [String] = []
+        tests: [any DataTest] = [], parameters: [String: String] = [:], retainedTables: [String] = [],
+        buildsOnPreviousVersion: Bool = false
     ) {
         self.id = id
         self.layer = layer
@@ -103,6 +136,7 @@ public struct Domain: Sendable {
         self.tests = tests
         self.parameters = parameters
         self.retainedTables = retainedTables
+        self.buildsOnPreviousVersion = buildsOnPreviousVersion
     }
 
     /// The domains this one reads.
@@ -123,6 +157,8 @@ public struct Domain: Sendable {
         lines.append(contentsOf: recipe.definitionLines(prefix: ""))
         lines.append(contentsOf: tests.map { "test \($0.definition)" })
         lines.append("retained \(retainedTables.sorted().joined(separator: ","))")
+        // Only when set, so that the code version of existing domains does not change.
+        if buildsOnPreviousVersion { lines.append("builds on previous version") }
         return lines.joined(separator: "\n")
     }
 

@@ -39,6 +39,10 @@ public struct StepContext: Sendable {
     let progressSink: @Sendable (String) -> Void
     /// True when the run asked for a full refresh: incremental steps must not build on the previous version.
     public var fullRefresh = false
+    /// True when the working database started as a copy of the previous published version (the domain
+    /// sets `buildsOnPreviousVersion`): the outputs are already there, and the steps apply only what changed.
+    /// False when the database started empty and the steps build everything.
+    public var startedFromPrevious = false
 
     /// Records a log line in the run history (and the process log).
     public func log(_ message: String, level: Logger.Level = .info) {

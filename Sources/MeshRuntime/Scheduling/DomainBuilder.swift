@@ -97,12 +97,23 @@ struct DomainBuilder: Sendable {
         do {
             try fm.createDirectory(at: buildDirectory, withIntermediateDirectories: true)
             let workPath = buildDirectory.appendingPathComponent("work.sqlite").path
+            // An incremental build starts from a byte copy of the previous version (not fsynced: the working
+            // file is fsynced once, when it is published).
+            var startedFromPrevious = false
+            if domain.buildsOnPreviousVersion, !fullRefresh, let previous, previous.retained {
+                let previousFile = mesh.path(of: previous)
+                if fm.fileExists(atPath: previousFile.path) {
+                    try Self.copyFile(from: previousFile.path, to: workPath)
+                    startedFromPrevious = true
+                }
+            }
             var configuration = Configuration()
             configuration.label = "build.\(domain.id)"
             configuration.journalMode = .default
             configuration.prepareDatabase { db in
                 // The working database is thrown away if anything fails, so durability is not needed here;
-                // publication fsyncs the finished file before it is renamed into place.
+                // publication fsyncs the finished file before it is renamed into place. On a copied version
+                // the page size stays that of the copy (the pragma only applies to an empty file).
                 try db.execute(
                     sql:
                         "PRAGMA page_size = 16384; PRAGMA journal_mode = MEMORY; PRAGMA synchronous = OFF; PRAGMA cache_size = -262144"
@@ -110,6 +121,14 @@ struct DomainBuilder: Sendable {
             }
             let database = try DatabaseQueue(path: workPath, configuration: configuration)
             try await attachInputs(to: database)
+            var tracker: IncrementalDigest?
+            var schemaAtStart = ""
+            if startedFromPrevious {
+                let tables = domain.outputs.map(\.table).filter { previous?.tableDigests[$0] != nil }
+                (tracker, schemaAtStart) = try await database.writeWithoutTransaction { db in
+                    (try IncrementalDigest.install(tables: tables, in: db), try Self.schemaText(db))
+                }
+            }
 
             var context = StepContext(
                 runID: runID, domain: domain.id, step: "", database: database, parameters: parameters,
@@ -122,6 +141,7 @@ struct DomainBuilder: Sendable {
                     Task { await mesh.events.deliverTransient(event) }
                 })
             context.fullRefresh = fullRefresh
+            context.startedFromPrevious = startedFromPrevious
             let testContext = TestContext(domain: domain.id, parameters: parameters, hasPrevious: previous != nil)
 
             if let failure = await runRecipe(
@@ -141,7 +161,7 @@ struct DomainBuilder: Sendable {
                 return await finish(
                     .fail, message: "test \(blocking.test) \(blocking.status.rawValue): \(blocking.message)")
             }
-            let digests = try await finalize(database)
+            let digests = try await finalize(database, tracker: tracker, schemaAtStart: schemaAtStart)
             try database.close()
 
             let versionNumber = ((try? store.versions(of: domain.id).first?.version) ?? 0) + 1
@@ -160,7 +180,8 @@ struct DomainBuilder: Sendable {
                 runID: runID, publishedAt: now, status: warned ? .warn : .success, codeVersion: domain.codeVersion,
                 codeCommit: mesh.configuration.codeCommit, variation: variation, parameters: parameters,
                 inputVersions: inputVersions, upstreamVersions: upstream, sourceStates: sourceStates,
-                rowCounts: digests.mapValues(\.rowCount), schema: digests.mapValues(\.columns), retained: true)
+                rowCounts: digests.mapValues(\.rowCount), schema: digests.mapValues(\.columns), retained: true,
+                tableDigests: digests.mapValues(\.digest))
             return await finish(
                 warned ? .warn : .success, message: warned ? "published with warnings" : nil, version: version,
                 rowsOut: digests.values.map(\.rowCount).reduce(0, +))
@@ -233,7 +254,7 @@ struct DomainBuilder: Sendable {
             inputVersions: context.inputVersions, previousVersion: context.previousVersion,
             workDirectory: context.workDirectory,
             home: context.home, logger: stepLogger, sink: context.sink, progressSink: context.progressSink,
-            fullRefresh: context.fullRefresh)
+            fullRefresh: context.fullRefresh, startedFromPrevious: context.startedFromPrevious)
         var report = StepReport()
         var failure: Failure?
         if let nested = node.step as? NestedRecipe {
@@ -320,10 +341,16 @@ struct DomainBuilder: Sendable {
     }
 
     /// Drops working tables, checks the output contract, and digests the outputs.
-    private func finalize(_ database: DatabaseQueue) async throws -> [String: Fingerprint.TableDigest] {
+    ///
+    /// With a `tracker` (the build started from a copy of the previous version), a table changed in place is
+    /// digested from its changed rows only, and statistics are refreshed cheaply (or kept when nothing changed).
+    private func finalize(_ database: DatabaseQueue, tracker: IncrementalDigest?, schemaAtStart: String)
+        async throws -> [String: Fingerprint.TableDigest]
+    {
         let outputs = Set(domain.outputs.map(\.table))
         let keep = outputs.union(domain.retainedTables)
         return try await database.writeWithoutTransaction { db in
+            let unchanged = try tracker.map { try !$0.hasChanges(in: db) && Self.schemaText(db) == schemaAtStart }
             for schema in ["previous"] + inputs.keys.map(\.schemaName) {
                 if try Row.fetchAll(db, sql: "PRAGMA database_list").contains(where: { $0["name"] == schema }) {
                     try db.execute(sql: "DETACH DATABASE \(quoteQualified(schema))")
@@ -352,10 +379,66 @@ struct DomainBuilder: Sendable {
                         "output contract: table \(output.table) lacks column\(missing.count == 1 ? "" : "s") \(missing.joined(separator: ", "))"
                     )
                 }
-                digests[output.table] = try Fingerprint.digest(table: output.table, in: db)
+                if let tracker, let previous, let digest = previous.tableDigests[output.table],
+                    let rowCount = previous.rowCounts[output.table], let columns = previous.schema[output.table],
+                    let updated = try tracker.digest(
+                        of: output.table,
+                        previous: Fingerprint.TableDigest(columns: columns, rowCount: rowCount, digest: digest), in: db)
+                {
+                    digests[output.table] = updated
+                } else {
+                    digests[output.table] = try Fingerprint.digest(table: output.table, in: db)
+                }
             }
-            try db.execute(sql: "PRAGMA analysis_limit = 1000; ANALYZE")
+            if let tracker {
+                try tracker.uninstall(in: db)
+                // The copy carries the previous statistics: keep them when nothing changed, else refresh them
+                // from a bounded sample of each index instead of a full scan.
+                if unchanged != true { try db.execute(sql: "PRAGMA analysis_limit = 400; ANALYZE") }
+            } else {
+                try db.execute(sql: "PRAGMA analysis_limit = 1000; ANALYZE")
+            }
             return digests
+        }
+    }
+
+    /// The schema of the main database, to tell whether a build changed any table or index definition.
+    private static func schemaText(_ db: Database) throws -> String {
+        try String.fetchAll(
+            db, sql: "SELECT type || ' ' || name || ' ' || IFNULL(sql, '') FROM main.sqlite_master ORDER BY 1"
+        )
+        .joined(separator: "\n")
+    }
+
+    /// Copies a file in 1 MiB chunks, without syncing it.
+    static func copyFile(from source: String, to destination: String) throws {
+        let input = open(source, O_RDONLY)
+        guard input >= 0 else {
+            throw MeshError(.storage, "cannot read \(source): \(String(cString: strerror(errno)))")
+        }
+        defer { close(input) }
+        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        guard output >= 0 else {
+            throw MeshError(.storage, "cannot create \(destination): \(String(cString: strerror(errno)))")
+        }
+        defer { close(output) }
+        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        while true {
+            let read = buffer.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress, $0.count) }
+            if read == 0 { break }
+            if read < 0 {
+                if errno == EINTR { continue }
+                throw MeshError(.storage, "cannot copy \(source): \(String(cString: strerror(errno)))")
+            }
+            var offset = 0
+            while offset < read {
+                let written = buffer.withUnsafeBytes { Glibc.write(output, $0.baseAddress! + offset, read - offset) }
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw MeshError(.storage, "cannot copy to \(destination): \(String(cString: strerror(errno)))")
+                }
+                offset += written
+            }
         }
     }
 

@@ -47,56 +47,24 @@ public enum Fingerprint {
                     resultCode: ResultCode(rawValue: code),
                     message: String(cString: sqlite3_errmsg(db.sqliteConnection)))
             }
-            var a: UInt64 = 0xcbf2_9ce4_8422_2325
-            var b: UInt64 = 0x8422_2325_cbf2_9ce4
-            @inline(__always) func mix(_ byte: UInt8) {
-                a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
-                b = (b ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 &+ 0x9e37_79b9
-            }
-            @inline(__always) func mix64(_ value: UInt64) {
-                var v = value
-                for _ in 0..<8 {
-                    mix(UInt8(truncatingIfNeeded: v))
-                    v >>= 8
-                }
-            }
+            var hasher = RowHasher()
             for index in 0..<width {
                 switch sqlite3_column_type(handle, index) {
-                case SQLITE_NULL: mix(0)
-                case SQLITE_INTEGER:
-                    mix(1)
-                    mix64(UInt64(bitPattern: sqlite3_column_int64(handle, index)))
-                case SQLITE_FLOAT:
-                    mix(2)
-                    mix64(sqlite3_column_double(handle, index).bitPattern)
+                case SQLITE_NULL: hasher.null()
+                case SQLITE_INTEGER: hasher.integer(sqlite3_column_int64(handle, index))
+                case SQLITE_FLOAT: hasher.real(sqlite3_column_double(handle, index))
                 case SQLITE_TEXT:
-                    mix(3)
-                    if let text = sqlite3_column_text(handle, index) {
-                        let length = Int(sqlite3_column_bytes(handle, index))
-                        for i in 0..<length { mix(text[i]) }
-                    }
-                    mix(0xff)
+                    hasher.text(sqlite3_column_text(handle, index), count: Int(sqlite3_column_bytes(handle, index)))
                 default:
-                    mix(4)
-                    if let blob = sqlite3_column_blob(handle, index) {
-                        let bytes = blob.assumingMemoryBound(to: UInt8.self)
-                        for i in 0..<Int(sqlite3_column_bytes(handle, index)) { mix(bytes[i]) }
-                    }
-                    mix(0xff)
+                    hasher.blob(sqlite3_column_blob(handle, index), count: Int(sqlite3_column_bytes(handle, index)))
                 }
             }
-            sumA &+= splitmix(a)
-            sumB &+= splitmix(b)
+            let (rowA, rowB) = hasher.finish()
+            sumA &+= rowA
+            sumB &+= rowB
             count += 1
         }
-        return TableDigest(columns: columns, rowCount: count, digest: String(format: "%016llx%016llx", sumA, sumB))
-    }
-
-    private static func splitmix(_ x: UInt64) -> UInt64 {
-        var z = x &+ 0x9e37_79b9_7f4a_7c15
-        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
-        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
-        return z ^ (z >> 31)
+        return TableDigest(columns: columns, rowCount: count, digest: digestText(sumA, sumB))
     }
 
     /// The fingerprint of a version: SHA-256 over every output table's name, schema, row count and digest.
@@ -107,5 +75,75 @@ public enum Fingerprint {
             text += "\(name)|\(digest.columns.joined(separator: ","))|\(digest.rowCount)|\(digest.digest)\n"
         }
         return sha256Hex(text)
+    }
+
+    /// The text form of a table digest: the two 64-bit sums in hex.
+    static func digestText(_ sumA: UInt64, _ sumB: UInt64) -> String { String(format: "%016llx%016llx", sumA, sumB) }
+
+    /// The two 64-bit sums of a digest text, or nil when it is not one.
+    static func digestSums(_ text: String) -> (UInt64, UInt64)? {
+        guard text.utf8.count == 32, let a = UInt64(text.prefix(16), radix: 16),
+            let b = UInt64(text.suffix(16), radix: 16)
+        else { return nil }
+        return (a, b)
+    }
+}
+
+/// The hash of one row: two 64-bit FNV-1a lanes over the typed values, each finished by splitmix64.
+///
+/// Shared by the full table digest (values read with `sqlite3_column_*`) and the incremental one (values
+/// handed to a SQL function by triggers), so that both hash a row identically.
+struct RowHasher {
+    private var a: UInt64 = 0xcbf2_9ce4_8422_2325
+    private var b: UInt64 = 0x8422_2325_cbf2_9ce4
+
+    @inline(__always) private mutating func mix(_ byte: UInt8) {
+        a = (a ^ UInt64(byte)) &* 0x0000_0100_0000_01b3
+        b = (b ^ UInt64(byte)) &* 0x0000_0100_0000_01b3 &+ 0x9e37_79b9
+    }
+
+    @inline(__always) private mutating func mix64(_ value: UInt64) {
+        var v = value
+        for _ in 0..<8 {
+            mix(UInt8(truncatingIfNeeded: v))
+            v >>= 8
+        }
+    }
+
+    @inline(__always) mutating func null() { mix(0) }
+
+    @inline(__always) mutating func integer(_ value: Int64) {
+        mix(1)
+        mix64(UInt64(bitPattern: value))
+    }
+
+    @inline(__always) mutating func real(_ value: Double) {
+        mix(2)
+        mix64(value.bitPattern)
+    }
+
+    @inline(__always) mutating func text(_ bytes: UnsafePointer<UInt8>?, count: Int) {
+        mix(3)
+        if let bytes { for i in 0..<count { mix(bytes[i]) } }
+        mix(0xff)
+    }
+
+    @inline(__always) mutating func blob(_ pointer: UnsafeRawPointer?, count: Int) {
+        mix(4)
+        if let pointer {
+            let bytes = pointer.assumingMemoryBound(to: UInt8.self)
+            for i in 0..<count { mix(bytes[i]) }
+        }
+        mix(0xff)
+    }
+
+    /// The row's two finished lanes.
+    @inline(__always) func finish() -> (UInt64, UInt64) { (Self.splitmix(a), Self.splitmix(b)) }
+
+    private static func splitmix(_ x: UInt64) -> UInt64 {
+        var z = x &+ 0x9e37_79b9_7f4a_7c15
+        z = (z ^ (z >> 30)) &* 0xbf58_476d_1ce4_e5b9
+        z = (z ^ (z >> 27)) &* 0x94d0_49bb_1331_11eb
+        return z ^ (z >> 31)
     }
 }

@@ -152,12 +152,15 @@ public struct VersionRecord: Codable, Sendable, FetchableRecord, PersistableReco
     public var schema: [String: [String]]
     /// False once the file is removed by retention (the record stays for lineage).
     public var retained: Bool
+    /// Output table → its content digest (`Fingerprint.TableDigest.digest`), so that the next build on top of
+    /// this version can update digests incrementally. Empty for versions recorded before digests were kept.
+    public var tableDigests: [String: String] = [:]
 
     enum CodingKeys: String, CodingKey {
         case domain, version, fingerprint, path, runID = "run_id", publishedAt = "published_at", status
         case codeVersion = "code_version", codeCommit = "code_commit", variation, parameters
         case inputVersions = "input_versions", upstreamVersions = "upstream_versions", sourceStates = "source_states"
-        case rowCounts = "row_counts", schema, retained
+        case rowCounts = "row_counts", schema, retained, tableDigests = "table_digests"
     }
 
     /// The label used everywhere a version is shown: `orders-mart@v3`.

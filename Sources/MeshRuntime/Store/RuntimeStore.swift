@@ -63,6 +63,11 @@ public final class RuntimeStore: Sendable {
                         event_id INTEGER NOT NULL, subscriber TEXT NOT NULL, PRIMARY KEY (event_id, subscriber));
                     """)
         }
+        migrator.registerMigration("v2: table digests") { db in
+            // Versions published before this migration have no per-table digests: the next incremental
+            // build of such a domain digests its tables fully.
+            try db.execute(sql: "ALTER TABLE domain_version ADD COLUMN table_digests TEXT NOT NULL DEFAULT '{}'")
+        }
         return migrator
     }
 
