@@ -228,6 +228,10 @@ struct IncrementalBuildTests {
         #expect(v2.fingerprint == v3.fingerprint)
         #expect(v2.tableDigests == v3.tableDigests)
         #expect(v2.rowCounts["items"] == 178)
+        let lines = try mesh.store.logs(of: incremental.runID, domain: "inc").map(\.message)
+        #expect(
+            lines.contains(
+                "built on a copy of v1; digested from changed rows: items; digested fully: none"))
         #expect(try ToyMesh.values(of: "inc", in: mesh) == Array(5...180) + [500, 501])
 
         // Nothing changed: the copy is published as it was, with the same fingerprint.

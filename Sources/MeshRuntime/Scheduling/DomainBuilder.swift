@@ -161,7 +161,16 @@ struct DomainBuilder: Sendable {
                 return await finish(
                     .fail, message: "test \(blocking.test) \(blocking.status.rawValue): \(blocking.message)")
             }
-            let digests = try await finalize(database, tracker: tracker, schemaAtStart: schemaAtStart)
+            let (digests, incrementallyDigested) = try await finalize(
+                database, tracker: tracker, schemaAtStart: schemaAtStart)
+            if startedFromPrevious, let previous {
+                let full = digests.keys.filter { !incrementallyDigested.contains($0) }.sorted()
+                log(
+                    "built on a copy of v\(previous.version); digested from changed rows: "
+                        + "\(incrementallyDigested.sorted().joined(separator: ", ").nonEmpty ?? "none"); "
+                        + "digested fully: \(full.joined(separator: ", ").nonEmpty ?? "none")",
+                    logger: domainLogger)
+            }
             try database.close()
 
             let versionNumber = ((try? store.versions(of: domain.id).first?.version) ?? 0) + 1
@@ -344,8 +353,9 @@ struct DomainBuilder: Sendable {
     ///
     /// With a `tracker` (the build started from a copy of the previous version), a table changed in place is
     /// digested from its changed rows only, and statistics are refreshed cheaply (or kept when nothing changed).
+    /// Returns the digests and the tables digested from their changed rows.
     private func finalize(_ database: DatabaseQueue, tracker: IncrementalDigest?, schemaAtStart: String)
-        async throws -> [String: Fingerprint.TableDigest]
+        async throws -> ([String: Fingerprint.TableDigest], Set<String>)
     {
         let outputs = Set(domain.outputs.map(\.table))
         let keep = outputs.union(domain.retainedTables)
@@ -367,6 +377,7 @@ struct DomainBuilder: Sendable {
                     sql: "DROP \((object["type"] as String) == "view" ? "VIEW" : "TABLE") \(quoteQualified(name))")
             }
             var digests: [String: Fingerprint.TableDigest] = [:]
+            var incremental = Set<String>()
             for output in domain.outputs {
                 guard try db.tableExists(output.table) || db.viewExists(output.table) else {
                     throw MeshError(.stepFailed, "output contract: the recipe did not create table \(output.table)")
@@ -386,6 +397,7 @@ struct DomainBuilder: Sendable {
                         previous: Fingerprint.TableDigest(columns: columns, rowCount: rowCount, digest: digest), in: db)
                 {
                     digests[output.table] = updated
+                    incremental.insert(output.table)
                 } else {
                     digests[output.table] = try Fingerprint.digest(table: output.table, in: db)
                 }
@@ -398,8 +410,16 @@ struct DomainBuilder: Sendable {
             } else {
                 try db.execute(sql: "PRAGMA analysis_limit = 1000; ANALYZE")
             }
-            return digests
+            return (digests, incremental)
         }
+    }
+
+    /// Records a line of the build in the run history (and the process log).
+    private func log(_ message: String, logger: Logger) {
+        logger.info("\(message)")
+        try? store.insert([
+            LogLine(runID: runID, domain: domain.id, step: nil, level: "info", message: message, at: now)
+        ])
     }
 
     /// The schema of the main database, to tell whether a build changed any table or index definition.
@@ -479,4 +499,8 @@ struct DomainBuilder: Sendable {
     private func emit(_ kind: EventKind, payload: [String: String]) async {
         await mesh.events.publish(MeshEvent(kind: kind, runID: runID, domain: domain.id, at: now, payload: payload))
     }
+}
+
+extension String {
+    fileprivate var nonEmpty: String? { isEmpty ? nil : self }
 }
