@@ -233,6 +233,11 @@ struct IncrementalBuildTests {
             lines.contains(
                 "built on a copy of v1; digested from changed rows: items; digested fully: none"))
         #expect(try ToyMesh.values(of: "inc", in: mesh) == Array(5...180) + [500, 501])
+        // The copy keeps the page size the builder gives new files.
+        let file = try DatabaseQueue(path: mesh.path(of: v2).path)
+        let pageSize = try await file.read { try Int.fetchOne($0, sql: "PRAGMA page_size") }
+        #expect(pageSize == 16384)
+        try file.close()
 
         // Nothing changed: the copy is published as it was, with the same fingerprint.
         let unchanged = try await mesh.run(RunRequest(force: ["inc"]))
@@ -257,5 +262,40 @@ struct IncrementalBuildTests {
         #expect(started.values == [false, true, false])
         #expect(try mesh.store.version("inc", 2)?.fingerprint == mesh.store.version("inc", 3)?.fingerprint)
         #expect(try mesh.store.version("inc", 2)?.tableDigests["items"] != nil)
+    }
+
+    @Test(.enabled(if: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3")))
+    func rowsWrittenByAnotherProcessAreDigestedFully() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        // A command step writes through its own connection: its rows pass no trigger of the builder.
+        let domain = Domain(
+            id: "cmd", layer: "raw", owner: ToyMesh.owner, description: "command writer",
+            outputs: [OutputPort(table: "items", columns: [ColumnContract("value", "INTEGER")])],
+            recipe: Recipe([
+                .command(
+                    "write", "sh",
+                    [
+                        "-c",
+                        "sqlite3 \"$MESH_DATABASE\" 'CREATE TABLE IF NOT EXISTS items (value INTEGER); INSERT INTO items VALUES ({v})'",
+                    ])
+            ]),
+            parameters: ["v": "1"], buildsOnPreviousVersion: true)
+        let mesh = try ToyMesh.mesh([domain], home: dir.url)
+        _ = try await mesh.run(RunRequest())
+        let second = try await mesh.run(RunRequest(parameters: ["cmd": ["v": "2"]]))
+        #expect(second.outcomes["cmd"]?.version == 2)
+        #expect(try ToyMesh.values(of: "cmd", in: mesh) == [1, 2])
+        let lines = try mesh.store.logs(of: second.runID, domain: "cmd").map(\.message)
+        #expect(lines.contains("built on a copy of v1; digested from changed rows: none; digested fully: items"))
+        // The same rows built in one go give the same fingerprint.
+        let reference = try ToyMesh.mesh(
+            [
+                ToyMesh.derived(
+                    "cmd", from: [], sql: "CREATE TABLE items (value INTEGER); INSERT INTO items VALUES (1), (2)")
+            ],
+            home: dir.url.appendingPathComponent("reference"))
+        _ = try await reference.run(RunRequest())
+        #expect(try reference.store.version("cmd", 1)?.fingerprint == mesh.store.version("cmd", 2)?.fingerprint)
     }
 }
