@@ -444,15 +444,15 @@ struct DomainBuilder: Sendable {
         defer { close(output) }
         var buffer = [UInt8](repeating: 0, count: 1 << 20)
         while true {
-            let read = buffer.withUnsafeMutableBytes { Glibc.read(input, $0.baseAddress, $0.count) }
-            if read == 0 { break }
-            if read < 0 {
+            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            if count == 0 { break }
+            if count < 0 {
                 if errno == EINTR { continue }
                 throw MeshError(.storage, "cannot copy \(source): \(String(cString: strerror(errno)))")
             }
             var offset = 0
-            while offset < read {
-                let written = buffer.withUnsafeBytes { Glibc.write(output, $0.baseAddress! + offset, read - offset) }
+            while offset < count {
+                let written = buffer.withUnsafeBytes { write(output, $0.baseAddress! + offset, count - offset) }
                 if written < 0 {
                     if errno == EINTR { continue }
                     throw MeshError(.storage, "cannot copy to \(destination): \(String(cString: strerror(errno)))")
