@@ -1,0 +1,172 @@
+import GRDB
+import MeshRuntime
+
+/// `npp-mart`: non-personal promotion (email, web, paid media), the launch phase's marts.
+enum NPPMart {
+    /// Events are dated by the local date they carry (`ts` is ISO 8601 with its own offset).
+    static let eventDate = "substr(ts, 1, 10)"
+
+    static let email = IncrementalFact(
+        table: "fact_email_daily", partitionColumn: "date",
+        create: """
+            CREATE TABLE fact_email_daily (date TEXT NOT NULL, campaign_id TEXT NOT NULL, audience TEXT NOT NULL,
+                event_type TEXT NOT NULL, date_key INTEGER NOT NULL, events INTEGER NOT NULL,
+                unique_recipients INTEGER NOT NULL,
+                PRIMARY KEY (date, campaign_id, audience, event_type)) WITHOUT ROWID
+            """,
+        sources: [.init("raw_email_events.email_events", partition: eventDate)],
+        insert: """
+            INSERT INTO fact_email_daily
+            SELECT \(eventDate), COALESCE(campaign_id, ''), COALESCE(audience, ''), COALESCE(event_type, ''),
+                   \(Warehouse.dateKey(eventDate)), COUNT(*), COUNT(DISTINCT recipient_hash)
+            FROM raw_email_events.email_events WHERE {partitions}
+            GROUP BY 1, 2, 3, 4
+            """)
+
+    static let web = IncrementalFact(
+        table: "fact_web_daily", partitionColumn: "date",
+        create: """
+            CREATE TABLE fact_web_daily (date TEXT NOT NULL, channel TEXT NOT NULL, dma_key INTEGER NOT NULL,
+                date_key INTEGER NOT NULL, sessions INTEGER NOT NULL, pages INTEGER NOT NULL, copay_signups INTEGER NOT NULL,
+                avg_duration_s REAL, PRIMARY KEY (date, channel, dma_key)) WITHOUT ROWID
+            """,
+        sources: [.init("raw_web_sessions.web_sessions", partition: "date")],
+        mappings: [
+            .init(
+                name: "dma", sql: "SELECT dma_code, dma_key FROM dim_dma WHERE dma_key <> 0",
+                table: "raw_web_sessions.web_sessions", key: "dma_code", partition: "date")
+        ],
+        insert: """
+            INSERT INTO fact_web_daily
+            SELECT w.date, COALESCE(w.channel, ''), COALESCE(d.dma_key, 0), \(Warehouse.dateKey("w.date")), COUNT(*),
+                   SUM(COALESCE(w.pages, 0)), SUM(COALESCE(w.copay_card_signup, 0)),
+                   ROUND(1.0 * SUM(w.duration_s) / COUNT(w.duration_s), 3)
+            FROM raw_web_sessions.web_sessions w LEFT JOIN dim_dma d ON d.dma_code = w.dma_code
+            WHERE {partitions}
+            GROUP BY 1, 2, 3
+            """, partitionOf: "w.date")
+
+    static let engagement = IncrementalFact(
+        table: "fact_hcp_engagement", partitionColumn: "campaign_id",
+        create: """
+            CREATE TABLE fact_hcp_engagement (campaign_id TEXT NOT NULL, physician_key INTEGER NOT NULL,
+                delivered INTEGER NOT NULL, opens INTEGER NOT NULL, clicks INTEGER NOT NULL,
+                PRIMARY KEY (campaign_id, physician_key)) WITHOUT ROWID
+            """,
+        sources: [.init("raw_email_events.email_events", partition: "campaign_id", filter: "audience = 'HCP'")],
+        mappings: [
+            .init(
+                name: "npi",
+                sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'nppes'",
+                table: "raw_email_events.email_events", key: "npi", partition: "campaign_id")
+        ],
+        insert: """
+            INSERT INTO fact_hcp_engagement
+            SELECT e.campaign_id, m.physician_id, SUM(e.event_type = 'delivered'), SUM(e.event_type = 'open'),
+                   SUM(e.event_type = 'click')
+            FROM raw_email_events.email_events e
+            JOIN physician_master.physician_xref m ON m.source = 'nppes' AND m.source_id = e.npi
+            WHERE e.audience = 'HCP' AND m.physician_id IS NOT NULL AND e.campaign_id IS NOT NULL AND {partitions}
+            GROUP BY 1, 2
+            """, partitionOf: "e.campaign_id")
+
+    static let domain = Domain(
+        id: "npp-mart", layer: "integrated", owner: Warehouse.owner,
+        description: "Non-personal promotion: email events, web sessions and paid media, by day, week and DMA.",
+        inputs: [
+            .domain("raw-email_events"), .domain("raw-web_sessions"), .domain("raw-media"),
+            .domain("physician-master"), .domain("conformed-dims"),
+        ],
+        outputs: [
+            DimensionContracts.date, DimensionContracts.dma, DimensionContracts.physician,
+            OutputPort(
+                table: "fact_email_daily", description: "Email events, each event_id counted once",
+                grain: ["date", "campaign_id", "audience", "event_type"],
+                columns: Warehouse.columns([
+                    ("date", "TEXT", "the event's local date"), ("date_key", "INTEGER", "dim_date"),
+                    ("campaign_id", "TEXT", ""), ("audience", "TEXT", "HCP or CONSUMER"),
+                    ("event_type", "TEXT", "sent, delivered, open, click, bounce, unsubscribe"),
+                    ("events", "INTEGER", "distinct event ids"),
+                    ("unique_recipients", "INTEGER", "distinct recipient hashes"),
+                ])),
+            OutputPort(
+                table: "fact_web_daily", description: "Brand web site sessions", grain: ["date", "channel", "dma_key"],
+                columns: Warehouse.columns([
+                    ("date", "TEXT", ""), ("date_key", "INTEGER", ""), ("channel", "TEXT", "traffic source"),
+                    ("dma_key", "INTEGER", "dim_dma (0: unknown)"), ("sessions", "INTEGER", ""),
+                    ("pages", "INTEGER", "pages viewed"), ("copay_signups", "INTEGER", "copay card sign-ups"),
+                    ("avg_duration_s", "REAL", "mean session duration, seconds"),
+                ])),
+            OutputPort(
+                table: "fact_media_weekly", description: "Paid media delivery",
+                grain: ["week_ending", "dma_key", "channel", "campaign_id"],
+                columns: Warehouse.columns([
+                    ("week_ending", "TEXT", ""), ("week_key", "INTEGER", ""), ("dma_key", "INTEGER", "dim_dma"),
+                    ("channel", "TEXT", "RADIO, TV, DISPLAY, SOCIAL"), ("campaign_id", "TEXT", ""),
+                    ("grps", "REAL", "gross rating points"), ("impressions", "INTEGER", ""),
+                    ("spend_usd", "REAL", ""),
+                ])),
+            OutputPort(
+                table: "fact_hcp_engagement",
+                description: "HCP email engagement of resolved physicians (events with an NPI the master knows)",
+                grain: ["physician_key", "campaign_id"],
+                columns: Warehouse.columns([
+                    ("physician_key", "INTEGER", "dim_physician"), ("campaign_id", "TEXT", ""),
+                    ("delivered", "INTEGER", "delivered events"), ("opens", "INTEGER", "open events"),
+                    ("clicks", "INTEGER", "click events"),
+                ])),
+        ],
+        recipe: Recipe([
+            RecipeNode(
+                "dimensions",
+                step: CopyDimensions(tables: [
+                    ("dim_date", "date_key"), ("dim_dma", "dma_key"), ("dim_physician", "physician_key"),
+                ])),
+            RecipeNode("email", step: email, after: ["dimensions"]),
+            RecipeNode("web", step: web, after: ["dimensions"]),
+            RecipeNode("engagement", step: engagement, after: ["dimensions"]),
+            .sql(
+                "media", after: ["dimensions"],
+                """
+                DROP TABLE IF EXISTS main.fact_media_weekly;
+                CREATE TABLE fact_media_weekly AS
+                SELECT m.week_ending, \(Warehouse.dateKey("m.week_ending")) AS week_key, COALESCE(d.dma_key, 0) AS dma_key,
+                       m.channel, m.campaign_id, m.grps, m.impressions, m.spend_usd
+                FROM raw_media.media m LEFT JOIN dim_dma d ON d.dma_code = m.dma_code
+                ORDER BY 1, 3, 4, 5;
+                """),
+        ]),
+        tests: [
+            Unique(table: "fact_media_weekly", grain: ["week_ending", "dma_key", "channel", "campaign_id"]),
+            Relationship(table: "fact_email_daily", column: "date_key", references: "dim_date", column: "date_key"),
+            Relationship(table: "fact_web_daily", column: "dma_key", references: "dim_dma", column: "dma_key"),
+            Relationship(table: "fact_web_daily", column: "date_key", references: "dim_date", column: "date_key"),
+            Relationship(table: "fact_media_weekly", column: "dma_key", references: "dim_dma", column: "dma_key"),
+            Relationship(table: "fact_media_weekly", column: "week_key", references: "dim_date", column: "date_key"),
+            Relationship(
+                table: "fact_hcp_engagement", column: "physician_key", references: "dim_physician",
+                column: "physician_key"),
+            CustomSQLTest(
+                "email_events_counted_once",
+                sql: """
+                    SELECT f.events, r.events FROM (SELECT COALESCE(SUM(events), 0) AS events FROM fact_email_daily) f,
+                        (SELECT COUNT(DISTINCT event_id) AS events FROM raw_email_events.email_events) r
+                    WHERE f.events <> r.events
+                    """),
+            CustomSQLTest(
+                "sessions_reconcile_to_raw",
+                sql: """
+                    SELECT f.n, r.n FROM (SELECT COALESCE(SUM(sessions), 0) AS n FROM fact_web_daily) f,
+                        (SELECT COUNT(*) AS n FROM raw_web_sessions.web_sessions) r WHERE f.n <> r.n
+                    """),
+            CustomSQLTest(
+                "funnel_is_ordered", severity: .warn,
+                sql: """
+                    SELECT campaign_id, audience, SUM(CASE WHEN event_type = 'delivered' THEN events END) AS delivered,
+                           SUM(CASE WHEN event_type = 'sent' THEN events END) AS sent
+                    FROM fact_email_daily GROUP BY 1, 2
+                    HAVING COALESCE(delivered, 0) > COALESCE(sent, 0)
+                    """),
+        ],
+        retainedTables: ["fact_partition_state", "fact_mapping_state"])
+}

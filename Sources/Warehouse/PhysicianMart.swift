@@ -1,0 +1,347 @@
+import GRDB
+import MeshRuntime
+
+/// `physician-mart`: prescriptions, claims and calls by physician, with share by territory and the reconciliation
+/// of the three volume sources.
+enum PhysicianMart {
+    static let claimKey = "COALESCE(bin, '') || '|' || COALESCE(pcn, '') || '|' || COALESCE(group_id, '')"
+
+    static let rx = IncrementalFact(
+        table: "fact_rx_weekly", partitionColumn: "week_ending",
+        create: """
+            CREATE TABLE fact_rx_weekly (week_ending TEXT NOT NULL, physician_key INTEGER NOT NULL,
+                product_key INTEGER NOT NULL, week_key INTEGER NOT NULL, nrx REAL NOT NULL, trx REAL NOT NULL,
+                nqty REAL NOT NULL, tqty REAL NOT NULL, trx_milli INTEGER NOT NULL,
+                PRIMARY KEY (week_ending, physician_key, product_key)) WITHOUT ROWID
+            """,
+        sources: [.init("raw_xponent.xponent", partition: "week_ending")],
+        mappings: [
+            .init(
+                name: "prescriber",
+                sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'xponent'",
+                table: "raw_xponent.xponent", key: "prescriber_id", partition: "week_ending"),
+            .init(
+                name: "product", sql: "SELECT ndc11, product_key FROM dim_product WHERE product_key <> 0",
+                table: "raw_xponent.xponent", key: "ndc11", partition: "week_ending"),
+        ],
+        insert: """
+            INSERT INTO fact_rx_weekly
+            SELECT week_ending, physician_key, product_key, \(Warehouse.dateKey("week_ending")),
+                   SUM(nrx) / 1000.0, SUM(trx) / 1000.0, SUM(nqty) / 1000.0, SUM(tqty) / 1000.0, SUM(trx)
+            FROM (
+                SELECT x.week_ending, COALESCE(m.physician_id, 0) AS physician_key, COALESCE(p.product_key, 0) AS product_key,
+                       \(Warehouse.milli("x.nrx")) AS nrx, \(Warehouse.milli("x.trx")) AS trx,
+                       \(Warehouse.milli("x.nqty")) AS nqty, \(Warehouse.milli("x.tqty")) AS tqty
+                FROM raw_xponent.xponent x
+                LEFT JOIN physician_master.physician_xref m ON m.source = 'xponent' AND m.source_id = x.prescriber_id
+                LEFT JOIN dim_product p ON p.ndc11 = x.ndc11
+                WHERE {partitions})
+            GROUP BY week_ending, physician_key, product_key
+            """, partitionOf: "x.week_ending")
+
+    static let claims = IncrementalFact(
+        table: "fact_claims_weekly", partitionColumn: "week_ending",
+        create: """
+            CREATE TABLE fact_claims_weekly (week_ending TEXT NOT NULL, physician_key INTEGER NOT NULL,
+                product_key INTEGER NOT NULL, plan_key INTEGER NOT NULL, week_key INTEGER NOT NULL,
+                paid_claims INTEGER NOT NULL, rejected_claims INTEGER NOT NULL, reversed_claims INTEGER NOT NULL,
+                net_claims INTEGER NOT NULL, patient_pay REAL NOT NULL,
+                PRIMARY KEY (week_ending, physician_key, product_key, plan_key)) WITHOUT ROWID
+            """,
+        sources: [.init("raw_claims.claims", partition: "date(fill_date, 'weekday 5')")],
+        mappings: [
+            .init(
+                name: "prescriber",
+                sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'claims'",
+                table: "raw_claims.claims", key: "prescriber_npi", partition: "date(fill_date, 'weekday 5')"),
+            .init(
+                name: "plan",
+                sql: """
+                    SELECT x.source_key, COALESCE(k.plan_key, 0) FROM payer_master.plan_xref x
+                    LEFT JOIN conformed_dims.plan_key_map k ON k.plan_id = x.plan_id WHERE x.source = 'claims'
+                    """,
+                table: "raw_claims.claims", key: claimKey, partition: "date(fill_date, 'weekday 5')"),
+            .init(
+                name: "product", sql: "SELECT ndc11, product_key FROM dim_product WHERE product_key <> 0",
+                table: "raw_claims.claims", key: "ndc11", partition: "date(fill_date, 'weekday 5')"),
+        ],
+        insert: """
+            INSERT INTO fact_claims_weekly
+            SELECT week_ending, physician_key, product_key, plan_key, \(Warehouse.dateKey("week_ending")),
+                   SUM(status = 'P'), SUM(status = 'R'), SUM(status = 'X'), SUM(status = 'P') - SUM(status = 'X'),
+                   SUM(CASE WHEN status = 'P' THEN pay_cents ELSE 0 END) / 100.0
+            FROM (
+                SELECT date(c.fill_date, 'weekday 5') AS week_ending, COALESCE(m.physician_id, 0) AS physician_key,
+                       COALESCE(p.product_key, 0) AS product_key, COALESCE(k.plan_key, 0) AS plan_key,
+                       c.claim_status AS status, \(Warehouse.cents("COALESCE(c.patient_pay, 0)")) AS pay_cents
+                FROM raw_claims.claims c
+                LEFT JOIN physician_master.physician_xref m ON m.source = 'claims' AND m.source_id = c.prescriber_npi
+                LEFT JOIN dim_product p ON p.ndc11 = c.ndc11
+                LEFT JOIN payer_master.plan_xref x ON x.source = 'claims'
+                    AND x.source_key = COALESCE(c.bin, '') || '|' || COALESCE(c.pcn, '') || '|' || COALESCE(c.group_id, '')
+                LEFT JOIN conformed_dims.plan_key_map k ON k.plan_id = x.plan_id
+                WHERE {partitions})
+            GROUP BY week_ending, physician_key, product_key, plan_key
+            """, partitionOf: "date(c.fill_date, 'weekday 5')")
+
+    /// The primary product of a call: the first of its `;`-separated brands.
+    static let primaryBrand =
+        "UPPER(TRIM(CASE WHEN instr(c.detailed_products, ';') > 0 THEN substr(c.detailed_products, 1, instr(c.detailed_products, ';') - 1) ELSE c.detailed_products END))"
+
+    static let calls = IncrementalFact(
+        table: "fact_calls", partitionColumn: "call_date",
+        create: """
+            CREATE TABLE fact_calls (call_date TEXT NOT NULL, physician_key INTEGER NOT NULL, product_key INTEGER NOT NULL,
+                date_key INTEGER NOT NULL, calls INTEGER NOT NULL, samples INTEGER NOT NULL,
+                PRIMARY KEY (call_date, physician_key, product_key)) WITHOUT ROWID
+            """,
+        sources: [.init("raw_crm_calls.crm_calls", partition: "call_date")],
+        mappings: [
+            .init(
+                name: "account",
+                sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'crm'",
+                table: "raw_crm_calls.crm_calls", key: "account_id", partition: "call_date"),
+            .init(
+                name: "brand",
+                sql: "SELECT brand, MIN(product_key) FROM dim_product WHERE product_key <> 0 GROUP BY brand",
+                table: "raw_crm_calls.crm_calls c",
+                key: primaryBrand, partition: "call_date"),
+        ],
+        insert: """
+            INSERT INTO fact_calls
+            SELECT c.call_date, COALESCE(m.physician_id, 0), COALESCE(b.product_key, 0), \(Warehouse.dateKey("c.call_date")),
+                   COUNT(*), SUM(COALESCE(c.samples, 0))
+            FROM raw_crm_calls.crm_calls c
+            LEFT JOIN physician_master.physician_xref m ON m.source = 'crm' AND m.source_id = c.account_id
+            LEFT JOIN (SELECT brand, MIN(product_key) AS product_key FROM dim_product WHERE product_key <> 0 GROUP BY brand) b
+                ON b.brand = \(primaryBrand)
+            WHERE c.status = 'Submitted' AND {partitions}
+            GROUP BY 1, 2, 3
+            """, partitionOf: "c.call_date")
+
+    static let domain = Domain(
+        id: "physician-mart", layer: "integrated", owner: Warehouse.owner,
+        description:
+            "Physicians' prescriptions (Xponent), pharmacy claims and calls by week, share by territory, and the reconciliation of the volume sources.",
+        inputs: [
+            .domain("raw-xponent"), .domain("raw-claims"), .domain("raw-crm_calls"), .domain("raw-partd"),
+            .domain("physician-master"), .domain("payer-master"), .domain("conformed-dims"),
+        ],
+        outputs: [
+            DimensionContracts.date, DimensionContracts.product, DimensionContracts.physician,
+            DimensionContracts.geo, DimensionContracts.plan,
+            OutputPort(
+                table: "fact_rx_weekly",
+                description: "Xponent prescriptions after restatement (the latest delivery of a week wins)",
+                grain: ["physician_key", "product_key", "week_ending"],
+                columns: Warehouse.columns([
+                    ("physician_key", "INTEGER", "dim_physician (0: prescriber not mastered)"),
+                    ("product_key", "INTEGER", "dim_product"), ("week_ending", "TEXT", "Friday"),
+                    ("week_key", "INTEGER", "dim_date key of week_ending"),
+                    ("nrx", "REAL", "new prescriptions (projected, 3 decimals, summed exactly)"),
+                    ("trx", "REAL", "total prescriptions"), ("nqty", "REAL", "new quantity"),
+                    ("tqty", "REAL", "total quantity"), ("trx_milli", "INTEGER", "trx in exact thousandths"),
+                ])),
+            OutputPort(
+                table: "fact_claims_weekly", description: "Pharmacy claims by fill week",
+                grain: ["physician_key", "product_key", "plan_key", "week_ending"],
+                columns: Warehouse.columns([
+                    ("physician_key", "INTEGER", "dim_physician"), ("product_key", "INTEGER", "dim_product"),
+                    ("plan_key", "INTEGER", "dim_plan through BIN/PCN/group (0: unresolved)"),
+                    ("week_ending", "TEXT", "the Friday ending the fill date's week"), ("week_key", "INTEGER", ""),
+                    ("paid_claims", "INTEGER", "status P"), ("rejected_claims", "INTEGER", "status R"),
+                    ("reversed_claims", "INTEGER", "status X, in the week of the reversal's fill date"),
+                    ("net_claims", "INTEGER", "paid − reversed"),
+                    ("patient_pay", "REAL", "USD paid by patients on paid claims"),
+                ])),
+            OutputPort(
+                table: "fact_calls", description: "Submitted calls by primary product",
+                grain: ["physician_key", "product_key", "call_date"],
+                columns: Warehouse.columns([
+                    ("physician_key", "INTEGER", "dim_physician through the CRM account"),
+                    ("product_key", "INTEGER", "the first detailed product"), ("call_date", "TEXT", ""),
+                    ("date_key", "INTEGER", ""), ("calls", "INTEGER", "submitted calls"),
+                    ("samples", "INTEGER", "samples left"),
+                ])),
+            OutputPort(
+                table: "mart_share_weekly", description: "Brand share of the market basket by territory",
+                grain: ["territory_id", "market", "week_ending"],
+                columns: Warehouse.columns([
+                    ("territory_id", "TEXT", "the prescriber's territory ('UNASSIGNED' when unknown)"),
+                    ("market", "TEXT", ""), ("week_ending", "TEXT", ""),
+                    ("own_trx", "REAL", "TRx of our brand"), ("market_trx", "REAL", "TRx of the whole basket"),
+                    ("share", "REAL", "own_trx / market_trx, from exact thousandths, 6 decimals"),
+                ])),
+            OutputPort(
+                table: "reconciliation_rx_claims",
+                description: "Xponent TRx against net paid claims by physician and week (all products)",
+                grain: ["physician_key", "week_ending"],
+                columns: Warehouse.columns([
+                    ("physician_key", "INTEGER", ""), ("week_ending", "TEXT", ""),
+                    ("xponent_trx", "REAL", "projected TRx"), ("claims_net", "INTEGER", "paid − reversed claims"),
+                    ("gap", "REAL", "claims_net − xponent_trx"),
+                ])),
+            OutputPort(
+                table: "reconciliation_partd",
+                description: "Xponent TRx in a year against the CMS Part D claims of the same prescriber and brand",
+                grain: ["physician_key", "brand", "year"],
+                columns: Warehouse.columns([
+                    ("physician_key", "INTEGER", ""), ("brand", "TEXT", ""), ("year", "INTEGER", ""),
+                    ("xponent_trx", "REAL", ""), ("partd_claims", "INTEGER", "Tot_Clms (Medicare only)"),
+                    ("partd_share", "REAL", "partd_claims / xponent_trx"),
+                ])),
+            OutputPort(
+                table: "reconciliation_summary",
+                description: "The distribution of the gaps between sources: they are not supposed to match 1:1",
+                grain: ["comparison", "year"],
+                columns: Warehouse.columns([
+                    ("comparison", "TEXT", "claims_vs_xponent or partd_vs_xponent"), ("year", "INTEGER", ""),
+                    ("rows", "INTEGER", "physician-weeks or physician-brands compared"),
+                    ("xponent_trx", "REAL", ""), ("other", "REAL", "claims or Part D total"),
+                    ("ratio", "REAL", "other / xponent_trx"),
+                    ("p10", "REAL", "10th percentile of the per-row ratio"), ("p50", "REAL", "median"),
+                    ("p90", "REAL", "90th percentile"),
+                ])),
+        ],
+        recipe: Recipe([
+            RecipeNode(
+                "dimensions",
+                step: CopyDimensions(tables: [
+                    ("dim_date", "date_key"), ("dim_product", "product_key"), ("dim_physician", "physician_key"),
+                    ("dim_geo", "geo_key"), ("dim_plan", "plan_key"),
+                ])),
+            RecipeNode("rx", step: rx, after: ["dimensions"]),
+            RecipeNode("claims", step: claims, after: ["dimensions"]),
+            RecipeNode("calls", step: calls, after: ["dimensions"]),
+            .sql(
+                "share", after: ["rx"],
+                """
+                DROP TABLE IF EXISTS main.mart_share_weekly;
+                CREATE TABLE mart_share_weekly AS
+                SELECT territory_id, market, week_ending, own / 1000.0 AS own_trx, total / 1000.0 AS market_trx,
+                       CASE WHEN total > 0 THEN ROUND(1.0 * own / total, 6) END AS share
+                FROM (
+                    SELECT COALESCE(d.territory_id, 'UNASSIGNED') AS territory_id, p.market, f.week_ending,
+                           SUM(CASE WHEN p.is_own_brand = 1 THEN f.trx_milli ELSE 0 END) AS own, SUM(f.trx_milli) AS total
+                    FROM fact_rx_weekly f JOIN dim_product p ON p.product_key = f.product_key
+                    JOIN dim_physician d ON d.physician_key = f.physician_key
+                    WHERE p.market IS NOT NULL
+                    GROUP BY 1, 2, 3)
+                ORDER BY territory_id, market, week_ending;
+                """),
+            .sql(
+                "reconcile", after: ["rx", "claims"],
+                """
+                DROP TABLE IF EXISTS main.reconciliation_rx_claims;
+                CREATE TABLE reconciliation_rx_claims AS
+                SELECT physician_key, week_ending, SUM(trx) / 1000.0 AS xponent_trx, SUM(net) AS claims_net,
+                       (SUM(net) * 1000 - SUM(trx)) / 1000.0 AS gap
+                FROM (
+                    SELECT physician_key, week_ending, trx_milli AS trx, 0 AS net FROM fact_rx_weekly
+                    UNION ALL SELECT physician_key, week_ending, 0, net_claims FROM fact_claims_weekly)
+                WHERE physician_key <> 0
+                GROUP BY physician_key, week_ending;
+                DROP TABLE IF EXISTS main.reconciliation_partd;
+                CREATE TABLE reconciliation_partd AS
+                WITH x AS (
+                    SELECT f.physician_key, p.brand, CAST(substr(f.week_ending, 1, 4) AS INTEGER) AS year, SUM(f.trx_milli) AS trx
+                    FROM fact_rx_weekly f JOIN dim_product p ON p.product_key = f.product_key
+                    WHERE f.physician_key <> 0 GROUP BY 1, 2, 3),
+                d AS (
+                    SELECT COALESCE(m.physician_id, 0) AS physician_key, UPPER(r.brnd_name) AS brand, r.data_year AS year,
+                           SUM(r.tot_clms) AS claims
+                    FROM raw_partd.partd r
+                    LEFT JOIN physician_master.physician_xref m ON m.source = 'nppes' AND m.source_id = r.prscrbr_npi
+                    WHERE m.physician_id IS NOT NULL GROUP BY 1, 2, 3)
+                SELECT d.physician_key, d.brand, d.year, COALESCE(x.trx, 0) / 1000.0 AS xponent_trx, d.claims AS partd_claims,
+                       CASE WHEN x.trx > 0 AND d.claims IS NOT NULL THEN ROUND(d.claims * 1000.0 / x.trx, 6) END AS partd_share
+                FROM d LEFT JOIN x USING (physician_key, brand, year)
+                ORDER BY 1, 2, 3;
+                DROP TABLE IF EXISTS main.reconciliation_summary;
+                CREATE TABLE reconciliation_summary AS
+                WITH rows AS (
+                    SELECT 'claims_vs_xponent' AS comparison, CAST(substr(week_ending, 1, 4) AS INTEGER) AS year,
+                           xponent_trx AS x, claims_net AS o,
+                           CASE WHEN xponent_trx > 0 THEN ROUND(claims_net / xponent_trx, 6) END AS r
+                    FROM reconciliation_rx_claims
+                    UNION ALL
+                    SELECT 'partd_vs_xponent', year, xponent_trx, partd_claims, partd_share FROM reconciliation_partd
+                    WHERE partd_claims IS NOT NULL),
+                ranked AS (
+                    SELECT comparison, year, r, ROW_NUMBER() OVER (PARTITION BY comparison, year ORDER BY r) AS n,
+                           COUNT(*) OVER (PARTITION BY comparison, year) AS total
+                    FROM rows WHERE r IS NOT NULL)
+                SELECT t.comparison, t.year, t.rows, t.x AS xponent_trx, t.o AS other,
+                       CASE WHEN t.x > 0 THEN ROUND(t.o / t.x, 6) END AS ratio,
+                       (SELECT r FROM ranked k WHERE k.comparison = t.comparison AND k.year = t.year AND k.n = MAX(1, (k.total * 10 + 99) / 100)) AS p10,
+                       (SELECT r FROM ranked k WHERE k.comparison = t.comparison AND k.year = t.year AND k.n = MAX(1, (k.total * 50 + 99) / 100)) AS p50,
+                       (SELECT r FROM ranked k WHERE k.comparison = t.comparison AND k.year = t.year AND k.n = MAX(1, (k.total * 90 + 99) / 100)) AS p90
+                FROM (SELECT comparison, year, COUNT(*) AS rows, ROUND(SUM(x), 3) AS x, SUM(o) AS o FROM rows GROUP BY 1, 2) t
+                ORDER BY 1, 2;
+                """),
+        ]),
+        tests: [
+            Unique(table: "fact_rx_weekly", grain: ["physician_key", "product_key", "week_ending"]),
+            Unique(table: "fact_claims_weekly", grain: ["physician_key", "product_key", "plan_key", "week_ending"]),
+            Unique(table: "fact_calls", grain: ["physician_key", "product_key", "call_date"]),
+            Unique(table: "mart_share_weekly", grain: ["territory_id", "market", "week_ending"]),
+            Relationship(
+                table: "fact_rx_weekly", column: "physician_key", references: "dim_physician", column: "physician_key"),
+            Relationship(
+                table: "fact_rx_weekly", column: "product_key", references: "dim_product", column: "product_key"),
+            Relationship(table: "fact_rx_weekly", column: "week_key", references: "dim_date", column: "date_key"),
+            Relationship(
+                table: "fact_claims_weekly", column: "physician_key", references: "dim_physician",
+                column: "physician_key"),
+            Relationship(
+                table: "fact_claims_weekly", column: "product_key", references: "dim_product", column: "product_key"),
+            Relationship(table: "fact_claims_weekly", column: "plan_key", references: "dim_plan", column: "plan_key"),
+            Relationship(table: "fact_claims_weekly", column: "week_key", references: "dim_date", column: "date_key"),
+            Relationship(
+                table: "fact_calls", column: "physician_key", references: "dim_physician", column: "physician_key"),
+            Relationship(table: "fact_calls", column: "product_key", references: "dim_product", column: "product_key"),
+            Relationship(table: "fact_calls", column: "date_key", references: "dim_date", column: "date_key"),
+            CustomSQLTest(
+                "trx_reconciles_to_raw_xponent",
+                sql: """
+                    SELECT f.total AS mart_trx_milli, r.total AS raw_trx_milli
+                    FROM (SELECT COALESCE(SUM(trx_milli), 0) AS total FROM fact_rx_weekly) f,
+                         (SELECT COALESCE(SUM(\(Warehouse.milli("trx"))), 0) AS total FROM raw_xponent.xponent) r
+                    WHERE f.total <> r.total
+                    """),
+            CustomSQLTest(
+                "net_claims_are_paid_minus_reversed_in_raw",
+                sql: """
+                    SELECT f.net, r.net FROM (SELECT COALESCE(SUM(net_claims), 0) AS net, COALESCE(SUM(paid_claims), 0) AS paid,
+                        COALESCE(SUM(reversed_claims), 0) AS reversed FROM fact_claims_weekly) f,
+                        (SELECT SUM(claim_status = 'P') - SUM(claim_status = 'X') AS net, SUM(claim_status = 'P') AS paid,
+                        SUM(claim_status = 'X') AS reversed FROM raw_claims.claims) r
+                    WHERE f.net <> COALESCE(r.net, 0) OR f.paid <> COALESCE(r.paid, 0) OR f.reversed <> COALESCE(r.reversed, 0)
+                    """),
+            CustomSQLTest(
+                "submitted_calls_reconcile_to_raw",
+                sql: """
+                    SELECT f.calls, r.calls FROM (SELECT COALESCE(SUM(calls), 0) AS calls FROM fact_calls) f,
+                        (SELECT COUNT(*) AS calls FROM raw_crm_calls.crm_calls WHERE status = 'Submitted') r
+                    WHERE f.calls <> r.calls
+                    """),
+            CustomSQLTest(
+                "share_between_0_and_1",
+                sql: "SELECT * FROM mart_share_weekly WHERE share < 0 OR share > 1 OR own_trx > market_trx"),
+            CustomSQLTest(
+                "claims_to_xponent_ratio_within_bounds", severity: .warn,
+                sql: """
+                    SELECT * FROM reconciliation_summary
+                    WHERE rows >= 100 AND (ratio < CAST(:min_source_ratio AS REAL) OR ratio > CAST(:max_source_ratio AS REAL))
+                    """),
+            CustomSQLTest(
+                "unmastered_trx_share", severity: .warn,
+                sql: """
+                    SELECT SUM(CASE WHEN physician_key = 0 THEN trx_milli ELSE 0 END) AS unmastered, SUM(trx_milli) AS total
+                    FROM fact_rx_weekly
+                    HAVING SUM(CASE WHEN physician_key = 0 THEN trx_milli ELSE 0 END) > CAST(:max_unmastered_share AS REAL) * SUM(trx_milli)
+                    """),
+        ],
+        parameters: ["min_source_ratio": "0.05", "max_source_ratio": "2.0", "max_unmastered_share": "0.05"],
+        retainedTables: ["fact_partition_state", "fact_mapping_state"])
+}

@@ -1,0 +1,115 @@
+import GRDB
+import MeshRuntime
+
+enum Warehouse {
+    static let owner = Owner(team: "commercial data warehouse", contact: "warehouse@pharma-mesh.example")
+
+    static func columns(_ spec: [(String, String, String)]) -> [ColumnContract] {
+        spec.map { ColumnContract($0.0, $0.1, $0.2) }
+    }
+
+    /// A volume with up to three decimals as an exact integer count of thousandths (`ROUND` then `CAST`), so sums
+    /// never depend on the order rows are added in.
+    static func milli(_ expression: String) -> String { "CAST(ROUND((\(expression)) * 1000) AS INTEGER)" }
+    /// An amount in USD as exact integer cents.
+    static func cents(_ expression: String) -> String { "CAST(ROUND((\(expression)) * 100) AS INTEGER)" }
+    /// `YYYYMMDD` as an integer, the key of `dim_date`.
+    static func dateKey(_ isoDate: String) -> String { "CAST(REPLACE(\(isoDate), '-', '') AS INTEGER)" }
+    /// The key of the Friday ending the week of an ISO date.
+    static func weekKey(_ isoDate: String) -> String { dateKey("date(\(isoDate), 'weekday 5')") }
+}
+
+/// Copies conformed dimensions from `conformed-dims` into the mart's own schema, so that each star is complete
+/// in one schema. On a build that starts from the previous version, only the rows that differ are replaced.
+struct CopyDimensions: Step {
+    /// Dimension table → its key column.
+    var tables: [(String, String)]
+
+    var kind: String { "swift" }
+    var definition: String { "copy dimensions v1 " + tables.map { "\($0.0)(\($0.1))" }.joined(separator: ",") }
+
+    func run(in context: StepContext) async throws -> StepReport {
+        let tables = self.tables
+        let full = context.fullRefresh
+        return try await context.database.write { db in
+            let before = db.totalChangesCount
+            for (table, key) in tables {
+                if !full, try db.tableExists(table, in: "main") {
+                    try db.execute(
+                        sql: """
+                            DELETE FROM main.\(table) WHERE \(key) IN (
+                                SELECT \(key) FROM (SELECT * FROM main.\(table) EXCEPT SELECT * FROM conformed_dims.\(table)));
+                            INSERT INTO main.\(table) SELECT * FROM conformed_dims.\(table) EXCEPT SELECT * FROM main.\(table);
+                            """)
+                } else {
+                    try db.execute(
+                        sql: """
+                            DROP TABLE IF EXISTS main.\(table);
+                            CREATE TABLE main.\(table) AS SELECT * FROM conformed_dims.\(table) ORDER BY \(key);
+                            CREATE UNIQUE INDEX main.\(table)_key ON \(table) (\(key));
+                            """)
+                }
+            }
+            return StepReport(rowsOut: db.totalChangesCount - before)
+        }
+    }
+}
+
+/// The physician, product, plan and geography dimensions' contracts, shared by the marts that copy them.
+enum DimensionContracts {
+    static let date = OutputPort(
+        table: "dim_date", description: "Calendar days 2020–2030 (key 0: unknown)", grain: ["date_key"],
+        columns: Warehouse.columns([
+            ("date_key", "INTEGER", "YYYYMMDD"), ("date", "TEXT", "ISO date"),
+            ("week_ending", "TEXT", "the Friday ending the day's week (Xponent weeks end on Fridays)"),
+            ("week_key", "INTEGER", "date_key of week_ending"), ("month", "TEXT", "YYYY-MM"),
+            ("quarter", "TEXT", "YYYYQn"), ("year", "INTEGER", ""), ("day_of_week", "INTEGER", "0 Sunday … 6 Saturday"),
+        ]))
+    static let product = OutputPort(
+        table: "dim_product", description: "The market basket (key 0: unknown product)", grain: ["product_key"],
+        columns: Warehouse.columns([
+            ("product_key", "INTEGER", "the NDC11 as a number"), ("ndc11", "TEXT", "11 digits"),
+            ("brand", "TEXT", ""), ("generic", "TEXT", ""), ("market", "TEXT", "market basket"),
+            ("manufacturer", "TEXT", ""), ("is_own_brand", "INTEGER", "1 for Zentavia"),
+            ("launch_date", "TEXT", ""), ("wac_per_unit", "REAL", "list price per unit, USD"),
+        ]))
+    static let physician = OutputPort(
+        table: "dim_physician",
+        description: "Golden physician records of one physician-master version (key 0: unknown physician)",
+        grain: ["physician_key"],
+        columns: Warehouse.columns([
+            ("physician_key", "INTEGER", "= physician_id, stable across versions"),
+            ("physician_id", "INTEGER", "physician-master's stable id"), ("npi", "TEXT", ""),
+            ("me_number", "TEXT", ""), ("first_name", "TEXT", ""), ("last_name", "TEXT", ""),
+            ("credential", "TEXT", ""), ("specialty", "TEXT", ""), ("city", "TEXT", ""), ("state", "TEXT", ""),
+            ("zip5", "TEXT", ""), ("status", "TEXT", "active, deactivated, retired or deceased"),
+            ("is_prescriber", "INTEGER", ""), ("territory_id", "TEXT", "through the practice ZIP's alignment"),
+            ("geo_key", "INTEGER", "dim_geo key of the practice ZIP"),
+            ("master_version", "INTEGER", "the physician-master version this dimension was built from"),
+        ]))
+    static let geo = OutputPort(
+        table: "dim_geo", description: "ZIP codes with their alignment (key 0: unknown)", grain: ["geo_key"],
+        columns: Warehouse.columns([
+            ("geo_key", "INTEGER", "the ZIP5 as a number"), ("zip5", "TEXT", ""),
+            ("state", "TEXT", "the state most physicians practising in the ZIP give"),
+            ("territory_id", "TEXT", ""), ("territory_name", "TEXT", ""), ("district", "TEXT", ""),
+            ("region", "TEXT", ""),
+            ("dma_code", "TEXT", "no feed maps ZIPs to DMAs, so NULL until one does (see dim_dma)"),
+        ]))
+    static let plan = OutputPort(
+        table: "dim_plan", description: "Plans with payer and PBM (key 0: unknown or unresolved plan)",
+        grain: ["plan_key"],
+        columns: Warehouse.columns([
+            ("plan_key", "INTEGER", "stable surrogate: kept across versions, new plans get the next numbers"),
+            ("plan_id", "TEXT", "formulary plan id"), ("plan_name", "TEXT", ""), ("payer_id", "TEXT", ""),
+            ("payer_name", "TEXT", ""), ("pbm_id", "TEXT", ""), ("pbm_name", "TEXT", ""),
+            ("channel", "TEXT", "COMMERCIAL, MEDICARE_D, MEDICAID or VA_DOD"), ("lives", "INTEGER", "covered lives"),
+            ("state", "TEXT", ""),
+        ]))
+    static let dma = OutputPort(
+        table: "dim_dma", description: "Nielsen-style TV markets media is bought in (key 0: unknown)",
+        grain: ["dma_key"],
+        columns: Warehouse.columns([
+            ("dma_key", "INTEGER", "the DMA code as a number"), ("dma_code", "TEXT", ""), ("dma_name", "TEXT", ""),
+        ]))
+}
