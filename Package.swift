@@ -77,6 +77,13 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        .testTarget(
+            name: "WarehouseTests",
+            dependencies: [
+                "Warehouse", "Mastering", "Ingest", "MeshRuntime", "MeshTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .testTarget(name: "FeedFormatsTests", dependencies: ["FeedFormats"]),
         .testTarget(name: "FeedGeneratorTests", dependencies: ["FeedGenerator"]),
         .testTarget(

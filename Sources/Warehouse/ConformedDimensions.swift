@@ -19,7 +19,9 @@ enum ConformedDimensions {
             OutputPort(
                 table: "plan_key_map", description: "Every plan id ever seen and its stable plan_key",
                 grain: ["plan_id"],
-                columns: Warehouse.columns([("plan_id", "TEXT", ""), ("plan_key", "INTEGER", "")])),
+                columns: Warehouse.columns([
+                    ("plan_id", "TEXT", "formulary plan id"), ("plan_key", "INTEGER", "dim_plan key (0: unknown)"),
+                ])),
         ],
         recipe: Recipe([
             .sql(

@@ -84,7 +84,8 @@ enum NPPMart {
                 grain: ["date", "campaign_id", "audience", "event_type"],
                 columns: Warehouse.columns([
                     ("date", "TEXT", "the event's local date"), ("date_key", "INTEGER", "dim_date"),
-                    ("campaign_id", "TEXT", ""), ("audience", "TEXT", "HCP or CONSUMER"),
+                    ("campaign_id", "TEXT", "campaign id as the source sends it"),
+                    ("audience", "TEXT", "HCP or CONSUMER"),
                     ("event_type", "TEXT", "sent, delivered, open, click, bounce, unsubscribe"),
                     ("events", "INTEGER", "distinct event ids"),
                     ("unique_recipients", "INTEGER", "distinct recipient hashes"),
@@ -92,8 +93,9 @@ enum NPPMart {
             OutputPort(
                 table: "fact_web_daily", description: "Brand web site sessions", grain: ["date", "channel", "dma_key"],
                 columns: Warehouse.columns([
-                    ("date", "TEXT", ""), ("date_key", "INTEGER", ""), ("channel", "TEXT", "traffic source"),
-                    ("dma_key", "INTEGER", "dim_dma (0: unknown)"), ("sessions", "INTEGER", ""),
+                    ("date", "TEXT", "ISO date"), ("date_key", "INTEGER", "dim_date key (YYYYMMDD)"),
+                    ("channel", "TEXT", "traffic source"),
+                    ("dma_key", "INTEGER", "dim_dma (0: unknown)"), ("sessions", "INTEGER", "web sessions"),
                     ("pages", "INTEGER", "pages viewed"), ("copay_signups", "INTEGER", "copay card sign-ups"),
                     ("avg_duration_s", "REAL", "mean session duration, seconds"),
                 ])),
@@ -101,17 +103,20 @@ enum NPPMart {
                 table: "fact_media_weekly", description: "Paid media delivery",
                 grain: ["week_ending", "dma_key", "channel", "campaign_id"],
                 columns: Warehouse.columns([
-                    ("week_ending", "TEXT", ""), ("week_key", "INTEGER", ""), ("dma_key", "INTEGER", "dim_dma"),
-                    ("channel", "TEXT", "RADIO, TV, DISPLAY, SOCIAL"), ("campaign_id", "TEXT", ""),
-                    ("grps", "REAL", "gross rating points"), ("impressions", "INTEGER", ""),
-                    ("spend_usd", "REAL", ""),
+                    ("week_ending", "TEXT", "the Friday ending the week"),
+                    ("week_key", "INTEGER", "dim_date key of week_ending"), ("dma_key", "INTEGER", "dim_dma"),
+                    ("channel", "TEXT", "RADIO, TV, DISPLAY, SOCIAL"),
+                    ("campaign_id", "TEXT", "campaign id as the source sends it"),
+                    ("grps", "REAL", "gross rating points"), ("impressions", "INTEGER", "impressions delivered"),
+                    ("spend_usd", "REAL", "media spend, USD"),
                 ])),
             OutputPort(
                 table: "fact_hcp_engagement",
                 description: "HCP email engagement of resolved physicians (events with an NPI the master knows)",
                 grain: ["physician_key", "campaign_id"],
                 columns: Warehouse.columns([
-                    ("physician_key", "INTEGER", "dim_physician"), ("campaign_id", "TEXT", ""),
+                    ("physician_key", "INTEGER", "dim_physician"),
+                    ("campaign_id", "TEXT", "campaign id as the source sends it"),
                     ("delivered", "INTEGER", "delivered events"), ("opens", "INTEGER", "open events"),
                     ("clicks", "INTEGER", "click events"),
                 ])),

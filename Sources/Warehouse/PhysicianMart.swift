@@ -148,7 +148,8 @@ enum PhysicianMart {
                 columns: Warehouse.columns([
                     ("physician_key", "INTEGER", "dim_physician"), ("product_key", "INTEGER", "dim_product"),
                     ("plan_key", "INTEGER", "dim_plan through BIN/PCN/group (0: unresolved)"),
-                    ("week_ending", "TEXT", "the Friday ending the fill date's week"), ("week_key", "INTEGER", ""),
+                    ("week_ending", "TEXT", "the Friday ending the fill date's week"),
+                    ("week_key", "INTEGER", "dim_date key of week_ending"),
                     ("paid_claims", "INTEGER", "status P"), ("rejected_claims", "INTEGER", "status R"),
                     ("reversed_claims", "INTEGER", "status X, in the week of the reversal's fill date"),
                     ("net_claims", "INTEGER", "paid − reversed"),
@@ -159,8 +160,8 @@ enum PhysicianMart {
                 grain: ["physician_key", "product_key", "call_date"],
                 columns: Warehouse.columns([
                     ("physician_key", "INTEGER", "dim_physician through the CRM account"),
-                    ("product_key", "INTEGER", "the first detailed product"), ("call_date", "TEXT", ""),
-                    ("date_key", "INTEGER", ""), ("calls", "INTEGER", "submitted calls"),
+                    ("product_key", "INTEGER", "the first detailed product"), ("call_date", "TEXT", "the call's date"),
+                    ("date_key", "INTEGER", "dim_date key (YYYYMMDD)"), ("calls", "INTEGER", "submitted calls"),
                     ("samples", "INTEGER", "samples left"),
                 ])),
             OutputPort(
@@ -168,7 +169,8 @@ enum PhysicianMart {
                 grain: ["territory_id", "market", "week_ending"],
                 columns: Warehouse.columns([
                     ("territory_id", "TEXT", "the prescriber's territory ('UNASSIGNED' when unknown)"),
-                    ("market", "TEXT", ""), ("week_ending", "TEXT", ""),
+                    ("market", "TEXT", "market basket the product belongs to"),
+                    ("week_ending", "TEXT", "the Friday ending the week"),
                     ("own_trx", "REAL", "TRx of our brand"), ("market_trx", "REAL", "TRx of the whole basket"),
                     ("share", "REAL", "own_trx / market_trx, from exact thousandths, 6 decimals"),
                 ])),
@@ -177,7 +179,8 @@ enum PhysicianMart {
                 description: "Xponent TRx against net paid claims by physician and week (all products)",
                 grain: ["physician_key", "week_ending"],
                 columns: Warehouse.columns([
-                    ("physician_key", "INTEGER", ""), ("week_ending", "TEXT", ""),
+                    ("physician_key", "INTEGER", "dim_physician key (0: unknown)"),
+                    ("week_ending", "TEXT", "the Friday ending the week"),
                     ("xponent_trx", "REAL", "projected TRx"), ("claims_net", "INTEGER", "paid − reversed claims"),
                     ("gap", "REAL", "claims_net − xponent_trx"),
                 ])),
@@ -186,8 +189,10 @@ enum PhysicianMart {
                 description: "Xponent TRx in a year against the CMS Part D claims of the same prescriber and brand",
                 grain: ["physician_key", "brand", "year"],
                 columns: Warehouse.columns([
-                    ("physician_key", "INTEGER", ""), ("brand", "TEXT", ""), ("year", "INTEGER", ""),
-                    ("xponent_trx", "REAL", ""), ("partd_claims", "INTEGER", "Tot_Clms (Medicare only)"),
+                    ("physician_key", "INTEGER", "dim_physician key (0: unknown)"), ("brand", "TEXT", "brand name"),
+                    ("year", "INTEGER", "calendar year"),
+                    ("xponent_trx", "REAL", "Xponent TRx (projected)"),
+                    ("partd_claims", "INTEGER", "Tot_Clms (Medicare only)"),
                     ("partd_share", "REAL", "partd_claims / xponent_trx"),
                 ])),
             OutputPort(
@@ -195,9 +200,10 @@ enum PhysicianMart {
                 description: "The distribution of the gaps between sources: they are not supposed to match 1:1",
                 grain: ["comparison", "year"],
                 columns: Warehouse.columns([
-                    ("comparison", "TEXT", "claims_vs_xponent or partd_vs_xponent"), ("year", "INTEGER", ""),
+                    ("comparison", "TEXT", "claims_vs_xponent or partd_vs_xponent"),
+                    ("year", "INTEGER", "calendar year"),
                     ("rows", "INTEGER", "physician-weeks or physician-brands compared"),
-                    ("xponent_trx", "REAL", ""), ("other", "REAL", "claims or Part D total"),
+                    ("xponent_trx", "REAL", "Xponent TRx (projected)"), ("other", "REAL", "claims or Part D total"),
                     ("ratio", "REAL", "other / xponent_trx"),
                     ("p10", "REAL", "10th percentile of the per-row ratio"), ("p50", "REAL", "median"),
                     ("p90", "REAL", "90th percentile"),

@@ -1,0 +1,112 @@
+import Foundation
+import GRDB
+import Ingest
+import Mastering
+import MeshRuntime
+import MeshTestSupport
+import Testing
+
+@testable import Warehouse
+
+/// The marts built from the committed sample-data, the way the demo builds them.
+///
+///     raw-* ──▶ *-master ──▶ conformed-dims ──▶ npp-mart, physician-mart, payer-mart
+///        └───────────────────────────────────────▲ (facts read raw; dimensions come from conformed-dims)
+struct MartTests {
+    static let sampleFeeds = URL(fileURLWithPath: #filePath)
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        .appendingPathComponent("sample-data/feeds")
+
+    static func mesh(home: URL) throws -> Mesh {
+        try ToyMesh.mesh(IngestDomains.all() + MasteringDomains.all() + WarehouseDomains.all(), home: home)
+    }
+
+    static func run(_ mesh: Mesh, asOf: String) async throws -> RunSummary {
+        _ = try Landing.land(feeds: sampleFeeds, home: mesh.home, asOf: LandingDate.parse(asOf))
+        let summary = try await mesh.run(RunRequest(sourceStates: try Landing.sourceStates(home: mesh.home)))
+        #expect(
+            summary.failed.isEmpty,
+            "\(summary.outcomes.values.filter { $0.status.failed }.map { "\($0.domain): \($0.message ?? "")" })")
+        return summary
+    }
+
+    @Test func martsReconcileAndANewWeekEqualsAFullRebuild() async throws {
+        let dir = try TemporaryDirectory("marts")
+        defer { dir.remove() }
+        let mesh = try Self.mesh(home: dir.url)
+        _ = try await Self.run(mesh, asOf: "2025-06-01")
+
+        let marts: [DomainID] = ["npp-mart", "physician-mart", "payer-mart"]
+        let (queue, _) = try mesh.snapshot(attaching: marts + ["raw-xponent", "physician-master"])
+        try await queue.read { db in
+            // TRx in the mart is the raw layer's after restatement, to the thousandth.
+            let mart = try Int.fetchOne(db, sql: "SELECT SUM(trx_milli) FROM physician_mart.fact_rx_weekly") ?? 0
+            let raw =
+                try Int.fetchOne(db, sql: "SELECT SUM(CAST(ROUND(trx * 1000) AS INTEGER)) FROM raw_xponent.xponent")
+                ?? 0
+            #expect(mart == raw && raw > 0)
+            // Every mastered physician, and the unknown member, is in the dimension of both marts.
+            let physicians = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM physician_master.physician") ?? 0
+            for mart in ["physician_mart", "payer_mart", "npp_mart"] {
+                let rows = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(mart).dim_physician")
+                #expect(rows == physicians + 1)
+            }
+            // The story: own-brand share of the basket grows from launch to growth.
+            let share = { (from: String, to: String) in
+                try Double.fetchOne(
+                    db,
+                    sql: """
+                        SELECT 1.0 * SUM(own_trx) / SUM(market_trx) FROM physician_mart.mart_share_weekly
+                        WHERE week_ending BETWEEN ? AND ?
+                        """, arguments: [from, to]) ?? 0
+            }
+            let launch = try share("2024-01-01", "2024-03-31")
+            let growth = try share("2025-01-01", "2025-05-31")
+            #expect(launch > 0 && launch < 0.08 && growth > 2 * launch, "share \(launch) → \(growth)")
+            // Email events are counted once although some arrive twice.
+            let events = try Int.fetchOne(db, sql: "SELECT SUM(events) FROM npp_mart.fact_email_daily") ?? 0
+            #expect(events > 0)
+        }
+        // Both marts were built from the same physician-master version, and their dimension says which.
+        let versions = try marts.map { try #require(try mesh.store.currentVersion(of: $0)) }
+        let master = try #require(try mesh.store.currentVersion(of: "physician-master")).version
+        for version in versions { #expect(version.upstreamVersions["physician-master"] == master) }
+        let (again, _) = try mesh.snapshot(attaching: ["physician-mart", "payer-mart"])
+        try await again.read { db in
+            for mart in ["physician_mart", "payer_mart"] {
+                let stamped = try Int.fetchAll(db, sql: "SELECT DISTINCT master_version FROM \(mart).dim_physician")
+                #expect(stamped == [master])
+            }
+        }
+
+        // One more week of deliveries: the facts rebuild a few partitions, and the result is what a full rebuild gives.
+        let week = try await Self.run(mesh, asOf: "2025-06-08")
+        for mart in marts { #expect(week.outcomes[mart]?.status == .success, "\(mart)") }
+        let run = try #require(try mesh.store.runs(limit: 1).first)
+        let steps = try mesh.store.steps(of: "physician-mart", in: run.runID)
+        let rx = try #require(steps.first { $0.step == "rx" }?.message)
+        #expect(rx.hasSuffix("partition(s) rebuilt on the previous version"), "\(rx)")
+        let rebuilt = Int(rx.split(separator: " ")[1]) ?? 0
+        // The new week and the 4 it restates, plus the weeks of any prescriber the master re-pointed: not all 74.
+        #expect(rebuilt >= 5 && rebuilt < 30, "\(rx)")
+        let incremental = try marts.map { try #require(try mesh.store.currentVersion(of: $0)) }
+
+        _ = try await mesh.run(RunRequest(only: Set(marts), force: Set(marts), fullRefresh: true))
+        for (mart, before) in zip(marts, incremental) {
+            let full = try #require(try mesh.store.currentVersion(of: mart))
+            #expect(full.version == before.version + 1, "\(mart)")
+            #expect(full.fingerprint == before.fingerprint, "\(mart): incremental and full builds differ")
+        }
+    }
+
+    @Test func everyPublicColumnHasADictionaryEntry() {
+        for domain in WarehouseDomains.all() {
+            for output in domain.outputs {
+                #expect(!output.description.isEmpty, "\(domain.id).\(output.table)")
+                for column in output.columns {
+                    #expect(!column.description.isEmpty, "\(domain.id).\(output.table).\(column.name)")
+                }
+            }
+        }
+    }
+}
