@@ -70,6 +70,36 @@ enum NPPMart {
             GROUP BY 1, 2
             """, partitionOf: "e.campaign_id")
 
+    /// HCP email engagement by physician and week, for territory scorecards.
+    static let hcpWeekly = IncrementalFact(
+        table: "fact_hcp_email_weekly", partitionColumn: "week_ending",
+        create: """
+            CREATE TABLE fact_hcp_email_weekly (week_ending TEXT NOT NULL, physician_key INTEGER NOT NULL,
+                week_key INTEGER NOT NULL, delivered INTEGER NOT NULL, opens INTEGER NOT NULL, clicks INTEGER NOT NULL,
+                PRIMARY KEY (week_ending, physician_key)) WITHOUT ROWID
+            """,
+        sources: [
+            .init(
+                "raw_email_events.email_events", partition: "date(substr(ts, 1, 10), 'weekday 5')",
+                filter: "audience = 'HCP'")
+        ],
+        mappings: [
+            .init(
+                name: "npi",
+                sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'nppes'",
+                table: "raw_email_events.email_events", key: "npi", partition: "date(substr(ts, 1, 10), 'weekday 5')")
+        ],
+        insert: """
+            INSERT INTO fact_hcp_email_weekly
+            SELECT date(substr(e.ts, 1, 10), 'weekday 5'), m.physician_id,
+                   \(Warehouse.weekKey("substr(e.ts, 1, 10)")), SUM(e.event_type = 'delivered'),
+                   SUM(e.event_type = 'open'), SUM(e.event_type = 'click')
+            FROM raw_email_events.email_events e
+            JOIN physician_master.physician_xref m ON m.source = 'nppes' AND m.source_id = e.npi
+            WHERE e.audience = 'HCP' AND m.physician_id IS NOT NULL AND {partitions}
+            GROUP BY 1, 2
+            """, partitionOf: "date(substr(e.ts, 1, 10), 'weekday 5')")
+
     static let domain = Domain(
         id: "npp-mart", layer: "integrated", owner: Warehouse.owner,
         description: "Non-personal promotion: email events, web sessions and paid media, by day, week and DMA.",
@@ -98,6 +128,17 @@ enum NPPMart {
                     ("dma_key", "INTEGER", "dim_dma (0: unknown)"), ("sessions", "INTEGER", "web sessions"),
                     ("pages", "INTEGER", "pages viewed"), ("copay_signups", "INTEGER", "copay card sign-ups"),
                     ("avg_duration_s", "REAL", "mean session duration, seconds"),
+                ])),
+            OutputPort(
+                table: "fact_hcp_email_weekly",
+                description: "HCP email engagement of resolved physicians by week (for territory scorecards)",
+                grain: ["physician_key", "week_ending"],
+                columns: Warehouse.columns([
+                    ("physician_key", "INTEGER", "dim_physician"),
+                    ("week_ending", "TEXT", "the Friday ending the week"),
+                    ("week_key", "INTEGER", "dim_date key of week_ending"),
+                    ("delivered", "INTEGER", "delivered events"),
+                    ("opens", "INTEGER", "open events"), ("clicks", "INTEGER", "click events"),
                 ])),
             OutputPort(
                 table: "fact_media_weekly", description: "Paid media delivery",
@@ -130,6 +171,7 @@ enum NPPMart {
             RecipeNode("email", step: email, after: ["dimensions"]),
             RecipeNode("web", step: web, after: ["dimensions"]),
             RecipeNode("engagement", step: engagement, after: ["dimensions"]),
+            RecipeNode("hcp_weekly", step: hcpWeekly, after: ["dimensions"]),
             .sql(
                 "media", after: ["dimensions"],
                 """
@@ -147,6 +189,15 @@ enum NPPMart {
             Relationship(table: "fact_web_daily", column: "dma_key", references: "dim_dma", column: "dma_key"),
             Relationship(table: "fact_web_daily", column: "date_key", references: "dim_date", column: "date_key"),
             Relationship(table: "fact_media_weekly", column: "dma_key", references: "dim_dma", column: "dma_key"),
+            Relationship(
+                table: "fact_hcp_email_weekly", column: "physician_key", references: "dim_physician",
+                column: "physician_key"),
+            CustomSQLTest(
+                "hcp_weekly_and_campaign_engagement_agree",
+                sql: """
+                    SELECT w.clicks, c.clicks FROM (SELECT COALESCE(SUM(clicks), 0) AS clicks FROM fact_hcp_email_weekly) w,
+                        (SELECT COALESCE(SUM(clicks), 0) AS clicks FROM fact_hcp_engagement) c WHERE w.clicks <> c.clicks
+                    """),
             Relationship(table: "fact_media_weekly", column: "week_key", references: "dim_date", column: "date_key"),
             Relationship(
                 table: "fact_hcp_engagement", column: "physician_key", references: "dim_physician",

@@ -72,6 +72,18 @@ public struct OutputPort: Sendable, Hashable, Codable {
 ///     tests: [NotNull(table: "daily", columns: ["day"], severity: .fail)])
 /// try registry.register(totals)
 /// ```
+/// A version that was just published and made current, as a publication hook sees it.
+public struct PublishedVersion: Sendable {
+    public var domain: DomainID
+    public var record: VersionRecord
+    /// The published, immutable SQLite file.
+    public var file: URL
+    public var home: URL
+    public var runID: RunID
+    /// Records a line in the run history under the domain.
+    public let log: @Sendable (String) -> Void
+}
+
 public struct Domain: Sendable {
     public var id: DomainID
     public var layer: String
@@ -87,6 +99,13 @@ public struct Domain: Sendable {
     /// Working tables kept in the published version besides the outputs (for example state that an
     /// incremental build reads back from the previous version). Every other non-output table is dropped.
     public var retainedTables: [String]
+    /// Runs once a version is published and current, with the immutable file: for example to export it as
+    /// CSV files with a manifest. A failing hook is logged as a warning and never unpublishes the version.
+    ///
+    /// ```swift
+    /// domain.afterPublish = { published in try export(published.file, to: published.home) }
+    /// ```
+    public var afterPublish: (@Sendable (PublishedVersion) async throws -> Void)?
     /// When true, a build starts from a byte copy of the previous published version instead of an empty
     /// database, so that steps can change only what their new input changed.
     ///

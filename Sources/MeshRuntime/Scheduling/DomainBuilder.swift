@@ -84,6 +84,15 @@ struct DomainBuilder: Sendable {
                 await emit(
                     .domainPublished, payload: ["version": "\(version.version)", "fingerprint": version.fingerprint])
                 applyRetention()
+                if let hook = domain.afterPublish {
+                    let hookLogger = domainLogger
+                    let published = PublishedVersion(
+                        domain: domain.id, record: version, file: mesh.home.appendingPathComponent(version.path),
+                        home: mesh.home, runID: runID, log: { [self] message in log(message, logger: hookLogger) })
+                    do { try await hook(published) } catch {
+                        log("warning: after publication: \(error)", logger: domainLogger)
+                    }
+                }
             }
             domainLogger.log(
                 level: record.status.failed ? .error : .info,
