@@ -84,6 +84,13 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        .testTarget(
+            name: "SelfServiceTests",
+            dependencies: [
+                "SelfService", "Warehouse", "Mastering", "Ingest", "MeshRuntime", "MeshTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
         .testTarget(name: "FeedFormatsTests", dependencies: ["FeedFormats"]),
         .testTarget(name: "FeedGeneratorTests", dependencies: ["FeedGenerator"]),
         .testTarget(
