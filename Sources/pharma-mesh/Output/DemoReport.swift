@@ -1,0 +1,303 @@
+import Foundation
+import MeshRuntime
+
+/// The brand figures of each phase, read from the marts and extracts with plain SQL.
+struct DemoFigures {
+    let mesh: Mesh
+
+    func value(_ sql: String) throws -> String {
+        let rows = try mesh.query(sql).rows
+        guard let value = rows.first?.first else { return "–" }
+        if case .null = value { return "–" }
+        if case .real(let double) = value { return String(format: "%.4g", double) }
+        return value.description
+    }
+
+    func percent(_ sql: String) throws -> String {
+        let rows = try mesh.query(sql).rows
+        guard let value = rows.first?.first, case .real(let double) = value else { return "–" }
+        return String(format: "%.1f%%", double * 100)
+    }
+
+    func figures(for phase: String) throws -> [(String, String)] {
+        switch phase {
+        case "Launch":
+            return [
+                ("weeks", try value("SELECT COUNT(*) FROM brand_extracts.launch_tracker")),
+                ("HCP emails delivered", try value("SELECT SUM(hcp_delivered) FROM brand_extracts.launch_tracker")),
+                (
+                    "HCP open rate / click rate",
+                    try percent(Self.emailRate("open", "HCP")) + " / " + percent(Self.emailRate("click", "HCP"))
+                ),
+                ("consumer open rate", try percent(Self.emailRate("open", "CONSUMER"))),
+                ("web sessions / copay sign-ups", try value(
+                    "SELECT SUM(web_sessions) || ' / ' || SUM(copay_signups) FROM brand_extracts.launch_tracker")),
+                ("media spend (USD)", try value(
+                    "SELECT printf('%,.0f', SUM(media_spend_usd)) FROM brand_extracts.launch_tracker")),
+                ("first week with Zentavia NRx", try value(
+                    "SELECT MIN(week_ending) FROM brand_extracts.launch_tracker WHERE own_nrx > 0")),
+                ("Zentavia NRx / TRx in the launch", try value(
+                    "SELECT printf('%.1f / %.1f', SUM(own_nrx), SUM(own_trx)) FROM brand_extracts.launch_tracker")),
+                ("share in the last launch week", try percent(
+                    "SELECT share FROM brand_extracts.launch_tracker ORDER BY week_ending DESC LIMIT 1")),
+            ]
+        case "Growth":
+            return [
+                ("weeks", try value("SELECT COUNT(*) FROM brand_extracts.growth_tracker")),
+                ("share, first → last 4 weeks", try percent(Self.share("ASC")) + " → " + percent(Self.share("DESC"))),
+                ("Zentavia TRx per week, first → last 4 weeks", try value(
+                    """
+                    SELECT printf('%.1f → %.1f', (SELECT AVG(own_trx) FROM (SELECT own_trx FROM brand_extracts.growth_tracker ORDER BY week_ending LIMIT 4)),
+                                  (SELECT AVG(own_trx) FROM (SELECT own_trx FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 4)))
+                    """)),
+                ("TRx / NRx (refills)", try value(
+                    "SELECT printf('%.2f', SUM(own_trx) / SUM(own_nrx)) FROM brand_extracts.growth_tracker")),
+                ("prescribers writing Zentavia (last week)", try value(
+                    "SELECT writers FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 1")),
+                ("decile mix (10 … 1, writers)", try value(
+                    """
+                    SELECT group_concat(n, ' ') FROM (SELECT decile, COUNT(*) AS n FROM field_extracts.physician_deciles
+                    WHERE decile > 0 GROUP BY decile ORDER BY decile DESC)
+                    """)),
+                ("reach of decile 7–10 targets (4 weeks, last 13 weeks avg)", try percent(
+                    "SELECT AVG(reach) FROM (SELECT reach FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 13)")),
+                ("calls per reached target (4 weeks)", try value(
+                    "SELECT AVG(frequency) FROM (SELECT frequency FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 13)")),
+            ]
+        default:
+            return [
+                ("weeks", try value("SELECT COUNT(*) FROM brand_extracts.access_tracker")),
+                ("share, first → last 4 weeks", try percent(Self.share("ASC", "access_tracker")) + " → "
+                    + percent(Self.share("DESC", "access_tracker"))),
+                ("approval rate of Zentavia claims", try percent(
+                    "SELECT 1.0 * SUM(paid) / SUM(paid + rejected) FROM brand_extracts.access_tracker")),
+                ("PA rejections (NCPDP 75)", try value("SELECT SUM(rejected_pa) FROM brand_extracts.access_tracker")),
+                ("gross-to-net, first → last quarter", try value(
+                    """
+                    SELECT printf('%.1f%% → %.1f%%', 100 * (SELECT gross_to_net_pct FROM brand_extracts.access_tracker WHERE gross_to_net_pct IS NOT NULL ORDER BY week_ending LIMIT 1),
+                                  100 * (SELECT gross_to_net_pct FROM brand_extracts.access_tracker WHERE gross_to_net_pct IS NOT NULL ORDER BY week_ending DESC LIMIT 1))
+                    """)),
+                ("open access by channel (latest month)", try value(
+                    """
+                    SELECT group_concat(channel || ' ' || printf('%.0f%%', pct * 100), ', ') FROM (
+                        SELECT p.channel, 1.0 * SUM(CASE WHEN f.covered = 1 AND f.pa = 0 AND f.st = 0 THEN f.lives ELSE 0 END) / SUM(f.lives) AS pct
+                        FROM payer_mart.fact_formulary_monthly f JOIN payer_mart.dim_plan p ON p.plan_key = f.plan_key
+                        JOIN payer_mart.dim_product d ON d.product_key = f.product_key
+                        WHERE d.is_own_brand = 1 AND f.month = (SELECT MAX(month) FROM payer_mart.fact_formulary_monthly)
+                        GROUP BY p.channel ORDER BY p.channel)
+                    """)),
+                ("generic entry (first week with generic TRx)", try value(
+                    """
+                    SELECT MIN(f.week_ending) FROM physician_mart.fact_rx_weekly f JOIN physician_mart.dim_product p
+                    ON p.product_key = f.product_key WHERE p.brand = p.generic AND f.trx > 0
+                    """)),
+            ]
+        }
+    }
+
+    static func emailRate(_ event: String, _ audience: String) -> String {
+        """
+        SELECT 1.0 * SUM(CASE WHEN event_type = '\(event)' THEN events ELSE 0 END) / SUM(CASE WHEN event_type = 'delivered' THEN events ELSE 0 END)
+        FROM npp_mart.fact_email_daily WHERE audience = '\(audience)'
+          AND date <= (SELECT MAX(week_ending) FROM brand_extracts.launch_tracker)
+        """
+    }
+
+    static func share(_ order: String, _ table: String = "growth_tracker") -> String {
+        "SELECT AVG(share) FROM (SELECT share FROM brand_extracts.\(table) ORDER BY week_ending \(order) LIMIT 4)"
+    }
+}
+
+/// The demo's report: HTML with inline SVG charts, the same in Markdown, and a page of the mesh.
+struct DemoReport {
+    let mesh: Mesh
+    let phases: [DemoPhase]
+
+    func series(_ sql: String) throws -> [(String, Double)] {
+        try mesh.query(sql).rows.compactMap { row in
+            guard row.count >= 2 else { return nil }
+            switch row[1] {
+            case .real(let v): return (row[0].description, v)
+            case .integer(let v): return (row[0].description, Double(v))
+            default: return nil
+            }
+        }
+    }
+
+    func write() throws -> URL {
+        let folder = mesh.home.appendingPathComponent("report")
+        try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+        let share = try series(
+            """
+            SELECT week_ending, 1.0 * SUM(own_trx) / SUM(market_trx) FROM physician_mart.mart_share_weekly
+            WHERE market = (SELECT market FROM physician_mart.dim_product WHERE is_own_brand = 1 LIMIT 1)
+            GROUP BY 1 ORDER BY 1
+            """)
+        let email = try series(
+            """
+            SELECT substr(date, 1, 7), 1.0 * SUM(CASE WHEN event_type = 'open' THEN events ELSE 0 END)
+                 / MAX(1, SUM(CASE WHEN event_type = 'delivered' THEN events ELSE 0 END))
+            FROM npp_mart.fact_email_daily GROUP BY 1 ORDER BY 1
+            """)
+        let trx = try series(
+            """
+            SELECT f.week_ending, SUM(f.trx) FROM physician_mart.fact_rx_weekly f
+            JOIN physician_mart.dim_product p ON p.product_key = f.product_key WHERE p.is_own_brand = 1 GROUP BY 1 ORDER BY 1
+            """)
+        let deciles = try series(
+            "SELECT decile, COUNT(*) FROM field_extracts.physician_deciles WHERE decile > 0 GROUP BY 1 ORDER BY 1 DESC")
+        let pa = try series(
+            """
+            SELECT substr(week_ending, 1, 7), SUM(rejected_pa) FROM payer_mart.fact_plan_claims_weekly f
+            JOIN payer_mart.dim_product p ON p.product_key = f.product_key WHERE p.is_own_brand = 1 GROUP BY 1 ORDER BY 1
+            """)
+        let gtn = try series(
+            """
+            SELECT quarter, 1.0 * SUM(rebate_amount) / SUM(wac_amount) FROM payer_mart.fact_rebates_quarterly f
+            JOIN payer_mart.dim_product p ON p.product_key = f.product_key WHERE p.is_own_brand = 1 GROUP BY 1 ORDER BY 1
+            """)
+        let charts: [String: [(String, String)]] = [
+            "Launch": [
+                ("Email open rate by month", SVGChart.line(email, percent: true)),
+                ("Zentavia TRx by week", SVGChart.line(trx, percent: false)),
+            ],
+            "Growth": [
+                ("Zentavia share of the basket by week", SVGChart.line(share, percent: true)),
+                ("Prescribers by decile (10 … 1)", SVGChart.bars(deciles)),
+            ],
+            "Maturity": [
+                ("PA rejections (NCPDP 75) by month", SVGChart.bars(pa)),
+                ("Gross-to-net by quarter", SVGChart.line(gtn, percent: true)),
+            ],
+        ]
+        var html = DemoReport.head("Zentavia: launch to maturity")
+        var markdown = "# Zentavia: launch to maturity\n\nBuilt by `pharma-mesh demo` from the marts of \(mesh.home.path).\n"
+        html += "<h1>Zentavia: launch to maturity</h1><p>Built by <code>pharma-mesh demo</code>. "
+            + "<a href=\"mesh.html\">The mesh</a>.</p>"
+        for phase in phases {
+            html += "<h2>\(phase.name)</h2><p>\(phase.runs) mesh runs, \(phase.rebuilt) domain builds, "
+                + "\(phase.testsPassed) tests passed, \(phase.testsWarned) warned, \(phase.testsFailed) failed.</p>"
+            markdown += "\n## \(phase.name)\n\n\(phase.runs) mesh runs, \(phase.rebuilt) domain builds, "
+                + "\(phase.testsPassed) tests passed, \(phase.testsWarned) warned, \(phase.testsFailed) failed.\n\n"
+            html += "<table>" + phase.figures.map { "<tr><th>\(Self.escape($0.0))</th><td>\(Self.escape($0.1))</td></tr>" }
+                .joined() + "</table>"
+            markdown += "| figure | value |\n| --- | --- |\n"
+                + phase.figures.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n"
+            for (title, svg) in charts[phase.name] ?? [] {
+                html += "<figure><figcaption>\(title)</figcaption>\(svg)</figure>"
+                let file = title.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).joined(separator: "-")
+                markdown += "\n![\(title)](\(file).svg)\n"
+                try svg.write(to: folder.appendingPathComponent("\(file).svg"), atomically: true, encoding: .utf8)
+            }
+            if !phase.incidents.isEmpty {
+                html += "<h3>What the mesh caught</h3><ul>" + phase.incidents.map { "<li>\(Self.escape($0))</li>" }
+                    .joined() + "</ul>"
+                markdown += "\n### What the mesh caught\n\n" + phase.incidents.map { "- \($0)" }.joined(separator: "\n") + "\n"
+            }
+        }
+        html += "</body></html>\n"
+        try html.write(to: folder.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
+        try markdown.write(to: folder.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
+        try meshPage().write(to: folder.appendingPathComponent("mesh.html"), atomically: true, encoding: .utf8)
+        return folder.appendingPathComponent("index.html")
+    }
+
+    /// The domain graph by layer, each box coloured by its last status and sync verdict.
+    func meshPage() throws -> String {
+        let statuses = try mesh.status()
+        let layers = ["raw", "mastered", "integrated", "self-service"]
+        var position: [DomainID: (Double, Double)] = [:]
+        var boxes = ""
+        let width = 220.0
+        let height = 26.0
+        for (column, layer) in layers.enumerated() {
+            let members = statuses.filter { $0.layer == layer }
+            for (row, status) in members.enumerated() {
+                let x = 20 + Double(column) * 280
+                let y = 40 + Double(row) * 36
+                position[status.domain] = (x, y)
+                let colour: String
+                switch (status.lastStatus?.rawValue ?? "never", status.sync.state.rawValue) {
+                case (_, let sync) where sync != "in_sync" && status.version != nil: colour = "#f2c94c"
+                case ("success", _), ("up_to_date", _): colour = "#6fcf97"
+                case ("warn", _): colour = "#f2994a"
+                case ("never", _): colour = "#e0e0e0"
+                default: colour = "#eb5757"
+                }
+                boxes += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(width)\" height=\"\(height)\" rx=\"5\" fill=\"\(colour)\" stroke=\"#333\"/>"
+                boxes += "<text x=\"\(x + 8)\" y=\"\(y + 17)\" font-size=\"12\">\(status.domain) v\(status.version ?? 0) · \(status.lastStatus?.rawValue ?? "never")</text>"
+            }
+            boxes += "<text x=\"\(20 + Double(column) * 280)\" y=\"24\" font-weight=\"bold\">\(layer)</text>"
+        }
+        var edges = ""
+        for status in statuses {
+            guard let to = position[status.domain], let domain = mesh.registry[status.domain] else { continue }
+            for input in domain.upstreamDomains {
+                guard let from = position[input] else { continue }
+                edges += "<line x1=\"\(from.0 + width)\" y1=\"\(from.1 + height / 2)\" x2=\"\(to.0)\" y2=\"\(to.1 + height / 2)\" stroke=\"#999\" stroke-width=\"0.7\"/>"
+            }
+        }
+        let rows = statuses.map { layer in layers.firstIndex(of: layer.layer) ?? 0 }
+        let tallest = layers.indices.map { index in rows.filter { $0 == index }.count }.max() ?? 1
+        let svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1140\" height=\"\(60 + tallest * 36)\" font-family=\"sans-serif\">\(edges)\(boxes)</svg>"
+        return DemoReport.head("The mesh") + "<h1>The mesh</h1><p>Green: built and in sync; orange: published with "
+            + "warnings; yellow: stale (built from an older input); red: failed; grey: never built.</p>" + svg
+            + "</body></html>\n"
+    }
+
+    static func head(_ title: String) -> String {
+        """
+        <!doctype html><html><head><meta charset="utf-8"><title>\(title)</title><style>
+        body{font-family:sans-serif;max-width:1180px;margin:2em auto;color:#222} table{border-collapse:collapse;margin:1em 0}
+        th,td{border:1px solid #ccc;padding:4px 10px;text-align:left} th{background:#f5f5f5;font-weight:normal}
+        figure{display:inline-block;margin:1em 2em 1em 0} figcaption{font-weight:bold;margin-bottom:4px}
+        </style></head><body>
+        """
+    }
+
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;")
+    }
+}
+
+/// Small inline SVG charts (no scripts, no external files).
+enum SVGChart {
+    static let width = 520.0
+    static let height = 200.0
+
+    static func frame(_ body: String, low: Double, high: Double, first: String, last: String, percent: Bool) -> String {
+        func label(_ v: Double) -> String { percent ? String(format: "%.0f%%", v * 100) : String(format: "%.0f", v) }
+        return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width + 60)\" height=\"\(height + 40)\" font-family=\"sans-serif\" font-size=\"11\">"
+            + "<line x1=\"50\" y1=\"10\" x2=\"50\" y2=\"\(height + 10)\" stroke=\"#333\"/>"
+            + "<line x1=\"50\" y1=\"\(height + 10)\" x2=\"\(width + 50)\" y2=\"\(height + 10)\" stroke=\"#333\"/>"
+            + "<text x=\"4\" y=\"16\">\(label(high))</text><text x=\"4\" y=\"\(height + 10)\">\(label(low))</text>"
+            + "<text x=\"50\" y=\"\(height + 28)\">\(first)</text><text x=\"\(width)\" y=\"\(height + 28)\">\(last)</text>"
+            + body + "</svg>"
+    }
+
+    static func line(_ points: [(String, Double)], percent: Bool) -> String {
+        guard points.count > 1 else { return "<p>(no data)</p>" }
+        let high = max(points.map(\.1).max() ?? 1, 1e-9)
+        let step = width / Double(points.count - 1)
+        let path = points.enumerated().map { index, point in
+            String(format: "%.1f,%.1f", 50 + Double(index) * step, 10 + height - point.1 / high * height)
+        }.joined(separator: " ")
+        return frame(
+            "<polyline fill=\"none\" stroke=\"#2f80ed\" stroke-width=\"1.5\" points=\"\(path)\"/>", low: 0, high: high,
+            first: points.first!.0, last: points.last!.0, percent: percent)
+    }
+
+    static func bars(_ points: [(String, Double)]) -> String {
+        guard !points.isEmpty else { return "<p>(no data)</p>" }
+        let high = max(points.map(\.1).max() ?? 1, 1e-9)
+        let step = width / Double(points.count)
+        let bars = points.enumerated().map { index, point in
+            let h = point.1 / high * height
+            return String(
+                format: "<rect x=\"%.1f\" y=\"%.1f\" width=\"%.1f\" height=\"%.1f\" fill=\"#27ae60\"/>",
+                50 + Double(index) * step + 1, 10 + height - h, max(step - 2, 1), h)
+        }.joined()
+        return frame(bars, low: 0, high: high, first: points.first!.0, last: points.last!.0, percent: false)
+    }
+}
