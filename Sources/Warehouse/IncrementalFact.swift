@@ -156,10 +156,119 @@ struct IncrementalFact: Step {
         ] {
             try db.execute(sql: statement, arguments: [table])
         }
+        // Later steps of the build (derived tables) rebuild the partitions this fact touched.
+        try db.execute(
+            sql: """
+                CREATE TEMP TABLE IF NOT EXISTS fact_touched (fact TEXT NOT NULL, p ANY, PRIMARY KEY (fact, p));
+                CREATE TEMP TABLE IF NOT EXISTS fact_mode (fact TEXT PRIMARY KEY, incremental INTEGER NOT NULL);
+                """)
+        try db.execute(sql: "DELETE FROM temp.fact_touched WHERE fact = ?", arguments: [table])
+        try db.execute(sql: "INSERT INTO temp.fact_touched SELECT ?, p FROM temp.touched", arguments: [table])
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO temp.fact_mode VALUES (?, ?)", arguments: [table, incremental ? 1 : 0])
         let touched = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM temp.touched") ?? 0
         return StepReport(
             rowsOut: changes,
             message: incremental
                 ? "\(table): \(touched) partition(s) rebuilt on the previous version" : "\(table): full build")
+    }
+}
+
+/// A table derived from incremental facts of the same build (a share, a reconciliation): it rebuilds the
+/// partitions its facts rebuilt, or everything when a fact was built in full or a `fullWhen` query finds a
+/// reason (a changed alignment, say).
+struct DerivedTable: Step {
+    var table: String
+    var partitionColumn: String
+    var create: String
+    var facts: [String]
+    /// SQL over a fact partition `p` giving this table's partition.
+    var partitionOfFact = "p"
+    /// Queries returning a row when the whole table must be rebuilt (run only on incremental builds).
+    var fullWhen: [String] = []
+    /// Queries returning more partitions to rebuild (for example the weeks of a physician who moved territory).
+    var alsoTouched: [String] = []
+    /// Optional query of the partitions that can have rows at all; touched partitions outside it are skipped.
+    var possible: String? = nil
+    /// The INSERT; `{partitions}` becomes `1`, or `(partitionOf) IN (SELECT p FROM temp.derived_touched)`.
+    var insert: String
+    var partitionOf: String
+
+    var kind: String { "swift" }
+    var definition: String {
+        (["derived table \(table) v1", create, insert, partitionOf, partitionOfFact, possible ?? ""] + facts + fullWhen
+            + alsoTouched)
+            .joined(separator: "\n")
+    }
+
+    func run(in context: StepContext) async throws -> StepReport {
+        let step = self
+        let forceFull = context.fullRefresh
+        return try await context.database.write { db in try step.build(db, forceFull: forceFull) }
+    }
+
+    private func build(_ db: Database, forceFull: Bool) throws -> StepReport {
+        var incremental = try !forceFull && db.tableExists(table, in: "main")
+        if incremental {
+            let modes = try Row.fetchAll(
+                db,
+                sql:
+                    "SELECT fact, incremental FROM temp.fact_mode WHERE fact IN (\(facts.map { "'\($0)'" }.joined(separator: ", ")))"
+            )
+            incremental = modes.count == facts.count && modes.allSatisfy { ($0["incremental"] as Int) == 1 }
+        }
+        if incremental {
+            for query in fullWhen where try Row.fetchOne(db, sql: query) != nil {
+                incremental = false
+                break
+            }
+        }
+        let before = db.totalChangesCount
+        if incremental {
+            try db.execute(
+                sql: """
+                    DROP TABLE IF EXISTS temp.derived_touched;
+                    CREATE TEMP TABLE derived_touched (p ANY PRIMARY KEY);
+                    INSERT OR IGNORE INTO temp.derived_touched
+                    SELECT \(partitionOfFact) FROM temp.fact_touched
+                    WHERE fact IN (\(facts.map { "'\($0)'" }.joined(separator: ", ")));
+                    """)
+            for query in alsoTouched {
+                try db.execute(sql: "INSERT OR IGNORE INTO temp.derived_touched \(query)")
+            }
+            if let possible {
+                try db.execute(sql: "DELETE FROM temp.derived_touched WHERE p NOT IN (\(possible))")
+            }
+            let touched = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM temp.derived_touched") ?? 0
+            if touched > 0 {
+                try db.execute(
+                    sql: "DELETE FROM \(table) WHERE \(partitionColumn) IN (SELECT p FROM temp.derived_touched)")
+                try db.execute(sql: Self.filter(insert, partitionOf: partitionOf, full: false))
+            }
+            return StepReport(
+                rowsOut: db.totalChangesCount - before,
+                message: "\(table): \(touched) partition(s) rebuilt on the previous version")
+        }
+        try db.execute(sql: "DROP TABLE IF EXISTS main.\(table)")
+        try db.execute(sql: create)
+        try db.execute(sql: Self.filter(insert, partitionOf: partitionOf, full: true))
+        return StepReport(rowsOut: db.totalChangesCount - before, message: "\(table): full build")
+    }
+
+    /// Replaces `{partitions}` (over `partitionOf`) and `{partitions:EXPR}` (over EXPR) with `1` on a full build,
+    /// or with a filter on the touched partitions.
+    static func filter(_ sql: String, partitionOf: String, full: Bool) -> String {
+        var result = ""
+        var rest = Substring(sql)
+        while let open = rest.range(of: "{partitions") {
+            result += rest[..<open.lowerBound]
+            let tail = rest[open.upperBound...]
+            guard let close = tail.firstIndex(of: "}") else { break }
+            let spec = tail[..<close]
+            let expression = spec.hasPrefix(":") ? String(spec.dropFirst()) : partitionOf
+            result += full ? "1" : "(\(expression)) IN (SELECT p FROM temp.derived_touched)"
+            rest = tail[tail.index(after: close)...]
+        }
+        return result + rest
     }
 }

@@ -119,6 +119,143 @@ enum PhysicianMart {
             GROUP BY 1, 2, 3
             """, partitionOf: "c.call_date")
 
+    static let share = DerivedTable(
+        table: "mart_share_weekly", partitionColumn: "week_ending",
+        create: """
+            CREATE TABLE mart_share_weekly (territory_id TEXT NOT NULL, market TEXT NOT NULL, week_ending TEXT NOT NULL,
+                own_trx REAL NOT NULL, market_trx REAL NOT NULL, share REAL,
+                PRIMARY KEY (week_ending, territory_id, market)) WITHOUT ROWID
+            """,
+        facts: ["fact_rx_weekly"],
+        fullWhen: [
+            // A product moving between markets touches every week.
+            """
+            SELECT 1 FROM (
+                SELECT * FROM (SELECT product_key, market, is_own_brand FROM main.dim_product
+                               EXCEPT SELECT product_key, market, is_own_brand FROM previous.dim_product)
+                UNION ALL
+                SELECT * FROM (SELECT product_key, market, is_own_brand FROM previous.dim_product
+                               EXCEPT SELECT product_key, market, is_own_brand FROM main.dim_product))
+            LIMIT 1
+            """
+        ],
+        // A physician who moved territory moves the weeks they wrote in. (New and merged-away physicians come
+        // with re-pointed source ids, whose weeks the fact rebuilt already.)
+        alsoTouched: [
+            """
+            SELECT DISTINCT week_ending FROM fact_rx_weekly WHERE physician_key IN (
+                SELECT n.physician_key FROM main.dim_physician n JOIN previous.dim_physician o USING (physician_key)
+                WHERE n.territory_id IS NOT o.territory_id)
+            """
+        ],
+        insert: """
+            INSERT INTO mart_share_weekly
+            SELECT territory_id, market, week_ending, own / 1000.0, total / 1000.0,
+                   CASE WHEN total > 0 THEN ROUND(1.0 * own / total, 6) END
+            FROM (
+                SELECT COALESCE(d.territory_id, 'UNASSIGNED') AS territory_id, p.market, f.week_ending,
+                       SUM(CASE WHEN p.is_own_brand = 1 THEN f.trx_milli ELSE 0 END) AS own, SUM(f.trx_milli) AS total
+                FROM fact_rx_weekly f JOIN dim_product p ON p.product_key = f.product_key
+                JOIN dim_physician d ON d.physician_key = f.physician_key
+                WHERE p.market IS NOT NULL AND {partitions}
+                GROUP BY 1, 2, 3)
+            """, partitionOf: "f.week_ending")
+
+    static let rxClaims = DerivedTable(
+        table: "reconciliation_rx_claims", partitionColumn: "week_ending",
+        create: """
+            CREATE TABLE reconciliation_rx_claims (physician_key INTEGER NOT NULL, week_ending TEXT NOT NULL,
+                xponent_trx REAL NOT NULL, claims_net INTEGER NOT NULL, gap REAL NOT NULL,
+                PRIMARY KEY (week_ending, physician_key)) WITHOUT ROWID
+            """,
+        facts: ["fact_rx_weekly", "fact_claims_weekly"],
+        insert: """
+            INSERT INTO reconciliation_rx_claims
+            SELECT physician_key, week_ending, SUM(trx) / 1000.0, SUM(net), (SUM(net) * 1000 - SUM(trx)) / 1000.0
+            FROM (
+                SELECT physician_key, week_ending, trx_milli AS trx, 0 AS net FROM fact_rx_weekly
+                WHERE physician_key <> 0 AND {partitions}
+                UNION ALL
+                SELECT physician_key, week_ending, 0, net_claims FROM fact_claims_weekly
+                WHERE physician_key <> 0 AND {partitions})
+            GROUP BY physician_key, week_ending
+            """, partitionOf: "week_ending")
+
+    /// Part D's side: prescriber NPI → physician, brand, data year.
+    static let partDSide = """
+        SELECT COALESCE(m.physician_id, 0) AS physician_key, UPPER(r.brnd_name) AS brand, r.data_year AS year,
+               SUM(r.tot_clms) AS claims
+        FROM raw_partd.partd r
+        LEFT JOIN physician_master.physician_xref m ON m.source = 'nppes' AND m.source_id = r.prscrbr_npi
+        WHERE m.physician_id IS NOT NULL GROUP BY 1, 2, 3
+        """
+
+    static let rxPartD = DerivedTable(
+        table: "reconciliation_partd", partitionColumn: "year",
+        create: """
+            CREATE TABLE reconciliation_partd (physician_key INTEGER NOT NULL, brand TEXT NOT NULL, year INTEGER NOT NULL,
+                xponent_trx REAL NOT NULL, partd_claims INTEGER, partd_share REAL,
+                PRIMARY KEY (year, physician_key, brand)) WITHOUT ROWID
+            """,
+        facts: ["fact_rx_weekly"], partitionOfFact: "CAST(substr(p, 1, 4) AS INTEGER)",
+        fullWhen: [
+            // A new Part D file, or NPIs re-pointed by the master: Part D's side differs from the published one.
+            """
+            SELECT 1 FROM (SELECT physician_key, brand, year, claims FROM (\(partDSide))
+                           EXCEPT SELECT physician_key, brand, year, partd_claims FROM previous.reconciliation_partd
+                           UNION ALL
+                           SELECT physician_key, brand, year, partd_claims FROM previous.reconciliation_partd
+                           EXCEPT SELECT physician_key, brand, year, claims FROM (\(partDSide))) LIMIT 1
+            """
+        ],
+        possible: "SELECT DISTINCT data_year FROM raw_partd.partd",
+        insert: """
+            INSERT INTO reconciliation_partd
+            WITH x AS (
+                SELECT f.physician_key, p.brand, CAST(substr(f.week_ending, 1, 4) AS INTEGER) AS year, SUM(f.trx_milli) AS trx
+                FROM fact_rx_weekly f JOIN dim_product p ON p.product_key = f.product_key
+                WHERE f.physician_key <> 0 AND {partitions:CAST(substr(f.week_ending, 1, 4) AS INTEGER)} GROUP BY 1, 2, 3),
+            d AS (SELECT * FROM (\(partDSide)) WHERE {partitions:year})
+            SELECT d.physician_key, d.brand, d.year, COALESCE(x.trx, 0) / 1000.0, d.claims,
+                   CASE WHEN x.trx > 0 AND d.claims IS NOT NULL THEN ROUND(d.claims * 1000.0 / x.trx, 6) END
+            FROM d LEFT JOIN x USING (physician_key, brand, year)
+            """, partitionOf: "year")
+
+    /// The distribution of per-row ratios in each period: count, totals, overall ratio, and the 10th, 50th
+    /// and 90th percentiles (nearest rank), from `rows(period, x, o, r)` and `ranked(period, r, n, total)`.
+    static func summarySelect(_ comparison: String) -> String {
+        """
+        SELECT '\(comparison)', t.period, t.rows, t.x, t.o, CASE WHEN t.x > 0 THEN ROUND(t.o / t.x, 6) END,
+               MAX(CASE WHEN k.n = MAX(1, (k.total * 10 + 99) / 100) THEN k.r END),
+               MAX(CASE WHEN k.n = MAX(1, (k.total * 50 + 99) / 100) THEN k.r END),
+               MAX(CASE WHEN k.n = MAX(1, (k.total * 90 + 99) / 100) THEN k.r END)
+        FROM (SELECT period, COUNT(*) AS rows, ROUND(SUM(x), 3) AS x, SUM(o) AS o FROM rows GROUP BY 1) t
+        LEFT JOIN ranked k ON k.period = t.period
+        GROUP BY t.period
+        """
+    }
+
+    static let summary = DerivedTable(
+        table: "reconciliation_summary", partitionColumn: "period",
+        create: """
+            CREATE TABLE reconciliation_summary (comparison TEXT NOT NULL, period TEXT NOT NULL, rows INTEGER NOT NULL,
+                xponent_trx REAL, other REAL, ratio REAL, p10 REAL, p50 REAL, p90 REAL,
+                PRIMARY KEY (comparison, period)) WITHOUT ROWID
+            """,
+        facts: ["fact_rx_weekly", "fact_claims_weekly"], partitionOfFact: "substr(p, 1, 7)",
+        insert: """
+            INSERT INTO reconciliation_summary
+            WITH rows AS (
+                SELECT substr(week_ending, 1, 7) AS period, xponent_trx AS x, claims_net AS o,
+                       CASE WHEN xponent_trx > 0 THEN ROUND(claims_net / xponent_trx, 6) END AS r
+                FROM reconciliation_rx_claims WHERE {partitions}),
+            ranked AS MATERIALIZED (
+                SELECT period, r, ROW_NUMBER() OVER (PARTITION BY period ORDER BY r) AS n,
+                       COUNT(*) OVER (PARTITION BY period) AS total
+                FROM rows WHERE r IS NOT NULL)
+            \(summarySelect("claims_vs_xponent"))
+            """, partitionOf: "substr(week_ending, 1, 7)")
+
     static let domain = Domain(
         id: "physician-mart", layer: "integrated", owner: Warehouse.owner,
         description:
@@ -198,10 +335,10 @@ enum PhysicianMart {
             OutputPort(
                 table: "reconciliation_summary",
                 description: "The distribution of the gaps between sources: they are not supposed to match 1:1",
-                grain: ["comparison", "year"],
+                grain: ["comparison", "period"],
                 columns: Warehouse.columns([
                     ("comparison", "TEXT", "claims_vs_xponent or partd_vs_xponent"),
-                    ("year", "INTEGER", "calendar year"),
+                    ("period", "TEXT", "YYYY-MM for claims against Xponent, YYYY for Part D (a yearly file)"),
                     ("rows", "INTEGER", "physician-weeks or physician-brands compared"),
                     ("xponent_trx", "REAL", "Xponent TRx (projected)"), ("other", "REAL", "claims or Part D total"),
                     ("ratio", "REAL", "other / xponent_trx"),
@@ -219,71 +356,23 @@ enum PhysicianMart {
             RecipeNode("rx", step: rx, after: ["dimensions"]),
             RecipeNode("claims", step: claims, after: ["dimensions"]),
             RecipeNode("calls", step: calls, after: ["dimensions"]),
+            RecipeNode("share", step: share, after: ["rx"]),
+            RecipeNode("reconcile_claims", step: rxClaims, after: ["rx", "claims"]),
+            RecipeNode("reconcile_partd", step: rxPartD, after: ["rx"]),
+            RecipeNode("reconcile_summary", step: summary, after: ["reconcile_claims"]),
             .sql(
-                "share", after: ["rx"],
+                "reconcile_summary_partd", after: ["reconcile_summary", "reconcile_partd"],
                 """
-                DROP TABLE IF EXISTS main.mart_share_weekly;
-                CREATE TABLE mart_share_weekly AS
-                SELECT territory_id, market, week_ending, own / 1000.0 AS own_trx, total / 1000.0 AS market_trx,
-                       CASE WHEN total > 0 THEN ROUND(1.0 * own / total, 6) END AS share
-                FROM (
-                    SELECT COALESCE(d.territory_id, 'UNASSIGNED') AS territory_id, p.market, f.week_ending,
-                           SUM(CASE WHEN p.is_own_brand = 1 THEN f.trx_milli ELSE 0 END) AS own, SUM(f.trx_milli) AS total
-                    FROM fact_rx_weekly f JOIN dim_product p ON p.product_key = f.product_key
-                    JOIN dim_physician d ON d.physician_key = f.physician_key
-                    WHERE p.market IS NOT NULL
-                    GROUP BY 1, 2, 3)
-                ORDER BY territory_id, market, week_ending;
-                """),
-            .sql(
-                "reconcile", after: ["rx", "claims"],
-                """
-                DROP TABLE IF EXISTS main.reconciliation_rx_claims;
-                CREATE TABLE reconciliation_rx_claims AS
-                SELECT physician_key, week_ending, SUM(trx) / 1000.0 AS xponent_trx, SUM(net) AS claims_net,
-                       (SUM(net) * 1000 - SUM(trx)) / 1000.0 AS gap
-                FROM (
-                    SELECT physician_key, week_ending, trx_milli AS trx, 0 AS net FROM fact_rx_weekly
-                    UNION ALL SELECT physician_key, week_ending, 0, net_claims FROM fact_claims_weekly)
-                WHERE physician_key <> 0
-                GROUP BY physician_key, week_ending;
-                DROP TABLE IF EXISTS main.reconciliation_partd;
-                CREATE TABLE reconciliation_partd AS
-                WITH x AS (
-                    SELECT f.physician_key, p.brand, CAST(substr(f.week_ending, 1, 4) AS INTEGER) AS year, SUM(f.trx_milli) AS trx
-                    FROM fact_rx_weekly f JOIN dim_product p ON p.product_key = f.product_key
-                    WHERE f.physician_key <> 0 GROUP BY 1, 2, 3),
-                d AS (
-                    SELECT COALESCE(m.physician_id, 0) AS physician_key, UPPER(r.brnd_name) AS brand, r.data_year AS year,
-                           SUM(r.tot_clms) AS claims
-                    FROM raw_partd.partd r
-                    LEFT JOIN physician_master.physician_xref m ON m.source = 'nppes' AND m.source_id = r.prscrbr_npi
-                    WHERE m.physician_id IS NOT NULL GROUP BY 1, 2, 3)
-                SELECT d.physician_key, d.brand, d.year, COALESCE(x.trx, 0) / 1000.0 AS xponent_trx, d.claims AS partd_claims,
-                       CASE WHEN x.trx > 0 AND d.claims IS NOT NULL THEN ROUND(d.claims * 1000.0 / x.trx, 6) END AS partd_share
-                FROM d LEFT JOIN x USING (physician_key, brand, year)
-                ORDER BY 1, 2, 3;
-                DROP TABLE IF EXISTS main.reconciliation_summary;
-                CREATE TABLE reconciliation_summary AS
+                DELETE FROM reconciliation_summary WHERE comparison = 'partd_vs_xponent';
+                INSERT INTO reconciliation_summary
                 WITH rows AS (
-                    SELECT 'claims_vs_xponent' AS comparison, CAST(substr(week_ending, 1, 4) AS INTEGER) AS year,
-                           xponent_trx AS x, claims_net AS o,
-                           CASE WHEN xponent_trx > 0 THEN ROUND(claims_net / xponent_trx, 6) END AS r
-                    FROM reconciliation_rx_claims
-                    UNION ALL
-                    SELECT 'partd_vs_xponent', year, xponent_trx, partd_claims, partd_share FROM reconciliation_partd
-                    WHERE partd_claims IS NOT NULL),
-                ranked AS (
-                    SELECT comparison, year, r, ROW_NUMBER() OVER (PARTITION BY comparison, year ORDER BY r) AS n,
-                           COUNT(*) OVER (PARTITION BY comparison, year) AS total
+                    SELECT CAST(year AS TEXT) AS period, xponent_trx AS x, partd_claims AS o, partd_share AS r
+                    FROM reconciliation_partd WHERE partd_claims IS NOT NULL),
+                ranked AS MATERIALIZED (
+                    SELECT period, r, ROW_NUMBER() OVER (PARTITION BY period ORDER BY r) AS n,
+                           COUNT(*) OVER (PARTITION BY period) AS total
                     FROM rows WHERE r IS NOT NULL)
-                SELECT t.comparison, t.year, t.rows, t.x AS xponent_trx, t.o AS other,
-                       CASE WHEN t.x > 0 THEN ROUND(t.o / t.x, 6) END AS ratio,
-                       (SELECT r FROM ranked k WHERE k.comparison = t.comparison AND k.year = t.year AND k.n = MAX(1, (k.total * 10 + 99) / 100)) AS p10,
-                       (SELECT r FROM ranked k WHERE k.comparison = t.comparison AND k.year = t.year AND k.n = MAX(1, (k.total * 50 + 99) / 100)) AS p50,
-                       (SELECT r FROM ranked k WHERE k.comparison = t.comparison AND k.year = t.year AND k.n = MAX(1, (k.total * 90 + 99) / 100)) AS p90
-                FROM (SELECT comparison, year, COUNT(*) AS rows, ROUND(SUM(x), 3) AS x, SUM(o) AS o FROM rows GROUP BY 1, 2) t
-                ORDER BY 1, 2;
+                \(summarySelect("partd_vs_xponent"));
                 """),
         ]),
         tests: [

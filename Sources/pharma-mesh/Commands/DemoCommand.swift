@@ -89,8 +89,10 @@ final class DemoReplay {
             current.record(summary)
             report(tick: tick, index: index, of: ticks.count, summary: summary)
             try reportIncidents(summary)
-            if launchEnd == nil, let launch = try scalar(
-                "SELECT launch_date FROM physician_mart.dim_product WHERE is_own_brand = 1 ORDER BY product_key LIMIT 1")
+            if launchEnd == nil,
+                let launch = try scalar(
+                    "SELECT launch_date FROM physician_mart.dim_product WHERE is_own_brand = 1 ORDER BY product_key LIMIT 1"
+                )
             {
                 launchEnd = DemoDates.adding(weeks: 26, to: launch)
                 growthEnd = DemoDates.adding(weeks: 104, to: launch)
@@ -168,15 +170,20 @@ final class DemoReplay {
         let stale = try mesh.status().filter { $0.sync.state.rawValue != "in_sync" && $0.version != nil }
         var lines = ["physician-master v\(master) published; physician-mart rebuilt on it, payer-mart not yet"]
         for status in stale {
-            lines.append("status: \(status.domain) \(status.sync.state.rawValue): \(status.sync.details.joined(separator: "; "))")
+            lines.append(
+                "status: \(status.domain) \(status.sync.state.rawValue): \(status.sync.details.joined(separator: "; "))"
+            )
         }
-        let resolved = try await mesh.run(RunRequest(only: ["field-extracts"], force: ["field-extracts"], trigger: "demo"))
+        let resolved = try await mesh.run(
+            RunRequest(only: ["field-extracts"], force: ["field-extracts"], trigger: "demo"))
         current.record(resolved)
         for outcome in resolved.outcomes.values.sorted(by: { $0.domain < $1.domain })
         where outcome.reason.contains("sync check") {
             lines.append("sync check: \(outcome.domain) \(outcome.reason) → v\(outcome.version ?? 0)")
         }
-        let after = try mesh.status().filter { ["physician-mart", "payer-mart", "field-extracts"].contains($0.domain.rawValue) }
+        let after = try mesh.status().filter {
+            ["physician-mart", "payer-mart", "field-extracts"].contains($0.domain.rawValue)
+        }
         lines.append(
             "verdict: "
                 + after.map { "\($0.domain) \($0.sync.state.rawValue.replacingOccurrences(of: "_", with: " "))" }
@@ -190,9 +197,10 @@ final class DemoReplay {
     func closePhase(next: String) throws {
         let figures = try DemoFigures(mesh: mesh).figures(for: current.name)
         current.figures = figures
-        print("\n══ \(current.name) ══ \(current.runs) mesh runs, \(current.rebuilt) domain builds, "
-            + "\(current.testsPassed) tests passed, \(current.testsWarned) warned, \(current.testsFailed) failed, "
-            + "\(current.syncIncident ? "1 sync violation caught and resolved" : "no sync violation")")
+        print(
+            "\n══ \(current.name) ══ \(current.runs) mesh runs, \(current.rebuilt) domain builds, "
+                + "\(current.testsPassed) tests passed, \(current.testsWarned) warned, \(current.testsFailed) failed, "
+                + "\(current.syncIncident ? "1 sync violation caught and resolved" : "no sync violation")")
         print(Console.table(["FIGURE", "VALUE"], figures.map { [$0.0, $0.1] }))
         print("")
         phases.append(current)

@@ -30,67 +30,117 @@ struct DemoFigures {
                     try percent(Self.emailRate("open", "HCP")) + " / " + percent(Self.emailRate("click", "HCP"))
                 ),
                 ("consumer open rate", try percent(Self.emailRate("open", "CONSUMER"))),
-                ("web sessions / copay sign-ups", try value(
-                    "SELECT SUM(web_sessions) || ' / ' || SUM(copay_signups) FROM brand_extracts.launch_tracker")),
-                ("media spend (USD)", try value(
-                    "SELECT printf('%,.0f', SUM(media_spend_usd)) FROM brand_extracts.launch_tracker")),
-                ("first week with Zentavia NRx", try value(
-                    "SELECT MIN(week_ending) FROM brand_extracts.launch_tracker WHERE own_nrx > 0")),
-                ("Zentavia NRx / TRx in the launch", try value(
-                    "SELECT printf('%.1f / %.1f', SUM(own_nrx), SUM(own_trx)) FROM brand_extracts.launch_tracker")),
-                ("share in the last launch week", try percent(
-                    "SELECT share FROM brand_extracts.launch_tracker ORDER BY week_ending DESC LIMIT 1")),
+                (
+                    "web sessions / copay sign-ups",
+                    try value(
+                        "SELECT SUM(web_sessions) || ' / ' || SUM(copay_signups) FROM brand_extracts.launch_tracker")
+                ),
+                (
+                    "media spend (USD)",
+                    try value(
+                        "SELECT printf('%,.0f', SUM(media_spend_usd)) FROM brand_extracts.launch_tracker")
+                ),
+                (
+                    "first week with Zentavia NRx",
+                    try value(
+                        "SELECT MIN(week_ending) FROM brand_extracts.launch_tracker WHERE own_nrx > 0")
+                ),
+                (
+                    "Zentavia NRx / TRx in the launch",
+                    try value(
+                        "SELECT printf('%.1f / %.1f', SUM(own_nrx), SUM(own_trx)) FROM brand_extracts.launch_tracker")
+                ),
+                (
+                    "share in the last launch week",
+                    try percent(
+                        "SELECT share FROM brand_extracts.launch_tracker ORDER BY week_ending DESC LIMIT 1")
+                ),
             ]
         case "Growth":
             return [
                 ("weeks", try value("SELECT COUNT(*) FROM brand_extracts.growth_tracker")),
                 ("share, first → last 4 weeks", try percent(Self.share("ASC")) + " → " + percent(Self.share("DESC"))),
-                ("Zentavia TRx per week, first → last 4 weeks", try value(
-                    """
-                    SELECT printf('%.1f → %.1f', (SELECT AVG(own_trx) FROM (SELECT own_trx FROM brand_extracts.growth_tracker ORDER BY week_ending LIMIT 4)),
-                                  (SELECT AVG(own_trx) FROM (SELECT own_trx FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 4)))
-                    """)),
-                ("TRx / NRx (refills)", try value(
-                    "SELECT printf('%.2f', SUM(own_trx) / SUM(own_nrx)) FROM brand_extracts.growth_tracker")),
-                ("prescribers writing Zentavia (last week)", try value(
-                    "SELECT writers FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 1")),
-                ("decile mix (10 … 1, writers)", try value(
-                    """
-                    SELECT group_concat(n, ' ') FROM (SELECT decile, COUNT(*) AS n FROM field_extracts.physician_deciles
-                    WHERE decile > 0 GROUP BY decile ORDER BY decile DESC)
-                    """)),
-                ("reach of decile 7–10 targets (4 weeks, last 13 weeks avg)", try percent(
-                    "SELECT AVG(reach) FROM (SELECT reach FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 13)")),
-                ("calls per reached target (4 weeks)", try value(
-                    "SELECT AVG(frequency) FROM (SELECT frequency FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 13)")),
+                (
+                    "Zentavia TRx per week, first → last 4 weeks",
+                    try value(
+                        """
+                        SELECT printf('%.1f → %.1f', (SELECT AVG(own_trx) FROM (SELECT own_trx FROM brand_extracts.growth_tracker ORDER BY week_ending LIMIT 4)),
+                                      (SELECT AVG(own_trx) FROM (SELECT own_trx FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 4)))
+                        """)
+                ),
+                (
+                    "TRx / NRx (refills)",
+                    try value(
+                        "SELECT printf('%.2f', SUM(own_trx) / SUM(own_nrx)) FROM brand_extracts.growth_tracker")
+                ),
+                (
+                    "prescribers writing Zentavia (last week)",
+                    try value(
+                        "SELECT writers FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 1")
+                ),
+                (
+                    "decile mix (10 … 1, writers)",
+                    try value(
+                        """
+                        SELECT group_concat(n, ' ') FROM (SELECT decile, COUNT(*) AS n FROM field_extracts.physician_deciles
+                        WHERE decile > 0 GROUP BY decile ORDER BY decile DESC)
+                        """)
+                ),
+                (
+                    "reach of decile 7–10 targets (4 weeks, last 13 weeks avg)",
+                    try percent(
+                        "SELECT AVG(reach) FROM (SELECT reach FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 13)"
+                    )
+                ),
+                (
+                    "calls per reached target (4 weeks)",
+                    try value(
+                        "SELECT AVG(frequency) FROM (SELECT frequency FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 13)"
+                    )
+                ),
             ]
         default:
             return [
                 ("weeks", try value("SELECT COUNT(*) FROM brand_extracts.access_tracker")),
-                ("share, first → last 4 weeks", try percent(Self.share("ASC", "access_tracker")) + " → "
-                    + percent(Self.share("DESC", "access_tracker"))),
-                ("approval rate of Zentavia claims", try percent(
-                    "SELECT 1.0 * SUM(paid) / SUM(paid + rejected) FROM brand_extracts.access_tracker")),
+                (
+                    "share, first → last 4 weeks",
+                    try percent(Self.share("ASC", "access_tracker")) + " → "
+                        + percent(Self.share("DESC", "access_tracker"))
+                ),
+                (
+                    "approval rate of Zentavia claims",
+                    try percent(
+                        "SELECT 1.0 * SUM(paid) / SUM(paid + rejected) FROM brand_extracts.access_tracker")
+                ),
                 ("PA rejections (NCPDP 75)", try value("SELECT SUM(rejected_pa) FROM brand_extracts.access_tracker")),
-                ("gross-to-net, first → last quarter", try value(
-                    """
-                    SELECT printf('%.1f%% → %.1f%%', 100 * (SELECT gross_to_net_pct FROM brand_extracts.access_tracker WHERE gross_to_net_pct IS NOT NULL ORDER BY week_ending LIMIT 1),
-                                  100 * (SELECT gross_to_net_pct FROM brand_extracts.access_tracker WHERE gross_to_net_pct IS NOT NULL ORDER BY week_ending DESC LIMIT 1))
-                    """)),
-                ("open access by channel (latest month)", try value(
-                    """
-                    SELECT group_concat(channel || ' ' || printf('%.0f%%', pct * 100), ', ') FROM (
-                        SELECT p.channel, 1.0 * SUM(CASE WHEN f.covered = 1 AND f.pa = 0 AND f.st = 0 THEN f.lives ELSE 0 END) / SUM(f.lives) AS pct
-                        FROM payer_mart.fact_formulary_monthly f JOIN payer_mart.dim_plan p ON p.plan_key = f.plan_key
-                        JOIN payer_mart.dim_product d ON d.product_key = f.product_key
-                        WHERE d.is_own_brand = 1 AND f.month = (SELECT MAX(month) FROM payer_mart.fact_formulary_monthly)
-                        GROUP BY p.channel ORDER BY p.channel)
-                    """)),
-                ("generic entry (first week with generic TRx)", try value(
-                    """
-                    SELECT MIN(f.week_ending) FROM physician_mart.fact_rx_weekly f JOIN physician_mart.dim_product p
-                    ON p.product_key = f.product_key WHERE p.brand = p.generic AND f.trx > 0
-                    """)),
+                (
+                    "gross-to-net, first → last quarter",
+                    try value(
+                        """
+                        SELECT printf('%.1f%% → %.1f%%', 100 * (SELECT gross_to_net_pct FROM brand_extracts.access_tracker WHERE gross_to_net_pct IS NOT NULL ORDER BY week_ending LIMIT 1),
+                                      100 * (SELECT gross_to_net_pct FROM brand_extracts.access_tracker WHERE gross_to_net_pct IS NOT NULL ORDER BY week_ending DESC LIMIT 1))
+                        """)
+                ),
+                (
+                    "open access by channel (latest month)",
+                    try value(
+                        """
+                        SELECT group_concat(channel || ' ' || printf('%.0f%%', pct * 100), ', ') FROM (
+                            SELECT p.channel, 1.0 * SUM(CASE WHEN f.covered = 1 AND f.pa = 0 AND f.st = 0 THEN f.lives ELSE 0 END) / SUM(f.lives) AS pct
+                            FROM payer_mart.fact_formulary_monthly f JOIN payer_mart.dim_plan p ON p.plan_key = f.plan_key
+                            JOIN payer_mart.dim_product d ON d.product_key = f.product_key
+                            WHERE d.is_own_brand = 1 AND f.month = (SELECT MAX(month) FROM payer_mart.fact_formulary_monthly)
+                            GROUP BY p.channel ORDER BY p.channel)
+                        """)
+                ),
+                (
+                    "generic entry (first week with generic TRx)",
+                    try value(
+                        """
+                        SELECT MIN(f.week_ending) FROM physician_mart.fact_rx_weekly f JOIN physician_mart.dim_product p
+                        ON p.product_key = f.product_key WHERE p.brand = p.generic AND f.trx > 0
+                        """)
+                ),
             ]
         }
     }
@@ -171,28 +221,39 @@ struct DemoReport {
             ],
         ]
         var html = DemoReport.head("Zentavia: launch to maturity")
-        var markdown = "# Zentavia: launch to maturity\n\nBuilt by `pharma-mesh demo` from the marts of \(mesh.home.path).\n"
-        html += "<h1>Zentavia: launch to maturity</h1><p>Built by <code>pharma-mesh demo</code>. "
+        var markdown =
+            "# Zentavia: launch to maturity\n\nBuilt by `pharma-mesh demo` from the marts of \(mesh.home.path).\n"
+        html +=
+            "<h1>Zentavia: launch to maturity</h1><p>Built by <code>pharma-mesh demo</code>. "
             + "<a href=\"mesh.html\">The mesh</a>.</p>"
         for phase in phases {
-            html += "<h2>\(phase.name)</h2><p>\(phase.runs) mesh runs, \(phase.rebuilt) domain builds, "
+            html +=
+                "<h2>\(phase.name)</h2><p>\(phase.runs) mesh runs, \(phase.rebuilt) domain builds, "
                 + "\(phase.testsPassed) tests passed, \(phase.testsWarned) warned, \(phase.testsFailed) failed.</p>"
-            markdown += "\n## \(phase.name)\n\n\(phase.runs) mesh runs, \(phase.rebuilt) domain builds, "
+            markdown +=
+                "\n## \(phase.name)\n\n\(phase.runs) mesh runs, \(phase.rebuilt) domain builds, "
                 + "\(phase.testsPassed) tests passed, \(phase.testsWarned) warned, \(phase.testsFailed) failed.\n\n"
-            html += "<table>" + phase.figures.map { "<tr><th>\(Self.escape($0.0))</th><td>\(Self.escape($0.1))</td></tr>" }
+            html +=
+                "<table>"
+                + phase.figures.map { "<tr><th>\(Self.escape($0.0))</th><td>\(Self.escape($0.1))</td></tr>" }
                 .joined() + "</table>"
-            markdown += "| figure | value |\n| --- | --- |\n"
+            markdown +=
+                "| figure | value |\n| --- | --- |\n"
                 + phase.figures.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n"
             for (title, svg) in charts[phase.name] ?? [] {
                 html += "<figure><figcaption>\(title)</figcaption>\(svg)</figure>"
-                let file = title.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).joined(separator: "-")
+                let file = title.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).joined(
+                    separator: "-")
                 markdown += "\n![\(title)](\(file).svg)\n"
                 try svg.write(to: folder.appendingPathComponent("\(file).svg"), atomically: true, encoding: .utf8)
             }
             if !phase.incidents.isEmpty {
-                html += "<h3>What the mesh caught</h3><ul>" + phase.incidents.map { "<li>\(Self.escape($0))</li>" }
+                html +=
+                    "<h3>What the mesh caught</h3><ul>"
+                    + phase.incidents.map { "<li>\(Self.escape($0))</li>" }
                     .joined() + "</ul>"
-                markdown += "\n### What the mesh caught\n\n" + phase.incidents.map { "- \($0)" }.joined(separator: "\n") + "\n"
+                markdown +=
+                    "\n### What the mesh caught\n\n" + phase.incidents.map { "- \($0)" }.joined(separator: "\n") + "\n"
             }
         }
         html += "</body></html>\n"
@@ -224,8 +285,10 @@ struct DemoReport {
                 case ("never", _): colour = "#e0e0e0"
                 default: colour = "#eb5757"
                 }
-                boxes += "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(width)\" height=\"\(height)\" rx=\"5\" fill=\"\(colour)\" stroke=\"#333\"/>"
-                boxes += "<text x=\"\(x + 8)\" y=\"\(y + 17)\" font-size=\"12\">\(status.domain) v\(status.version ?? 0) · \(status.lastStatus?.rawValue ?? "never")</text>"
+                boxes +=
+                    "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(width)\" height=\"\(height)\" rx=\"5\" fill=\"\(colour)\" stroke=\"#333\"/>"
+                boxes +=
+                    "<text x=\"\(x + 8)\" y=\"\(y + 17)\" font-size=\"12\">\(status.domain) v\(status.version ?? 0) · \(status.lastStatus?.rawValue ?? "never")</text>"
             }
             boxes += "<text x=\"\(20 + Double(column) * 280)\" y=\"24\" font-weight=\"bold\">\(layer)</text>"
         }
@@ -234,12 +297,14 @@ struct DemoReport {
             guard let to = position[status.domain], let domain = mesh.registry[status.domain] else { continue }
             for input in domain.upstreamDomains {
                 guard let from = position[input] else { continue }
-                edges += "<line x1=\"\(from.0 + width)\" y1=\"\(from.1 + height / 2)\" x2=\"\(to.0)\" y2=\"\(to.1 + height / 2)\" stroke=\"#999\" stroke-width=\"0.7\"/>"
+                edges +=
+                    "<line x1=\"\(from.0 + width)\" y1=\"\(from.1 + height / 2)\" x2=\"\(to.0)\" y2=\"\(to.1 + height / 2)\" stroke=\"#999\" stroke-width=\"0.7\"/>"
             }
         }
         let rows = statuses.map { layer in layers.firstIndex(of: layer.layer) ?? 0 }
         let tallest = layers.indices.map { index in rows.filter { $0 == index }.count }.max() ?? 1
-        let svg = "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1140\" height=\"\(60 + tallest * 36)\" font-family=\"sans-serif\">\(edges)\(boxes)</svg>"
+        let svg =
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1140\" height=\"\(60 + tallest * 36)\" font-family=\"sans-serif\">\(edges)\(boxes)</svg>"
         return DemoReport.head("The mesh") + "<h1>The mesh</h1><p>Green: built and in sync; orange: published with "
             + "warnings; yellow: stale (built from an older input); red: failed; grey: never built.</p>" + svg
             + "</body></html>\n"
@@ -268,7 +333,8 @@ enum SVGChart {
 
     static func frame(_ body: String, low: Double, high: Double, first: String, last: String, percent: Bool) -> String {
         func label(_ v: Double) -> String { percent ? String(format: "%.0f%%", v * 100) : String(format: "%.0f", v) }
-        return "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width + 60)\" height=\"\(height + 40)\" font-family=\"sans-serif\" font-size=\"11\">"
+        return
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width + 60)\" height=\"\(height + 40)\" font-family=\"sans-serif\" font-size=\"11\">"
             + "<line x1=\"50\" y1=\"10\" x2=\"50\" y2=\"\(height + 10)\" stroke=\"#333\"/>"
             + "<line x1=\"50\" y1=\"\(height + 10)\" x2=\"\(width + 50)\" y2=\"\(height + 10)\" stroke=\"#333\"/>"
             + "<text x=\"4\" y=\"16\">\(label(high))</text><text x=\"4\" y=\"\(height + 10)\">\(label(low))</text>"
