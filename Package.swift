@@ -80,7 +80,7 @@ let package = Package(
         .testTarget(
             name: "WarehouseTests",
             dependencies: [
-                "Warehouse", "Mastering", "Ingest", "MeshRuntime", "MeshTestSupport",
+                "Warehouse", "SelfService", "Mastering", "Ingest", "MeshRuntime", "MeshTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

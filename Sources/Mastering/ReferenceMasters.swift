@@ -142,8 +142,9 @@ enum ReferenceMasters {
 
     static let geoMaster = Domain(
         id: "geo-master", layer: "mastered", owner: owner,
-        description: "The sales force alignment (ZIP → territory → district → region) and the DMAs media is bought in.",
-        inputs: [.domain("raw-alignment"), .domain("raw-media")],
+        description:
+            "The sales force alignment (ZIP → territory → district → region) and the DMAs of media and web sessions.",
+        inputs: [.domain("raw-alignment"), .domain("raw-media"), .domain("raw-web_sessions")],
         outputs: [
             OutputPort(
                 table: "territory", grain: ["territory_id"],
@@ -168,7 +169,11 @@ enum ReferenceMasters {
                 SELECT territory_id, MAX(territory_name) AS territory_name, MAX(district) AS district, MAX(region) AS region,
                        MAX(rep_id) AS rep_id
                 FROM raw_alignment.alignment GROUP BY territory_id;
-                CREATE TABLE dma AS SELECT dma_code, MAX(dma_name) AS dma_name FROM raw_media.media GROUP BY dma_code;
+                CREATE TABLE dma AS
+                SELECT dma_code, COALESCE(MAX(dma_name), 'DMA ' || dma_code) AS dma_name FROM (
+                    SELECT dma_code, dma_name FROM raw_media.media
+                    UNION ALL SELECT DISTINCT dma_code, NULL FROM raw_web_sessions.web_sessions WHERE dma_code IS NOT NULL)
+                GROUP BY dma_code;
                 """)
         ]),
         tests: [

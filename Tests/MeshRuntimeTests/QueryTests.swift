@@ -54,6 +54,25 @@ struct QueryTests {
         #expect(try mesh.query("SELECT COUNT(*) FROM orders.items").rows == [[.integer(3)]])
     }
 
+    @Test func commonTableExpressionsAndSubqueryAliasesAreNotSchemas() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let mesh = try await mesh(dir)
+        let cte = try mesh.query(
+            """
+            WITH big AS (SELECT value FROM orders.items WHERE value > 1), top(v) AS MATERIALIZED (SELECT MAX(value) FROM big)
+            SELECT big.value, top.v FROM big, top ORDER BY big.value
+            """)
+        #expect(cte.rows == [[.integer(2), .integer(3)], [.integer(3), .integer(3)]])
+        let subquery = try mesh.query(
+            "SELECT g.n FROM orders.items o JOIN (SELECT COUNT(*) AS n FROM orders.items) g ON g.n = o.value")
+        #expect(subquery.rows == [[.integer(3)]])
+        let unknown = #expect(throws: MeshError.self) {
+            try mesh.query("WITH big AS (SELECT 1) SELECT * FROM orderz.items, big")
+        }
+        #expect(unknown?.message.hasPrefix("unknown schema 'orderz'") == true)
+    }
+
     @Test func errorsNameCloseAlternatives() async throws {
         let dir = try TemporaryDirectory()
         defer { dir.remove() }

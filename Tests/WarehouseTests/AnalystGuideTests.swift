@@ -3,6 +3,7 @@ import Ingest
 import Mastering
 import MeshRuntime
 import MeshTestSupport
+import SelfService
 import Testing
 import Warehouse
 
@@ -103,7 +104,8 @@ struct AnalystGuideTests {
         let dir = try TemporaryDirectory("analyst-guide")
         defer { dir.remove() }
         let mesh = try ToyMesh.mesh(
-            IngestDomains.all() + MasteringDomains.all() + WarehouseDomains.all(), home: dir.url)
+            IngestDomains.all() + MasteringDomains.all() + WarehouseDomains.all() + SelfServiceDomains.all(),
+            home: dir.url)
         _ = try Landing.land(feeds: Self.sampleFeeds, home: mesh.home)
         let summary = try await mesh.run(RunRequest(sourceStates: try Landing.sourceStates(home: mesh.home)))
         try #require(summary.failed.isEmpty, "the sample mesh did not build: \(summary.failed)")

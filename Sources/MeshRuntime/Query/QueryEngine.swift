@@ -156,10 +156,16 @@ extension Mesh {
         return result
     }
 
-    /// A prefix is a schema unless it is a table alias declared in the query (`FROM t AS x`, `JOIN t x`).
+    /// A prefix is a schema unless the query declares it: a table alias (`FROM t AS x`, `JOIN t x`), a
+    /// subquery alias (`JOIN (SELECT …) g`), or a common table expression (`WITH w AS (…)`, `, w(a, b) AS (…)`).
     static func looksLikeSchema(_ name: String, in sql: String) -> Bool {
-        let pattern = "(?i)(from|join|,)\\s+[\\w.\"]+\\s+(as\\s+)?\(NSRegularExpression.escapedPattern(for: name))\\b"
-        return sql.range(of: pattern, options: .regularExpression) == nil
+        let n = NSRegularExpression.escapedPattern(for: name)
+        let declarations = [
+            "(?i)(from|join|,)\\s+[\\w.\"]+\\s+(as\\s+)?\(n)\\b",
+            "(?i)\\)\\s*(as\\s+)?\(n)\\b",
+            "(?i)\\b\(n)\\s*(\\([^)]*\\))?\\s+as\\s+(not\\s+)?(materialized\\s+)?\\(",
+        ]
+        return !declarations.contains { sql.range(of: $0, options: .regularExpression) != nil }
     }
 
     static let writeKeywords: Set<String> = [
