@@ -107,3 +107,56 @@ struct CommandLineTests {
         #expect(help.out.contains("SUBCOMMANDS"))
     }
 }
+
+/// The demo on a small generated world, a quarter per mesh run: the story, the incidents, the report, and a
+/// second run that replays to the same figures.
+struct DemoTests {
+    @Test func theDemoTellsThePhasesAndASecondRunGivesTheSameFigures() throws {
+        let dir = try TemporaryDirectory("demo")
+        defer { dir.remove() }
+        let world = dir.url.appendingPathComponent("world")
+        let home = dir.url.appendingPathComponent("home").path
+        let generated = try pharmaMesh([
+            "generate", "--scale", "sample", "--seed", "7", "--physicians", "200", "--out", world.path,
+        ])
+        #expect(generated.code == 0, "\(generated.err)")
+        let first = try pharmaMesh([
+            "demo", "--home", home, "--step", "quarter", "--feeds", world.appendingPathComponent("feeds").path,
+        ])
+        #expect(first.code == 0, "\(first.err)")
+        for phase in ["══ Launch ══", "══ Growth ══", "══ Maturity ══"] {
+            #expect(first.out.contains(phase), "\(phase)")
+        }
+        #expect(first.out.contains("incident: raw-claims batch"))  // the staged broken delivery, quarantined
+        #expect(first.out.contains("brought up to date for the sync check of field-extracts"))
+        #expect(first.out.contains("1 sync violation caught and resolved"))
+        for file in ["index.html", "report.md", "mesh.html"] {
+            let text = try String(contentsOfFile: "\(home)/report/\(file)", encoding: .utf8)
+            #expect(text.contains(file == "mesh.html" ? "physician-master" : "Maturity"), "\(file)")
+        }
+        #expect(try String(contentsOfFile: "\(home)/report/index.html", encoding: .utf8).contains("<svg"))
+
+        // Run again: the replay starts over in the same home and prints the same figures.
+        let second = try pharmaMesh([
+            "demo", "--home", home, "--step", "quarter", "--feeds", world.appendingPathComponent("feeds").path,
+        ])
+        #expect(second.code == 0, "\(second.err)")
+        func figures(_ text: String) -> [Substring] {
+            text.split(separator: "\n").filter {
+                $0.contains("  ") && !$0.hasPrefix("[") && !$0.contains("demo finished")
+            }
+            .filter { !$0.contains("incident") && !$0.contains("status:") && !$0.contains("sync check") }
+        }
+        #expect(figures(first.out) == figures(second.out))
+        #expect(!figures(first.out).isEmpty)
+        // A home the demo did not create is refused, not erased.
+        let other = dir.url.appendingPathComponent("other")
+        try FileManager.default.createDirectory(at: other, withIntermediateDirectories: true)
+        try Data("x".utf8).write(to: other.appendingPathComponent("keep.txt"))
+        let refused = try pharmaMesh([
+            "demo", "--home", other.path, "--feeds", world.appendingPathComponent("feeds").path,
+        ])
+        #expect(refused.code == 2 && refused.err.contains("did not create"))
+        #expect(FileManager.default.fileExists(atPath: other.appendingPathComponent("keep.txt").path))
+    }
+}

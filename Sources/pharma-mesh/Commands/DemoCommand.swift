@@ -10,23 +10,44 @@ struct DemoCommand: AsyncParsableCommand {
         abstract: "Replay sample-data/ through launch, growth and maturity and report each phase.",
         discussion: """
             Batches land in delivery order and the mesh runs once per replay step (a month by default), so each run
-            rebuilds only what the new batches touch. Stopping it (Ctrl-C) is harmless: run it again and it resumes
-            where it stopped. The report is written to HOME/report/ (index.html, report.md, mesh.html).
+            rebuilds only what the new batches touch. Every demo replays from scratch in its own home (one the demo
+            created, or an empty folder), so two runs print the same figures. Stopping it (Ctrl-C) is harmless: the
+            next run starts over. The report is written to HOME/report/ (index.html, report.md, mesh.html).
             """)
 
-    enum Step: String, ExpressibleByArgument, CaseIterable { case week, month }
+    enum Step: String, ExpressibleByArgument, CaseIterable { case week, month, quarter }
 
     @OptionGroup var mesh: MeshOptions
     @Option(help: "The feeds to replay.") var feeds = "sample-data/feeds"
-    @Option(help: "How far each mesh run advances the clock: week or month.") var step: Step = .month
+    @Option(help: "How far each mesh run advances the clock: week, month or quarter.") var step: Step = .month
 
     func run() async throws {
         guard FileManager.default.fileExists(atPath: feeds) else {
             throw ValidationError("\(feeds) not found: run the demo from the repository root, or pass --feeds DIR.")
         }
+        try Self.prepare(home: self.mesh.homeURL)
         let mesh = try self.mesh.open()
         let replay = DemoReplay(mesh: mesh, feeds: URL(fileURLWithPath: feeds), step: step)
         try await replay.run()
+    }
+}
+
+extension DemoCommand {
+    /// Empties a home the demo created before (marked by a `demo-home` file), or takes an empty folder; refuses
+    /// anything else, since the replay starts from nothing.
+    static func prepare(home: URL) throws {
+        let fm = FileManager.default
+        let marker = home.appendingPathComponent("demo-home")
+        if let contents = try? fm.contentsOfDirectory(atPath: home.path), !contents.isEmpty {
+            guard fm.fileExists(atPath: marker.path) else {
+                throw ValidationError(
+                    "\(home.path) holds a mesh the demo did not create, and the demo replays from nothing. "
+                        + "Pass --home with a new or empty folder (scripts/demo uses .pharma-mesh/demo).")
+            }
+            try fm.removeItem(at: home)
+        }
+        try fm.createDirectory(at: home, withIntermediateDirectories: true)
+        try Data("created by pharma-mesh demo; the next demo empties this folder\n".utf8).write(to: marker)
     }
 }
 
@@ -66,6 +87,9 @@ final class DemoReplay {
             switch step {
             case .month: key = String(date.description.prefix(7))
             case .week: key = DemoDates.weekEnding(date.description)
+            case .quarter:
+                let month = Int(date.description.dropFirst(5).prefix(2)) ?? 1
+                key = "\(date.description.prefix(4))Q\((month + 2) / 3)"
             }
             last[key] = max(last[key] ?? date, date)
         }
@@ -97,8 +121,7 @@ final class DemoReplay {
                 launchEnd = DemoDates.adding(weeks: 26, to: launch)
                 growthEnd = DemoDates.adding(weeks: 104, to: launch)
             }
-            // Staged once, on a replay that is building (a resumed replay past this point does not repeat it).
-            if !staged, current.name == "Growth", tick.description >= "2025-04-01", !summary.built.isEmpty {
+            if !staged, current.name == "Growth", tick.description >= "2025-04-01" {
                 try await stageSyncIncident()
                 staged = true
             }

@@ -12,11 +12,16 @@ struct GenerateCommand: ParsableCommand {
         Scale = .sample
     @Option(help: "The seed: the same seed gives byte-identical files.") var seed: UInt64 = 42
     @Option(help: "The output folder.") var out: String
+    @Option(
+        help: ArgumentHelp(
+            "Physicians in the world instead of the scale's number (small worlds for tests).", visibility: .hidden))
+    var physicians: Int?
 
     func run() throws {
         let started = Date()
         let summary = try FeedGenerator.generate(
-            GeneratorOptions(scale: scale, seed: seed, outputDirectory: URL(fileURLWithPath: out))
+            GeneratorOptions(
+                scale: scale, seed: seed, outputDirectory: URL(fileURLWithPath: out), physicianCount: physicians)
         ) { message in Console.error("  \(message)") }
         print(
             String(
