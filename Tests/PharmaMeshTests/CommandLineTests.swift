@@ -128,6 +128,7 @@ struct DemoTests {
             #expect(first.out.contains(phase), "\(phase)")
         }
         #expect(first.out.contains("incident: raw-claims batch"))  // the staged broken delivery, quarantined
+        #expect(first.out.contains("fixed: raw-claims batch"))  // and its re-delivery
         #expect(first.out.contains("brought up to date for the sync check of field-extracts"))
         #expect(first.out.contains("1 sync violation caught and resolved"))
         for file in ["index.html", "report.md", "mesh.html"] {

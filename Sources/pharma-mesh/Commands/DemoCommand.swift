@@ -58,6 +58,8 @@ final class DemoReplay {
     let step: DemoCommand.Step
     var phases: [DemoPhase] = []
     var current = DemoPhase(name: "Launch")
+    /// Files that had rows quarantined, by raw domain: a later batch re-delivering one is reported as the fix.
+    var awaitingRedelivery: [(domain: DomainID, batch: String, stem: String)] = []
     let started = ContinuousClock.now
 
     init(mesh: Mesh, feeds: URL, step: DemoCommand.Step) {
@@ -173,10 +175,32 @@ final class DemoReplay {
                     ORDER BY file, line LIMIT 5
                     """
                 ).rows
+                for file in Set(details.map { $0[0].description }) {
+                    let name = file.split(separator: "/").last.map(String.init) ?? file
+                    let stem = name.split(separator: ".").first.map(String.init) ?? name
+                    awaitingRedelivery.append((domain, row[0].description, stem))
+                }
                 for detail in details {
                     let line = "        \(detail[0]) line \(detail[1]), column \(detail[2]): \(detail[3])"
                     print(line)
                     current.incidents.append(line.trimmingCharacters(in: .whitespaces))
+                }
+            }
+            for (index, awaited) in awaitingRedelivery.enumerated().reversed() where awaited.domain == domain {
+                let fixes = try mesh.query(
+                    """
+                    SELECT batch, files, rows_loaded, rows_quarantined FROM \(schema).batches
+                    WHERE new_in_build = 1 AND batch > '\(awaited.batch)' AND instr(files, '\(awaited.stem)') > 0
+                    ORDER BY batch
+                    """
+                ).rows
+                if let fix = fixes.first {
+                    let line =
+                        "fixed: \(domain) batch \(fix[0]) re-delivers \(awaited.stem): \(fix[2]) rows loaded, "
+                        + "\(fix[3]) quarantined"
+                    print("      \(line)")
+                    current.incidents.append(line)
+                    awaitingRedelivery.remove(at: index)
                 }
             }
         }
