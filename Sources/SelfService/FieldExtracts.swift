@@ -174,9 +174,12 @@ enum FieldExtracts {
                 CustomSQLTest(
                     "deciles_are_monotonic_in_volume",
                     sql: """
-                        SELECT a.market, a.decile, MIN(a.trx_13wk) AS lowest, b.decile AS next, MAX(b.trx_13wk) AS highest
-                        FROM physician_deciles a JOIN physician_deciles b ON b.market = a.market AND b.decile = a.decile - 1
-                        WHERE a.decile > 1 GROUP BY a.market, a.decile HAVING MIN(a.trx_13wk) < MAX(b.trx_13wk)
+                        WITH bounds AS (
+                            SELECT market, decile, MIN(trx_13wk) AS lowest, MAX(trx_13wk) AS highest
+                            FROM physician_deciles WHERE decile > 0 GROUP BY market, decile)
+                        SELECT a.market, a.decile, a.lowest, b.decile AS next, b.highest
+                        FROM bounds a JOIN bounds b ON b.market = a.market AND b.decile = a.decile - 1
+                        WHERE a.lowest < b.highest
                         """),
                 CustomSQLTest(
                     "top_decile_is_the_fewest_writers", severity: .warn,

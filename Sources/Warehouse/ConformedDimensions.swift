@@ -86,7 +86,7 @@ enum ConformedDimensions {
                             SELECT p.physician_id, p.physician_id, p.npi, p.me_number, p.first_name, p.last_name, p.credential,
                                    p.specialty, p.city, p.state, p.zip5, p.status, p.is_prescriber, g.territory_id,
                                    COALESCE(g.geo_key, 0), :version
-                            FROM physician_master.physician p LEFT JOIN dim_geo g ON g.zip5 = p.zip5 AND g.geo_key <> 0
+                            FROM physician_master.physician p LEFT JOIN dim_geo g ON g.geo_key = CAST(p.zip5 AS INTEGER) AND g.zip5 = p.zip5 AND g.geo_key <> 0
                             ORDER BY p.physician_id;
                             """, arguments: ["version": version])
                     return StepReport(rowsOut: db.changesCount)
