@@ -107,11 +107,12 @@ public enum Landing {
                 }
             ) { a, _ in a }
         }
-        let known0 = cache.count
+        let cached = Set(cache.keys)
         defer {
-            if cache.count != known0 {
+            let added = cache.filter { !cached.contains($0.key) }
+            if !added.isEmpty {
                 try? ledger.write { db in
-                    for (key, sha) in cache {
+                    for (key, sha) in added {
                         let parts = key.split(separator: "|", omittingEmptySubsequences: false)
                         try db.execute(
                             sql: "INSERT OR REPLACE INTO file_hash VALUES (?, ?, ?, ?)",
@@ -175,9 +176,14 @@ public enum Landing {
         var lines = ""
         for file in files {
             let url = folder.appendingPathComponent(file)
-            let attributes = try FileManager.default.attributesOfItem(atPath: url.path)
-            let size = (attributes[.size] as? NSNumber)?.int64Value ?? -1
-            let mtime = (attributes[.modificationDate] as? Date)?.timeIntervalSince1970 ?? 0
+            // stat(2) directly: Foundation's attributesOfItem also resolves the owner's name, reading
+            // /etc/passwd and /etc/group for every file of every batch on every run.
+            var status = stat()
+            guard stat(url.path, &status) == 0 else {
+                throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: url.path])
+            }
+            let size = Int64(status.st_size)
+            let mtime = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9
             let key = "\(url.path)|\(size)|\(mtime)"
             let sha = try cache[key] ?? Fingerprint.sha256Hex(fileAt: url)
             cache[key] = sha

@@ -182,7 +182,7 @@ struct DomainBuilder: Sendable {
             }
             try database.close()
 
-            let versionNumber = ((try? store.versions(of: domain.id).first?.version) ?? 0) + 1
+            let versionNumber = ((try? store.latestVersionNumber(of: domain.id)) ?? 0) + 1
             let relativePath = "domains/\(domain.id.rawValue)/v\(String(format: "%06d", versionNumber)).sqlite"
             try durablyMove(URL(fileURLWithPath: workPath), to: mesh.home.appendingPathComponent(relativePath))
 
@@ -494,8 +494,8 @@ struct DomainBuilder: Sendable {
     /// Keeps the newest `keepVersions` files of the domain; older records stay, marked not retained.
     private func applyRetention() {
         let keep = mesh.configuration.keepVersions
-        guard keep > 0, let versions = try? store.versions(of: domain.id) else { return }
-        for old in versions.dropFirst(keep) where old.retained {
+        guard keep > 0, let versions = try? store.retainedVersions(of: domain.id) else { return }
+        for old in versions.dropFirst(keep) {
             try? FileManager.default.removeItem(at: mesh.path(of: old))
             try? store.pool.write { db in
                 try db.execute(

@@ -11,6 +11,10 @@ public final class RuntimeStore: Sendable {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.label = "runtime"
+        // WAL with synchronous NORMAL: a commit is not fsynced (checkpoints are), so a power cut may lose the
+        // last records but never corrupts the file; a killed process loses nothing. A run writes hundreds of
+        // small records (steps, tests, logs, events), and an fsync each was a fifth of a small run's time.
+        configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
             try Self.migrator.migrate(pool)
@@ -138,6 +142,23 @@ public final class RuntimeStore: Sendable {
         try pool.read { db in
             try VersionRecord.fetchAll(
                 db, sql: "SELECT * FROM domain_version WHERE domain = ? ORDER BY version DESC", arguments: [domain])
+        }
+    }
+
+    /// The highest version number a domain ever published (0 when none), without decoding the records.
+    public func latestVersionNumber(of domain: DomainID) throws -> Int {
+        try pool.read { db in
+            try Int.fetchOne(db, sql: "SELECT MAX(version) FROM domain_version WHERE domain = ?", arguments: [domain])
+                ?? 0
+        }
+    }
+
+    /// The retained versions of a domain, newest first.
+    public func retainedVersions(of domain: DomainID) throws -> [VersionRecord] {
+        try pool.read { db in
+            try VersionRecord.fetchAll(
+                db, sql: "SELECT * FROM domain_version WHERE domain = ? AND retained = 1 ORDER BY version DESC",
+                arguments: [domain])
         }
     }
 
