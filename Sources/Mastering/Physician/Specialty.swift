@@ -17,21 +17,24 @@ enum Specialty {
         "363L00000X": "Nurse Practitioner", "363A00000X": "Physician Assistant",
     ]
 
+    /// The vocabulary by its normalised words, built once (it was rebuilt for every record).
+    static let termsByWords: [String: String] = Dictionary(
+        amaCodes.values.map { (NameNormalizer.words($0).joined(separator: " "), $0) }, uniquingKeysWith: { min($0, $1) }
+    )
+
+    static let aliases = [
+        "GASTRO": "Gastroenterology", "GI": "Gastroenterology", "FAMILY PRACTICE": "Family Medicine",
+        "INTERNAL MED": "Internal Medicine", "IM": "Internal Medicine", "CARDIOVASCULAR DISEASE": "Cardiology",
+        "OB GYN": "Obstetrics and Gynecology", "OBGYN": "Obstetrics and Gynecology", "PEDS": "Pediatrics",
+        "NURSE PRACTITIONER FAMILY": "Nurse Practitioner",
+    ]
+
     /// The vocabulary term for any source's spelling; nil when empty.
     static func normalize(_ value: String?) -> String? {
         guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
-        if let term = amaCodes[value.uppercased()] ?? taxonomy[value.uppercased()] { return term }
+        let upper = value.uppercased()
+        if let term = amaCodes[upper] ?? taxonomy[upper] { return term }
         let words = NameNormalizer.words(value).joined(separator: " ")
-        for term in Set(amaCodes.values) where NameNormalizer.words(term).joined(separator: " ") == words {
-            return term
-        }
-        let aliases = [
-            "GASTRO": "Gastroenterology", "GI": "Gastroenterology", "FAMILY PRACTICE": "Family Medicine",
-            "INTERNAL MED": "Internal Medicine", "IM": "Internal Medicine", "CARDIOVASCULAR DISEASE": "Cardiology",
-            "OB GYN": "Obstetrics and Gynecology", "OBGYN": "Obstetrics and Gynecology", "PEDS": "Pediatrics",
-            "NURSE PRACTITIONER FAMILY": "Nurse Practitioner",
-        ]
-        if let term = aliases[words] { return term }
-        return value.capitalized
+        return termsByWords[words] ?? aliases[words] ?? value.capitalized
     }
 }
