@@ -80,7 +80,34 @@ enum NameNormalizer {
     }
 
     /// American Soundex.
+    /// Soundex digit of each ASCII byte (0: no code).
+    private static let soundexCodes: [UInt8] = {
+        var table = [UInt8](repeating: 0, count: 128)
+        for (letters, digit) in [("BFPV", "1"), ("CGJKQSXZ", "2"), ("DT", "3"), ("L", "4"), ("MN", "5"), ("R", "6")] {
+            for letter in letters.utf8 { table[Int(letter)] = digit.utf8.first! }
+        }
+        return table
+    }()
+
     static func soundex(_ word: String) -> String {
+        // ASCII words (all of them, after cleaning) go through bytes and a table: the matcher calls this for
+        // every record, and a Character dictionary built per call was a tenth of physician-master's time.
+        var utf8 = word.utf8.makeIterator()
+        if word.utf8.allSatisfy({ $0 < 128 }), let first = utf8.next() {
+            var result: [UInt8] = [first]
+            var last = soundexCodes[Int(first)]
+            while let byte = utf8.next(), result.count < 4 {
+                let code = soundexCodes[Int(byte)]
+                if code != 0, code != last { result.append(code) }
+                if byte != UInt8(ascii: "H") && byte != UInt8(ascii: "W") { last = code }
+            }
+            while result.count < 4 { result.append(UInt8(ascii: "0")) }
+            return String(decoding: result, as: UTF8.self)
+        }
+        return soundexCharacters(word)
+    }
+
+    static func soundexCharacters(_ word: String) -> String {
         let codes: [Character: Character] = [
             "B": "1", "F": "1", "P": "1", "V": "1", "C": "2", "G": "2", "J": "2", "K": "2", "Q": "2", "S": "2",
             "X": "2",
