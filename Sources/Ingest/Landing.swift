@@ -95,8 +95,12 @@ public enum Landing {
                 .unreadable, "\(directory.path) is not a folder of feeds (expected FEED/YYYY-MM-DD/ batch folders)")
         }
         let ledger = try ledger(home: home)
+        // Plain rows, not Codable records: this runs on every mesh run over every batch ever landed.
         let known = try ledger.read { db in
-            try Dictionary(uniqueKeysWithValues: LandedBatch.fetchAll(db).map { ($0.id, $0.fingerprint) })
+            try Dictionary(
+                uniqueKeysWithValues: Row.fetchAll(db, sql: "SELECT feed, delivery, fingerprint FROM batch").map {
+                    ("\($0[0] as String)/\($0[1] as String)", $0[2] as String)
+                })
         }
         var report = LandingReport()
         // File hashes by path, size and modification time: a re-run does not re-read unchanged deliveries.
@@ -231,7 +235,9 @@ public enum Landing {
     /// Each feed's state: a fingerprint over its landed batches. The mesh rebuilds a raw domain when it changes.
     public static func sourceStates(home: URL) throws -> [String: String] {
         let batches = try ledger(home: home).read { db in
-            try LandedBatch.fetchAll(db, sql: "SELECT * FROM batch ORDER BY feed, delivery")
+            try Row.fetchAll(db, sql: "SELECT feed, delivery, fingerprint FROM batch ORDER BY feed, delivery").map {
+                (feed: $0[0] as String, delivery: $0[1] as String, fingerprint: $0[2] as String)
+            }
         }
         var states: [String: String] = [:]
         for feed in feeds {
