@@ -13,6 +13,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", from: "2.28.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The generic runtime: domains, recipes, tests, versions, scheduler. Knows nothing of pharma.
@@ -23,6 +25,19 @@ let package = Package(
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Crypto", package: "swift-crypto"),
+            ]
+        ),
+        // The URL surface of a mesh over HTTP (Hummingbird): every domain's four W's and an H, runs, tests,
+        // lineage, events, process linkage and read-only SQL, with tokens and pages for people. Generic too.
+        .target(
+            name: "MeshServer",
+            dependencies: [
+                "MeshRuntime",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Crypto", package: "swift-crypto"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Streaming readers for the vendor file formats and the feed layouts of shared/spec/feeds.md.
@@ -46,7 +61,8 @@ let package = Package(
         .executableTarget(
             name: "pharma-mesh",
             dependencies: [
-                "MeshRuntime", "Ingest", "Mastering", "Warehouse", "SelfService", "FeedGenerator",
+                "MeshRuntime", "MeshServer", "Ingest", "Mastering", "Warehouse", "SelfService", "FeedGenerator",
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "GRDB", package: "GRDB.swift"),
@@ -88,6 +104,14 @@ let package = Package(
             name: "SelfServiceTests",
             dependencies: [
                 "SelfService", "Warehouse", "Mastering", "Ingest", "MeshRuntime", "MeshTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+            ]
+        ),
+        .testTarget(
+            name: "MeshServerTests",
+            dependencies: [
+                "MeshServer", "MeshRuntime", "MeshTestSupport",
+                .product(name: "HummingbirdTesting", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -13,6 +13,10 @@ public struct MeshError: Error, Sendable, CustomStringConvertible, LocalizedErro
         case readOnly
         case query
         case notFound
+        /// A request the caller can fix: a bad name, a bad parameter.
+        case invalid
+        /// The caller may not read or run this.
+        case forbidden
     }
     public var code: Code
     public var message: String

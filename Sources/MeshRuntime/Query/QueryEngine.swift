@@ -51,7 +51,11 @@ extension Mesh {
     /// ```swift
     /// let result = try mesh.query("SELECT COUNT(*) FROM orders_mart.daily")
     /// ```
-    public func query(_ sql: String, maxRows: Int = 100_000, timeout: TimeInterval = 30) throws -> QueryResult {
+    /// `allowed` limits the domains the SQL may read (a caller's scope); a query naming another is refused.
+    public func query(
+        _ sql: String, maxRows: Int = 100_000, timeout: TimeInterval = 30,
+        allowed: (@Sendable (DomainID) -> Bool)? = nil
+    ) throws -> QueryResult {
         let trimmed = sql.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw MeshError(.query, "the query is empty") }
         // Refuse obvious writes before anything is attached; prepared statements are checked again below.
@@ -77,6 +81,14 @@ extension Mesh {
                         + (close.isEmpty
                             ? "; the schemas are: \(schemas.keys.sorted().joined(separator: ", "))"
                             : "; did you mean \(close.joined(separator: ", "))?"))
+            }
+        }
+        if let allowed {
+            let refused = domains.filter { !allowed($0) }
+            if !refused.isEmpty {
+                throw MeshError(
+                    .forbidden,
+                    "this query reads \(refused.map(\.rawValue).joined(separator: ", ")), which the caller may not read")
             }
         }
         let (queue, versions) = try snapshot(attaching: domains)

@@ -16,9 +16,7 @@ actor MeshRun {
     init(mesh: Mesh, request: RunRequest) {
         self.mesh = mesh
         self.request = request
-        let now = mesh.configuration.now()
-        let stamp = ISO8601DateFormatter.runStamp.string(from: now)
-        self.runID = RunID("r\(stamp)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))")
+        self.runID = request.runID ?? RunID.make(at: mesh.configuration.now())
         self.semaphore = AsyncSemaphore(mesh.configuration.maxConcurrentDomains)
     }
 

@@ -21,12 +21,16 @@ public struct RunRequest: Sendable, Codable {
     /// What asked for the run: `cli`, `http`, `event`, `kitchen:NAME`.
     public var trigger: String
     public var triggerEventID: Int64?
+    /// The run's id, when the caller must know it before the run starts (an HTTP request that returns the
+    /// run's URL at once); nil lets the runtime make one.
+    public var runID: RunID?
 
     public init(
         variation: String? = nil, only: Set<DomainID>? = nil, sourceStates: [String: String] = [:],
         parameters: [DomainID: [String: String]] = [:], force: Set<DomainID> = [], fullRefresh: Bool = false,
-        resolveSync: Bool = true, trigger: String = "cli", triggerEventID: Int64? = nil
+        resolveSync: Bool = true, trigger: String = "cli", triggerEventID: Int64? = nil, runID: RunID? = nil
     ) {
+        self.runID = runID
         self.fullRefresh = fullRefresh
         self.variation = variation
         self.only = only

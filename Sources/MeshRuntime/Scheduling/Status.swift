@@ -14,6 +14,7 @@ public struct TestTally: Codable, Sendable, Hashable {
     public var passed = 0
     public var warned = 0
     public var failed = 0
+    public init() {}
 }
 
 /// One line of `status`: a domain's current version, last run, tests, inputs and sync verdict.

@@ -225,10 +225,12 @@ public final class RuntimeStore: Sendable {
         }
     }
 
-    public func events(after id: Int64 = 0, limit: Int = 1000) throws -> [MeshEvent] {
+    /// Events after an id, oldest first (or the newest ones first).
+    public func events(after id: Int64 = 0, limit: Int = 1000, newestFirst: Bool = false) throws -> [MeshEvent] {
         try pool.read { db in
             try MeshEvent.fetchAll(
-                db, sql: "SELECT * FROM event WHERE id > ? ORDER BY id LIMIT ?", arguments: [id, limit])
+                db, sql: "SELECT * FROM event WHERE id > ? ORDER BY id \(newestFirst ? "DESC" : "") LIMIT ?",
+                arguments: [id, limit])
         }
     }
 }

@@ -1,0 +1,187 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import Logging
+import MeshRuntime
+import NIOCore
+
+/// How the HTTP surface of a mesh is served.
+public struct MeshServerConfiguration: Sendable {
+    public var host: String
+    /// 0 picks a free port (tests); the bound port is passed to `onRunning`.
+    public var port: Int
+    /// A query is stopped after this many seconds.
+    public var queryTimeout: TimeInterval
+    /// A query returns at most this many rows (`truncated` says when it was cut); `?limit=` may ask for fewer.
+    public var queryMaxRows: Int
+    /// The longest SQL text accepted.
+    public var queryMaxLength: Int
+    /// How often the event stream looks for new events in the run history (runs may happen in other processes).
+    public var eventPollInterval: Duration
+    /// A comment line keeps idle event streams open through proxies.
+    public var eventHeartbeat: Duration
+    /// Completes a run request before it runs: the composing program fills in what only it knows (for example
+    /// the state of its external sources).
+    public var prepareRun: @Sendable (RunRequest) async throws -> RunRequest
+    /// The title of the pages.
+    public var title: String
+
+    public init(
+        host: String = "127.0.0.1", port: Int = 8080, queryTimeout: TimeInterval = 10, queryMaxRows: Int = 10_000,
+        queryMaxLength: Int = 20_000, eventPollInterval: Duration = .milliseconds(250),
+        eventHeartbeat: Duration = .seconds(15),
+        prepareRun: @escaping @Sendable (RunRequest) async throws -> RunRequest = { $0 }, title: String = "mesh"
+    ) {
+        self.host = host
+        self.port = port
+        self.queryTimeout = queryTimeout
+        self.queryMaxRows = queryMaxRows
+        self.queryMaxLength = queryMaxLength
+        self.eventPollInterval = eventPollInterval
+        self.eventHeartbeat = eventHeartbeat
+        self.prepareRun = prepareRun
+        self.title = title
+    }
+}
+
+/// The URL surface of a mesh: every domain's four W's and an H, runs, tests, lineage, versions, catalog,
+/// the event stream, process linkage and read-only SQL, as JSON, and as pages where a browser asks.
+///
+/// ```swift
+/// let server = try MeshHTTPServer(mesh: mesh, configuration: MeshServerConfiguration(port: 8080))
+/// try await server.application().runService()
+/// ```
+public final class MeshHTTPServer: Sendable {
+    public let mesh: Mesh
+    public let tokens: AccessTokens
+    public let configuration: MeshServerConfiguration
+    let launcher: RunLauncher
+    let logger: Logger
+
+    public init(mesh: Mesh, configuration: MeshServerConfiguration, tokens: AccessTokens? = nil) throws {
+        self.mesh = mesh
+        self.configuration = configuration
+        self.tokens = try tokens ?? AccessTokens(home: mesh.home)
+        self.launcher = RunLauncher(mesh: mesh, prepare: configuration.prepareRun)
+        var logger = Logger(label: "mesh-server")
+        logger.logLevel = mesh.configuration.logger.logLevel
+        self.logger = logger
+    }
+
+    /// The application, ready to run; `onRunning` receives the bound port.
+    public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
+        let (router, _) = buildRouter()
+        return Application(
+            router: router,
+            configuration: ApplicationConfiguration(
+                address: .hostname(configuration.host, port: configuration.port), serverName: "pharma-mesh"),
+            onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
+            logger: logger)
+    }
+
+    /// Every route the router serves, as `METHOD /path/{parameter}`, in registration order.
+    public var routes: [String] { buildRouter().1.map(\.description) }
+}
+
+/// One registered route, as the OpenAPI document names it.
+struct RouteKey: Hashable, CustomStringConvertible {
+    var method: String
+    var path: String
+    var description: String { "\(method) \(path)" }
+}
+
+/// An error a handler returns to the caller, with the HTTP status and a sentence for people.
+struct APIError: Error {
+    var status: HTTPResponse.Status
+    var message: String
+    init(_ status: HTTPResponse.Status, _ message: String) {
+        self.status = status
+        self.message = message
+    }
+}
+
+/// The caller of one request: who it is (when a token was given) and what it asked for.
+struct Caller: Sendable {
+    var token: AccessToken?
+    var query: [String: String]
+    var wantsHTML: Bool
+
+    /// The token, or the reason there is none.
+    func require() throws -> AccessToken {
+        guard let token else { throw AccessDenied.missing }
+        return token
+    }
+
+    func require(_ role: AccessRole, on domain: DomainID) throws -> AccessToken {
+        let token = try require()
+        guard token.covers(domain) else {
+            throw AccessDenied.forbidden("the token \(token.name) does not cover \(domain)")
+        }
+        guard token.role >= role else {
+            throw AccessDenied.forbidden(
+                "the token \(token.name) is a \(token.role.rawValue); this needs the \(role.rawValue) role on \(domain)")
+        }
+        return token
+    }
+}
+
+/// Parses `a=1&b=x+y` (form encoding: `+` is a space).
+func parseQuery(_ query: String?) -> [String: String] {
+    var result: [String: String] = [:]
+    for pair in (query ?? "").split(separator: "&") {
+        let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+        func decode(_ s: Substring) -> String {
+            let spaced = s.replacingOccurrences(of: "+", with: " ")
+            return spaced.removingPercentEncoding ?? spaced
+        }
+        let key = decode(parts[0])
+        if result[key] == nil { result[key] = parts.count > 1 ? decode(parts[1]) : "" }
+    }
+    return result
+}
+
+enum Respond {
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    static func json<T: Encodable>(_ value: T, status: HTTPResponse.Status = .ok) throws -> Response {
+        let data = try encoder.encode(value)
+        return Response(
+            status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    static func text(_ text: String, type: String, status: HTTPResponse.Status = .ok) -> Response {
+        Response(status: status, headers: [.contentType: type], body: .init(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func html(_ html: String, status: HTTPResponse.Status = .ok) -> Response {
+        text(html, type: "text/html; charset=utf-8", status: status)
+    }
+
+    static func error(_ status: HTTPResponse.Status, _ message: String, html: Bool) -> Response {
+        if html {
+            return Self.html(
+                Page.document(
+                    title: "\(status.code) \(status.reasonPhrase)",
+                    body:
+                        "<h1>\(status.code) \(Page.escape(status.reasonPhrase))</h1><p class=\"error\">\(Page.escape(message))</p>"
+                        + (status.code == 401
+                            ? "<form method=\"post\" action=\"/login\"><label>Token <input name=\"token\" type=\"password\" size=\"60\"></label> <button>Sign in</button></form>"
+                            : "")), status: status)
+        }
+        struct Body: Encodable {
+            struct Inner: Encodable {
+                var status: Int
+                var message: String
+            }
+            var error: Inner
+        }
+        return (try? json(Body(error: .init(status: status.code, message: message)), status: status))
+            ?? text(message, type: "text/plain", status: status)
+    }
+}

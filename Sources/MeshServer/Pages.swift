@@ -1,0 +1,160 @@
+import Foundation
+import MeshRuntime
+
+/// Pages for people: plain HTML with inline SVG, no scripts and nothing fetched from elsewhere.
+enum Page {
+    static func escape(_ text: String) -> String {
+        text.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
+    static func document(title: String, body: String) -> String {
+        """
+        <!doctype html><html lang="en"><head><meta charset="utf-8"><title>\(escape(title))</title>
+        <meta name="viewport" content="width=device-width, initial-scale=1"><style>
+        body{font-family:sans-serif;margin:1.5em 2em;color:#222;max-width:1400px}
+        nav{margin-bottom:1em} nav a{margin-right:1.2em}
+        table{border-collapse:collapse;margin:.6em 0 1.2em} th,td{border:1px solid #ccc;padding:3px 9px;text-align:left;vertical-align:top}
+        th{background:#f3f3f3;font-weight:normal} code,pre{background:#f6f6f6;padding:1px 4px}
+        pre{padding:8px;overflow-x:auto;max-height:18em} .error{color:#b00020}
+        .status{padding:1px 7px;border-radius:8px;font-size:90%} h2{margin-top:1.4em;border-bottom:1px solid #ddd}
+        .success,.up_to_date,.in_sync,.pass{background:#c9f0d8} .warn,.stale{background:#fde3c8} .fail,.error,.interrupted{background:#f8c6c6}
+        .running{background:#cdeefb} .skipped,.never_built{background:#e8e8e8} .w{color:#555;font-size:90%}
+        </style></head><body><nav><a href="/">Mesh</a><a href="/openapi.json">API</a></nav>
+        \(body)
+        </body></html>
+        """
+    }
+
+    static func badge(_ value: String?) -> String {
+        let value = value ?? "never run"
+        return "<span class=\"status \(escape(value.replacingOccurrences(of: " ", with: "_")))\">\(escape(value.replacingOccurrences(of: "_", with: " ")))</span>"
+    }
+
+    static func date(_ date: Date?) -> String {
+        guard let date else { return "–" }
+        let formatter = ISO8601DateFormatter()
+        formatter.formatOptions = [.withFullDate, .withTime, .withColonSeparatorInTime, .withSpaceBetweenDateAndTime]
+        return formatter.string(from: date)
+    }
+
+    static func table(_ header: [String], _ rows: [[String]]) -> String {
+        "<table><tr>" + header.map { "<th>\(escape($0))</th>" }.joined() + "</tr>"
+            + rows.map { "<tr>" + $0.map { "<td>\($0)</td>" }.joined() + "</tr>" }.joined() + "</table>"
+    }
+
+    static func duration(_ ms: Int?) -> String {
+        guard let ms else { return "–" }
+        return ms < 1000 ? "\(ms) ms" : String(format: "%.1f s", Double(ms) / 1000)
+    }
+
+    /// The mesh: the domain graph coloured by status and sync, and a line per domain.
+    static func mesh(_ domains: [DomainSummary], mesh: Mesh, title: String) throws -> String {
+        let inSync = domains.filter { $0.sync.state == .inSync }.count
+        let rows = domains.map { d -> [String] in
+            [
+                "<a href=\"\(d.url)\">\(escape(d.domain.rawValue))</a>", escape(d.layer),
+                d.version.map { "v\($0)" } ?? "–", date(d.builtAt), badge(d.lastStatus?.rawValue),
+                "\(d.tests.passed) / \(d.tests.warned) / \(d.tests.failed)",
+                badge(d.sync.state.rawValue) + (d.sync.details.isEmpty ? "" : " <span class=\"w\">\(escape(d.sync.details.joined(separator: "; ")))</span>"),
+                escape(d.owner.team),
+            ]
+        }
+        let runs = try mesh.store.runs(limit: 8).map { run -> [String] in
+            ["<a href=\"/runs/\(run.runID)\">\(run.runID)</a>", date(run.startedAt), badge(run.status.rawValue), escape(run.trigger)]
+        }
+        return document(
+            title: "\(title): the mesh",
+            body: "<h1>The mesh</h1><p id=\"summary\">\(domains.count) domains, \(inSync) in sync.</p>"
+                + "<p class=\"w\">\(escape(MeshGraph.legend))</p><div id=\"graph\">\(try MeshGraph.svg(mesh: mesh))</div>"
+                + "<h2>Domains</h2>"
+                + table(["domain", "layer", "version", "built", "last run", "tests P / W / F", "sync", "owner"], rows)
+                + "<h2>Recent runs</h2>" + table(["run", "started", "status", "trigger"], runs))
+    }
+
+    /// A domain: what, where, when, with what, how.
+    static func domain(_ d: DomainDetail, mesh: Mesh) throws -> String {
+        var body = "<h1>\(escape(d.domain.rawValue))</h1>"
+        body +=
+            "<p>\(escape(d.what.description))</p><p class=\"w\">layer \(escape(d.layer)) · owner \(escape(d.owner.team)) (\(escape(d.owner.contact)))</p>"
+        body += "<h2 id=\"what\">What</h2>"
+        for t in d.what.tables {
+            body +=
+                "<h3>\(escape(t.table)) <span class=\"w\">\(t.rows.map { "\($0) rows" } ?? "not built") · grain \(escape(t.grain.joined(separator: ", ")))</span></h3><p>\(escape(t.description))</p>"
+            body +=
+                "<details><summary>\(t.columns.count) columns</summary>"
+                + table(["column", "type", "meaning"], t.columns.map { [escape($0.name), escape($0.type), escape($0.description)] })
+                + "</details>"
+        }
+        body += "<h2 id=\"where\">Where</h2>"
+        body += table(
+            ["", ""],
+            [
+                ["engine", escape(d.where.engine)], ["schema", "<code>\(escape(d.where.schema))</code>"],
+                ["file (in the mesh home)", escape(d.where.file ?? "not published yet")],
+                ["SQL over HTTP", "<a href=\"\(escape(d.where.queryURL))\">\(escape(d.where.queryURL))</a>"],
+                ["command line", "<code>\(escape(d.where.commandLine))</code>"],
+            ])
+        body += "<h2 id=\"when\">When</h2>"
+        body +=
+            "<p>version \(d.when.version.map { "v\($0)" } ?? "–"), built \(date(d.when.builtAt)) by run \(d.when.builtBy.map { "<a href=\"/runs/\($0)\">\($0)</a>" } ?? "–"); last run \(badge(d.when.lastStatus?.rawValue))\(d.when.lastMessage.map { " <span class=\"w\">\(escape($0))</span>" } ?? ""); tests <span id=\"tests\">\(d.when.tests.passed) passed, \(d.when.tests.warned) warned, \(d.when.tests.failed) failed</span>.</p>"
+        body += table(
+            ["run", "started", "status", "why", "version", "duration", "rows out"],
+            d.when.recentRuns.map { r in
+                [
+                    "<a href=\"/runs/\(r.runID)\">\(r.runID)</a>", date(r.startedAt), badge(r.status.rawValue),
+                    escape(r.message.map { "\(r.reason): \($0)" } ?? r.reason), r.version.map { "v\($0)" } ?? "–",
+                    duration(r.durationMS), "\(r.rowsOut)",
+                ]
+            })
+        if let run = d.when.builtBy {
+            let results = try mesh.store.testResults(of: d.domain, run: run)
+            body += "<h3>Tests of the current version</h3>"
+            body += table(
+                ["step", "test", "severity", "result", "offending rows"],
+                results.map { [escape($0.step.isEmpty ? "(outputs)" : $0.step), escape($0.test), $0.severity.rawValue, badge($0.status.rawValue), "\($0.failures)"] })
+        }
+        body += "<h2 id=\"with-what\">With what</h2><p>sync: \(badge(d.withWhat.sync.state.rawValue)) \(escape(d.withWhat.sync.details.joined(separator: "; ")))</p>"
+        body += table(
+            ["input", "version read", "version now"],
+            d.withWhat.inputs.map {
+                ["<a href=\"\($0.url)\">\(escape($0.domain.rawValue))</a>", $0.version.map { "v\($0)" } ?? "–", $0.currentVersion.map { "v\($0)" } ?? "–"]
+            } + d.withWhat.sources.sorted { $0.key < $1.key }.map { ["source \(escape($0.key))", "<code>\(escape(String($0.value.prefix(16))))</code>", ""] })
+        body += "<div id=\"lineage\">\(try MeshGraph.lineageSVG(of: d.domain, mesh: mesh))</div>"
+        body += "<h2 id=\"how\">How</h2><p>code version <code>\(escape(d.how.codeVersion))</code>\(d.how.codeCommit.map { ", commit <code>\(escape(String($0.prefix(12))))</code>" } ?? ""), variation \(escape(d.how.variation ?? "–")); parameters: \(escape(d.how.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")))</p>"
+        body += table(
+            ["step", "kind", "after", "tests", "definition"],
+            d.how.recipe.map {
+                [escape($0.step), escape($0.kind), escape($0.after.joined(separator: ", ")), escape($0.tests.joined(separator: "; ")), "<pre>\(escape(String($0.definition.prefix(4000))))</pre>"]
+            })
+        body += "<p>Tests on the outputs: \(escape(d.how.outputTests.joined(separator: "; ")))</p>"
+        body += "<p class=\"w\">JSON: <a href=\"\(d.url)?format=json\">\(d.url)</a> · <a href=\"\(d.url)/runs\">runs</a> · <a href=\"\(d.url)/tests\">tests</a> · <a href=\"\(d.url)/lineage\">lineage</a> · <a href=\"\(d.url)/versions\">versions</a> · <a href=\"\(d.url)/catalog\">catalog</a></p>"
+        return document(title: d.domain.rawValue, body: body)
+    }
+
+    /// A run: what it did, domain by domain.
+    static func run(_ detail: RunDetail, mesh: Mesh) throws -> String {
+        let run = detail.run
+        var body =
+            "<h1>Run \(run.runID)</h1><p>\(badge(run.status.rawValue)) started \(date(run.startedAt)), finished \(date(run.finishedAt)); trigger \(escape(run.trigger)); variation \(escape(run.variation))\(run.message.map { "; \(escape($0))" } ?? "")</p>"
+        body += table(
+            ["domain", "status", "why", "version", "duration", "rows in", "rows out", "message"],
+            detail.domains.map { r in
+                [
+                    "<a href=\"/domains/\(r.domain)\">\(r.domain)</a>", badge(r.status.rawValue), escape(r.reason),
+                    r.version.map { "v\($0)" } ?? "–", duration(r.durationMS), "\(r.rowsIn)", "\(r.rowsOut)",
+                    escape(r.message ?? ""),
+                ]
+            })
+        let problems = try detail.domains.flatMap { r in
+            try mesh.store.testResults(of: r.domain, run: run.runID).filter { $0.status != .pass }
+        }
+        if !problems.isEmpty {
+            body += "<h2>Tests that warned or failed</h2>"
+            body += table(
+                ["domain", "step", "test", "result", "offending rows", "message"],
+                problems.map { [escape($0.domain.rawValue), escape($0.step), escape($0.test), badge($0.status.rawValue), "\($0.failures)", escape($0.message)] })
+        }
+        return document(title: "run \(run.runID)", body: body)
+    }
+}
