@@ -91,6 +91,6 @@ public enum MeshGraph {
         let width = 40 + Double(columns) * boxWidth + Double(columns - 1) * columnGap
         let height = 40 + Double(tallest) * (boxHeight + rowGap)
         return
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" font-family=\"sans-serif\" role=\"img\" aria-label=\"domain graph\">\(edges)\(boxes)</svg>"
+            "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 \(width) \(height)\" width=\"\(width)\" height=\"\(height)\" style=\"max-width:100%;height:auto\" font-family=\"sans-serif\" role=\"img\" aria-label=\"domain graph\">\(edges)\(boxes)</svg>"
     }
 }

@@ -79,6 +79,9 @@ public final class MeshHTTPServer: Sendable {
             logger: logger)
     }
 
+    /// Waits until every run started over HTTP has finished (tests, shutdown).
+    public func drainRuns() async { await launcher.drain() }
+
     /// Every route the router serves, as `METHOD /path/{parameter}`, in registration order.
     public var routes: [String] { buildRouter().1.map(\.description) }
 }

@@ -1,0 +1,95 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import Hummingbird
+import HummingbirdTesting
+import MeshRuntime
+import MeshServer
+import MeshTestSupport
+import NIOCore
+
+/// A toy mesh (a source, a mart that reads it with a parameter, and a second mart no scoped token covers),
+/// built once, served on a real socket.
+struct ServerFixture {
+    let directory: TemporaryDirectory
+    let mesh: Mesh
+    let server: MeshHTTPServer
+    let owner: String
+    let firstRun: RunID
+
+    static let orders: DomainID = "orders"
+    static let mart: DomainID = "orders-mart"
+    static let secret: DomainID = "secret-mart"
+
+    init(queryTimeout: TimeInterval = 10, queryMaxRows: Int = 1000) async throws {
+        directory = try TemporaryDirectory("server")
+        let home = directory.url
+        let state = try ToyMesh.writeSource("orders", values: [1, 2, 3], home: home)
+        var mart = ToyMesh.derived(
+            Self.mart, from: [Self.orders],
+            sql: "CREATE TABLE items AS SELECT value * CAST(:factor AS INTEGER) AS value FROM orders.items",
+            tests: [NotNull(table: "items", columns: ["value"], severity: .fail)], parameters: ["factor": "1"])
+        mart.outputs = [
+            OutputPort(
+                table: "items", description: "order values times the factor", grain: ["value"],
+                columns: [ColumnContract("value", "INTEGER", "the value, multiplied by the factor parameter")])
+        ]
+        let secret = ToyMesh.derived(Self.secret, from: [Self.orders], sql: ToyMesh.union([Self.orders]))
+        mesh = try ToyMesh.mesh([ToyMesh.source(Self.orders, source: "orders"), mart, secret], home: home)
+        firstRun = try await mesh.run(RunRequest(sourceStates: ["orders": state])).runID
+        server = try MeshHTTPServer(
+            mesh: mesh,
+            configuration: MeshServerConfiguration(
+                port: 0, queryTimeout: queryTimeout, queryMaxRows: queryMaxRows,
+                eventPollInterval: .milliseconds(50),
+                prepareRun: { request in
+                    var request = request
+                    request.sourceStates = ["orders": state]
+                    return request
+                }, title: "toy"))
+        owner = try server.tokens.create(name: "owner", role: .owner, domains: ["*"]).secret
+    }
+
+    /// Runs the body against the server on a real socket.
+    func live<Value: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
+        try await server.application().test(.live, body)
+    }
+
+    func token(_ name: String, _ role: AccessRole, _ domains: [String], expires: Date? = nil) throws -> String {
+        try server.tokens.create(name: name, role: role, domains: domains, expiresAt: expires).secret
+    }
+}
+
+extension TestClientProtocol {
+    /// GET with a bearer token (or none).
+    func get(_ uri: String, token: String?, headers: HTTPFields = [:]) async throws -> TestResponse {
+        var headers = headers
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await executeRequest(uri: uri, method: .get, headers: headers, body: nil)
+    }
+
+    func post(_ uri: String, token: String?, json: String) async throws -> TestResponse {
+        var headers: HTTPFields = [.contentType: "application/json"]
+        if let token { headers[.authorization] = "Bearer \(token)" }
+        return try await executeRequest(uri: uri, method: .post, headers: headers, body: ByteBuffer(string: json))
+    }
+}
+
+extension TestResponse {
+    var text: String { String(buffer: body) }
+    /// The body as a JSON object (or array, as `["": array]`).
+    var json: [String: Any] {
+        let value = try? JSONSerialization.jsonObject(with: Data(buffer: body))
+        if let object = value as? [String: Any] { return object }
+        if let array = value as? [Any] { return ["": array] }
+        return [:]
+    }
+    var array: [[String: Any]] { (json[""] as? [[String: Any]]) ?? [] }
+    var errorMessage: String { ((json["error"] as? [String: Any])?["message"] as? String) ?? "" }
+    var route: String? { headers[HTTPField.Name("x-mesh-route")!] }
+}
+
+/// `q` percent-encoded for a query string.
+func encoded(_ text: String) -> String {
+    text.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!
+}

@@ -1,0 +1,279 @@
+import Foundation
+import GRDB
+import HTTPTypes
+import HummingbirdTesting
+import MeshRuntime
+import MeshServer
+import MeshTestSupport
+import NIOCore
+import Testing
+
+@Suite("HTTP surface over a real socket")
+struct ServerTests {
+    @Test("no token, no data: missing, unknown, expired and revoked tokens are refused; roles and scopes hold")
+    func tokensAreRequiredAndScoped() async throws {
+        let f = try await ServerFixture()
+        defer { f.directory.remove() }
+        let reader = try f.token("mart-reader", .reader, ["orders-mart"])
+        let runner = try f.token("mart-runner", .runner, ["orders-mart"])
+        let expired = try f.token("old", .owner, ["*"], expires: Date().addingTimeInterval(-60))
+        let revoked = try f.token("gone", .owner, ["*"])
+        try f.server.tokens.revoke("gone")
+
+        try await f.live { client in
+            let none = try await client.get("/domains/orders-mart", token: nil)
+            #expect(none.status == .unauthorized)
+            #expect(none.headers[.wwwAuthenticate] == "Bearer realm=\"mesh\"")
+            #expect(none.errorMessage.contains("no token"))
+            #expect(!none.text.contains("order values"))
+
+            let wrong = try await client.get("/domains/orders-mart", token: "pmt_nothing_atall")
+            #expect(wrong.status == .unauthorized)
+            #expect(wrong.errorMessage.contains("not known"))
+
+            let old = try await client.get("/query?sql=\(encoded("SELECT 1"))", token: expired)
+            #expect(old.status == .unauthorized)
+            #expect(old.errorMessage.contains("expired"))
+
+            let gone = try await client.get("/domains", token: revoked)
+            #expect(gone.status == .unauthorized)
+            #expect(gone.errorMessage.contains("revoked"))
+
+            // A reader of orders-mart sees it, and only it.
+            #expect(try await client.get("/domains/orders-mart", token: reader).status == .ok)
+            let list = try await client.get("/domains", token: reader)
+            #expect(list.array.compactMap { $0["domain"] as? String } == ["orders-mart"])
+            let other = try await client.get("/domains/secret-mart", token: reader)
+            #expect(other.status == .forbidden)
+            #expect(other.errorMessage.contains("does not cover secret-mart"))
+            let sneaky = try await client.get(
+                "/query?sql=\(encoded("SELECT * FROM orders_mart.items JOIN secret_mart.items USING (value)"))",
+                token: reader)
+            #expect(sneaky.status == .forbidden)
+            #expect(sneaky.errorMessage.contains("secret-mart"))
+
+            // Starting runs takes the runner role, on the runner's own domains only.
+            let readerRun = try await client.post("/domains/orders-mart/runs", token: reader, json: "{}")
+            #expect(readerRun.status == .forbidden)
+            #expect(readerRun.errorMessage.contains("runner role"))
+            let foreignRun = try await client.post("/domains/secret-mart/runs", token: runner, json: "{}")
+            #expect(foreignRun.status == .forbidden)
+            let events = try await client.get("/events?after=0&limit=3", token: reader)
+            #expect(events.status == .ok)
+            #expect(!events.text.contains("\"domain\":\"secret-mart\""))
+        }
+        // Only hashes are kept: the secrets are nowhere in the token database.
+        let stored = try Data(contentsOf: f.directory.url.appendingPathComponent("access.sqlite"))
+        for secret in [reader, runner, f.owner] {
+            #expect(stored.range(of: Data(secret.utf8)) == nil)
+        }
+    }
+
+    @Test("a domain answers what, where, when, with what and how; runs, tests, lineage, versions and catalog follow")
+    func domainAnswersTheFourWsAndAnH() async throws {
+        let f = try await ServerFixture()
+        defer { f.directory.remove() }
+        let current = try #require(try f.mesh.store.currentVersion(of: ServerFixture.mart))
+        try await f.live { client in
+            let response = try await client.get("/domains/orders-mart", token: f.owner)
+            #expect(response.status == .ok)
+            let d = response.json
+            let what = try #require(d["what"] as? [String: Any])
+            let table = try #require((what["tables"] as? [[String: Any]])?.first)
+            #expect(table["table"] as? String == "items")
+            #expect(table["rows"] as? Int == 3)
+            #expect((table["columns"] as? [[String: Any]])?.first?["description"] as? String == "the value, multiplied by the factor parameter")
+            let place = try #require(d["where"] as? [String: Any])
+            #expect(place["schema"] as? String == "orders_mart")
+            let file = try #require(place["file"] as? String)
+            #expect(FileManager.default.fileExists(atPath: f.directory.url.appendingPathComponent(file).path))
+            let when = try #require(d["when"] as? [String: Any])
+            #expect(when["version"] as? Int == current.version)
+            #expect(when["built_by"] as? String == f.firstRun.rawValue)
+            #expect((when["tests"] as? [String: Any])?["passed"] as? Int == 1)
+            let with = try #require(d["with_what"] as? [String: Any])
+            let input = try #require((with["inputs"] as? [[String: Any]])?.first)
+            #expect(input["domain"] as? String == "orders")
+            #expect(input["version"] as? Int == 1)
+            #expect((with["sync"] as? [String: Any])?["state"] as? String == "in_sync")
+            let how = try #require(d["how"] as? [String: Any])
+            #expect((how["recipe"] as? [[String: Any]])?.first?["step"] as? String == "build")
+            #expect((how["parameters"] as? [String: String]) == ["factor": "1"])
+            #expect(how["code_version"] as? String == f.mesh.registry[ServerFixture.mart]!.codeVersion)
+
+            let runs = try await client.get("/domains/orders-mart/runs", token: f.owner)
+            #expect(runs.array.first?["run_id"] as? String == f.firstRun.rawValue)
+            let run = try await client.get("/domains/orders-mart/runs/\(f.firstRun)", token: f.owner)
+            #expect((run.json["steps"] as? [[String: Any]])?.first?["step"] as? String == "build")
+            let tests = try await client.get("/domains/orders-mart/tests", token: f.owner)
+            #expect(tests.array.first?["status"] as? String == "pass")
+            let lineage = try await client.get("/domains/orders-mart/lineage", token: f.owner)
+            let upstream = (lineage.json["lineage"] as? [String: Any])?["upstream"] as? [[String: Any]]
+            #expect(upstream?.first?["domain"] as? String == "orders")
+            let svg = try await client.get("/domains/orders-mart/lineage.svg", token: f.owner)
+            #expect(svg.headers[.contentType] == "image/svg+xml")
+            #expect(svg.text.contains("data-domain=\"orders\"") && !svg.text.contains("data-domain=\"secret-mart\""))
+            let versions = try await client.get("/domains/orders-mart/versions", token: f.owner)
+            #expect(versions.array.first?["fingerprint"] as? String == current.fingerprint)
+            let catalog = try await client.get("/domains/orders-mart/catalog", token: f.owner)
+            let schema = (catalog.json["published_schema"] as? [String: [String]])?["items"] ?? []
+            #expect(schema.count == 1 && schema[0].hasPrefix("value"))
+            let meshRun = try await client.get("/runs/\(f.firstRun)", token: f.owner)
+            #expect((meshRun.json["domains"] as? [[String: Any]])?.count == 3)
+            let missing = try await client.get("/domains/no-such-mart", token: f.owner)
+            #expect(missing.status == .notFound)
+            #expect(missing.errorMessage.contains("orders-mart"))
+        }
+    }
+
+    @Test("process linkage: a runner starts a run with parameters, polls it, and the events tell the story")
+    func processLinkageRunsWithParameters() async throws {
+        let f = try await ServerFixture()
+        defer { f.directory.remove() }
+        let runner = try f.token("mart-runner", .runner, ["orders-mart"])
+        try await f.live { client in
+            let bad = try await client.post("/domains/orders-mart/runs", token: runner, json: #"{"parameters": {"facter": "2"}}"#)
+            #expect(bad.status == .badRequest)
+            #expect(bad.errorMessage.contains("no parameter 'facter'") && bad.errorMessage.contains("factor"))
+            let malformed = try await client.post("/domains/orders-mart/runs", token: runner, json: "{not json")
+            #expect(malformed.status == .badRequest)
+
+            let started = try await client.post(
+                "/domains/orders-mart/runs", token: runner, json: #"{"parameters": {"factor": "10"}}"#)
+            #expect(started.status == .accepted)
+            let url = try #require(started.json["url"] as? String)
+            #expect(started.headers[.location] == url)
+            var state = ""
+            for _ in 0..<200 {
+                let run = try await client.get(url, token: runner)
+                state = ((run.json["run"] as? [String: Any])?["status"] as? String) ?? (run.json["state"] as? String ?? "")
+                if state != "queued" && state != "running" { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(state == "success")
+            let values = try await client.get(
+                "/query?sql=\(encoded("SELECT value FROM orders_mart.items ORDER BY value"))", token: runner)
+            #expect((values.json["rows"] as? [[Int]]) == [[10], [20], [30]])
+            #expect((values.json["versions"] as? [String: Int]) == ["orders-mart": 2])
+            let detail = try await client.get("/domains/orders-mart", token: runner)
+            #expect((detail.json["how"] as? [String: Any])?["parameters"] as? [String: String] == ["factor": "10"])
+
+            let events = try await client.get(
+                "/events?after=0&domain=orders-mart&kind=domain.published&limit=2", token: runner)
+            #expect(events.headers[.contentType] == "text/event-stream; charset=utf-8")
+            let published = events.text.components(separatedBy: "\n").filter { $0.hasPrefix("event: ") }
+            #expect(published == ["event: domain.published", "event: domain.published"])
+            #expect(events.text.contains("\"trigger\":\"http:mart-runner\"") || events.text.contains("\"version\":\"2\""))
+        }
+        let runs = try f.mesh.store.runs(limit: 5)
+        #expect(runs.first?.trigger == "http:mart-runner")
+    }
+
+    @Test("queries are read-only, scoped, limited in rows, time and size")
+    func queriesAreReadOnlyAndLimited() async throws {
+        let f = try await ServerFixture(queryTimeout: 0.5, queryMaxRows: 2)
+        defer { f.directory.remove() }
+        try await f.live { client in
+            for hostile in [
+                "DROP TABLE orders_mart.items", "ATTACH DATABASE '/etc/passwd' AS p",
+                "SELECT 1; DELETE FROM orders_mart.items", "PRAGMA writable_schema = 1",
+                "VACUUM INTO '/tmp/stolen.sqlite'", "SELECT load_extension('/tmp/evil.so')",
+            ] {
+                let r = try await client.get("/query?sql=\(encoded(hostile))", token: f.owner)
+                #expect(r.status == .badRequest || r.status == .forbidden, "\(hostile) answered \(r.status)")
+            }
+            #expect(try f.mesh.query("SELECT COUNT(*) FROM orders_mart.items").rows == [[.integer(3)]])
+            #expect(!FileManager.default.fileExists(atPath: "/tmp/stolen.sqlite"))
+
+            let capped = try await client.get("/query?sql=\(encoded("SELECT value FROM orders_mart.items"))&limit=50", token: f.owner)
+            #expect(capped.json["row_count"] as? Int == 2)
+            #expect(capped.json["truncated"] as? Bool == true)
+            let csv = try await client.get(
+                "/query?format=csv&sql=\(encoded("SELECT value, 'a,b' AS label FROM orders_mart.items ORDER BY value"))",
+                token: f.owner)
+            #expect(csv.text == "value,label\r\n1,\"a,b\"\r\n2,\"a,b\"\r\n")
+            #expect(csv.headers[HTTPField.Name("x-mesh-truncated")!] == "true")
+
+            let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n, orders_mart.items"
+            let started = ContinuousClock.now
+            let slow = try await client.get("/query?sql=\(encoded(endless))", token: f.owner)
+            #expect(slow.status == .badRequest)
+            #expect(slow.errorMessage.contains("longer than 0.5 s"))
+            #expect(ContinuousClock.now - started < .seconds(5))
+
+            let huge = try await client.get("/query?sql=\(encoded("SELECT " + String(repeating: "1+", count: 15_000) + "1"))", token: f.owner)
+            #expect(huge.status == .contentTooLarge)
+            let empty = try await client.get("/query", token: f.owner)
+            #expect(empty.status == .badRequest)
+            #expect(empty.errorMessage.contains("?sql="))
+        }
+    }
+
+    @Test("nothing in a URL reaches a file outside the mesh home; no open redirect")
+    func hostilePathsReachNothing() async throws {
+        let f = try await ServerFixture()
+        defer { f.directory.remove() }
+        try await f.live { client in
+            for path in [
+                "/domains/..%2F..%2F..%2Fetc%2Fpasswd", "/domains/../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
+                "/domains/orders-mart/runs/..%2F..%2Fruntime.sqlite", "/domains/orders-mart/runs/%00",
+                "/domains/%2e%2e%2f%2e%2e%2faccess.sqlite/catalog", "/runs/../../access.sqlite",
+                "/domains/orders-mart/../../../../etc/shadow", "/query?sql=\(encoded("SELECT * FROM pragma_database_list"))",
+            ] {
+                let r = try await client.get(path, token: f.owner)
+                #expect(r.status != .ok || path.hasPrefix("/query"), "\(path) answered \(r.status)")
+                #expect(!r.text.contains("root:"), "\(path)")
+                #expect(!r.text.contains("SQLite format 3"), "\(path)")
+                #expect(!r.text.contains("secret_hash"), "\(path)")
+            }
+            let redirect = try await client.get("/login?token=\(f.owner)&next=\(encoded("//evil.example/x"))", token: nil)
+            #expect(redirect.status == .seeOther)
+            #expect(redirect.headers[.location] == "/")
+            #expect(redirect.headers[.setCookie]?.contains("HttpOnly") == true)
+            let local = try await client.get("/login?token=\(f.owner)&next=\(encoded("/domains/orders-mart"))", token: nil)
+            #expect(local.headers[.location] == "/domains/orders-mart")
+            let badLogin = try await client.get("/login?token=pmt_x_y", token: nil)
+            #expect(badLogin.status == .unauthorized)
+            // The cookie works in place of the header.
+            let cookie = try await client.get("/domains", token: nil, headers: [.cookie: "mesh_token=\(f.owner)"])
+            #expect(cookie.status == .ok)
+        }
+    }
+
+    @Test("/openapi.json lists exactly the router's routes, and each documented operation is served by its route")
+    func openAPIMatchesTheRouter() async throws {
+        let f = try await ServerFixture()
+        defer { f.directory.remove() }
+        let routes = f.server.routes
+        try await f.live { client in
+            let document = try await client.get("/openapi.json", token: nil).json
+            let paths = try #require(document["paths"] as? [String: [String: Any]])
+            var documented: [String] = []
+            for (path, methods) in paths { for method in methods.keys { documented.append("\(method.uppercased()) \(path)") } }
+            #expect(Set(documented) == Set(routes))
+            #expect(documented.count == routes.count)
+            for operation in documented.sorted() {
+                let parts = operation.split(separator: " ", maxSplits: 1).map(String.init)
+                var uri = parts[1].replacingOccurrences(of: "{domain}", with: "orders-mart")
+                    .replacingOccurrences(of: "{run}", with: f.firstRun.rawValue)
+                if uri == "/events" { uri += "?after=0&limit=1" }
+                if uri == "/query" { uri += "?sql=\(encoded("SELECT 1"))" }
+                var headers: HTTPFields = [.authorization: "Bearer \(f.owner)"]
+                var body: ByteBuffer? = nil
+                if parts[0] == "POST" {
+                    headers[.contentType] = "application/json"
+                    body = ByteBuffer(string: uri == "/login" ? "token=\(f.owner)" : "{}")
+                }
+                let response = try await client.executeRequest(
+                    uri: uri, method: HTTPRequest.Method(parts[0])!, headers: headers, body: body)
+                #expect(response.route == operation, "\(uri) was answered by \(response.route ?? "no route")")
+                #expect(response.status.code < 400, "\(operation) answered \(response.status)")
+            }
+            // And a path that is not documented is not served.
+            let unknown = try await client.get("/domains/orders-mart/secrets", token: f.owner)
+            #expect(unknown.status == .notFound)
+            #expect(unknown.route == nil)
+            await f.server.drainRuns()
+        }
+    }
+}
