@@ -55,7 +55,8 @@ public enum AccessDenied: Error, Sendable, Equatable {
         case .missing:
             return
                 "no token: send `Authorization: Bearer TOKEN` (create one with `pharma-mesh token create --name NAME --role reader`)"
-        case .unknown: return "the token is not known to this mesh; check it, or create one with `pharma-mesh token create`"
+        case .unknown:
+            return "the token is not known to this mesh; check it, or create one with `pharma-mesh token create`"
         case .expired(let name, let at):
             return
                 "the token \(name) expired on \(ISO8601DateFormatter().string(from: at)); create a new one with `pharma-mesh token create`"

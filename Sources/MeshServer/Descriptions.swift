@@ -167,7 +167,9 @@ struct DomainDetail: Encodable, Sendable {
                     Table(
                         table: output.table, description: output.description, grain: output.grain,
                         rows: version?.rowCounts[output.table],
-                        columns: output.columns.map { Column(name: $0.name, type: $0.type, description: $0.description) })
+                        columns: output.columns.map {
+                            Column(name: $0.name, type: $0.type, description: $0.description)
+                        })
                 }, catalogURL: url + "/catalog"),
             where: Where(
                 engine: "sqlite", schema: schema, file: version?.path,
@@ -203,7 +205,9 @@ struct Catalog: Encodable, Sendable {
     var tables: [DomainDetail.Table]
     /// Columns present in the published file, table by table (what a query will see).
     var publishedSchema: [String: [String]]
-    enum CodingKeys: String, CodingKey { case domain, version, fingerprint, tables, publishedSchema = "published_schema" }
+    enum CodingKeys: String, CodingKey {
+        case domain, version, fingerprint, tables, publishedSchema = "published_schema"
+    }
 
     static func make(_ domain: Domain, mesh: Mesh) throws -> Catalog {
         let version = try mesh.store.currentVersion(of: domain.id)

@@ -19,7 +19,8 @@ extension MeshHTTPServer {
         let first: Int64
         if let resume {
             guard let id = Int64(resume), id >= 0 else {
-                throw APIError(.badRequest, "?after= (or Last-Event-ID) takes an event id, a whole number; '\(resume)' is not one")
+                throw APIError(
+                    .badRequest, "?after= (or Last-Event-ID) takes an event id, a whole number; '\(resume)' is not one")
             }
             first = id
         } else {

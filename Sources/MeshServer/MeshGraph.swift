@@ -7,9 +7,9 @@ public enum MeshGraph {
     public static let legend =
         "green: built and in sync; orange: published with warnings; yellow: stale (built from an older input); blue: running; red: failed; grey: never built"
 
-    /// The whole mesh.
-    public static func svg(mesh: Mesh) throws -> String {
-        try render(mesh: mesh, nodes: Set(mesh.registry.ids), focus: nil)
+    /// The whole mesh; `links` makes each box a link to the domain's URL on the server.
+    public static func svg(mesh: Mesh, links: Bool = true) throws -> String {
+        try render(mesh: mesh, nodes: Set(mesh.registry.ids), focus: nil, links: links)
     }
 
     /// One domain with everything upstream of it and the domains that read it.
@@ -22,7 +22,7 @@ public enum MeshGraph {
             }
         }
         nodes.formUnion(mesh.dependents[id] ?? [])
-        return try render(mesh: mesh, nodes: nodes, focus: id)
+        return try render(mesh: mesh, nodes: nodes, focus: id, links: true)
     }
 
     /// The fill colour of a domain's box.
@@ -38,7 +38,7 @@ public enum MeshGraph {
         }
     }
 
-    static func render(mesh: Mesh, nodes: Set<DomainID>, focus: DomainID?) throws -> String {
+    static func render(mesh: Mesh, nodes: Set<DomainID>, focus: DomainID?, links: Bool) throws -> String {
         let statuses = Dictionary(uniqueKeysWithValues: try mesh.status().map { ($0.domain, $0) })
         var depth: [DomainID: Int] = [:]
         func depthOf(_ id: DomainID) -> Int {
@@ -83,10 +83,12 @@ public enum MeshGraph {
                 "\(id) \(status.version.map { "v\($0)" } ?? "–") · \(status.lastStatus?.rawValue.replacingOccurrences(of: "_", with: " ") ?? "never run")"
             let stroke = id == focus ? "stroke=\"#1a4d8f\" stroke-width=\"3\"" : "stroke=\"#333\""
             boxes +=
-                "<a href=\"/domains/\(id)\"><g class=\"domain\" data-domain=\"\(id)\" data-status=\"\(status.lastStatus?.rawValue ?? "never")\" data-sync=\"\(status.sync.state.rawValue)\">"
+                (links ? "<a href=\"/domains/\(id)\">" : "")
+                + "<g class=\"domain\" data-domain=\"\(id)\" data-status=\"\(status.lastStatus?.rawValue ?? "never")\" data-sync=\"\(status.sync.state.rawValue)\">"
                 + "<title>\(Page.escape(status.description))</title>"
                 + "<rect x=\"\(at.x)\" y=\"\(at.y)\" width=\"\(boxWidth)\" height=\"\(boxHeight)\" rx=\"6\" fill=\"\(colour(status))\" \(stroke)/>"
-                + "<text x=\"\(at.x + 8)\" y=\"\(at.y + 19)\" font-size=\"12\">\(Page.escape(label))</text></g></a>"
+                + "<text x=\"\(at.x + 8)\" y=\"\(at.y + 19)\" font-size=\"12\">\(Page.escape(label))</text></g>"
+                + (links ? "</a>" : "")
         }
         let width = 40 + Double(columns) * boxWidth + Double(columns - 1) * columnGap
         let height = 40 + Double(tallest) * (boxHeight + rowGap)

@@ -122,7 +122,8 @@ struct Caller: Sendable {
         }
         guard token.role >= role else {
             throw AccessDenied.forbidden(
-                "the token \(token.name) is a \(token.role.rawValue); this needs the \(role.rawValue) role on \(domain)")
+                "the token \(token.name) is a \(token.role.rawValue); this needs the \(role.rawValue) role on \(domain)"
+            )
         }
         return token
     }

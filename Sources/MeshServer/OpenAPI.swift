@@ -21,59 +21,150 @@ enum OpenAPI {
         var produces: String = "application/json"
     }
 
-    static let domain = Parameter(name: "domain", location: "path", required: true, type: "string", description: "The domain id, for example physician-mart.")
+    static let domain = Parameter(
+        name: "domain", location: "path", required: true, type: "string",
+        description: "The domain id, for example physician-mart.")
     static let run = Parameter(name: "run", location: "path", required: true, type: "string", description: "A run id.")
-    static let limit = Parameter(name: "limit", location: "query", required: false, type: "integer", description: "At most this many items.")
-    static let format = Parameter(name: "format", location: "query", required: false, type: "string", description: "json (the default for programs) or html (the default for browsers).")
-    static let denied = ["401": "No token, or an unknown, expired or revoked one.", "403": "The token does not cover the domain, or lacks the role."]
+    static let limit = Parameter(
+        name: "limit", location: "query", required: false, type: "integer", description: "At most this many items.")
+    static let format = Parameter(
+        name: "format", location: "query", required: false, type: "string",
+        description: "json (the default for programs) or html (the default for browsers).")
+    static let denied = [
+        "401": "No token, or an unknown, expired or revoked one.",
+        "403": "The token does not cover the domain, or lacks the role.",
+    ]
 
     static let operations: [Operation] = [
-        Operation(method: "GET", path: "/health", summary: "Liveness: the server answers and knows its domains.", open: true, responses: ["200": "ok"]),
-        Operation(method: "GET", path: "/openapi.json", summary: "This document.", open: true, responses: ["200": "The OpenAPI document."]),
         Operation(
-            method: "GET", path: "/login", summary: "Signs a browser in: keeps the token in an HTTP-only cookie, then redirects to `next` (a path of this server).", open: true,
+            method: "GET", path: "/health", summary: "Liveness: the server answers and knows its domains.", open: true,
+            responses: ["200": "ok"]),
+        Operation(
+            method: "GET", path: "/openapi.json", summary: "This document.", open: true,
+            responses: ["200": "The OpenAPI document."]),
+        Operation(
+            method: "GET", path: "/login",
+            summary:
+                "Signs a browser in: keeps the token in an HTTP-only cookie, then redirects to `next` (a path of this server).",
+            open: true,
             parameters: [
-                Parameter(name: "token", location: "query", required: false, type: "string", description: "The token; without it, a sign-in form."),
-                Parameter(name: "next", location: "query", required: false, type: "string", description: "Where to go after signing in."),
-            ], responses: ["303": "Signed in.", "200": "The sign-in form.", "401": "The token is not valid."], produces: "text/html"),
-        Operation(method: "POST", path: "/login", summary: "The sign-in form's target (form field `token`).", open: true, body: "application/x-www-form-urlencoded", responses: ["303": "Signed in.", "401": "The token is not valid."], produces: "text/html"),
-        Operation(method: "GET", path: "/", summary: "The mesh: every domain the token covers with its status and sync verdict; a page with the domain graph in a browser.", parameters: [format], responses: ["200": "The domains."].merging(denied) { $1 }),
-        Operation(method: "GET", path: "/mesh.svg", summary: "The domain graph, coloured by status and sync.", responses: ["200": "SVG."].merging(denied) { $1 }, produces: "image/svg+xml"),
-        Operation(method: "GET", path: "/domains", summary: "Every domain the token covers: version, built, last status, tests, sync verdict.", parameters: [format], responses: ["200": "The domains."].merging(denied) { $1 }),
+                Parameter(
+                    name: "token", location: "query", required: false, type: "string",
+                    description: "The token; without it, a sign-in form."),
+                Parameter(
+                    name: "next", location: "query", required: false, type: "string",
+                    description: "Where to go after signing in."),
+            ], responses: ["303": "Signed in.", "200": "The sign-in form.", "401": "The token is not valid."],
+            produces: "text/html"),
         Operation(
-            method: "GET", path: "/domains/{domain}", summary: "The four W's and an H: what (tables, dictionary), where (how to connect), when (runs, tests), with what (exact input versions, sync), how (recipe, code version, parameters).",
-            parameters: [domain, format], responses: ["200": "The domain.", "404": "No such domain."].merging(denied) { $1 }),
-        Operation(method: "GET", path: "/domains/{domain}/runs", summary: "The domain's runs, newest first.", parameters: [domain, limit], responses: ["200": "Runs.", "404": "No such domain."].merging(denied) { $1 }),
+            method: "POST", path: "/login", summary: "The sign-in form's target (form field `token`).", open: true,
+            body: "application/x-www-form-urlencoded",
+            responses: ["303": "Signed in.", "401": "The token is not valid."], produces: "text/html"),
         Operation(
-            method: "POST", path: "/domains/{domain}/runs", summary: "Process linkage: start a run of the domain with parameters. Needs the runner role on the domain. Returns at once with the run's URL.",
-            parameters: [domain], body: "application/json: {\"parameters\": {NAME: VALUE}, \"variation\": NAME, \"force\": bool, \"full_refresh\": bool}",
-            responses: ["202": "Queued; poll the `url`.", "400": "Unknown parameter or variation, or a malformed body.", "404": "No such domain."].merging(denied) { $1 }),
-        Operation(method: "GET", path: "/domains/{domain}/runs/{run}", summary: "The domain's part in one run: steps, test results, log lines.", parameters: [domain, run], responses: ["200": "The run.", "404": "No such run of this domain."].merging(denied) { $1 }),
+            method: "GET", path: "/",
+            summary:
+                "The mesh: every domain the token covers with its status and sync verdict; a page with the domain graph in a browser.",
+            parameters: [format], responses: ["200": "The domains."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/mesh.svg", summary: "The domain graph, coloured by status and sync.",
+            responses: ["200": "SVG."].merging(denied) { $1 }, produces: "image/svg+xml"),
+        Operation(
+            method: "GET", path: "/domains",
+            summary: "Every domain the token covers: version, built, last status, tests, sync verdict.",
+            parameters: [format], responses: ["200": "The domains."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/domains/{domain}",
+            summary:
+                "The four W's and an H: what (tables, dictionary), where (how to connect), when (runs, tests), with what (exact input versions, sync), how (recipe, code version, parameters).",
+            parameters: [domain, format],
+            responses: ["200": "The domain.", "404": "No such domain."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/domains/{domain}/runs", summary: "The domain's runs, newest first.",
+            parameters: [domain, limit], responses: ["200": "Runs.", "404": "No such domain."].merging(denied) { $1 }),
+        Operation(
+            method: "POST", path: "/domains/{domain}/runs",
+            summary:
+                "Process linkage: start a run of the domain with parameters. Needs the runner role on the domain. Returns at once with the run's URL.",
+            parameters: [domain],
+            body:
+                "application/json: {\"parameters\": {NAME: VALUE}, \"variation\": NAME, \"force\": bool, \"full_refresh\": bool}",
+            responses: [
+                "202": "Queued; poll the `url`.", "400": "Unknown parameter or variation, or a malformed body.",
+                "404": "No such domain.",
+            ].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/domains/{domain}/runs/{run}",
+            summary: "The domain's part in one run: steps, test results, log lines.", parameters: [domain, run],
+            responses: ["200": "The run.", "404": "No such run of this domain."].merging(denied) { $1 }),
         Operation(
             method: "GET", path: "/domains/{domain}/tests", summary: "Test results, newest first, or those of one run.",
-            parameters: [domain, limit, Parameter(name: "run", location: "query", required: false, type: "string", description: "Only this run's results.")],
-            responses: ["200": "Test results.", "404": "No such domain."].merging(denied) { $1 }),
-        Operation(method: "GET", path: "/domains/{domain}/lineage", summary: "What the current version was built from, down to the sources, and who reads it.", parameters: [domain], responses: ["200": "Lineage.", "404": "No such domain."].merging(denied) { $1 }),
-        Operation(method: "GET", path: "/domains/{domain}/lineage.svg", summary: "The lineage as a graph.", parameters: [domain], responses: ["200": "SVG.", "404": "No such domain."].merging(denied) { $1 }, produces: "image/svg+xml"),
-        Operation(method: "GET", path: "/domains/{domain}/versions", summary: "Every published version: fingerprint, inputs, parameters, row counts.", parameters: [domain], responses: ["200": "Versions.", "404": "No such domain."].merging(denied) { $1 }),
-        Operation(method: "GET", path: "/domains/{domain}/catalog", summary: "The data dictionary of the published tables, with row counts.", parameters: [domain], responses: ["200": "The catalog.", "404": "No such domain."].merging(denied) { $1 }),
-        Operation(method: "GET", path: "/runs", summary: "Recent mesh runs, with the domains each touched (those the token covers).", parameters: [limit], responses: ["200": "Runs."].merging(denied) { $1 }),
-        Operation(method: "GET", path: "/runs/{run}", summary: "One mesh run; a page in a browser.", parameters: [run, format], responses: ["200": "The run.", "404": "No such run."].merging(denied) { $1 }),
-        Operation(
-            method: "GET", path: "/events", summary: "Server-sent events of runs, tests and publications (of the domains the token covers).",
             parameters: [
-                Parameter(name: "after", location: "query", required: false, type: "integer", description: "Replay from after this event id (or send Last-Event-ID); default: only new events."),
-                Parameter(name: "domain", location: "query", required: false, type: "string", description: "Only this domain's events."),
-                Parameter(name: "kind", location: "query", required: false, type: "string", description: "Only kinds with this prefix, for example `domain.`."),
-                Parameter(name: "limit", location: "query", required: false, type: "integer", description: "End the stream after this many events."),
+                domain, limit,
+                Parameter(
+                    name: "run", location: "query", required: false, type: "string",
+                    description: "Only this run's results."),
+            ],
+            responses: ["200": "Test results.", "404": "No such domain."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/domains/{domain}/lineage",
+            summary: "What the current version was built from, down to the sources, and who reads it.",
+            parameters: [domain], responses: ["200": "Lineage.", "404": "No such domain."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/domains/{domain}/lineage.svg", summary: "The lineage as a graph.",
+            parameters: [domain], responses: ["200": "SVG.", "404": "No such domain."].merging(denied) { $1 },
+            produces: "image/svg+xml"),
+        Operation(
+            method: "GET", path: "/domains/{domain}/versions",
+            summary: "Every published version: fingerprint, inputs, parameters, row counts.", parameters: [domain],
+            responses: ["200": "Versions.", "404": "No such domain."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/domains/{domain}/catalog",
+            summary: "The data dictionary of the published tables, with row counts.", parameters: [domain],
+            responses: ["200": "The catalog.", "404": "No such domain."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/runs",
+            summary: "Recent mesh runs, with the domains each touched (those the token covers).", parameters: [limit],
+            responses: ["200": "Runs."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/runs/{run}", summary: "One mesh run; a page in a browser.",
+            parameters: [run, format], responses: ["200": "The run.", "404": "No such run."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/events",
+            summary: "Server-sent events of runs, tests and publications (of the domains the token covers).",
+            parameters: [
+                Parameter(
+                    name: "after", location: "query", required: false, type: "integer",
+                    description: "Replay from after this event id (or send Last-Event-ID); default: only new events."),
+                Parameter(
+                    name: "domain", location: "query", required: false, type: "string",
+                    description: "Only this domain's events."),
+                Parameter(
+                    name: "kind", location: "query", required: false, type: "string",
+                    description: "Only kinds with this prefix, for example `domain.`."),
+                Parameter(
+                    name: "limit", location: "query", required: false, type: "integer",
+                    description: "End the stream after this many events."),
             ], responses: ["200": "text/event-stream"].merging(denied) { $1 }, produces: "text/event-stream"),
         Operation(
-            method: "GET", path: "/query", summary: "Read-only SQL over the published domains the token covers; each domain is a schema named after it with - turned into _.",
+            method: "GET", path: "/query",
+            summary:
+                "Read-only SQL over the published domains the token covers; each domain is a schema named after it with - turned into _.",
             parameters: [
-                Parameter(name: "sql", location: "query", required: true, type: "string", description: "One SELECT (or WITH … SELECT)."),
-                Parameter(name: "limit", location: "query", required: false, type: "integer", description: "At most this many rows (the server has its own cap)."),
-                Parameter(name: "format", location: "query", required: false, type: "string", description: "json (default) or csv."),
-            ], responses: ["200": "columns, rows, row_count, truncated, versions read, elapsed_ms.", "400": "Not read-only, unknown schema or table, or stopped by the time limit.", "413": "The SQL is too long."].merging(denied) { $1 }),
+                Parameter(
+                    name: "sql", location: "query", required: true, type: "string",
+                    description: "One SELECT (or WITH … SELECT)."),
+                Parameter(
+                    name: "limit", location: "query", required: false, type: "integer",
+                    description: "At most this many rows (the server has its own cap)."),
+                Parameter(
+                    name: "format", location: "query", required: false, type: "string",
+                    description: "json (default) or csv."),
+            ],
+            responses: [
+                "200": "columns, rows, row_count, truncated, versions read, elapsed_ms.",
+                "400": "Not read-only, unknown schema or table, or stopped by the time limit.",
+                "413": "The SQL is too long.",
+            ].merging(denied) { $1 }),
     ]
 
     static func document(title: String) throws -> String {
@@ -81,20 +172,28 @@ enum OpenAPI {
         for op in operations {
             var operation: [String: Any] = [
                 "summary": op.summary,
-                "operationId": op.method.lowercased() + op.path.replacingOccurrences(of: "/", with: "_")
+                "operationId": op.method.lowercased()
+                    + op.path.replacingOccurrences(of: "/", with: "_")
                     .replacingOccurrences(of: "{", with: "").replacingOccurrences(of: "}", with: "")
                     .replacingOccurrences(of: ".", with: "_"),
-                "responses": Dictionary(uniqueKeysWithValues: op.responses.map { code, text in
-                    (code, ["description": text, "content": [op.produces: [:] as [String: Any]]] as [String: Any])
-                }),
+                "responses": Dictionary(
+                    uniqueKeysWithValues: op.responses.map { code, text in
+                        (code, ["description": text, "content": [op.produces: [:] as [String: Any]]] as [String: Any])
+                    }),
             ]
             if !op.parameters.isEmpty {
                 operation["parameters"] = op.parameters.map {
-                    ["name": $0.name, "in": $0.location, "required": $0.required, "description": $0.description, "schema": ["type": $0.type]] as [String: Any]
+                    [
+                        "name": $0.name, "in": $0.location, "required": $0.required, "description": $0.description,
+                        "schema": ["type": $0.type],
+                    ] as [String: Any]
                 }
             }
             if let body = op.body {
-                operation["requestBody"] = ["description": body, "content": [body.hasPrefix("application/json") ? "application/json" : body: [:] as [String: Any]]]
+                operation["requestBody"] = [
+                    "description": body,
+                    "content": [body.hasPrefix("application/json") ? "application/json" : body: [:] as [String: Any]],
+                ]
             }
             operation["security"] = op.open ? [] : [["bearer": [] as [String]]]
             paths[op.path, default: [:]][op.method.lowercased()] = operation
@@ -105,11 +204,15 @@ enum OpenAPI {
             "paths": paths,
             "components": [
                 "securitySchemes": [
-                    "bearer": ["type": "http", "scheme": "bearer", "description": "A token from `pharma-mesh token create` (roles reader, runner, owner)."]
+                    "bearer": [
+                        "type": "http", "scheme": "bearer",
+                        "description": "A token from `pharma-mesh token create` (roles reader, runner, owner).",
+                    ]
                 ]
             ],
         ]
-        let data = try JSONSerialization.data(withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        let data = try JSONSerialization.data(
+            withJSONObject: document, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
         return String(decoding: data, as: UTF8.self)
     }
 }

@@ -28,7 +28,8 @@ enum Page {
 
     static func badge(_ value: String?) -> String {
         let value = value ?? "never run"
-        return "<span class=\"status \(escape(value.replacingOccurrences(of: " ", with: "_")))\">\(escape(value.replacingOccurrences(of: "_", with: " ")))</span>"
+        return
+            "<span class=\"status \(escape(value.replacingOccurrences(of: " ", with: "_")))\">\(escape(value.replacingOccurrences(of: "_", with: " ")))</span>"
     }
 
     static func date(_ date: Date?) -> String {
@@ -56,12 +57,17 @@ enum Page {
                 "<a href=\"\(d.url)\">\(escape(d.domain.rawValue))</a>", escape(d.layer),
                 d.version.map { "v\($0)" } ?? "–", date(d.builtAt), badge(d.lastStatus?.rawValue),
                 "\(d.tests.passed) / \(d.tests.warned) / \(d.tests.failed)",
-                badge(d.sync.state.rawValue) + (d.sync.details.isEmpty ? "" : " <span class=\"w\">\(escape(d.sync.details.joined(separator: "; ")))</span>"),
+                badge(d.sync.state.rawValue)
+                    + (d.sync.details.isEmpty
+                        ? "" : " <span class=\"w\">\(escape(d.sync.details.joined(separator: "; ")))</span>"),
                 escape(d.owner.team),
             ]
         }
         let runs = try mesh.store.runs(limit: 8).map { run -> [String] in
-            ["<a href=\"/runs/\(run.runID)\">\(run.runID)</a>", date(run.startedAt), badge(run.status.rawValue), escape(run.trigger)]
+            [
+                "<a href=\"/runs/\(run.runID)\">\(run.runID)</a>", date(run.startedAt), badge(run.status.rawValue),
+                escape(run.trigger),
+            ]
         }
         return document(
             title: "\(title): the mesh",
@@ -83,7 +89,9 @@ enum Page {
                 "<h3>\(escape(t.table)) <span class=\"w\">\(t.rows.map { "\($0) rows" } ?? "not built") · grain \(escape(t.grain.joined(separator: ", ")))</span></h3><p>\(escape(t.description))</p>"
             body +=
                 "<details><summary>\(t.columns.count) columns</summary>"
-                + table(["column", "type", "meaning"], t.columns.map { [escape($0.name), escape($0.type), escape($0.description)] })
+                + table(
+                    ["column", "type", "meaning"],
+                    t.columns.map { [escape($0.name), escape($0.type), escape($0.description)] })
                 + "</details>"
         }
         body += "<h2 id=\"where\">Where</h2>"
@@ -112,23 +120,41 @@ enum Page {
             body += "<h3>Tests of the current version</h3>"
             body += table(
                 ["step", "test", "severity", "result", "offending rows"],
-                results.map { [escape($0.step.isEmpty ? "(outputs)" : $0.step), escape($0.test), $0.severity.rawValue, badge($0.status.rawValue), "\($0.failures)"] })
+                results.map {
+                    [
+                        escape($0.step.isEmpty ? "(outputs)" : $0.step), escape($0.test), $0.severity.rawValue,
+                        badge($0.status.rawValue), "\($0.failures)",
+                    ]
+                })
         }
-        body += "<h2 id=\"with-what\">With what</h2><p>sync: \(badge(d.withWhat.sync.state.rawValue)) \(escape(d.withWhat.sync.details.joined(separator: "; ")))</p>"
+        body +=
+            "<h2 id=\"with-what\">With what</h2><p>sync: \(badge(d.withWhat.sync.state.rawValue)) \(escape(d.withWhat.sync.details.joined(separator: "; ")))</p>"
         body += table(
             ["input", "version read", "version now"],
             d.withWhat.inputs.map {
-                ["<a href=\"\($0.url)\">\(escape($0.domain.rawValue))</a>", $0.version.map { "v\($0)" } ?? "–", $0.currentVersion.map { "v\($0)" } ?? "–"]
-            } + d.withWhat.sources.sorted { $0.key < $1.key }.map { ["source \(escape($0.key))", "<code>\(escape(String($0.value.prefix(16))))</code>", ""] })
+                [
+                    "<a href=\"\($0.url)\">\(escape($0.domain.rawValue))</a>", $0.version.map { "v\($0)" } ?? "–",
+                    $0.currentVersion.map { "v\($0)" } ?? "–",
+                ]
+            }
+                + d.withWhat.sources.sorted { $0.key < $1.key }.map {
+                    ["source \(escape($0.key))", "<code>\(escape(String($0.value.prefix(16))))</code>", ""]
+                })
         body += "<div id=\"lineage\">\(try MeshGraph.lineageSVG(of: d.domain, mesh: mesh))</div>"
-        body += "<h2 id=\"how\">How</h2><p>code version <code>\(escape(d.how.codeVersion))</code>\(d.how.codeCommit.map { ", commit <code>\(escape(String($0.prefix(12))))</code>" } ?? ""), variation \(escape(d.how.variation ?? "–")); parameters: \(escape(d.how.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")))</p>"
+        body +=
+            "<h2 id=\"how\">How</h2><p>code version <code>\(escape(d.how.codeVersion))</code>\(d.how.codeCommit.map { ", commit <code>\(escape(String($0.prefix(12))))</code>" } ?? ""), variation \(escape(d.how.variation ?? "–")); parameters: \(escape(d.how.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")))</p>"
         body += table(
             ["step", "kind", "after", "tests", "definition"],
             d.how.recipe.map {
-                [escape($0.step), escape($0.kind), escape($0.after.joined(separator: ", ")), escape($0.tests.joined(separator: "; ")), "<pre>\(escape(String($0.definition.prefix(4000))))</pre>"]
+                [
+                    escape($0.step), escape($0.kind), escape($0.after.joined(separator: ", ")),
+                    escape($0.tests.joined(separator: "; ")),
+                    "<pre>\(escape(String($0.definition.prefix(4000))))</pre>",
+                ]
             })
         body += "<p>Tests on the outputs: \(escape(d.how.outputTests.joined(separator: "; ")))</p>"
-        body += "<p class=\"w\">JSON: <a href=\"\(d.url)?format=json\">\(d.url)</a> · <a href=\"\(d.url)/runs\">runs</a> · <a href=\"\(d.url)/tests\">tests</a> · <a href=\"\(d.url)/lineage\">lineage</a> · <a href=\"\(d.url)/versions\">versions</a> · <a href=\"\(d.url)/catalog\">catalog</a></p>"
+        body +=
+            "<p class=\"w\">JSON: <a href=\"\(d.url)?format=json\">\(d.url)</a> · <a href=\"\(d.url)/runs\">runs</a> · <a href=\"\(d.url)/tests\">tests</a> · <a href=\"\(d.url)/lineage\">lineage</a> · <a href=\"\(d.url)/versions\">versions</a> · <a href=\"\(d.url)/catalog\">catalog</a></p>"
         return document(title: d.domain.rawValue, body: body)
     }
 
@@ -153,7 +179,12 @@ enum Page {
             body += "<h2>Tests that warned or failed</h2>"
             body += table(
                 ["domain", "step", "test", "result", "offending rows", "message"],
-                problems.map { [escape($0.domain.rawValue), escape($0.step), escape($0.test), badge($0.status.rawValue), "\($0.failures)", escape($0.message)] })
+                problems.map {
+                    [
+                        escape($0.domain.rawValue), escape($0.step), escape($0.test), badge($0.status.rawValue),
+                        "\($0.failures)", escape($0.message),
+                    ]
+                })
         }
         return document(title: "run \(run.runID)", body: body)
     }

@@ -101,9 +101,12 @@ extension MeshHTTPServer {
         add(.get, "/runs") { _, _, caller in
             let token = try caller.require()
             let limit = try caller.integer("limit", default: 50, max: 1000)
-            return try Respond.json(try self.mesh.store.runs(limit: limit).map { run in
-                RunDetail(run: run, domains: try self.mesh.store.domainRuns(in: run.runID).filter { token.covers($0.domain) })
-            })
+            return try Respond.json(
+                try self.mesh.store.runs(limit: limit).map { run in
+                    RunDetail(
+                        run: run,
+                        domains: try self.mesh.store.domainRuns(in: run.runID).filter { token.covers($0.domain) })
+                })
         }
         add(.get, "/runs/{run}") { _, context, caller in
             let token = try caller.require()
@@ -256,16 +259,21 @@ extension MeshHTTPServer {
         }
         let parameters = parsed.parameters ?? [:]
         let known = Set(domain.parameters.keys).union(
-            mesh.configuration.variations.variations.values.flatMap { Array(($0.domains[domain.id.rawValue] ?? [:]).keys) })
+            mesh.configuration.variations.variations.values.flatMap {
+                Array(($0.domains[domain.id.rawValue] ?? [:]).keys)
+            })
         for (name, value) in parameters {
             guard known.contains(name) else {
                 throw APIError(
                     .badRequest,
                     "\(domain.id) has no parameter '\(name)'"
-                        + (known.isEmpty ? "; it takes none" : "; its parameters are: \(known.sorted().joined(separator: ", "))"))
+                        + (known.isEmpty
+                            ? "; it takes none" : "; its parameters are: \(known.sorted().joined(separator: ", "))"))
             }
             guard value.count <= 1000, !value.contains(where: { $0.isNewline || $0.asciiValue.map { $0 < 32 } == true })
-            else { throw APIError(.badRequest, "the value of parameter '\(name)' is too long or holds control characters") }
+            else {
+                throw APIError(.badRequest, "the value of parameter '\(name)' is too long or holds control characters")
+            }
         }
         if let variation = parsed.variation, mesh.configuration.variations.variations[variation] == nil {
             throw APIError(
@@ -274,7 +282,8 @@ extension MeshHTTPServer {
             )
         }
         let runRequest = RunRequest(
-            variation: parsed.variation, only: [domain.id], parameters: parameters.isEmpty ? [:] : [domain.id: parameters],
+            variation: parsed.variation, only: [domain.id],
+            parameters: parameters.isEmpty ? [:] : [domain.id: parameters],
             force: (parsed.force ?? false) || (parsed.fullRefresh ?? false) ? [domain.id] : [],
             fullRefresh: parsed.fullRefresh ?? false, trigger: "http:\(token.name)")
         let pending = await launcher.launch(runRequest, domain: domain.id, by: token.name)
@@ -299,7 +308,8 @@ extension MeshHTTPServer {
         guard let sql = caller.query["sql"], !sql.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
             throw APIError(
                 .badRequest,
-                "give the SQL as ?sql=..., for example /query?sql=SELECT%20COUNT(*)%20FROM%20physician_master.physician")
+                "give the SQL as ?sql=..., for example /query?sql=SELECT%20COUNT(*)%20FROM%20physician_master.physician"
+            )
         }
         guard sql.utf8.count <= configuration.queryMaxLength else {
             throw APIError(.contentTooLarge, "the SQL is longer than \(configuration.queryMaxLength) bytes")

@@ -82,7 +82,9 @@ struct ServerTests {
             let table = try #require((what["tables"] as? [[String: Any]])?.first)
             #expect(table["table"] as? String == "items")
             #expect(table["rows"] as? Int == 3)
-            #expect((table["columns"] as? [[String: Any]])?.first?["description"] as? String == "the value, multiplied by the factor parameter")
+            #expect(
+                (table["columns"] as? [[String: Any]])?.first?["description"] as? String
+                    == "the value, multiplied by the factor parameter")
             let place = try #require(d["where"] as? [String: Any])
             #expect(place["schema"] as? String == "orders_mart")
             let file = try #require(place["file"] as? String)
@@ -132,7 +134,8 @@ struct ServerTests {
         defer { f.directory.remove() }
         let runner = try f.token("mart-runner", .runner, ["orders-mart"])
         try await f.live { client in
-            let bad = try await client.post("/domains/orders-mart/runs", token: runner, json: #"{"parameters": {"facter": "2"}}"#)
+            let bad = try await client.post(
+                "/domains/orders-mart/runs", token: runner, json: #"{"parameters": {"facter": "2"}}"#)
             #expect(bad.status == .badRequest)
             #expect(bad.errorMessage.contains("no parameter 'facter'") && bad.errorMessage.contains("factor"))
             let malformed = try await client.post("/domains/orders-mart/runs", token: runner, json: "{not json")
@@ -146,7 +149,8 @@ struct ServerTests {
             var state = ""
             for _ in 0..<200 {
                 let run = try await client.get(url, token: runner)
-                state = ((run.json["run"] as? [String: Any])?["status"] as? String) ?? (run.json["state"] as? String ?? "")
+                state =
+                    ((run.json["run"] as? [String: Any])?["status"] as? String) ?? (run.json["state"] as? String ?? "")
                 if state != "queued" && state != "running" { break }
                 try await Task.sleep(for: .milliseconds(50))
             }
@@ -163,7 +167,8 @@ struct ServerTests {
             #expect(events.headers[.contentType] == "text/event-stream; charset=utf-8")
             let published = events.text.components(separatedBy: "\n").filter { $0.hasPrefix("event: ") }
             #expect(published == ["event: domain.published", "event: domain.published"])
-            #expect(events.text.contains("\"trigger\":\"http:mart-runner\"") || events.text.contains("\"version\":\"2\""))
+            #expect(
+                events.text.contains("\"trigger\":\"http:mart-runner\"") || events.text.contains("\"version\":\"2\""))
         }
         let runs = try f.mesh.store.runs(limit: 5)
         #expect(runs.first?.trigger == "http:mart-runner")
@@ -185,7 +190,8 @@ struct ServerTests {
             #expect(try f.mesh.query("SELECT COUNT(*) FROM orders_mart.items").rows == [[.integer(3)]])
             #expect(!FileManager.default.fileExists(atPath: "/tmp/stolen.sqlite"))
 
-            let capped = try await client.get("/query?sql=\(encoded("SELECT value FROM orders_mart.items"))&limit=50", token: f.owner)
+            let capped = try await client.get(
+                "/query?sql=\(encoded("SELECT value FROM orders_mart.items"))&limit=50", token: f.owner)
             #expect(capped.json["row_count"] as? Int == 2)
             #expect(capped.json["truncated"] as? Bool == true)
             let csv = try await client.get(
@@ -194,14 +200,16 @@ struct ServerTests {
             #expect(csv.text == "value,label\r\n1,\"a,b\"\r\n2,\"a,b\"\r\n")
             #expect(csv.headers[HTTPField.Name("x-mesh-truncated")!] == "true")
 
-            let endless = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n, orders_mart.items"
+            let endless =
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n) SELECT COUNT(*) FROM n, orders_mart.items"
             let started = ContinuousClock.now
             let slow = try await client.get("/query?sql=\(encoded(endless))", token: f.owner)
             #expect(slow.status == .badRequest)
             #expect(slow.errorMessage.contains("longer than 0.5 s"))
             #expect(ContinuousClock.now - started < .seconds(5))
 
-            let huge = try await client.get("/query?sql=\(encoded("SELECT " + String(repeating: "1+", count: 15_000) + "1"))", token: f.owner)
+            let huge = try await client.get(
+                "/query?sql=\(encoded("SELECT " + String(repeating: "1+", count: 15_000) + "1"))", token: f.owner)
             #expect(huge.status == .contentTooLarge)
             let empty = try await client.get("/query", token: f.owner)
             #expect(empty.status == .badRequest)
@@ -218,7 +226,8 @@ struct ServerTests {
                 "/domains/..%2F..%2F..%2Fetc%2Fpasswd", "/domains/../../../etc/passwd", "/%2e%2e/%2e%2e/etc/passwd",
                 "/domains/orders-mart/runs/..%2F..%2Fruntime.sqlite", "/domains/orders-mart/runs/%00",
                 "/domains/%2e%2e%2f%2e%2e%2faccess.sqlite/catalog", "/runs/../../access.sqlite",
-                "/domains/orders-mart/../../../../etc/shadow", "/query?sql=\(encoded("SELECT * FROM pragma_database_list"))",
+                "/domains/orders-mart/../../../../etc/shadow",
+                "/query?sql=\(encoded("SELECT * FROM pragma_database_list"))",
             ] {
                 let r = try await client.get(path, token: f.owner)
                 #expect(r.status != .ok || path.hasPrefix("/query"), "\(path) answered \(r.status)")
@@ -226,11 +235,13 @@ struct ServerTests {
                 #expect(!r.text.contains("SQLite format 3"), "\(path)")
                 #expect(!r.text.contains("secret_hash"), "\(path)")
             }
-            let redirect = try await client.get("/login?token=\(f.owner)&next=\(encoded("//evil.example/x"))", token: nil)
+            let redirect = try await client.get(
+                "/login?token=\(f.owner)&next=\(encoded("//evil.example/x"))", token: nil)
             #expect(redirect.status == .seeOther)
             #expect(redirect.headers[.location] == "/")
             #expect(redirect.headers[.setCookie]?.contains("HttpOnly") == true)
-            let local = try await client.get("/login?token=\(f.owner)&next=\(encoded("/domains/orders-mart"))", token: nil)
+            let local = try await client.get(
+                "/login?token=\(f.owner)&next=\(encoded("/domains/orders-mart"))", token: nil)
             #expect(local.headers[.location] == "/domains/orders-mart")
             let badLogin = try await client.get("/login?token=pmt_x_y", token: nil)
             #expect(badLogin.status == .unauthorized)
@@ -249,7 +260,9 @@ struct ServerTests {
             let document = try await client.get("/openapi.json", token: nil).json
             let paths = try #require(document["paths"] as? [String: [String: Any]])
             var documented: [String] = []
-            for (path, methods) in paths { for method in methods.keys { documented.append("\(method.uppercased()) \(path)") } }
+            for (path, methods) in paths {
+                for method in methods.keys { documented.append("\(method.uppercased()) \(path)") }
+            }
             #expect(Set(documented) == Set(routes))
             #expect(documented.count == routes.count)
             for operation in documented.sorted() {

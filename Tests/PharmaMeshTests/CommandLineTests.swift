@@ -161,3 +161,73 @@ struct DemoTests {
         #expect(FileManager.default.fileExists(atPath: other.appendingPathComponent("keep.txt").path))
     }
 }
+
+#if canImport(FoundationNetworking)
+    import FoundationNetworking
+#endif
+
+struct ServeCommandTests {
+    @Test("token create, list and revoke; serve answers over HTTP with the token and stops on Ctrl-C")
+    func tokensAndServe() async throws {
+        let dir = try TemporaryDirectory("serve")
+        defer { dir.remove() }
+        let home = dir.url.appendingPathComponent("home").path
+        let feeds = try CommandLineTests.feeds(in: dir.url).path
+        #expect(try pharmaMesh(["run", "--feeds", feeds, "--home", home]).code == 0)
+
+        let created = try pharmaMesh(["token", "create", "--name", "analyst", "--role", "reader", "--home", home])
+        #expect(created.code == 0, "\(created.err)")
+        let secret = created.out.trimmingCharacters(in: .whitespacesAndNewlines)
+        #expect(secret.hasPrefix("pmt_"))
+        #expect(created.err.contains("shown once"))
+        let badRole = try pharmaMesh(["token", "create", "--name", "x", "--role", "admin", "--home", home])
+        #expect(badRole.code == 2)
+        #expect(badRole.err.contains("reader, runner or owner"))
+        let badDomain = try pharmaMesh([
+            "token", "create", "--name", "y", "--role", "reader", "--domains", "physician-mrt", "--home", home,
+        ])
+        #expect(badDomain.code == 2)
+        #expect(badDomain.err.contains("physician-mart"))
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("pharma-mesh")
+        process.arguments = ["serve", "--port", "0", "--home", home]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        let port = try #require(
+            line.split(separator: ":").last.flatMap {
+                Int($0.trimmingCharacters(in: CharacterSet(charactersIn: "/\n ")))
+            })
+        #expect(line.contains("serving 24 domains"))
+
+        func get(_ path: String, token: String?) async throws -> (Int, String) {
+            var request = URLRequest(url: URL(string: "http://127.0.0.1:\(port)\(path)")!)
+            if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            return ((response as? HTTPURLResponse)?.statusCode ?? 0, String(decoding: data, as: UTF8.self))
+        }
+        let (okStatus, body) = try await get("/domains/raw-xponent", token: secret)
+        #expect(okStatus == 200)
+        #expect(body.contains("\"schema\" : \"raw_xponent\""))
+        #expect(try await get("/domains/raw-xponent", token: nil).0 == 401)
+
+        let list = try pharmaMesh(["token", "list", "--home", home])
+        #expect(list.out.contains("analyst") && list.out.contains("live"))
+        #expect(try pharmaMesh(["token", "revoke", "analyst", "--home", home]).code == 0)
+        #expect(try pharmaMesh(["token", "list", "--home", home]).out.contains("revoked"))
+        let (revokedStatus, revokedBody) = try await get("/domains/raw-xponent", token: secret)
+        #expect(revokedStatus == 401)
+        #expect(revokedBody.contains("revoked"))
+        #expect(try pharmaMesh(["token", "revoke", "analyst", "--home", home]).code == 2)
+
+        process.interrupt()
+        let deadline = Date().addingTimeInterval(10)
+        while process.isRunning && Date() < deadline { try await Task.sleep(for: .milliseconds(50)) }
+        #expect(!process.isRunning, "serve did not stop on SIGINT")
+    }
+}

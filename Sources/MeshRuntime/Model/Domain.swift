@@ -201,6 +201,15 @@ public struct DomainRegistry: Sendable {
         domains[domain.id] = domain
     }
 
+    /// Replaces a registered domain by a changed definition of it (a kitchen's edited recipe).
+    public mutating func replace(_ domain: Domain) throws {
+        guard domains[domain.id] != nil else {
+            throw MeshError(.unknownDomain, "domain \(domain.id) is not registered, so it cannot be replaced")
+        }
+        try domain.recipe.validate(domain: domain.id)
+        domains[domain.id] = domain
+    }
+
     public subscript(id: DomainID) -> Domain? { domains[id] }
 
     /// Every domain id, sorted.

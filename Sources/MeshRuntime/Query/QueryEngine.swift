@@ -88,7 +88,8 @@ extension Mesh {
             if !refused.isEmpty {
                 throw MeshError(
                     .forbidden,
-                    "this query reads \(refused.map(\.rawValue).joined(separator: ", ")), which the caller may not read")
+                    "this query reads \(refused.map(\.rawValue).joined(separator: ", ")), which the caller may not read"
+                )
             }
         }
         let (queue, versions) = try snapshot(attaching: domains)

@@ -184,7 +184,7 @@ struct DomainBuilder: Sendable {
 
             let versionNumber = ((try? store.latestVersionNumber(of: domain.id)) ?? 0) + 1
             let relativePath = "domains/\(domain.id.rawValue)/v\(String(format: "%06d", versionNumber)).sqlite"
-            try durablyMove(URL(fileURLWithPath: workPath), to: mesh.home.appendingPathComponent(relativePath))
+            try Self.durablyMove(URL(fileURLWithPath: workPath), to: mesh.home.appendingPathComponent(relativePath))
 
             var upstream: [String: Int] = [:]
             for (input, version) in inputs {
@@ -472,7 +472,7 @@ struct DomainBuilder: Sendable {
     }
 
     /// fsyncs the finished file, then renames it into place (an atomic step on one file system).
-    private func durablyMove(_ source: URL, to destination: URL) throws {
+    static func durablyMove(_ source: URL, to destination: URL) throws {
         let fd = open(source.path, O_RDONLY)
         if fd >= 0 {
             fsync(fd)
@@ -495,7 +495,8 @@ struct DomainBuilder: Sendable {
     private func applyRetention() {
         let keep = mesh.configuration.keepVersions
         guard keep > 0, let versions = try? store.retainedVersions(of: domain.id) else { return }
-        for old in versions.dropFirst(keep) {
+        let pinned = (try? store.pinnedVersions(of: domain.id)) ?? []
+        for old in versions.dropFirst(keep) where !pinned.contains(old.version) {
             try? FileManager.default.removeItem(at: mesh.path(of: old))
             try? store.pool.write { db in
                 try db.execute(

@@ -72,7 +72,37 @@ public final class RuntimeStore: Sendable {
             // build of such a domain digests its tables fully.
             try db.execute(sql: "ALTER TABLE domain_version ADD COLUMN table_digests TEXT NOT NULL DEFAULT '{}'")
         }
+        migrator.registerMigration("v3: version pins") { db in
+            // A kitchen reads its parent's published files in place; a pin keeps retention off them.
+            try db.execute(
+                sql:
+                    "CREATE TABLE version_pin (domain TEXT NOT NULL, version INTEGER NOT NULL, holder TEXT NOT NULL, PRIMARY KEY (domain, version, holder))"
+            )
+        }
         return migrator
+    }
+
+    /// Pins versions for a holder (a kitchen), replacing its earlier pins.
+    public func pin(_ versions: [(DomainID, Int)], holder: String) throws {
+        try pool.write { db in
+            try db.execute(sql: "DELETE FROM version_pin WHERE holder = ?", arguments: [holder])
+            for (domain, version) in versions {
+                try db.execute(
+                    sql: "INSERT OR IGNORE INTO version_pin (domain, version, holder) VALUES (?, ?, ?)",
+                    arguments: [domain, version, holder])
+            }
+        }
+    }
+
+    public func unpin(holder: String) throws {
+        try pool.write { db in try db.execute(sql: "DELETE FROM version_pin WHERE holder = ?", arguments: [holder]) }
+    }
+
+    /// The pinned version numbers of a domain.
+    public func pinnedVersions(of domain: DomainID) throws -> Set<Int> {
+        try pool.read { db in
+            Set(try Int.fetchAll(db, sql: "SELECT version FROM version_pin WHERE domain = ?", arguments: [domain]))
+        }
     }
 
     // MARK: Writing

@@ -10,7 +10,8 @@ struct PharmaMeshCommand: AsyncParsableCommand {
         subcommands: [
             GenerateCommand.self,
             RunCommand.self, StatusCommand.self, HistoryCommand.self, TestsCommand.self,
-            LineageCommand.self, QueryCommand.self, DemoCommand.self, ServeCommand.self, TokenCommand.self, BenchCommand.self,
+            LineageCommand.self, QueryCommand.self, DemoCommand.self, ServeCommand.self, TokenCommand.self,
+            KitchenCommand.self, BenchCommand.self,
         ])
 }
 

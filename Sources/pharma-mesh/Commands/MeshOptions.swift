@@ -29,17 +29,34 @@ struct MeshOptions: ParsableArguments {
                 ?? "config/variations.json")
     }
 
-    /// Opens the mesh with every pharma domain registered.
-    func open(lockWait: TimeInterval = 0) throws -> Mesh {
+    /// The mesh's kitchens; they share the landed batches of the production home.
+    var kitchens: Kitchens { Kitchens(home: homeURL, sharedFolders: ["landing"]) }
+
+    /// The domains as the code defines them, before any promoted recipe change.
+    func baseRegistry() throws -> DomainRegistry {
+        let overrides = configURL.deletingLastPathComponent().appendingPathComponent("steward-overrides.csv")
+        return try PharmaDomains.registry(stewardOverrides: overrides)
+    }
+
+    func configuration(lockWait: TimeInterval = 0) throws -> MeshConfiguration {
         var logger = Logger(label: "pharma-mesh")
         logger.logLevel =
             ProcessInfo.processInfo.environment["PHARMA_MESH_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
-        let configuration = MeshConfiguration(
+        return MeshConfiguration(
             home: homeURL, variations: try VariationSet.load(from: configURL), codeCommit: Self.gitCommit(),
-            lockWait: lockWait,
-            logger: logger)
-        let overrides = configURL.deletingLastPathComponent().appendingPathComponent("steward-overrides.csv")
-        return try Mesh(registry: try PharmaDomains.registry(stewardOverrides: overrides), configuration: configuration)
+            lockWait: lockWait, logger: logger)
+    }
+
+    /// Opens a kitchen's mesh: its own home, its recipe changes.
+    func openKitchen(_ name: String, lockWait: TimeInterval = 0) throws -> Mesh {
+        try kitchens.mesh(name, base: baseRegistry(), configuration: configuration(lockWait: lockWait))
+    }
+
+    /// Opens the mesh with every pharma domain registered, and the recipe changes promoted from kitchens.
+    func open(lockWait: TimeInterval = 0) throws -> Mesh {
+        try Mesh(
+            registry: try kitchens.effectiveRegistry(for: nil, base: baseRegistry()),
+            configuration: configuration(lockWait: lockWait))
     }
 
     /// The commit of the working tree the command runs from, when it is a git checkout.

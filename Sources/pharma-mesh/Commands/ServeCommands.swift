@@ -51,6 +51,7 @@ struct ServeCommand: AsyncParsableCommand {
                     "no token yet: create one with `pharma-mesh token create --name NAME --role reader` (in another terminal)"
                 )
             }
+            fflush(nil)
         }).runService()
     }
 }
@@ -109,12 +110,16 @@ struct TokenCommand: ParsableCommand {
         func run() throws {
             let tokens = try AccessTokens(home: mesh.homeURL).list()
             if json {
-                print(try JSON.string(tokens.map { t in
-                    [
-                        "id": t.id, "name": t.name, "role": t.role.rawValue, "domains": t.domains.joined(separator: ","),
-                        "expires_at": t.expiresAt.map(Console.date) ?? "", "revoked_at": t.revokedAt.map(Console.date) ?? "",
-                    ]
-                }))
+                print(
+                    try JSON.string(
+                        tokens.map { t in
+                            [
+                                "id": t.id, "name": t.name, "role": t.role.rawValue,
+                                "domains": t.domains.joined(separator: ","),
+                                "expires_at": t.expiresAt.map(Console.date) ?? "",
+                                "revoked_at": t.revokedAt.map(Console.date) ?? "",
+                            ]
+                        }))
                 return
             }
             let now = Date()
@@ -125,14 +130,16 @@ struct TokenCommand: ParsableCommand {
                         [
                             t.id, t.name, t.role.rawValue, t.domains.joined(separator: ","), Console.date(t.createdAt),
                             t.expiresAt.map(Console.date) ?? "never",
-                            t.revokedAt != nil ? "revoked" : (t.expiresAt.map { $0 <= now } ?? false) ? "expired" : "live",
+                            t.revokedAt != nil
+                                ? "revoked" : (t.expiresAt.map { $0 <= now } ?? false) ? "expired" : "live",
                         ]
                     }))
         }
     }
 
     struct Revoke: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Revoke a token by name or id; it stops working at once.")
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a token by name or id; it stops working at once.")
         @OptionGroup var mesh: MeshOptions
         @Argument(help: "The token's name or id.") var token: String
         func run() throws {

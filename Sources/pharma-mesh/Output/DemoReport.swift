@@ -1,5 +1,6 @@
 import Foundation
 import MeshRuntime
+import MeshServer
 
 /// The brand figures of each phase, read from the marts and extracts with plain SQL.
 struct DemoFigures {
@@ -263,51 +264,10 @@ struct DemoReport {
         return folder.appendingPathComponent("index.html")
     }
 
-    /// The domain graph by layer, each box coloured by its last status and sync verdict.
+    /// The domain graph, each box coloured by its last status and sync verdict (the same graph `serve` shows).
     func meshPage() throws -> String {
-        let statuses = try mesh.status()
-        let layers = ["raw", "mastered", "integrated", "self-service"]
-        var position: [DomainID: (Double, Double)] = [:]
-        var boxes = ""
-        let width = 220.0
-        let height = 26.0
-        for (column, layer) in layers.enumerated() {
-            let members = statuses.filter { $0.layer == layer }
-            for (row, status) in members.enumerated() {
-                let x = 20 + Double(column) * 280
-                let y = 40 + Double(row) * 36
-                position[status.domain] = (x, y)
-                let colour: String
-                switch (status.lastStatus?.rawValue ?? "never", status.sync.state.rawValue) {
-                case (_, let sync) where sync != "in_sync" && status.version != nil: colour = "#f2c94c"
-                case ("success", _), ("up_to_date", _): colour = "#6fcf97"
-                case ("warn", _): colour = "#f2994a"
-                case ("never", _): colour = "#e0e0e0"
-                default: colour = "#eb5757"
-                }
-                boxes +=
-                    "<rect x=\"\(x)\" y=\"\(y)\" width=\"\(width)\" height=\"\(height)\" rx=\"5\" fill=\"\(colour)\" stroke=\"#333\"/>"
-                boxes +=
-                    "<text x=\"\(x + 8)\" y=\"\(y + 17)\" font-size=\"12\">\(status.domain) v\(status.version ?? 0) · \(status.lastStatus?.rawValue ?? "never")</text>"
-            }
-            boxes += "<text x=\"\(20 + Double(column) * 280)\" y=\"24\" font-weight=\"bold\">\(layer)</text>"
-        }
-        var edges = ""
-        for status in statuses {
-            guard let to = position[status.domain], let domain = mesh.registry[status.domain] else { continue }
-            for input in domain.upstreamDomains {
-                guard let from = position[input] else { continue }
-                edges +=
-                    "<line x1=\"\(from.0 + width)\" y1=\"\(from.1 + height / 2)\" x2=\"\(to.0)\" y2=\"\(to.1 + height / 2)\" stroke=\"#999\" stroke-width=\"0.7\"/>"
-            }
-        }
-        let rows = statuses.map { layer in layers.firstIndex(of: layer.layer) ?? 0 }
-        let tallest = layers.indices.map { index in rows.filter { $0 == index }.count }.max() ?? 1
-        let svg =
-            "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"1140\" height=\"\(60 + tallest * 36)\" font-family=\"sans-serif\">\(edges)\(boxes)</svg>"
-        return DemoReport.head("The mesh") + "<h1>The mesh</h1><p>Green: built and in sync; orange: published with "
-            + "warnings; yellow: stale (built from an older input); red: failed; grey: never built.</p>" + svg
-            + "</body></html>\n"
+        DemoReport.head("The mesh") + "<h1>The mesh</h1><p>\(DemoReport.escape(MeshGraph.legend)).</p>"
+            + (try MeshGraph.svg(mesh: mesh, links: false)) + "</body></html>\n"
     }
 
     static func head(_ title: String) -> String {

@@ -1,0 +1,191 @@
+import Foundation
+import GRDB
+
+/// What a kitchen changed against its parent, domain by domain and table by table.
+public struct KitchenDiff: Codable, Sendable {
+    public struct TableDiff: Codable, Sendable {
+        public var table: String
+        public var addedColumns: [String]
+        public var removedColumns: [String]
+        public var parentRows: Int?
+        public var kitchenRows: Int?
+        /// By the table's grain: keys only in the kitchen, only in the parent, and in both with other values.
+        public var addedRows: Int
+        public var removedRows: Int
+        public var changedRows: Int
+        /// A few changed rows, keyed: `key`, then `parent` and `kitchen` values of the common columns.
+        public var sample: [[String: String]]
+        enum CodingKeys: String, CodingKey {
+            case table, addedColumns = "added_columns", removedColumns = "removed_columns",
+                parentRows = "parent_rows", kitchenRows = "kitchen_rows", addedRows = "added_rows",
+                removedRows = "removed_rows", changedRows = "changed_rows", sample
+        }
+    }
+    public struct TestSideBySide: Codable, Sendable {
+        public var step: String
+        public var test: String
+        public var parent: String?
+        public var kitchen: String?
+    }
+    public struct DomainDiff: Codable, Sendable {
+        public var domain: DomainID
+        public var parentVersion: Int?
+        public var kitchenVersion: Int?
+        /// False while the kitchen has not built the domain itself (it still reads the parent's version).
+        public var builtInKitchen: Bool
+        public var codeChanged: Bool
+        public var parameterChanges: [String: [String]]
+        public var tables: [TableDiff]
+        public var tests: [TestSideBySide]
+        enum CodingKeys: String, CodingKey {
+            case domain, parentVersion = "parent_version", kitchenVersion = "kitchen_version",
+                builtInKitchen = "built_in_kitchen", codeChanged = "code_changed",
+                parameterChanges = "parameter_changes", tables, tests
+        }
+    }
+    public var kitchen: String
+    public var parent: String
+    public var domains: [DomainDiff]
+}
+
+extension Kitchens {
+    /// Compares each of the kitchen's domains with the parent's current version.
+    /// The grain of each table comes from the registry's output contracts.
+    public func diff(_ name: String, registry: DomainRegistry, sampleSize: Int = 5) throws -> KitchenDiff {
+        let manifest = try manifest(name)
+        let parentHome = parentHome(of: manifest)
+        let home = home(of: name)
+        let parent = try RuntimeStore(path: parentHome.appendingPathComponent("runtime.sqlite").path)
+        let kitchen = try RuntimeStore(path: home.appendingPathComponent("runtime.sqlite").path)
+        let parentCurrent = try parent.currentVersions()
+        let kitchenCurrent = try kitchen.currentVersions()
+        var domains: [KitchenDiff.DomainDiff] = []
+        for id in manifest.domains {
+            let p = parentCurrent[id]
+            let k = kitchenCurrent[id]
+            let built = k?.retained == true
+            var diff = KitchenDiff.DomainDiff(
+                domain: id, parentVersion: p?.version, kitchenVersion: built ? k?.version : nil, builtInKitchen: built,
+                codeChanged: built && k?.codeVersion != p?.codeVersion, parameterChanges: [:], tables: [], tests: [])
+            guard built, let k else {
+                domains.append(diff)
+                continue
+            }
+            for key in Set((p?.parameters ?? [:]).keys).union(k.parameters.keys).sorted()
+            where p?.parameters[key] != k.parameters[key] {
+                diff.parameterChanges[key] = [p?.parameters[key] ?? "", k.parameters[key] ?? ""]
+            }
+            let kitchenFile = home.appendingPathComponent(k.path)
+            let parentFile = p.map { parentHome.appendingPathComponent($0.path) }
+            let queue = try DatabaseQueue()
+            try queue.writeWithoutTransaction { db in
+                try db.execute(sql: "ATTACH DATABASE ? AS k", arguments: [DomainBuilder.readOnlyURI(kitchenFile)])
+                if let parentFile {
+                    try db.execute(sql: "ATTACH DATABASE ? AS p", arguments: [DomainBuilder.readOnlyURI(parentFile)])
+                }
+            }
+            let grains = Dictionary(
+                (registry[id]?.outputs ?? []).map { ($0.table, $0.grain) }, uniquingKeysWith: { a, _ in a })
+            for table in k.schema.keys.sorted() {
+                let kColumns = Self.columnNames(k.schema[table] ?? [])
+                let pColumns = Self.columnNames(p?.schema[table] ?? [])
+                var t = KitchenDiff.TableDiff(
+                    table: table, addedColumns: kColumns.filter { !pColumns.contains($0) },
+                    removedColumns: pColumns.filter { !kColumns.contains($0) }, parentRows: p?.rowCounts[table],
+                    kitchenRows: k.rowCounts[table], addedRows: 0, removedRows: 0, changedRows: 0, sample: [])
+                if parentFile != nil, !pColumns.isEmpty {
+                    let common = kColumns.filter { pColumns.contains($0) }
+                    let grain = (grains[table] ?? []).filter { common.contains($0) }
+                    try queue.read { db in
+                        try Self.compare(
+                            db, table: table, common: common, grain: grain, into: &t, sampleSize: sampleSize)
+                    }
+                } else {
+                    t.addedRows = k.rowCounts[table] ?? 0
+                }
+                diff.tables.append(t)
+            }
+            // Tests side by side: the parent's current version's run against the kitchen's.
+            let parentTests = try p.map { try parent.testResults(of: id, run: $0.runID) } ?? []
+            let kitchenTests = try kitchen.testResults(of: id, run: k.runID)
+            var rows: [String: KitchenDiff.TestSideBySide] = [:]
+            for r in parentTests {
+                rows["\(r.step)|\(r.test)"] = .init(step: r.step, test: r.test, parent: r.status.rawValue)
+            }
+            for r in kitchenTests {
+                rows["\(r.step)|\(r.test)", default: .init(step: r.step, test: r.test)].kitchen = r.status.rawValue
+            }
+            diff.tests = rows.keys.sorted().map { rows[$0]! }
+            domains.append(diff)
+        }
+        return KitchenDiff(kitchen: name, parent: manifest.from, domains: domains)
+    }
+
+    /// Column names from the schema strings a version records (`name TYPE`).
+    static func columnNames(_ schema: [String]) -> [String] {
+        schema.map { String($0.split(separator: " ", maxSplits: 1).first ?? "") }
+    }
+
+    static func compare(
+        _ db: Database, table: String, common: [String], grain: [String], into t: inout KitchenDiff.TableDiff,
+        sampleSize: Int
+    ) throws {
+        func q(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+        let tableName = q(table)
+        let columns = common.map(q).joined(separator: ", ")
+        guard !common.isEmpty else { return }
+        if grain.isEmpty {
+            t.addedRows =
+                try Int.fetchOne(
+                    db,
+                    sql:
+                        "SELECT COUNT(*) FROM (SELECT \(columns) FROM k.\(tableName) EXCEPT SELECT \(columns) FROM p.\(tableName))"
+                ) ?? 0
+            t.removedRows =
+                try Int.fetchOne(
+                    db,
+                    sql:
+                        "SELECT COUNT(*) FROM (SELECT \(columns) FROM p.\(tableName) EXCEPT SELECT \(columns) FROM k.\(tableName))"
+                ) ?? 0
+            return
+        }
+        let keys = grain.map(q).joined(separator: ", ")
+        let join = grain.map { "a.\(q($0)) IS b.\(q($0))" }.joined(separator: " AND ")
+        t.addedRows =
+            try Int.fetchOne(
+                db,
+                sql:
+                    "SELECT COUNT(*) FROM (SELECT \(keys) FROM k.\(tableName) EXCEPT SELECT \(keys) FROM p.\(tableName))"
+            ) ?? 0
+        t.removedRows =
+            try Int.fetchOne(
+                db,
+                sql:
+                    "SELECT COUNT(*) FROM (SELECT \(keys) FROM p.\(tableName) EXCEPT SELECT \(keys) FROM k.\(tableName))"
+            ) ?? 0
+        let changedSQL = """
+            SELECT \(grain.map { "a.\(q($0))" }.joined(separator: ", ")) FROM
+              (SELECT \(columns) FROM k.\(tableName) EXCEPT SELECT \(columns) FROM p.\(tableName)) a
+              JOIN p.\(tableName) b ON \(join)
+            """
+        t.changedRows = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(changedSQL))") ?? 0
+        let rows = try Row.fetchAll(db, sql: "\(changedSQL) ORDER BY 1 LIMIT \(sampleSize)")
+        let others = common.filter { !grain.contains($0) }
+        for row in rows {
+            let key = grain.indices.map { "\(grain[$0])=\(row[$0] as DatabaseValue)" }.joined(separator: " ")
+            let condition = grain.indices.map { "\(q(grain[$0])) IS ?" }.joined(separator: " AND ")
+            let arguments = StatementArguments(grain.indices.map { row[$0] as DatabaseValue })
+            let parentRow = try Row.fetchOne(
+                db, sql: "SELECT \(columns) FROM p.\(tableName) WHERE \(condition) LIMIT 1", arguments: arguments)
+            let kitchenRow = try Row.fetchOne(
+                db, sql: "SELECT \(columns) FROM k.\(tableName) WHERE \(condition) LIMIT 1", arguments: arguments)
+            var entry = ["key": key]
+            let differing = others.filter { parentRow?[$0] as DatabaseValue? != kitchenRow?[$0] as DatabaseValue? }
+            entry["parent"] = differing.map { "\($0)=\(parentRow?[$0] as DatabaseValue? ?? .null)" }.joined(
+                separator: " ")
+            entry["kitchen"] = differing.map { "\($0)=\(kitchenRow?[$0] as DatabaseValue? ?? .null)" }.joined(
+                separator: " ")
+            t.sample.append(entry)
+        }
+    }
+}

@@ -1,0 +1,248 @@
+import Foundation
+import GRDB
+
+/// What a kitchen is: a development copy of some domains of a mesh (or of another kitchen).
+public struct KitchenManifest: Codable, Sendable, Hashable {
+    public var name: String
+    /// `production`, or the name of the kitchen it was made from.
+    public var from: String
+    /// The domains the kitchen builds; every other domain is read from the parent's published versions.
+    public var domains: [DomainID]
+    public var createdAt: Date
+    /// Parameters set for the kitchen's runs, by domain.
+    public var parameters: [String: [String: String]]
+    public var variation: String?
+    public var promotions: [KitchenPromotion]
+
+    enum CodingKeys: String, CodingKey {
+        case name, from, domains, createdAt = "created_at", parameters, variation, promotions
+    }
+}
+
+/// One promotion of a kitchen into its parent.
+public struct KitchenPromotion: Codable, Sendable, Hashable {
+    public var at: Date
+    public var runID: RunID
+    /// domain → (kitchen version, version published in the parent).
+    public var versions: [String: [Int]]
+    enum CodingKeys: String, CodingKey { case at, runID = "run_id", versions }
+}
+
+/// The kitchens of a mesh home, in `HOME/kitchens/NAME/`: each is a mesh home of its own (runtime database,
+/// lock, published versions of the domains it builds) whose other domains point at the parent's published
+/// files in place, so creating one copies no data at any scale. A pin in the parent keeps its retention
+/// off those files while the kitchen lives.
+///
+/// ```swift
+/// let kitchens = Kitchens(home: home)
+/// try kitchens.create("new-deciles", from: "production", domains: ["field-extracts"], registry: registry)
+/// // edit HOME/kitchens/new-deciles/recipes/field-extracts/STEP.sql, then run the kitchen's mesh
+/// let mesh = try kitchens.mesh("new-deciles", registry: registry, configuration: configuration)
+/// ```
+public struct Kitchens: Sendable {
+    /// The production home.
+    public let root: URL
+    /// Folders of the production home every kitchen shares read-only (for example landed raw batches).
+    public let sharedFolders: [String]
+
+    public init(home: URL, sharedFolders: [String] = []) {
+        root = home.standardizedFileURL
+        self.sharedFolders = sharedFolders
+    }
+
+    public var directory: URL { root.appendingPathComponent("kitchens") }
+    public func home(of name: String) -> URL { directory.appendingPathComponent(name) }
+
+    /// The home a kitchen was made from.
+    public func parentHome(of manifest: KitchenManifest) -> URL {
+        manifest.from == "production" ? root : home(of: manifest.from)
+    }
+
+    static func validate(name: String) throws {
+        guard !name.isEmpty, name.count <= 60, name != "production",
+            name.allSatisfy({ ($0.isLetter && $0.isASCII) || $0.isNumber || $0 == "-" || $0 == "_" }),
+            name.first!.isLetter
+        else {
+            throw MeshError(
+                .invalid,
+                "'\(name)' cannot name a kitchen: use a letter, then letters, digits, - or _ (and not 'production')")
+        }
+    }
+
+    public func manifest(_ name: String) throws -> KitchenManifest {
+        try Self.validate(name: name)
+        let file = home(of: name).appendingPathComponent("kitchen.json")
+        guard let data = try? Data(contentsOf: file) else {
+            let names = (try? list().map(\.name)) ?? []
+            throw MeshError(
+                .notFound,
+                "no kitchen \(name)"
+                    + (names.isEmpty
+                        ? "; create one with `pharma-mesh kitchen create NAME --domains A,B`"
+                        : "; the kitchens are: \(names.joined(separator: ", "))"))
+        }
+        return try Self.decoder.decode(KitchenManifest.self, from: data)
+    }
+
+    func save(_ manifest: KitchenManifest) throws {
+        let data = try Self.encoder.encode(manifest)
+        try data.write(to: home(of: manifest.name).appendingPathComponent("kitchen.json"), options: .atomic)
+    }
+
+    public func list() throws -> [KitchenManifest] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        return names.sorted().compactMap { try? manifest($0) }
+    }
+
+    /// Creates a kitchen of `domains`, made from production or from another kitchen. Instant: it records the
+    /// parent's current versions and points at their files; it copies no data.
+    @discardableResult
+    public func create(
+        _ name: String, from parent: String = "production", domains: [DomainID], registry: DomainRegistry,
+        now: Date = Date()
+    ) throws -> KitchenManifest {
+        try Self.validate(name: name)
+        let home = home(of: name)
+        guard !FileManager.default.fileExists(atPath: home.path) else {
+            throw MeshError(.invalid, "a kitchen named \(name) exists already; delete it or choose another name")
+        }
+        guard !domains.isEmpty else { throw MeshError(.invalid, "name the domains the kitchen builds (--domains A,B)") }
+        for id in domains where registry[id] == nil {
+            throw MeshError(
+                .unknownDomain,
+                "unknown domain '\(id)'\(MeshRun.suggestion(for: id.rawValue, among: registry.ids.map(\.rawValue)))")
+        }
+        var manifest = KitchenManifest(
+            name: name, from: parent, domains: domains.sorted(), createdAt: now, parameters: [:], variation: nil,
+            promotions: [])
+        if parent != "production" {
+            let parentManifest = try self.manifest(parent)
+            manifest.variation = parentManifest.variation
+            manifest.parameters = parentManifest.parameters
+        }
+        let parentHome = parentHome(of: manifest)
+        guard FileManager.default.fileExists(atPath: parentHome.appendingPathComponent("runtime.sqlite").path) else {
+            throw MeshError(.notFound, "\(parent) has no published domains yet: run the mesh first")
+        }
+        try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
+        do {
+            for folder in sharedFolders {
+                let target = root.appendingPathComponent(folder)
+                if FileManager.default.fileExists(atPath: target.path) {
+                    try FileManager.default.createSymbolicLink(
+                        at: home.appendingPathComponent(folder), withDestinationURL: target)
+                }
+            }
+            try save(manifest)
+            try refresh(manifest)
+            // The code of every SQL step of the kitchen's domains, for the team to read and change.
+            for id in manifest.domains {
+                let folder = home.appendingPathComponent("recipes/\(id)")
+                for (step, sql) in DomainRegistry.sqlSteps(of: registry[id]!.recipe) {
+                    try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+                    try sql.write(to: folder.appendingPathComponent("\(step).sql"), atomically: true, encoding: .utf8)
+                }
+            }
+        } catch {
+            try? FileManager.default.removeItem(at: home)
+            throw error
+        }
+        return manifest
+    }
+
+    /// Points the kitchen at the parent's current versions of every domain it does not build (and, until it
+    /// has built them, of its own), and pins them in the parent.
+    public func refresh(_ manifest: KitchenManifest) throws {
+        let home = home(of: manifest.name)
+        let parentHome = parentHome(of: manifest)
+        let parent = try RuntimeStore(path: parentHome.appendingPathComponent("runtime.sqlite").path)
+        let kitchen = try RuntimeStore(path: home.appendingPathComponent("runtime.sqlite").path)
+        let current = try parent.currentVersions()
+        let built = try kitchen.pool.read { db in
+            Set(try String.fetchAll(db, sql: "SELECT DISTINCT domain FROM domain_version WHERE retained = 1"))
+        }
+        try kitchen.pool.write { db in
+            for (id, record) in current where !built.contains(id.rawValue) {
+                var copy = record
+                // The parent's file, from the kitchen's home; `retained = false`: the kitchen never removes it.
+                copy.path = Self.relativePath(from: home, to: parentHome.appendingPathComponent(record.path))
+                copy.retained = false
+                try copy.upsert(db)
+                try CurrentVersionRecord(domain: id, version: record.version).upsert(db)
+            }
+        }
+        try parent.pin(current.map { ($0.key, $0.value.version) }, holder: "kitchen:\(manifest.name)")
+    }
+
+    /// The kitchen's mesh: its own home; the code's domains with the recipe changes of production, of the
+    /// kitchens it was made from, and its own.
+    public func mesh(_ name: String, base: DomainRegistry, configuration: MeshConfiguration) throws -> Mesh {
+        var configuration = configuration
+        configuration.home = home(of: name)
+        return try Mesh(registry: try effectiveRegistry(for: name, base: base), configuration: configuration)
+    }
+
+    /// Sets parameters and the variation of the kitchen's runs.
+    public func configure(_ name: String, parameters: [String: [String: String]], variation: String?) throws
+        -> KitchenManifest
+    {
+        var manifest = try manifest(name)
+        for (domain, values) in parameters { manifest.parameters[domain, default: [:]].merge(values) { $1 } }
+        if let variation { manifest.variation = variation }
+        try save(manifest)
+        return manifest
+    }
+
+    /// The run request of a kitchen run: its domains only, its parameters and variation.
+    public func runRequest(_ manifest: KitchenManifest, sourceStates: [String: String] = [:]) -> RunRequest {
+        RunRequest(
+            variation: manifest.variation, only: Set(manifest.domains), sourceStates: sourceStates,
+            parameters: Dictionary(uniqueKeysWithValues: manifest.parameters.map { (DomainID($0.key), $0.value) }),
+            trigger: "kitchen:\(manifest.name)")
+    }
+
+    /// Removes the kitchen and its pins, and nothing else. Refused while another kitchen is made from it.
+    public func delete(_ name: String) throws {
+        let manifest = try manifest(name)
+        let children = try list().filter { $0.from == name }.map(\.name)
+        guard children.isEmpty else {
+            throw MeshError(
+                .invalid,
+                "kitchen \(name) is the parent of \(children.joined(separator: ", ")); delete \(children.count == 1 ? "it" : "them") first"
+            )
+        }
+        let parentHome = parentHome(of: manifest)
+        let home = home(of: name)
+        // The home must be a folder right under HOME/kitchens, whatever the name says.
+        guard home.deletingLastPathComponent().standardizedFileURL == directory.standardizedFileURL else {
+            throw MeshError(.invalid, "refusing to delete \(home.path): not a kitchen folder")
+        }
+        let lock = try MeshLock.acquire(home: home, holder: "kitchen delete", wait: 0)
+        if let parent = try? RuntimeStore(path: parentHome.appendingPathComponent("runtime.sqlite").path) {
+            try parent.unpin(holder: "kitchen:\(name)")
+        }
+        withExtendedLifetime(lock) {}
+        try FileManager.default.removeItem(at: home)
+    }
+
+    static func relativePath(from home: URL, to file: URL) -> String {
+        let base = home.standardizedFileURL.pathComponents
+        let target = file.standardizedFileURL.pathComponents
+        var common = 0
+        while common < base.count, common < target.count, base[common] == target[common] { common += 1 }
+        return (Array(repeating: "..", count: base.count - common) + target[common...]).joined(separator: "/")
+    }
+
+    static let encoder: JSONEncoder = {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return encoder
+    }()
+
+    static let decoder: JSONDecoder = {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }()
+}

@@ -1,0 +1,209 @@
+import ArgumentParser
+import Foundation
+import Ingest
+import MeshRuntime
+
+/// `kitchen create|list|run|diff|promote|delete`: development sandboxes and the path to production.
+struct KitchenCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "kitchen",
+        abstract: "Development sandboxes: re-create domains, change them, compare, promote.",
+        discussion: """
+            A kitchen builds some domains in HOME/kitchens/NAME and reads every other domain from its parent's
+            published versions in place (creating one copies no data). Change the SQL of its domains in
+            HOME/kitchens/NAME/recipes/DOMAIN/STEP.sql, or their parameters with `kitchen run --param`, run it,
+            compare with `kitchen diff`, and publish with `kitchen promote`. Production is never touched
+            until the promotion.
+            """,
+        subcommands: [Create.self, List.self, Run.self, Diff.self, Promote.self, Delete.self])
+
+    struct Create: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a kitchen of some domains (instant).")
+        @OptionGroup var mesh: MeshOptions
+        @Argument(help: "The kitchen's name.") var name: String
+        @Option(help: "production, or the kitchen to start from.") var from = "production"
+        @Option(help: "The domains the kitchen builds, comma-separated.") var domains: String
+
+        func run() throws {
+            let ids = domains.split(separator: ",").map { DomainID($0.trimmingCharacters(in: .whitespaces)) }
+            let base = try mesh.baseRegistry()
+            let effective = try mesh.kitchens.effectiveRegistry(for: from == "production" ? nil : from, base: base)
+            let manifest = try mesh.kitchens.create(name, from: from, domains: ids, registry: effective)
+            let home = mesh.kitchens.home(of: name)
+            print(
+                "kitchen \(name) created from \(manifest.from): builds \(manifest.domains.map(\.rawValue).joined(separator: ", "))"
+            )
+            print("  home:    \(home.path)")
+            print("  recipes: \(home.appendingPathComponent("recipes").path) (the SQL of its steps: edit, then run)")
+            print("  next:    pharma-mesh kitchen run \(name)")
+        }
+    }
+
+    struct List: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every kitchen.")
+        @OptionGroup var mesh: MeshOptions
+        @Flag(help: "Print JSON instead of a table.") var json = false
+        func run() throws {
+            let kitchens = try mesh.kitchens.list()
+            if json {
+                print(try JSON.string(kitchens))
+                return
+            }
+            guard !kitchens.isEmpty else {
+                print("no kitchens; create one with `pharma-mesh kitchen create NAME --domains A,B`")
+                return
+            }
+            print(
+                Console.table(
+                    ["NAME", "FROM", "DOMAINS", "CREATED", "PROMOTED"],
+                    kitchens.map {
+                        [
+                            $0.name, $0.from, $0.domains.map(\.rawValue).joined(separator: ","),
+                            Console.date($0.createdAt),
+                            $0.promotions.last.map { Console.date($0.at) } ?? "never",
+                        ]
+                    }))
+        }
+    }
+
+    struct Run: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Build the kitchen's domains from the parent's current versions (production is not touched).")
+        @OptionGroup var mesh: MeshOptions
+        @Argument(help: "The kitchen.") var name: String
+        @Option(
+            name: .customLong("param"),
+            help: "DOMAIN.NAME=VALUE: a parameter for the kitchen's runs (repeatable; kept).")
+        var parameters: [String] = []
+        @Option(help: "The variation the kitchen's runs use (kept).") var variation: String?
+        @Flag(help: "Rebuild the kitchen's domains even when nothing changed.") var force = false
+
+        func run() async throws {
+            var values: [String: [String: String]] = [:]
+            for text in parameters {
+                let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+                let key = parts[0].split(separator: ".", maxSplits: 1).map(String.init)
+                guard parts.count == 2, key.count == 2 else {
+                    throw ValidationError(
+                        "--param \(text): write DOMAIN.NAME=VALUE, for example field-extracts.target_decile=7")
+                }
+                values[key[0], default: [:]][key[1]] = parts[1]
+            }
+            let kitchens = mesh.kitchens
+            var manifest = try kitchens.manifest(name)
+            for domain in values.keys where !manifest.domains.contains(DomainID(domain)) {
+                throw ValidationError(
+                    "--param: kitchen \(name) does not build \(domain); it builds \(manifest.domains.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+            if let variation { _ = try VariationSet.load(from: mesh.configURL).variation(named: variation) }
+            manifest = try kitchens.configure(name, parameters: values, variation: variation)
+            try kitchens.refresh(manifest)
+            let kitchenMesh = try mesh.openKitchen(name)
+            var request = kitchens.runRequest(manifest, sourceStates: try Landing.sourceStates(home: mesh.homeURL))
+            if force { request.force = Set(manifest.domains) }
+            let summary = try await RunCommand.execute(mesh: kitchenMesh, feeds: nil, asOf: nil, request: request)
+            print("next: pharma-mesh kitchen diff \(name)")
+            if summary.status.failed || summary.status == .fail {
+                throw WorkFailed(
+                    message:
+                        "kitchen run \(summary.runID) failed: \(summary.failed.map(\.rawValue).joined(separator: ", "))."
+                )
+            }
+        }
+    }
+
+    struct Diff: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract:
+                "What the kitchen changed: schema, row counts, a keyed sample of changed rows, tests side by side.")
+        @OptionGroup var mesh: MeshOptions
+        @Argument(help: "The kitchen.") var name: String
+        @Option(help: "Changed rows shown per table.") var sample = 5
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() throws {
+            let kitchens = mesh.kitchens
+            let registry = try kitchens.effectiveRegistry(for: name, base: mesh.baseRegistry())
+            let diff = try kitchens.diff(name, registry: registry, sampleSize: sample)
+            if json {
+                print(try JSON.string(diff))
+                return
+            }
+            for d in diff.domains {
+                guard d.builtInKitchen else {
+                    print("\(d.domain): not built in the kitchen yet (reads \(diff.parent)'s v\(d.parentVersion ?? 0))")
+                    continue
+                }
+                print(
+                    "\(d.domain): \(diff.parent) v\(d.parentVersion.map(String.init) ?? "-") → kitchen v\(d.kitchenVersion ?? 0)"
+                        + (d.codeChanged ? ", code changed" : "")
+                        + (d.parameterChanges.isEmpty
+                            ? ""
+                            : ", parameters "
+                                + d.parameterChanges.sorted { $0.key < $1.key }.map {
+                                    "\($0.key) \($0.value[0]) → \($0.value[1])"
+                                }.joined(separator: ", ")))
+                let rows = d.tables.map { t -> [String] in
+                    [
+                        t.table, t.parentRows.map(Console.number) ?? "-", t.kitchenRows.map(Console.number) ?? "-",
+                        "+\(t.addedRows) -\(t.removedRows) ~\(t.changedRows)",
+                        (t.addedColumns.map { "+\($0)" } + t.removedColumns.map { "-\($0)" }).joined(separator: " "),
+                    ]
+                }
+                print(
+                    Console.table(
+                        ["TABLE", "PARENT ROWS", "KITCHEN ROWS", "ROWS +ADDED -REMOVED ~CHANGED", "COLUMNS"], rows))
+                for t in d.tables where !t.sample.isEmpty {
+                    print("  changed rows of \(t.table):")
+                    for row in t.sample {
+                        print("    \(row["key"] ?? ""): \(row["parent"] ?? "") → \(row["kitchen"] ?? "")")
+                    }
+                }
+                let differing = d.tests.filter { $0.parent != $0.kitchen }
+                print("  tests: \(d.tests.count) in all, \(differing.count) with another result in the kitchen")
+                if !differing.isEmpty {
+                    print(
+                        Console.table(
+                            ["STEP", "TEST", "PARENT", "KITCHEN"],
+                            differing.map {
+                                [$0.step.isEmpty ? "(outputs)" : $0.step, $0.test, $0.parent ?? "-", $0.kitchen ?? "-"]
+                            }))
+                }
+            }
+        }
+    }
+
+    struct Promote: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Publish the kitchen's builds into its parent (only when tests and the sync check pass).")
+        @OptionGroup var mesh: MeshOptions
+        @Argument(help: "The kitchen.") var name: String
+
+        func run() async throws {
+            let kitchens = mesh.kitchens
+            let report = try await kitchens.promote(
+                name, base: try mesh.baseRegistry(), variations: try VariationSet.load(from: mesh.configURL),
+                logger: { Console.error($0) })
+            let from = try kitchens.manifest(name).from
+            print("promoted kitchen \(name) into \(from) as run \(report.runID):")
+            for p in report.promoted { print("  \(p.domain): kitchen v\(p.kitchenVersion) → \(from) v\(p.version)") }
+            for file in report.recipeFiles { print("  recipe: \(file)") }
+            if !report.staleDownstream.isEmpty {
+                print(
+                    "stale until the next run of \(from): \(report.staleDownstream.map(\.rawValue).joined(separator: ", "))"
+                )
+            }
+        }
+    }
+
+    struct Delete: ParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Remove a kitchen (and nothing else).")
+        @OptionGroup var mesh: MeshOptions
+        @Argument(help: "The kitchen.") var name: String
+        func run() throws {
+            try mesh.kitchens.delete(name)
+            print("deleted kitchen \(name)")
+        }
+    }
+}
