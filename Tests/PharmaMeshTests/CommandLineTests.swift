@@ -231,3 +231,43 @@ struct ServeCommandTests {
         #expect(!process.isRunning, "serve did not stop on SIGINT")
     }
 }
+
+struct KitchenCommandTests {
+    @Test("kitchen create, list, run, diff, promote and delete from the command line")
+    func kitchenLifecycle() throws {
+        let dir = try TemporaryDirectory("kitchen-cli")
+        defer { dir.remove() }
+        let home = dir.url.appendingPathComponent("home").path
+        let feeds = try CommandLineTests.feeds(in: dir.url).path
+        #expect(try pharmaMesh(["run", "--feeds", feeds, "--home", home]).code == 0)
+
+        let created = try pharmaMesh(["kitchen", "create", "k", "--domains", "raw-xponent", "--home", home])
+        #expect(created.code == 0, "\(created.err)")
+        #expect(created.out.contains("kitchen k created from production: builds raw-xponent"))
+        let unknown = try pharmaMesh(["kitchen", "create", "k2", "--domains", "raw-xponnent", "--home", home])
+        #expect(unknown.code == 2)
+        #expect(unknown.err.contains("raw-xponent"))
+        #expect(try pharmaMesh(["kitchen", "list", "--home", home]).out.contains("raw-xponent"))
+
+        let run = try pharmaMesh(["kitchen", "run", "k", "--force", "--home", home])
+        #expect(run.code == 0, "\(run.err)")
+        #expect(run.out.contains("raw-xponent"))
+        let diff = try pharmaMesh(["kitchen", "diff", "k", "--home", home])
+        #expect(diff.code == 0, "\(diff.err)")
+        #expect(diff.out.contains("raw-xponent: production v1 → kitchen v2"))
+        #expect(diff.out.contains("+0 -0 ~0"))
+        let badParam = try pharmaMesh(["kitchen", "run", "k", "--param", "physician-mart.x=1", "--home", home])
+        #expect(badParam.code == 2)
+        #expect(badParam.err.contains("does not build physician-mart"))
+
+        let before = try pharmaMesh(["history", "raw-xponent", "--json", "--home", home]).out
+        let promoted = try pharmaMesh(["kitchen", "promote", "k", "--home", home])
+        #expect(promoted.code == 0, "\(promoted.err)")
+        #expect(promoted.out.contains("raw-xponent: kitchen v2 → production v2"))
+        let after = try pharmaMesh(["history", "raw-xponent", "--home", home]).out
+        #expect(after.contains("promoted from kitchen k"))
+        #expect(before != after)
+        #expect(try pharmaMesh(["kitchen", "delete", "k", "--home", home]).code == 0)
+        #expect(try pharmaMesh(["kitchen", "list", "--home", home]).out.contains("no kitchens"))
+    }
+}
