@@ -14,6 +14,8 @@ struct DomainSummary: Encodable, Sendable {
     var tests: TestTally
     var sync: SyncVerdict
     var inputVersions: [String: Int]
+    var freshness: FreshnessVerdict
+    var openProblems: Int
 
     init(_ status: DomainStatus) {
         domain = status.domain
@@ -27,11 +29,13 @@ struct DomainSummary: Encodable, Sendable {
         tests = status.tests
         sync = status.sync
         inputVersions = status.inputVersions
+        freshness = status.freshness
+        openProblems = status.openProblems
     }
 
     enum CodingKeys: String, CodingKey {
         case domain, layer, description, owner, url, version, builtAt = "built_at", lastStatus = "last_status", tests
-        case sync, inputVersions = "input_versions"
+        case sync, inputVersions = "input_versions", freshness, openProblems = "open_problems"
     }
 }
 
@@ -76,12 +80,16 @@ struct DomainDetail: Encodable, Sendable {
         var lastMessage: String?
         var tests: TestTally
         var recentRuns: [DomainRunRecord]
+        /// Against the domain's service level, with the late inputs it reads.
+        var freshness: FreshnessVerdict?
+        var openProblems: [ProblemRecord]
         var runsURL: String
         var testsURL: String
         var versionsURL: String
         enum CodingKeys: String, CodingKey {
             case version, builtAt = "built_at", builtBy = "built_by", lastStatus = "last_status",
-                lastMessage = "last_message", tests, recentRuns = "recent_runs", runsURL = "runs_url",
+                lastMessage = "last_message", tests, recentRuns = "recent_runs", freshness,
+                openProblems = "open_problems", runsURL = "runs_url",
                 testsURL = "tests_url", versionsURL = "versions_url"
         }
     }
@@ -180,7 +188,8 @@ struct DomainDetail: Encodable, Sendable {
             when: When(
                 version: version?.version, builtAt: version?.publishedAt, builtBy: version?.runID,
                 lastStatus: status?.lastStatus, lastMessage: status?.lastMessage, tests: status?.tests ?? TestTally(),
-                recentRuns: try mesh.store.domainRuns(of: domain.id, limit: 10), runsURL: url + "/runs",
+                recentRuns: try mesh.store.domainRuns(of: domain.id, limit: 10), freshness: status?.freshness,
+                openProblems: try mesh.store.problems(of: domain.id, includeClosed: false), runsURL: url + "/runs",
                 testsURL: url + "/tests", versionsURL: url + "/versions"),
             withWhat: WithWhat(
                 inputs: domain.upstreamDomains.map { input in

@@ -25,6 +25,8 @@ public struct MeshServerConfiguration: Sendable {
     public var prepareRun: @Sendable (RunRequest) async throws -> RunRequest
     /// The title of the pages.
     public var title: String
+    /// How often the server looks for domains that missed their deadline (a `freshness.late` event each).
+    public var freshnessInterval: Duration = .seconds(60)
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, queryTimeout: TimeInterval = 10, queryMaxRows: Int = 10_000,
@@ -57,6 +59,8 @@ public final class MeshHTTPServer: Sendable {
     public let configuration: MeshServerConfiguration
     let launcher: RunLauncher
     let logger: Logger
+    let cache = ResponseCache(capacity: 512)
+    let metrics = ServerMetrics()
 
     public init(mesh: Mesh, configuration: MeshServerConfiguration, tokens: AccessTokens? = nil) throws {
         self.mesh = mesh
@@ -75,6 +79,7 @@ public final class MeshHTTPServer: Sendable {
             router: router,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "pharma-mesh"),
+            services: [FreshnessWatcher(mesh: mesh, interval: configuration.freshnessInterval)],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
     }
@@ -84,6 +89,25 @@ public final class MeshHTTPServer: Sendable {
 
     /// Every route the router serves, as `METHOD /path/{parameter}`, in registration order.
     public var routes: [String] { buildRouter().1.map(\.description) }
+}
+
+/// Answers of metadata routes, kept while the run history has not changed.
+final class ResponseCache: @unchecked Sendable {
+    private let lock = NSLock()
+    private var entries: [String: (stamp: String, response: Response)] = [:]
+    private let capacity: Int
+    init(capacity: Int) { self.capacity = capacity }
+
+    func get(_ key: String, stamp: String) -> Response? {
+        lock.withLock { entries[key].flatMap { $0.stamp == stamp ? $0.response : nil } }
+    }
+
+    func put(_ key: String, stamp: String, _ response: Response) {
+        lock.withLock {
+            if entries.count >= capacity { entries.removeAll(keepingCapacity: true) }
+            entries[key] = (stamp, response)
+        }
+    }
 }
 
 /// One registered route, as the OpenAPI document names it.
@@ -156,6 +180,15 @@ enum Respond {
         let data = try encoder.encode(value)
         return Response(
             status: status, headers: [.contentType: "application/json; charset=utf-8"],
+            body: .init(byteBuffer: ByteBuffer(bytes: data)))
+    }
+
+    /// JSON of plain objects (OpenLineage events).
+    static func jsonObject(_ value: Any) throws -> Response {
+        let data = try JSONSerialization.data(
+            withJSONObject: value, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return Response(
+            status: .ok, headers: [.contentType: "application/json; charset=utf-8"],
             body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 

@@ -129,6 +129,65 @@ enum OpenAPI {
             method: "GET", path: "/runs/{run}", summary: "One mesh run; a page in a browser.",
             parameters: [run, format], responses: ["200": "The run.", "404": "No such run."].merging(denied) { $1 }),
         Operation(
+            method: "GET", path: "/domains/{domain}/tests/history",
+            summary:
+                "One test (or every test) of the domain run by run, oldest first, with what measured tests measured.",
+            parameters: [
+                domain, limit,
+                Parameter(
+                    name: "test", location: "query", required: false, type: "string", description: "The test's name."),
+            ], responses: ["200": "Results over time.", "404": "No such domain."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/domains/{domain}/problems",
+            summary: "Problems consumers reported against the domain.",
+            parameters: [
+                domain,
+                Parameter(
+                    name: "open", location: "query", required: false, type: "integer", description: "1: only open ones."
+                ),
+            ], responses: ["200": "Problems.", "404": "No such domain."].merging(denied) { $1 }),
+        Operation(
+            method: "POST", path: "/domains/{domain}/problems",
+            summary: "Report a problem against the domain (any role on it).",
+            parameters: [domain], body: "application/json: {\"title\": TEXT, \"detail\": TEXT}",
+            responses: [
+                "201": "Recorded; shown on the domain's page until its owner closes it.", "400": "No title.",
+                "404": "No such domain.",
+            ].merging(denied) { $1 }),
+        Operation(
+            method: "POST", path: "/domains/{domain}/problems/{problem}/close",
+            summary: "Close a problem (the owner role), naming the run that fixed it.",
+            parameters: [
+                domain,
+                Parameter(
+                    name: "problem", location: "path", required: true, type: "integer",
+                    description: "The problem's number."),
+            ],
+            body: "application/json: {\"resolution\": TEXT, \"fixed_by_run\": RUN}",
+            responses: ["200": "Closed.", "400": "Closed already, or no such run.", "404": "No such problem."].merging(
+                denied
+            ) { $1 }),
+        Operation(
+            method: "GET", path: "/domains/{domain}/openlineage",
+            summary: "The domain's OpenLineage run events (START, COMPLETE, FAIL, ABORT).",
+            parameters: [domain, limit],
+            responses: ["200": "OpenLineage RunEvents.", "404": "No such domain."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/openlineage",
+            summary: "OpenLineage run events of the domains the token covers, for a catalog such as Marquez.",
+            parameters: [
+                limit,
+                Parameter(
+                    name: "run", location: "query", required: false, type: "string",
+                    description: "Only this mesh run's events."),
+            ],
+            responses: ["200": "OpenLineage RunEvents."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/metrics",
+            summary:
+                "Prometheus text exposition: requests, run durations, rows published, tests by outcome, lateness, sync, open problems.",
+            responses: ["200": "text/plain; version=0.0.4"].merging(denied) { $1 }, produces: "text/plain"),
+        Operation(
             method: "GET", path: "/events",
             summary: "Server-sent events of runs, tests and publications (of the domains the token covers).",
             parameters: [

@@ -44,6 +44,14 @@ enum Page {
             + rows.map { "<tr>" + $0.map { "<td>\($0)</td>" }.joined() + "</tr>" }.joined() + "</table>"
     }
 
+    /// A span of seconds in days, hours and minutes.
+    static func span(_ seconds: Int) -> String {
+        let d = seconds / 86400
+        let h = seconds % 86400 / 3600
+        let m = seconds % 3600 / 60
+        return d > 0 ? "\(d) d \(h) h" : h > 0 ? "\(h) h \(m) min" : "\(m) min"
+    }
+
     static func duration(_ ms: Int?) -> String {
         guard let ms else { return "–" }
         return ms < 1000 ? "\(ms) ms" : String(format: "%.1f s", Double(ms) / 1000)
@@ -60,6 +68,11 @@ enum Page {
                 badge(d.sync.state.rawValue)
                     + (d.sync.details.isEmpty
                         ? "" : " <span class=\"w\">\(escape(d.sync.details.joined(separator: "; ")))</span>"),
+                badge(d.freshness.state.rawValue)
+                    + (d.freshness.lateUpstream.isEmpty
+                        ? ""
+                        : " <span class=\"w\">reads late \(escape(d.freshness.lateUpstream.joined(separator: ", ")))</span>"),
+                d.openProblems == 0 ? "" : "<a href=\"\(d.url)#problems\">\(d.openProblems) open</a>",
                 escape(d.owner.team),
             ]
         }
@@ -74,7 +87,12 @@ enum Page {
             body: "<h1>The mesh</h1><p id=\"summary\">\(domains.count) domains, \(inSync) in sync.</p>"
                 + "<p class=\"w\">\(escape(MeshGraph.legend))</p><div id=\"graph\">\(try MeshGraph.svg(mesh: mesh))</div>"
                 + "<h2>Domains</h2>"
-                + table(["domain", "layer", "version", "built", "last run", "tests P / W / F", "sync", "owner"], rows)
+                + table(
+                    [
+                        "domain", "layer", "version", "built", "last run", "tests P / W / F", "sync", "freshness",
+                        "problems", "owner",
+                    ],
+                    rows)
                 + "<h2>Recent runs</h2>" + table(["run", "started", "status", "trigger"], runs))
     }
 
@@ -106,6 +124,15 @@ enum Page {
         body += "<h2 id=\"when\">When</h2>"
         body +=
             "<p>version \(d.when.version.map { "v\($0)" } ?? "–"), built \(date(d.when.builtAt)) by run \(d.when.builtBy.map { "<a href=\"/runs/\($0)\">\($0)</a>" } ?? "–"); last run \(badge(d.when.lastStatus?.rawValue))\(d.when.lastMessage.map { " <span class=\"w\">\(escape($0))</span>" } ?? ""); tests <span id=\"tests\">\(d.when.tests.passed) passed, \(d.when.tests.warned) warned, \(d.when.tests.failed) failed</span>.</p>"
+        if let f = d.when.freshness {
+            body +=
+                "<p id=\"freshness\">freshness: \(badge(f.state.rawValue))"
+                + (f.expected.map { " expected \(escape($0))" } ?? " (no service level declared)")
+                + (f.lateBySeconds.map { "; late by \(Page.span($0))" } ?? "")
+                + (f.lateUpstream.isEmpty
+                    ? "" : "; reads late inputs: \(escape(f.lateUpstream.joined(separator: ", ")))")
+                + "</p>"
+        }
         body += table(
             ["run", "started", "status", "why", "version", "duration", "rows out"],
             d.when.recentRuns.map { r in
@@ -127,6 +154,15 @@ enum Page {
                     ]
                 })
         }
+        body += "<h2 id=\"problems\">Problems reported</h2>"
+        body +=
+            d.when.openProblems.isEmpty
+            ? "<p>None open. Report one with <code>POST \(d.url)/problems</code> or <code>pharma-mesh problem report \(escape(d.domain.rawValue)) --title …</code>.</p>"
+            : table(
+                ["#", "title", "reported by", "reported", "status"],
+                d.when.openProblems.map {
+                    ["\($0.id ?? 0)", escape($0.title), escape($0.reportedBy), date($0.reportedAt), badge($0.status)]
+                })
         body +=
             "<h2 id=\"with-what\">With what</h2><p>sync: \(badge(d.withWhat.sync.state.rawValue)) \(escape(d.withWhat.sync.details.joined(separator: "; ")))</p>"
         body += table(

@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 import HTTPTypes
 import Hummingbird
 import MeshRuntime
@@ -11,14 +12,17 @@ extension MeshHTTPServer {
     func buildRouter() -> (Router<BasicRequestContext>, [RouteKey]) {
         let router = Router()
         var keys: [RouteKey] = []
-        func add(_ method: HTTPRequest.Method, _ path: String, open: Bool = false, _ handler: @escaping Handler) {
+        func add(
+            _ method: HTTPRequest.Method, _ path: String, open: Bool = false, cached: Bool = false,
+            _ handler: @escaping Handler
+        ) {
             let key = RouteKey(method: method.rawValue, path: path)
             keys.append(key)
             let routerPath = path.split(separator: "/").map { segment in
                 segment.hasPrefix("{") ? ":" + segment.dropFirst().dropLast() : segment
             }.joined(separator: "/")
             router.on(RouterPath("/" + routerPath), method: method) { request, context in
-                await self.handle(request, context, key: key, open: open, handler)
+                await self.handle(request, context, key: key, open: open, cached: cached, handler)
             }
         }
 
@@ -33,13 +37,13 @@ extension MeshHTTPServer {
             let body = try await request.body.collect(upTo: 4096)
             return try self.login(parseQuery(String(buffer: body))["token"], caller)
         }
-        add(.get, "/") { _, _, caller in try self.meshOverview(caller) }
-        add(.get, "/mesh.svg") { _, _, caller in
+        add(.get, "/", cached: true) { _, _, caller in try self.meshOverview(caller) }
+        add(.get, "/mesh.svg", cached: true) { _, _, caller in
             _ = try caller.require()
             return Respond.text(try MeshGraph.svg(mesh: self.mesh), type: "image/svg+xml")
         }
-        add(.get, "/domains") { _, _, caller in try self.meshOverview(caller) }
-        add(.get, "/domains/{domain}") { _, context, caller in
+        add(.get, "/domains", cached: true) { _, _, caller in try self.meshOverview(caller) }
+        add(.get, "/domains/{domain}", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
             let detail = try DomainDetail.make(domain, mesh: self.mesh)
             if caller.wantsHTML { return Respond.html(try Page.domain(detail, mesh: self.mesh)) }
@@ -77,7 +81,7 @@ extension MeshHTTPServer {
             let limit = try caller.integer("limit", default: 500, max: 5000)
             return try Respond.json(try self.mesh.store.testResults(of: domain.id, limit: limit))
         }
-        add(.get, "/domains/{domain}/lineage") { _, context, caller in
+        add(.get, "/domains/{domain}/lineage", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
             return try Respond.json(
                 LineageAnswer(
@@ -86,15 +90,15 @@ extension MeshHTTPServer {
                         .init(domain: $0.domain, version: $0.version, builtFrom: $0.builtFrom)
                     }))
         }
-        add(.get, "/domains/{domain}/lineage.svg") { _, context, caller in
+        add(.get, "/domains/{domain}/lineage.svg", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
             return Respond.text(try MeshGraph.lineageSVG(of: domain.id, mesh: self.mesh), type: "image/svg+xml")
         }
-        add(.get, "/domains/{domain}/versions") { _, context, caller in
+        add(.get, "/domains/{domain}/versions", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
             return try Respond.json(try self.mesh.store.versions(of: domain.id))
         }
-        add(.get, "/domains/{domain}/catalog") { _, context, caller in
+        add(.get, "/domains/{domain}/catalog", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
             return try Respond.json(try Catalog.make(domain, mesh: self.mesh))
         }
@@ -120,6 +124,69 @@ extension MeshHTTPServer {
             if caller.wantsHTML { return Respond.html(try Page.run(detail, mesh: self.mesh)) }
             return try Respond.json(detail)
         }
+        add(.get, "/domains/{domain}/tests/history") { _, context, caller in
+            let domain = try self.domain(context, caller)
+            let limit = try caller.integer("limit", default: 200, max: 5000)
+            return try Respond.json(try self.testHistory(domain.id, test: caller.query["test"], limit: limit))
+        }
+        add(.get, "/domains/{domain}/problems") { _, context, caller in
+            let domain = try self.domain(context, caller)
+            return try Respond.json(
+                try self.mesh.store.problems(of: domain.id, includeClosed: caller.query["open"] != "1"))
+        }
+        add(.post, "/domains/{domain}/problems") { request, context, caller in
+            let domain = try self.domain(context, caller)
+            struct Body: Decodable {
+                var title: String
+                var detail: String?
+            }
+            let body: Body = try await Self.decode(
+                request, example: #"{"title": "TRx doubled for territory T012", "detail": "…"}"#)
+            let problem = try await self.mesh.reportProblem(
+                domain: domain.id, title: body.title, detail: body.detail ?? "", by: try caller.require().name)
+            var response = try Respond.json(problem, status: .created)
+            response.headers[.location] = "/domains/\(domain.id)/problems"
+            return response
+        }
+        add(.post, "/domains/{domain}/problems/{problem}/close") { request, context, caller in
+            let domain = try self.domain(context, caller, role: .owner)
+            guard let id = Int64(context.parameters.get("problem") ?? ""),
+                let problem = try self.mesh.store.problem(id),
+                problem.domain == domain.id
+            else { throw APIError(.notFound, "\(domain.id) has no such problem") }
+            struct Body: Decodable {
+                var resolution: String?
+                var fixedByRun: String?
+                enum CodingKeys: String, CodingKey { case resolution, fixedByRun = "fixed_by_run" }
+            }
+            let body: Body = try await Self.decode(
+                request, example: #"{"resolution": "restated", "fixed_by_run": "r20261201T101500-3fa2b1c0"}"#)
+            return try Respond.json(
+                try await self.mesh.closeProblem(
+                    id, by: try caller.require().name, resolution: body.resolution ?? "",
+                    fixedBy: body.fixedByRun.map(RunID.init)))
+        }
+        add(.get, "/domains/{domain}/openlineage") { _, context, caller in
+            let domain = try self.domain(context, caller)
+            let limit = try caller.integer("limit", default: 200, max: 5000)
+            return try Respond.jsonObject(
+                try OpenLineage.recorded(home: self.mesh.home, domain: domain.id, limit: limit))
+        }
+        add(.get, "/openlineage") { _, _, caller in
+            let token = try caller.require()
+            let limit = try caller.integer("limit", default: 500, max: 10000)
+            let events = try OpenLineage.recorded(
+                home: self.mesh.home, run: try caller.query["run"].map { try self.checkedRunID($0) }, limit: limit)
+            return try Respond.jsonObject(
+                events.filter { event in
+                    ((event["job"] as? [String: Any])?["name"] as? String).map { token.covers(DomainID($0)) } ?? false
+                })
+        }
+        add(.get, "/metrics") { _, _, caller in
+            _ = try caller.require()
+            return Respond.text(
+                try self.metrics.exposition(mesh: self.mesh), type: "text/plain; version=0.0.4; charset=utf-8")
+        }
         add(.get, "/events") { request, _, caller in try self.eventStream(request, caller) }
         add(.get, "/query") { _, _, caller in try await self.query(caller) }
         return (router, keys)
@@ -127,13 +194,16 @@ extension MeshHTTPServer {
 
     /// Authenticates, runs the handler, and turns every error into an answer for people.
     func handle(
-        _ request: Request, _ context: BasicRequestContext, key: RouteKey, open: Bool, _ handler: Handler
+        _ request: Request, _ context: BasicRequestContext, key: RouteKey, open: Bool, cached: Bool,
+        _ handler: Handler
     ) async -> Response {
         let query = parseQuery(request.uri.query)
         let accept = request.headers[.accept] ?? ""
         let wantsHTML = query["format"] == "html" || (query["format"] == nil && accept.contains("text/html"))
         var caller = Caller(token: nil, query: query, wantsHTML: wantsHTML)
         var response: Response
+        let started = ContinuousClock.now
+        defer { metrics.request(route: key.description, status: response.status.code, duration: .now - started) }
         do {
             let secret = Self.bearer(request) ?? Self.cookie(request, "mesh_token")
             if open {
@@ -141,7 +211,21 @@ extension MeshHTTPServer {
             } else {
                 caller.token = try tokens.authenticate(secret)
             }
-            response = try await handler(request, context, caller)
+            if cached, let token = caller.token {
+                // Metadata changes only with the run history (every change comes with an event) or the clock
+                // (freshness): the stamp is the newest event id and the minute.
+                let stamp =
+                    "\(try mesh.store.latestEventID())-\(Int(mesh.configuration.now().timeIntervalSince1970 / 60))"
+                let cacheKey = "\(request.uri.string)|\(token.id)|\(wantsHTML)"
+                if let hit = cache.get(cacheKey, stamp: stamp) {
+                    response = hit
+                } else {
+                    response = try await handler(request, context, caller)
+                    if response.status == .ok { cache.put(cacheKey, stamp: stamp, response) }
+                }
+            } else {
+                response = try await handler(request, context, caller)
+            }
         } catch let denied as AccessDenied {
             response = Respond.error(.init(code: denied.status), denied.message, html: wantsHTML)
             if denied.status == 401 { response.headers[.wwwAuthenticate] = "Bearer realm=\"mesh\"" }
@@ -195,11 +279,45 @@ extension MeshHTTPServer {
     }
 
     func runID(_ context: BasicRequestContext) throws -> RunID {
-        let raw = context.parameters.get("run") ?? ""
+        try checkedRunID(context.parameters.get("run") ?? "")
+    }
+
+    func checkedRunID(_ raw: String) throws -> RunID {
         guard !raw.isEmpty, raw.count <= 80, raw.allSatisfy({ $0.isLetter || $0.isNumber || $0 == "-" }) else {
             throw APIError(.notFound, "'\(raw)' is not a run id (they look like r20261201T101500-3fa2b1c0)")
         }
         return RunID(raw)
+    }
+
+    /// A JSON body, or a 400 that shows what to send.
+    static func decode<T: Decodable>(_ request: Request, example: String) async throws -> T {
+        let body = try await request.body.collect(upTo: 64 * 1024)
+        do {
+            return try JSONDecoder().decode(T.self, from: Data(buffer: body))
+        } catch {
+            throw APIError(
+                .badRequest, "the body is not what this route takes: send JSON such as \(example) (\(error))")
+        }
+    }
+
+    /// A test's results run by run, oldest first, with what it measured.
+    func testHistory(_ domain: DomainID, test: String?, limit: Int) throws -> [[String: String]] {
+        try mesh.store.pool.read { db in
+            try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT * FROM (SELECT run_id, at, step, test, status, failures, value FROM test_result
+                    WHERE domain = ? AND (? IS NULL OR test = ?) ORDER BY at DESC LIMIT ?) ORDER BY at
+                    """, arguments: [domain, test, test, limit]
+            ).map { row in
+                var entry: [String: String] = [
+                    "run_id": row["run_id"], "at": row["at"], "step": row["step"], "test": row["test"],
+                    "status": row["status"], "failures": "\(row["failures"] as Int)",
+                ]
+                if let value = row["value"] as Double? { entry["value"] = "\(value)" }
+                return entry
+            }
+        }
     }
 
     /// `/login?token=…&next=/path`: keeps the token in an HTTP-only cookie so that pages work in a browser.

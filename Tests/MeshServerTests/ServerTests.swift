@@ -251,6 +251,60 @@ struct ServerTests {
         }
     }
 
+    @Test("metrics scraped from a live server; a problem reported, shown and closed over HTTP; OpenLineage served")
+    func metricsProblemsAndLineage() async throws {
+        let f = try await ServerFixture()
+        defer { f.directory.remove() }
+        let reader = try f.token("analyst", .reader, ["orders-mart"])
+        try await f.live { client in
+            _ = try await client.get("/domains/orders-mart", token: reader)
+            _ = try await client.get("/domains/nope", token: reader)
+            #expect(try await client.get("/metrics", token: nil).status == .unauthorized)
+            let scrape = try await client.get("/metrics", token: f.owner)
+            #expect(scrape.headers[.contentType]?.hasPrefix("text/plain; version=0.0.4") == true)
+            let text = scrape.text
+            #expect(text.contains(#"mesh_http_requests_total{route="GET /domains/{domain}",status="200"} 1"#))
+            #expect(text.contains(#"mesh_http_requests_total{route="GET /domains/{domain}",status="404"} 1"#))
+            #expect(text.contains("# TYPE mesh_http_request_duration_seconds histogram"))
+            #expect(text.contains(#"mesh_domain_runs_total{domain="orders-mart",status="success"} 1.0"#))
+            #expect(text.contains(#"mesh_tests_total{domain="orders-mart",status="pass"} 1.0"#))
+            #expect(text.contains(#"mesh_domain_rows{domain="orders-mart"} 3.0"#))
+            #expect(text.contains(#"mesh_domain_lateness_seconds{domain="orders"} 0.0"#))
+            #expect(text.contains(#"mesh_domain_in_sync{domain="secret-mart"} 1.0"#))
+
+            let reported = try await client.post(
+                "/domains/orders-mart/problems", token: reader,
+                json: #"{"title": "values look tripled", "detail": "since v1"}"#)
+            #expect(reported.status == .created)
+            let id = try #require(reported.json["id"] as? Int)
+            #expect(reported.json["reported_by"] as? String == "analyst")
+            let detail = try await client.get("/domains/orders-mart", token: reader)
+            let open = (detail.json["when"] as? [String: Any])?["open_problems"] as? [[String: Any]]
+            #expect(open?.first?["title"] as? String == "values look tripled")
+            let page = try await client.get("/domains/orders-mart?format=html", token: reader)
+            #expect(page.text.contains("values look tripled"))
+            #expect(
+                try await client.post("/domains/orders-mart/problems", token: reader, json: "{}").status == .badRequest)
+            let denied = try await client.post("/domains/orders-mart/problems/\(id)/close", token: reader, json: "{}")
+            #expect(denied.status == .forbidden)
+            let closed = try await client.post(
+                "/domains/orders-mart/problems/\(id)/close", token: f.owner,
+                json: #"{"resolution": "factor reset", "fixed_by_run": "\#(f.firstRun)"}"#)
+            #expect(closed.status == .ok)
+            #expect(closed.json["fixed_by_run"] as? String == f.firstRun.rawValue)
+            #expect(try await client.get("/domains/orders-mart/problems?open=1", token: reader).array.isEmpty)
+            let metricsAfter = try await client.get("/metrics", token: f.owner).text
+            #expect(metricsAfter.contains(#"mesh_domain_open_problems{domain="orders-mart"} 0.0"#))
+
+            let lineage = try await client.get("/domains/orders-mart/openlineage", token: reader)
+            #expect(lineage.array.map { $0["eventType"] as? String } == ["START", "COMPLETE"])
+            let all = try await client.get("/openlineage", token: reader)
+            #expect(Set(all.array.compactMap { ($0["job"] as? [String: Any])?["name"] as? String }) == ["orders-mart"])
+            let history = try await client.get("/domains/orders-mart/tests/history", token: reader)
+            #expect(history.array.first?["status"] as? String == "pass")
+        }
+    }
+
     @Test("/openapi.json lists exactly the router's routes, and each documented operation is served by its route")
     func openAPIMatchesTheRouter() async throws {
         let f = try await ServerFixture()
@@ -269,13 +323,16 @@ struct ServerTests {
                 let parts = operation.split(separator: " ", maxSplits: 1).map(String.init)
                 var uri = parts[1].replacingOccurrences(of: "{domain}", with: "orders-mart")
                     .replacingOccurrences(of: "{run}", with: f.firstRun.rawValue)
+                    .replacingOccurrences(of: "{problem}", with: "1")
                 if uri == "/events" { uri += "?after=0&limit=1" }
                 if uri == "/query" { uri += "?sql=\(encoded("SELECT 1"))" }
                 var headers: HTTPFields = [.authorization: "Bearer \(f.owner)"]
                 var body: ByteBuffer? = nil
                 if parts[0] == "POST" {
                     headers[.contentType] = "application/json"
-                    body = ByteBuffer(string: uri == "/login" ? "token=\(f.owner)" : "{}")
+                    body = ByteBuffer(
+                        string: uri == "/login"
+                            ? "token=\(f.owner)" : uri.hasSuffix("/problems") ? #"{"title": "t"}"# : "{}")
                 }
                 let response = try await client.executeRequest(
                     uri: uri, method: HTTPRequest.Method(parts[0])!, headers: headers, body: body)

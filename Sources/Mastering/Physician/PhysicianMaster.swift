@@ -135,6 +135,11 @@ enum PhysicianMaster {
                     table: "physician_xref", column: "physician_id", references: "physician", column: "physician_id"),
                 Unique(table: "physician_xref", grain: ["source", "source_id"]),
                 AcceptedValues(table: "physician", column: "status", values: statusValues),
+                // The trend: the share of unmatched source ids may not jump between two published versions.
+                TrendTest(
+                    "unmatched_share_trend",
+                    metric: "SELECT AVG(physician_id IS NULL) FROM {schema}physician_xref", maxIncrease: 0.02,
+                    severity: .fail),
                 CustomSQLTest(
                     "unmatched_share_under_threshold", severity: .warn,
                     sql: """

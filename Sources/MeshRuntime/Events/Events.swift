@@ -16,6 +16,9 @@ public enum EventKind: String, Sendable, Codable, Hashable, CaseIterable, Databa
     case syncViolation = "sync.violation"
     case syncResolved = "sync.resolved"
     case runTriggered = "run.triggered"
+    case freshnessLate = "freshness.late"
+    case problemReported = "problem.reported"
+    case problemClosed = "problem.closed"
     case custom
 }
 

@@ -138,6 +138,9 @@ public struct Domain: Sendable {
     /// }
     /// ```
     public var buildsOnPreviousVersion: Bool
+    /// When consumers expect a new version (a service level): `status`, the domain's URL and the mesh page
+    /// show on time, late or stale, and a missed deadline raises a `freshness.late` event.
+    public var freshness: FreshnessSLA?
 
     public init(
         id: DomainID, layer: String, owner: Owner, description: String,

@@ -325,7 +325,7 @@ struct DomainBuilder: Sendable {
                 TestResultRecord(
                     runID: runID, domain: domain.id, step: step?.rawValue ?? "", test: $0.test, severity: $0.severity,
                     status: $0.status,
-                    failures: $0.failures, sample: $0.sample, message: $0.message, at: at)
+                    failures: $0.failures, sample: $0.sample, message: $0.message, at: at, value: $0.value)
             })
         for result in results where result.status != .pass {
             await emit(

@@ -79,6 +79,7 @@ public final class Mesh: Sendable {
         defer { withExtendedLifetime(lock) {} }
         try recover()
         var summary = try await MeshRun(mesh: self, request: request).execute()
+        recordLineage(summary.runID)
         // Triggered runs go after the run that caused them, one at a time, each with its own run id.
         while let (trigger, event) = await triggers.next() {
             let triggered = RunRequest(
@@ -86,9 +87,20 @@ public final class Mesh: Sendable {
                 parameters: [trigger.domain: trigger.parameters], force: [trigger.domain],
                 trigger: "event:\(trigger.name)",
                 triggerEventID: event.id)
-            summary.triggeredRuns.append(try await MeshRun(mesh: self, request: triggered).execute())
+            let triggeredSummary = try await MeshRun(mesh: self, request: triggered).execute()
+            recordLineage(triggeredSummary.runID)
+            summary.triggeredRuns.append(triggeredSummary)
         }
+        // A run is when lateness shows first: announce the deadlines missed so far.
+        _ = try? await announceLateDomains()
         return summary
+    }
+
+    /// Writes the run's OpenLineage events; a failure to write them is logged and never fails the run.
+    func recordLineage(_ runID: RunID) {
+        do { try OpenLineage.record(runID, mesh: self) } catch {
+            configuration.logger.warning("OpenLineage events of \(runID) not written: \(error)")
+        }
     }
 
     /// Cleans up after a process that died mid-run: marks its runs interrupted and removes half-built files

@@ -34,16 +34,21 @@ public struct DomainStatus: Codable, Sendable {
     public var inputVersions: [String: Int]
     public var rowCounts: [String: Int]
     public var sync: SyncVerdict
+    public var freshness: FreshnessVerdict
+    /// Problems consumers reported that the owner has not closed.
+    public var openProblems: Int
 }
 
 extension Mesh {
     /// The status of every registered domain, read from one consistent set of versions.
     public func status() throws -> [DomainStatus] {
         let current = try store.currentVersions()
+        let freshness = try freshness()
+        let problems = try store.openProblemCounts()
         return try registry.ids.map { id in
             let domain = registry[id]!
             let version = current[id]
-            let lastRun = try store.domainRuns(of: id, limit: 20).first { $0.status != .upToDate }
+            let lastRun = try store.domainRuns(of: id, limit: 3).first { $0.status != .upToDate }
             var tally = TestTally()
             if let run = version?.runID {
                 for result in try store.testResults(of: id, run: run) {
@@ -60,7 +65,8 @@ extension Mesh {
                 fingerprint: version?.fingerprint, builtAt: version?.publishedAt, lastStatus: lastRun?.status,
                 lastRun: lastRun?.runID,
                 lastMessage: lastRun?.message, tests: tally, inputVersions: version?.inputVersions ?? [:],
-                rowCounts: version?.rowCounts ?? [:], sync: syncVerdict(of: domain, current: current))
+                rowCounts: version?.rowCounts ?? [:], sync: syncVerdict(of: domain, current: current),
+                freshness: freshness[id]!, openProblems: problems[id] ?? 0)
         }
     }
 

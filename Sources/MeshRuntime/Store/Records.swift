@@ -106,9 +106,11 @@ public struct TestResultRecord: Codable, Sendable, FetchableRecord, PersistableR
     public var sample: [[String: String]]
     public var message: String
     public var at: Date
+    /// What a measured test measured (a trend test's metric), so that it can be followed over time.
+    public var value: Double? = nil
 
     enum CodingKeys: String, CodingKey {
-        case runID = "run_id", domain, step, test, severity, status, failures, sample, message, at
+        case runID = "run_id", domain, step, test, severity, status, failures, sample, message, at, value
     }
 }
 

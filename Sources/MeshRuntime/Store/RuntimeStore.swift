@@ -79,6 +79,17 @@ public final class RuntimeStore: Sendable {
                     "CREATE TABLE version_pin (domain TEXT NOT NULL, version INTEGER NOT NULL, holder TEXT NOT NULL, PRIMARY KEY (domain, version, holder))"
             )
         }
+        migrator.registerMigration("v4: problems and measured tests") { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE problem (
+                        id INTEGER PRIMARY KEY AUTOINCREMENT, domain TEXT NOT NULL, title TEXT NOT NULL, detail TEXT NOT NULL,
+                        reported_by TEXT NOT NULL, reported_at DATETIME NOT NULL, status TEXT NOT NULL, closed_by TEXT,
+                        closed_at DATETIME, resolution TEXT, fixed_by_run TEXT);
+                    CREATE INDEX problem_by_domain ON problem(domain, status);
+                    ALTER TABLE test_result ADD COLUMN value REAL;
+                    """)
+        }
         return migrator
     }
 
@@ -253,6 +264,11 @@ public final class RuntimeStore: Sendable {
             return try LogLine.fetchAll(
                 db, sql: "SELECT * FROM log_line WHERE run_id = ? ORDER BY rowid", arguments: [run])
         }
+    }
+
+    /// The newest event's id (0 when none): it changes whenever the history does.
+    public func latestEventID() throws -> Int64 {
+        try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM event") ?? 0 }
     }
 
     /// Events after an id, oldest first (or the newest ones first).

@@ -65,9 +65,31 @@ public struct TestResult: Sendable, Codable, Hashable {
     /// Up to five offending rows, as column → value text.
     public var sample: [[String: String]]
     public var message: String
+    /// What a measured test measured on this build.
+    public var value: Double? = nil
 
     /// Runs a test against a database.
     public static func evaluate(_ test: any DataTest, step: StepID?, in db: Database, context: TestContext)
+        -> TestResult
+    {
+        var result = evaluateRows(test, step: step, in: db, context: context)
+        if let measured = test as? any MeasuredTest, result.status != .error {
+            do {
+                if let sql = try measured.valueSQL(context) {
+                    result.value = try Double.fetchOne(db, sql: sql)
+                    if let value = result.value {
+                        result.message += "; measured \(String(format: "%.4g", value))"
+                    }
+                }
+            } catch {
+                result.status = .error
+                result.message = "the measure could not run: \(error)"
+            }
+        }
+        return result
+    }
+
+    static func evaluateRows(_ test: any DataTest, step: StepID?, in db: Database, context: TestContext)
         -> TestResult
     {
         do {

@@ -25,10 +25,22 @@ struct StatusCommand: ParsableCommand {
                 s.inputVersions.sorted { $0.key < $1.key }.map { "\($0.key)@v\($0.value)" }.joined(separator: " "),
                 s.sync.state.rawValue.replacingOccurrences(of: "_", with: " ")
                     + (s.sync.details.isEmpty ? "" : ": " + s.sync.details.joined(separator: "; ")),
+                s.freshness.state == .noLevel
+                    ? "-"
+                    : s.freshness.state.rawValue.replacingOccurrences(of: "_", with: " ")
+                        + (s.freshness.lateBySeconds.map { " by \(Console.duration(ms: $0 * 1000))" } ?? "")
+                        + (s.freshness.lateUpstream.isEmpty
+                            ? "" : "; reads late \(s.freshness.lateUpstream.joined(separator: ", "))"),
+                s.openProblems == 0 ? "" : "\(s.openProblems)",
             ]
         }
         print(
-            Console.table(["DOMAIN", "LAYER", "VERSION", "BUILT", "LAST RUN", "TESTS P/W/F", "INPUTS", "SYNC"], rows))
+            Console.table(
+                [
+                    "DOMAIN", "LAYER", "VERSION", "BUILT", "LAST RUN", "TESTS P/W/F", "INPUTS", "SYNC", "FRESHNESS",
+                    "PROBLEMS",
+                ],
+                rows))
     }
 }
 
@@ -76,10 +88,36 @@ struct TestsCommand: ParsableCommand {
         help: "A run id; default: the run that built the current version, else the latest run that tested it.")
     var runID: String?
     @Flag(help: "Print JSON instead of a table.") var json = false
+    @Flag(help: "Every run's results over time, oldest first (with what measured tests measured).") var history = false
+    @Option(help: "With --history: only this test.") var test: String?
 
     func run() throws {
         let mesh = try self.mesh.open()
         try mesh.requireDomain(domain)
+        if history {
+            var results = try mesh.store.testResults(of: domain, limit: 5000).reversed().filter {
+                test == nil || $0.test == test
+            }
+            if results.isEmpty, let test {
+                throw ValidationError("\(domain) has no results of a test named \(test)")
+            }
+            results = Array(results.suffix(200))
+            if json {
+                print(try JSON.string(results))
+                return
+            }
+            print(
+                Console.table(
+                    ["RUN", "AT", "TEST", "RESULT", "OFFENDING", "MEASURED"],
+                    results.map {
+                        [
+                            $0.runID.rawValue, Console.date($0.at), $0.test, $0.status.rawValue,
+                            Console.number($0.failures),
+                            $0.value.map { String(format: "%.4g", $0) } ?? "",
+                        ]
+                    }))
+            return
+        }
         let runID: RunID? =
             try runID.map { RunID($0) } ?? mesh.store.currentVersion(of: domain)?.runID
             ?? mesh.store.testResults(of: domain, limit: 1).first?.runID
