@@ -45,6 +45,15 @@ public enum OpenLineage {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var events: [[String: Any]] = []
+        // Versions repeat across the domain runs of a mesh run (every mart reads the same dimensions).
+        var versions: [String: VersionRecord?] = [:]
+        func version(_ domain: DomainID, _ number: Int) throws -> VersionRecord? {
+            let key = "\(domain)@\(number)"
+            if let known = versions[key] { return known }
+            let record = try mesh.store.version(domain, number)
+            versions[key] = record
+            return record
+        }
         for run in try mesh.store.domainRuns(in: runID) {
             let ending: String
             switch run.status {
@@ -73,8 +82,8 @@ public enum OpenLineage {
             }
             let job: [String: Any] = ["namespace": namespace, "name": run.domain.rawValue, "facets": jobFacets]
             var inputs: [[String: Any]] = []
-            for (input, version) in run.inputVersions.sorted(by: { $0.key < $1.key }) {
-                let record = try mesh.store.version(DomainID(input), version)
+            for (input, number) in run.inputVersions.sorted(by: { $0.key < $1.key }) {
+                let record = try version(DomainID(input), number)
                 for table in (record?.schema.keys.sorted() ?? []) {
                     inputs.append(dataset(domain: input, table: table, record: record, output: false))
                 }
