@@ -92,7 +92,7 @@ extension Mesh {
                 )
             }
         }
-        let (queue, versions) = try snapshot(attaching: domains)
+        let (queue, versions) = try attachCurrent(domains)
         // The time limit: SQLite stops the statement where it is when interrupted.
         let timer = DispatchWorkItem { queue.interrupt() }
         DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
@@ -111,7 +111,7 @@ extension Mesh {
         }
     }
 
-    private static func run(_ sql: String, db: Database, maxRows: Int, versions: [DomainID: VersionRecord]) throws
+    private static func run(_ sql: String, db: Database, maxRows: Int, versions: [DomainID: Int]) throws
         -> QueryResult
     {
         let statements = try db.allStatements(sql: sql)
@@ -141,7 +141,7 @@ extension Mesh {
                 })
         }
         return QueryResult(
-            columns: statement.columnNames, rows: rows, versions: versions.mapValues(\.version), truncated: truncated)
+            columns: statement.columnNames, rows: rows, versions: versions, truncated: truncated)
     }
 
     /// `name.` prefixes in the SQL, outside string literals, lower-cased.

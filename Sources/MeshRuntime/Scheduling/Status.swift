@@ -131,7 +131,20 @@ extension Mesh {
     /// The versions are read in one transaction, so a query sees one consistent set even while a run
     /// publishes. SQLite attaches at most 10 databases to one connection; name the domains a query needs.
     public func snapshot(attaching domains: [DomainID]) throws -> (DatabaseQueue, [DomainID: VersionRecord]) {
-        let current = try store.currentVersions()
+        let current = try store.currentVersions().filter { domains.contains($0.key) }
+        let queue = try attach(domains, files: current.mapValues { ($0.version, $0.path) })
+        return (queue, current)
+    }
+
+    /// The read-only connection of `snapshot`, reading only the version numbers and files (a query's path:
+    /// decoding whole version records was most of a small query's time).
+    func attachCurrent(_ domains: [DomainID]) throws -> (DatabaseQueue, [DomainID: Int]) {
+        let files = try store.currentFiles(of: domains)
+        return (try attach(domains, files: files), files.mapValues(\.version))
+    }
+
+    private func attach(_ domains: [DomainID], files: [DomainID: (version: Int, path: String)]) throws -> DatabaseQueue
+    {
         guard domains.count <= 10 else {
             throw MeshError(
                 .query, "a query can read at most 10 domains at once (SQLite's attach limit); it names \(domains.count)"
@@ -140,19 +153,17 @@ extension Mesh {
         var configuration = Configuration()
         configuration.readonly = false  // the in-memory main database; every attached version is read-only
         let queue = try DatabaseQueue(configuration: configuration)
-        var used: [DomainID: VersionRecord] = [:]
         try queue.writeWithoutTransaction { db in
             for id in domains {
-                guard let version = current[id] else {
+                guard let file = files[id] else {
                     throw MeshError(.notFound, "domain \(id) has no published version yet; run the mesh first")
                 }
                 try db.execute(
                     sql: "ATTACH DATABASE ? AS \(quoteQualified(id.schemaName))",
-                    arguments: [DomainBuilder.readOnlyURI(path(of: version))])
-                used[id] = version
+                    arguments: [DomainBuilder.readOnlyURI(home.appendingPathComponent(file.path))])
             }
             try db.execute(sql: "PRAGMA query_only = 1")
         }
-        return (queue, used)
+        return queue
     }
 }

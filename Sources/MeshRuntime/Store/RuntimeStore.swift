@@ -168,6 +168,24 @@ public final class RuntimeStore: Sendable {
         }
     }
 
+    /// The serving version number and file of each named domain, read in one transaction.
+    public func currentFiles(of domains: [DomainID]) throws -> [DomainID: (version: Int, path: String)] {
+        try pool.read { db in
+            var result: [DomainID: (version: Int, path: String)] = [:]
+            for row in try Row.fetchAll(
+                db,
+                sql: """
+                    SELECT v.domain, v.version, v.path FROM domain_version v
+                    JOIN current_version c ON c.domain = v.domain AND c.version = v.version
+                    """)
+            {
+                let id = DomainID(row[0] as String)
+                if domains.contains(id) { result[id] = (row[1], row[2]) }
+            }
+            return result
+        }
+    }
+
     public func currentVersion(of domain: DomainID) throws -> VersionRecord? {
         try pool.read { db in
             try VersionRecord.fetchOne(
