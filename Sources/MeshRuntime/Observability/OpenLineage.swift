@@ -40,19 +40,102 @@ public enum OpenLineage {
         return parts.joined(separator: "-")
     }
 
+    /// One OpenLineage RunEvent, as written.
+    public struct RunEvent: Encodable, Sendable {
+        public var eventType: String
+        public var eventTime: String
+        public var run: Run
+        public var job: Job
+        public var inputs: [Dataset]
+        public var outputs: [Dataset]
+        public var producer = OpenLineage.producer
+        public var schemaURL = OpenLineage.runEventSchema
+    }
+    public struct Run: Encodable, Sendable {
+        public var runId: String
+        public var facets: [String: MeshRunFacet]
+    }
+    public struct MeshRunFacet: Encodable, Sendable {
+        var _producer = OpenLineage.producer
+        var _schemaURL = OpenLineage.meshRunFacet
+        var meshRunId: String
+        var status: String
+        var reason: String
+        var codeVersion: String
+        var parameters: [String: String]
+    }
+    public struct Job: Encodable, Sendable {
+        public var namespace = OpenLineage.namespace
+        public var name: String
+        var facets: JobFacets
+    }
+    struct JobFacets: Encodable, Sendable {
+        struct Documentation: Encodable, Sendable {
+            var _producer = OpenLineage.producer
+            var _schemaURL = OpenLineage.documentationFacet
+            var description: String
+        }
+        struct Ownership: Encodable, Sendable {
+            struct Owner: Encodable, Sendable {
+                var name: String
+                var type: String
+            }
+            var _producer = OpenLineage.producer
+            var _schemaURL = OpenLineage.ownershipFacet
+            var owners: [Owner]
+        }
+        var documentation: Documentation?
+        var ownership: Ownership?
+    }
+    public struct Dataset: Encodable, Sendable {
+        public var namespace = OpenLineage.namespace
+        public var name: String
+        var facets: DatasetFacets
+        var outputFacets: OutputFacets?
+    }
+    struct DatasetFacets: Encodable, Sendable {
+        struct Schema: Encodable, Sendable {
+            struct Field: Encodable, Sendable {
+                var name: String
+                var type: String
+            }
+            var _producer = OpenLineage.producer
+            var _schemaURL = OpenLineage.schemaFacet
+            var fields: [Field]
+        }
+        struct Version: Encodable, Sendable {
+            var _producer = OpenLineage.producer
+            var _schemaURL = OpenLineage.versionFacet
+            var datasetVersion: String
+        }
+        var schema: Schema?
+        var version: Version?
+    }
+    struct OutputFacets: Encodable, Sendable {
+        struct Statistics: Encodable, Sendable {
+            var _producer = OpenLineage.producer
+            var _schemaURL = OpenLineage.statisticsFacet
+            var rowCount: Int
+        }
+        var outputStatistics: Statistics
+    }
+
     /// The events of one mesh run, built from its history.
-    public static func events(of runID: RunID, mesh: Mesh) throws -> [[String: Any]] {
+    public static func events(of runID: RunID, mesh: Mesh) throws -> [RunEvent] {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
-        var events: [[String: Any]] = []
-        // Versions repeat across the domain runs of a mesh run (every mart reads the same dimensions).
-        var versions: [String: VersionRecord?] = [:]
-        func version(_ domain: DomainID, _ number: Int) throws -> VersionRecord? {
-            let key = "\(domain)@\(number)"
-            if let known = versions[key] { return known }
+        var events: [RunEvent] = []
+        // Versions and their datasets repeat across the domain runs of a mesh run.
+        var datasets: [String: [Dataset]] = [:]
+        func tables(_ domain: DomainID, _ number: Int, output: Bool) throws -> [Dataset] {
+            let key = "\(domain)@\(number)/\(output)"
+            if let known = datasets[key] { return known }
             let record = try mesh.store.version(domain, number)
-            versions[key] = record
-            return record
+            let result = (record?.schema.keys.sorted() ?? []).map {
+                dataset(domain: domain.rawValue, table: $0, record: record, output: output)
+            }
+            datasets[key] = result
+            return result
         }
         for run in try mesh.store.domainRuns(in: runID) {
             let ending: String
@@ -63,82 +146,51 @@ public enum OpenLineage {
             case .skipped, .upToDate, .running: continue
             }
             let domain = mesh.registry[run.domain]
-            let runFacet: [String: Any] = [
-                "meshRun": [
-                    "_producer": producer, "_schemaURL": meshRunFacet, "meshRunId": runID.rawValue,
-                    "status": run.status.rawValue, "reason": run.reason, "codeVersion": run.codeVersion,
-                    "parameters": run.parameters,
-                ] as [String: Any]
-            ]
-            var jobFacets: [String: Any] = [:]
-            if let domain {
-                jobFacets["documentation"] = [
-                    "_producer": producer, "_schemaURL": documentationFacet, "description": domain.description,
-                ]
-                jobFacets["ownership"] = [
-                    "_producer": producer, "_schemaURL": ownershipFacet,
-                    "owners": [["name": "team:\(domain.owner.team)", "type": "MAINTAINER"]],
-                ]
-            }
-            let job: [String: Any] = ["namespace": namespace, "name": run.domain.rawValue, "facets": jobFacets]
-            var inputs: [[String: Any]] = []
+            let job = Job(
+                name: run.domain.rawValue,
+                facets: JobFacets(
+                    documentation: domain.map { .init(description: $0.description) },
+                    ownership: domain.map { .init(owners: [.init(name: "team:\($0.owner.team)", type: "MAINTAINER")]) })
+            )
+            var inputs: [Dataset] = []
             for (input, number) in run.inputVersions.sorted(by: { $0.key < $1.key }) {
-                let record = try version(DomainID(input), number)
-                for table in (record?.schema.keys.sorted() ?? []) {
-                    inputs.append(dataset(domain: input, table: table, record: record, output: false))
-                }
+                inputs += try tables(DomainID(input), number, output: false)
             }
-            let runUUID = runUUID(runID, run.domain)
-            let base: [String: Any] = [
-                "run": ["runId": runUUID, "facets": runFacet], "job": job, "producer": producer,
-                "schemaURL": runEventSchema,
-            ]
-            var start = base
-            start["eventType"] = "START"
-            start["eventTime"] = formatter.string(from: run.startedAt)
-            start["inputs"] = inputs
-            start["outputs"] = [[String: Any]]()
-            events.append(start)
-            var end = base
-            end["eventType"] = ending
-            end["eventTime"] = formatter.string(from: run.finishedAt ?? run.startedAt)
-            end["inputs"] = inputs
-            let published = try run.version.flatMap {
-                ending == "COMPLETE" ? try mesh.store.version(run.domain, $0) : nil
-            }
-            end["outputs"] = (published?.schema.keys.sorted() ?? []).map {
-                dataset(domain: run.domain.rawValue, table: $0, record: published, output: true)
-            }
-            events.append(end)
+            let runInfo = Run(
+                runId: runUUID(runID, run.domain),
+                facets: [
+                    "meshRun": MeshRunFacet(
+                        meshRunId: runID.rawValue, status: run.status.rawValue, reason: run.reason,
+                        codeVersion: run.codeVersion, parameters: run.parameters)
+                ])
+            events.append(
+                RunEvent(
+                    eventType: "START", eventTime: formatter.string(from: run.startedAt), run: runInfo, job: job,
+                    inputs: inputs, outputs: []))
+            let outputs =
+                try run.version.map { ending == "COMPLETE" ? try tables(run.domain, $0, output: true) : [] } ?? []
+            events.append(
+                RunEvent(
+                    eventType: ending, eventTime: formatter.string(from: run.finishedAt ?? run.startedAt), run: runInfo,
+                    job: job, inputs: inputs, outputs: outputs))
         }
         return events
     }
 
-    static func dataset(domain: String, table: String, record: VersionRecord?, output: Bool) -> [String: Any] {
-        var facets: [String: Any] = [:]
+    static func dataset(domain: String, table: String, record: VersionRecord?, output: Bool) -> Dataset {
+        var facets = DatasetFacets()
         if let record {
-            facets["schema"] =
-                [
-                    "_producer": producer, "_schemaURL": schemaFacet,
-                    "fields": (record.schema[table] ?? []).map { column -> [String: String] in
-                        let parts = column.split(separator: " ", maxSplits: 1).map(String.init)
-                        return [
-                            "name": parts.first ?? column,
-                            "type": parts.count > 1 && !parts[1].isEmpty ? parts[1] : "ANY",
-                        ]
-                    },
-                ] as [String: Any]
-            facets["version"] = [
-                "_producer": producer, "_schemaURL": versionFacet, "datasetVersion": "\(record.version)",
-            ]
+            facets.schema = .init(
+                fields: (record.schema[table] ?? []).map { column in
+                    let parts = column.split(separator: " ", maxSplits: 1).map(String.init)
+                    return .init(
+                        name: parts.first ?? column, type: parts.count > 1 && !parts[1].isEmpty ? parts[1] : "ANY")
+                })
+            facets.version = .init(datasetVersion: "\(record.version)")
         }
-        var dataset: [String: Any] = ["namespace": namespace, "name": "\(domain).\(table)", "facets": facets]
-        if output, let rows = record?.rowCounts[table] {
-            dataset["outputFacets"] = [
-                "outputStatistics": ["_producer": producer, "_schemaURL": statisticsFacet, "rowCount": rows]
-            ]
-        }
-        return dataset
+        return Dataset(
+            name: "\(domain).\(table)", facets: facets,
+            outputFacets: output ? record?.rowCounts[table].map { .init(outputStatistics: .init(rowCount: $0)) } : nil)
     }
 
     /// Writes the run's events as JSON lines; returns the file (nil when the run built nothing).
@@ -148,14 +200,15 @@ public enum OpenLineage {
         guard !events.isEmpty else { return nil }
         let folder = folder(home: mesh.home)
         try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
-        var text = ""
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        var data = Data()
         for event in events {
-            let data = try JSONSerialization.data(
-                withJSONObject: event, options: [.sortedKeys, .withoutEscapingSlashes])
-            text += String(decoding: data, as: UTF8.self) + "\n"
+            data.append(try encoder.encode(event))
+            data.append(0x0A)
         }
         let file = folder.appendingPathComponent("\(runID).jsonl")
-        try text.write(to: file, atomically: true, encoding: .utf8)
+        try data.write(to: file, options: .atomic)
         return file
     }
 

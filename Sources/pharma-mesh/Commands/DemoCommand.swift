@@ -137,6 +137,13 @@ final class DemoReplay {
         let seconds = Double((ContinuousClock.now - started) / .milliseconds(1)) / 1000
         let report = try DemoReport(mesh: mesh, phases: phases).write()
         print(String(format: "\ndemo finished in %.1f s; report: %@", seconds, report.path))
+        let home = mesh.home.path
+        print(
+            """
+            explore it: pharma-mesh status --home \(home)
+                        pharma-mesh token create --name me --role owner --home \(home)
+                        pharma-mesh serve --home \(home)      (then http://127.0.0.1:8080/login)
+            """)
     }
 
     func report(tick: LandingDate, index: Int, of total: Int, summary: RunSummary) {
