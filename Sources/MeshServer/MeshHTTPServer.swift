@@ -27,6 +27,12 @@ public struct MeshServerConfiguration: Sendable {
     public var title: String
     /// How often the server looks for domains that missed their deadline (a `freshness.late` event each).
     public var freshnessInterval: Duration = .seconds(60)
+    /// Opens the mesh afresh for each run started over HTTP, so that recipe changes promoted from a kitchen
+    /// since the server started are what gets built; nil runs on the server's mesh.
+    public var reopen: (@Sendable () throws -> Mesh)? = nil
+    /// Development linkage over HTTP: the code's domains before any recipe change, and the source states a
+    /// kitchen run reads; nil leaves the kitchen routes answering 404.
+    public var kitchens: KitchenSupport? = nil
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, queryTimeout: TimeInterval = 10, queryMaxRows: Int = 10_000,
@@ -66,7 +72,7 @@ public final class MeshHTTPServer: Sendable {
         self.mesh = mesh
         self.configuration = configuration
         self.tokens = try tokens ?? AccessTokens(home: mesh.home)
-        self.launcher = RunLauncher(mesh: mesh, prepare: configuration.prepareRun)
+        self.launcher = RunLauncher(mesh: mesh, reopen: configuration.reopen, prepare: configuration.prepareRun)
         var logger = Logger(label: "mesh-server")
         logger.logLevel = mesh.configuration.logger.logLevel
         self.logger = logger
@@ -89,6 +95,25 @@ public final class MeshHTTPServer: Sendable {
 
     /// Every route the router serves, as `METHOD /path/{parameter}`, in registration order.
     public var routes: [String] { buildRouter().1.map(\.description) }
+}
+
+/// What the kitchen routes need from the program that composes the mesh.
+public struct KitchenSupport: Sendable {
+    public var kitchens: Kitchens
+    /// The domains as the code defines them (before any recipe change).
+    public var base: DomainRegistry
+    public var variations: VariationSet
+    /// The state of the external sources, for a kitchen run.
+    public var sourceStates: @Sendable () throws -> [String: String]
+    public init(
+        kitchens: Kitchens, base: DomainRegistry, variations: VariationSet,
+        sourceStates: @escaping @Sendable () throws -> [String: String]
+    ) {
+        self.kitchens = kitchens
+        self.base = base
+        self.variations = variations
+        self.sourceStates = sourceStates
+    }
 }
 
 /// Answers of metadata routes, kept while the run history has not changed.

@@ -24,6 +24,8 @@ enum OpenAPI {
     static let domain = Parameter(
         name: "domain", location: "path", required: true, type: "string",
         description: "The domain id, for example physician-mart.")
+    static let kitchen = Parameter(
+        name: "kitchen", location: "path", required: true, type: "string", description: "A kitchen's name.")
     static let run = Parameter(name: "run", location: "path", required: true, type: "string", description: "A run id.")
     static let limit = Parameter(
         name: "limit", location: "query", required: false, type: "integer", description: "At most this many items.")
@@ -187,6 +189,63 @@ enum OpenAPI {
             summary:
                 "Prometheus text exposition: requests, run durations, rows published, tests by outcome, lateness, sync, open problems.",
             responses: ["200": "text/plain; version=0.0.4"].merging(denied) { $1 }, produces: "text/plain"),
+        Operation(
+            method: "GET", path: "/kitchens", summary: "The kitchens whose domains the token covers.",
+            responses: ["200": "Kitchens."].merging(denied) { $1 }),
+        Operation(
+            method: "POST", path: "/kitchens",
+            summary:
+                "Development linkage: re-create domains in a kitchen (the owner role on each); instant, no data copied.",
+            body: "application/json: {\"name\": NAME, \"from\": \"production\"|KITCHEN, \"domains\": [DOMAIN]}",
+            responses: ["201": "Created.", "400": "A bad name, an unknown domain, or the name is taken."].merging(
+                denied
+            ) { $1 }),
+        Operation(
+            method: "GET", path: "/kitchens/{kitchen}",
+            summary: "A kitchen: its domains' status and the SQL of their steps.",
+            parameters: [kitchen], responses: ["200": "The kitchen.", "404": "No such kitchen."].merging(denied) { $1 }),
+        Operation(
+            method: "PUT", path: "/kitchens/{kitchen}/recipes/{domain}/{step}",
+            summary: "Change the SQL of one step of a kitchen's domain (the owner role); the body is the SQL.",
+            parameters: [
+                kitchen, domain,
+                Parameter(
+                    name: "step", location: "path", required: true, type: "string",
+                    description: "A SQL step, nested ones as parent.child."),
+            ],
+            body: "text/plain",
+            responses: ["200": "Saved.", "404": "No such kitchen, domain or SQL step."].merging(denied) { $1 }),
+        Operation(
+            method: "POST", path: "/kitchens/{kitchen}/runs",
+            summary:
+                "Run the kitchen (the runner role): reads the parent's current versions, builds the kitchen's domains; production untouched.",
+            parameters: [kitchen],
+            body: "application/json: {\"parameters\": {DOMAIN: {NAME: VALUE}}, \"variation\": NAME, \"force\": bool}",
+            responses: ["200": "The run's outcome.", "404": "No such kitchen."].merging(denied) { $1 }),
+        Operation(
+            method: "GET", path: "/kitchens/{kitchen}/diff",
+            summary: "What the kitchen changed: schema, rows, a keyed sample of changed rows, tests side by side.",
+            parameters: [
+                kitchen,
+                Parameter(
+                    name: "sample", location: "query", required: false, type: "integer",
+                    description: "Changed rows shown per table."),
+            ],
+            responses: ["200": "The diff.", "404": "No such kitchen."].merging(denied) { $1 }),
+        Operation(
+            method: "POST", path: "/kitchens/{kitchen}/promote",
+            summary:
+                "Promote the kitchen's builds into its parent (the owner role), when tests and the sync check pass.",
+            parameters: [kitchen],
+            responses: [
+                "200": "Promoted.", "400": "Refused: every reason listed, nothing changed.",
+                "409": "A run holds the lock.",
+            ].merging(denied) { $1 }),
+        Operation(
+            method: "DELETE", path: "/kitchens/{kitchen}",
+            summary: "Delete the kitchen (the owner role), and nothing else.",
+            parameters: [kitchen],
+            responses: ["200": "Deleted.", "400": "Another kitchen was made from it."].merging(denied) { $1 }),
         Operation(
             method: "GET", path: "/events",
             summary: "Server-sent events of runs, tests and publications (of the domains the token covers).",

@@ -187,6 +187,7 @@ extension MeshHTTPServer {
             return Respond.text(
                 try self.metrics.exposition(mesh: self.mesh), type: "text/plain; version=0.0.4; charset=utf-8")
         }
+        addKitchenRoutes { method, path, handler in add(method, path, handler) }
         add(.get, "/events") { request, _, caller in try self.eventStream(request, caller) }
         add(.get, "/query") { _, _, caller in try await self.query(caller) }
         return (router, keys)

@@ -22,11 +22,16 @@ actor RunLauncher {
 
     let mesh: Mesh
     let prepare: @Sendable (RunRequest) async throws -> RunRequest
+    let reopen: (@Sendable () throws -> Mesh)?
     private var pending: [RunID: Pending] = [:]
     private var chain: Task<Void, Never>?
 
-    init(mesh: Mesh, prepare: @escaping @Sendable (RunRequest) async throws -> RunRequest) {
+    init(
+        mesh: Mesh, reopen: (@Sendable () throws -> Mesh)?,
+        prepare: @escaping @Sendable (RunRequest) async throws -> RunRequest
+    ) {
         self.mesh = mesh
+        self.reopen = reopen
         self.prepare = prepare
     }
 
@@ -51,6 +56,7 @@ actor RunLauncher {
         guard let runID = request.runID else { return }
         pending[runID]?.state = "running"
         do {
+            let mesh = try reopen?() ?? self.mesh
             let summary = try await mesh.run(try await prepare(request))
             pending[runID]?.state = summary.status.rawValue
         } catch {

@@ -35,18 +35,27 @@ struct ServerFixture {
                 columns: [ColumnContract("value", "INTEGER", "the value, multiplied by the factor parameter")])
         ]
         let secret = ToyMesh.derived(Self.secret, from: [Self.orders], sql: ToyMesh.union([Self.orders]))
-        mesh = try ToyMesh.mesh([ToyMesh.source(Self.orders, source: "orders"), mart, secret], home: home)
+        let domains = [ToyMesh.source(Self.orders, source: "orders"), mart, secret]
+        mesh = try ToyMesh.mesh(domains, home: home)
         firstRun = try await mesh.run(RunRequest(sourceStates: ["orders": state])).runID
-        server = try MeshHTTPServer(
-            mesh: mesh,
-            configuration: MeshServerConfiguration(
-                port: 0, queryTimeout: queryTimeout, queryMaxRows: queryMaxRows,
-                eventPollInterval: .milliseconds(50),
-                prepareRun: { request in
-                    var request = request
-                    request.sourceStates = ["orders": state]
-                    return request
-                }, title: "toy"))
+        var configuration = MeshServerConfiguration(
+            port: 0, queryTimeout: queryTimeout, queryMaxRows: queryMaxRows,
+            eventPollInterval: .milliseconds(50),
+            prepareRun: { request in
+                var request = request
+                request.sourceStates = ["orders": state]
+                return request
+            }, title: "toy")
+        let base = try DomainRegistry(domains)
+        let kitchens = Kitchens(home: home)
+        let meshConfiguration = mesh.configuration
+        // As `serve` does: each HTTP run opens the mesh with the recipes promoted so far.
+        configuration.reopen = {
+            try Mesh(registry: kitchens.effectiveRegistry(for: nil, base: base), configuration: meshConfiguration)
+        }
+        configuration.kitchens = KitchenSupport(
+            kitchens: kitchens, base: base, variations: VariationSet(), sourceStates: { ["orders": state] })
+        server = try MeshHTTPServer(mesh: mesh, configuration: configuration)
         owner = try server.tokens.create(name: "owner", role: .owner, domains: ["*"]).secret
     }
 

@@ -305,6 +305,83 @@ struct ServerTests {
         }
     }
 
+    @Test(
+        "development linkage over HTTP: create a kitchen, change a step's SQL, run, diff, promote; production keeps it")
+    func kitchensOverHTTP() async throws {
+        let f = try await ServerFixture()
+        defer { f.directory.remove() }
+        let reader = try f.token("analyst", .reader, ["*"])
+        let runner = try f.token("mart-runner", .runner, ["orders-mart"])
+        try await f.live { client in
+            let denied = try await client.post(
+                "/kitchens", token: reader, json: #"{"name": "x", "domains": ["orders-mart"]}"#)
+            #expect(denied.status == .forbidden)
+            let created = try await client.post(
+                "/kitchens", token: f.owner, json: #"{"name": "tenfold", "domains": ["orders-mart"]}"#)
+            #expect(created.status == .created)
+            #expect(created.headers[.location] == "/kitchens/tenfold")
+            let view = try await client.get("/kitchens/tenfold", token: reader)
+            let recipes = (view.json["recipes"] as? [String: [String: String]])?["orders-mart"]
+            #expect(recipes?["build"]?.contains(":factor") == true)
+
+            let sql = "CREATE TABLE items AS SELECT value * 10 AS value FROM orders.items"
+            var headers: HTTPFields = [.authorization: "Bearer \(f.owner)", .contentType: "text/plain"]
+            let put = try await client.executeRequest(
+                uri: "/kitchens/tenfold/recipes/orders-mart/build", method: .put, headers: headers,
+                body: ByteBuffer(string: sql))
+            #expect(put.status == .ok)
+            headers[.authorization] = "Bearer \(reader)"
+            let readerPut = try await client.executeRequest(
+                uri: "/kitchens/tenfold/recipes/orders-mart/build", method: .put, headers: headers,
+                body: ByteBuffer(string: sql))
+            #expect(readerPut.status == .forbidden)
+            let wrongStep = try await client.executeRequest(
+                uri: "/kitchens/tenfold/recipes/orders-mart/nope", method: .put,
+                headers: [.authorization: "Bearer \(f.owner)"], body: ByteBuffer(string: sql))
+            #expect(wrongStep.status == .notFound)
+            #expect(wrongStep.errorMessage.contains("build"))
+
+            let run = try await client.post("/kitchens/tenfold/runs", token: runner, json: "{}")
+            #expect(run.status == .ok)
+            #expect(run.json["built"] as? String == "orders-mart")
+            let diff = try await client.get("/kitchens/tenfold/diff", token: reader)
+            let table = ((diff.json["domains"] as? [[String: Any]])?.first?["tables"] as? [[String: Any]])?.first
+            #expect(table?["kitchen_rows"] as? Int == 3)
+            #expect(table?["added_rows"] as? Int == 3 && table?["removed_rows"] as? Int == 3)  // keyed by value
+            // Production is untouched until the promotion.
+            let before = try await client.get(
+                "/query?sql=\(encoded("SELECT SUM(value) FROM orders_mart.items"))", token: reader)
+            #expect((before.json["rows"] as? [[Int]]) == [[6]])
+            #expect(try await client.post("/kitchens/tenfold/promote", token: runner, json: "{}").status == .forbidden)
+            let promoted = try await client.post("/kitchens/tenfold/promote", token: f.owner, json: "{}")
+            #expect(promoted.status == .ok, "\(promoted.text)")
+            #expect((promoted.json["promoted"] as? [[String: String]])?.first?["version"] == "2")
+            let after = try await client.get(
+                "/query?sql=\(encoded("SELECT SUM(value) FROM orders_mart.items"))", token: reader)
+            #expect((after.json["rows"] as? [[Int]]) == [[60]])
+
+            // A run asked for over HTTP builds the promoted recipe: nothing to redo, the promotion stands.
+            let again = try await client.post("/domains/orders-mart/runs", token: runner, json: "{}")
+            let url = try #require(again.json["url"] as? String)
+            var state = ""
+            for _ in 0..<200 {
+                let polled = try await client.get(url, token: runner)
+                state =
+                    ((polled.json["run"] as? [String: Any])?["status"] as? String)
+                    ?? (polled.json["state"] as? String ?? "")
+                if state != "queued" && state != "running" { break }
+                try await Task.sleep(for: .milliseconds(50))
+            }
+            #expect(state == "success")
+            #expect(try f.mesh.store.currentVersion(of: "orders-mart")?.version == 2)
+            #expect(
+                try await client.executeRequest(
+                    uri: "/kitchens/tenfold", method: .delete, headers: [.authorization: "Bearer \(f.owner)"], body: nil
+                ).status == .ok)
+            #expect(try await client.get("/kitchens", token: reader).array.isEmpty)
+        }
+    }
+
     @Test("/openapi.json lists exactly the router's routes, and each documented operation is served by its route")
     func openAPIMatchesTheRouter() async throws {
         let f = try await ServerFixture()
@@ -319,25 +396,38 @@ struct ServerTests {
             }
             #expect(Set(documented) == Set(routes))
             #expect(documented.count == routes.count)
-            for operation in documented.sorted() {
+            // The kitchen the {kitchen} routes act on; DELETE goes last, since it removes it.
+            try Kitchens(home: f.directory.url).create("k", domains: ["orders-mart"], registry: f.mesh.registry)
+            let ordered =
+                documented.sorted().filter { !$0.hasPrefix("DELETE") } + documented.filter { $0.hasPrefix("DELETE") }
+            for operation in ordered {
                 let parts = operation.split(separator: " ", maxSplits: 1).map(String.init)
                 var uri = parts[1].replacingOccurrences(of: "{domain}", with: "orders-mart")
                     .replacingOccurrences(of: "{run}", with: f.firstRun.rawValue)
                     .replacingOccurrences(of: "{problem}", with: "1")
+                    .replacingOccurrences(of: "{kitchen}", with: "k").replacingOccurrences(of: "{step}", with: "build")
                 if uri == "/events" { uri += "?after=0&limit=1" }
                 if uri == "/query" { uri += "?sql=\(encoded("SELECT 1"))" }
                 var headers: HTTPFields = [.authorization: "Bearer \(f.owner)"]
                 var body: ByteBuffer? = nil
-                if parts[0] == "POST" {
+                if parts[0] == "POST" || parts[0] == "PUT" {
                     headers[.contentType] = "application/json"
-                    body = ByteBuffer(
-                        string: uri == "/login"
-                            ? "token=\(f.owner)" : uri.hasSuffix("/problems") ? #"{"title": "t"}"# : "{}")
+                    let text: String
+                    switch uri {
+                    case "/login": text = "token=\(f.owner)"
+                    case "/kitchens": text = #"{"name": "k2", "domains": ["orders-mart"]}"#
+                    case _ where uri.hasSuffix("/problems"): text = #"{"title": "t"}"#
+                    case _ where parts[0] == "PUT": text = "CREATE TABLE items AS SELECT value FROM orders.items"
+                    default: text = "{}"
+                    }
+                    body = ByteBuffer(string: text)
                 }
                 let response = try await client.executeRequest(
                     uri: uri, method: HTTPRequest.Method(parts[0])!, headers: headers, body: body)
                 #expect(response.route == operation, "\(uri) was answered by \(response.route ?? "no route")")
-                #expect(response.status.code < 400, "\(operation) answered \(response.status)")
+                // Promoting a kitchen that has not built anything yet is refused, as it should be.
+                let worst = operation == "POST /kitchens/{kitchen}/promote" ? 400 : 399
+                #expect(response.status.code <= worst, "\(operation) answered \(response.status): \(response.text)")
             }
             // And a path that is not documented is not served.
             let unknown = try await client.get("/domains/orders-mart/secrets", token: f.owner)

@@ -33,15 +33,20 @@ struct ServeCommand: AsyncParsableCommand {
         // A run asked for over HTTP waits for one started from the command line instead of failing.
         let mesh = try self.mesh.open(lockWait: 3600)
         let home = mesh.home
-        let server = try MeshHTTPServer(
-            mesh: mesh,
-            configuration: MeshServerConfiguration(
-                host: host, port: port, queryTimeout: queryTimeout, queryMaxRows: queryMaxRows,
-                prepareRun: { request in
-                    var request = request
-                    request.sourceStates = try Landing.sourceStates(home: home)
-                    return request
-                }, title: "pharma-mesh"))
+        var configuration = MeshServerConfiguration(
+            host: host, port: port, queryTimeout: queryTimeout, queryMaxRows: queryMaxRows,
+            prepareRun: { request in
+                var request = request
+                request.sourceStates = try Landing.sourceStates(home: home)
+                return request
+            }, title: "pharma-mesh")
+        // Each run asked for over HTTP opens the mesh again: recipe changes promoted meanwhile are built.
+        let options = self.mesh
+        configuration.reopen = { try options.open(lockWait: 3600) }
+        configuration.kitchens = KitchenSupport(
+            kitchens: options.kitchens, base: try options.baseRegistry(),
+            variations: mesh.configuration.variations, sourceStates: { try Landing.sourceStates(home: home) })
+        let server = try MeshHTTPServer(mesh: mesh, configuration: configuration)
         let tokens = try server.tokens.list().filter { $0.revokedAt == nil }.count
         let host = self.host
         try await server.application(onRunning: { port in

@@ -1,0 +1,171 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import MeshRuntime
+import NIOCore
+
+/// Development linkage over HTTP: re-create domains in a kitchen, change their SQL, run, compare, promote.
+extension MeshHTTPServer {
+    func kitchenSupport() throws -> KitchenSupport {
+        guard let support = configuration.kitchens else {
+            throw APIError(.notFound, "kitchens are not served by this server")
+        }
+        return support
+    }
+
+    func kitchen(_ context: BasicRequestContext, _ caller: Caller, role: AccessRole) throws -> (
+        KitchenSupport, KitchenManifest
+    ) {
+        let support = try kitchenSupport()
+        let manifest = try support.kitchens.manifest(context.parameters.get("kitchen") ?? "")
+        for domain in manifest.domains { _ = try caller.require(role, on: domain) }
+        return (support, manifest)
+    }
+
+    struct KitchenView: Encodable {
+        var kitchen: KitchenManifest
+        var url: String
+        var domains: [DomainSummary]
+        var recipes: [String: [String: String]]
+        var diffURL: String
+        enum CodingKeys: String, CodingKey { case kitchen, url, domains, recipes, diffURL = "diff_url" }
+    }
+
+    func addKitchenRoutes(_ add: (HTTPRequest.Method, String, @escaping Handler) -> Void) {
+        add(.get, "/kitchens") { _, _, caller in
+            let token = try caller.require()
+            return try Respond.json(
+                try self.kitchenSupport().kitchens.list().filter { $0.domains.allSatisfy(token.covers) })
+        }
+        add(.post, "/kitchens") { request, _, caller in
+            let support = try self.kitchenSupport()
+            struct Body: Decodable {
+                var name: String
+                var from: String?
+                var domains: [String]
+            }
+            let body: Body = try await Self.decode(
+                request, example: #"{"name": "new-call-plan", "from": "production", "domains": ["field-extracts"]}"#)
+            for domain in body.domains { _ = try caller.require(.owner, on: DomainID(domain)) }
+            let from = body.from ?? "production"
+            let registry = try support.kitchens.effectiveRegistry(
+                for: from == "production" ? nil : from, base: support.base)
+            let manifest = try support.kitchens.create(
+                body.name, from: from, domains: body.domains.map(DomainID.init), registry: registry)
+            var response = try Respond.json(manifest, status: .created)
+            response.headers[.location] = "/kitchens/\(manifest.name)"
+            return response
+        }
+        add(.get, "/kitchens/{kitchen}") { _, context, caller in
+            let (support, manifest) = try self.kitchen(context, caller, role: .reader)
+            let mesh = try support.kitchens.mesh(
+                manifest.name, base: support.base, configuration: self.mesh.configuration)
+            var recipes: [String: [String: String]] = [:]
+            for id in manifest.domains {
+                recipes[id.rawValue] = Dictionary(
+                    DomainRegistry.sqlSteps(of: mesh.registry[id]!.recipe), uniquingKeysWith: { a, _ in a })
+            }
+            return try Respond.json(
+                KitchenView(
+                    kitchen: manifest, url: "/kitchens/\(manifest.name)",
+                    domains: try mesh.status().filter { manifest.domains.contains($0.domain) }.map(DomainSummary.init),
+                    recipes: recipes, diffURL: "/kitchens/\(manifest.name)/diff"))
+        }
+        add(.put, "/kitchens/{kitchen}/recipes/{domain}/{step}") { request, context, caller in
+            let (support, manifest) = try self.kitchen(context, caller, role: .reader)
+            let domain = DomainID(context.parameters.get("domain") ?? "")
+            _ = try caller.require(.owner, on: domain)
+            guard manifest.domains.contains(domain) else {
+                throw APIError(.notFound, "kitchen \(manifest.name) does not build \(domain)")
+            }
+            let step = context.parameters.get("step") ?? ""
+            let registry = try support.kitchens.effectiveRegistry(for: manifest.name, base: support.base)
+            guard DomainRegistry.sqlSteps(of: registry[domain]!.recipe).contains(where: { $0.0 == step }) else {
+                throw APIError(
+                    .notFound,
+                    "\(domain) has no SQL step \(step); its SQL steps are: \(DomainRegistry.sqlSteps(of: registry[domain]!.recipe).map(\.0).joined(separator: ", "))"
+                )
+            }
+            let body = try await request.body.collect(upTo: 1 << 20)
+            let sql = String(buffer: body)
+            guard !sql.trimmingCharacters(in: .whitespacesAndNewlines).isEmpty else {
+                throw APIError(.badRequest, "send the step's new SQL as the body")
+            }
+            let folder = support.kitchens.home(of: manifest.name).appendingPathComponent("recipes/\(domain)")
+            try FileManager.default.createDirectory(at: folder, withIntermediateDirectories: true)
+            try sql.write(to: folder.appendingPathComponent("\(step).sql"), atomically: true, encoding: .utf8)
+            return try Respond.json([
+                "kitchen": manifest.name, "domain": domain.rawValue, "step": step, "bytes": "\(sql.utf8.count)",
+            ])
+        }
+        add(.post, "/kitchens/{kitchen}/runs") { request, context, caller in
+            let (support, manifest) = try self.kitchen(context, caller, role: .runner)
+            struct Body: Decodable {
+                var parameters: [String: [String: String]]?
+                var variation: String?
+                var force: Bool?
+            }
+            let raw = try await request.body.collect(upTo: 64 * 1024)
+            let body: Body
+            do {
+                body = raw.readableBytes == 0 ? Body() : try JSONDecoder().decode(Body.self, from: Data(buffer: raw))
+            } catch {
+                throw APIError(
+                    .badRequest,
+                    "the body is not a kitchen run: send JSON such as {\"parameters\": {\"DOMAIN\": {\"NAME\": \"VALUE\"}}} (\(error))"
+                )
+            }
+            for domain in (body.parameters ?? [:]).keys where !manifest.domains.contains(DomainID(domain)) {
+                throw APIError(.badRequest, "kitchen \(manifest.name) does not build \(domain)")
+            }
+            let updated = try support.kitchens.configure(
+                manifest.name, parameters: body.parameters ?? [:], variation: body.variation)
+            try support.kitchens.refresh(updated)
+            let mesh = try support.kitchens.mesh(
+                manifest.name, base: support.base, configuration: self.mesh.configuration)
+            var runRequest = support.kitchens.runRequest(updated, sourceStates: try support.sourceStates())
+            if body.force == true { runRequest.force = Set(updated.domains) }
+            let summary = try await mesh.run(runRequest)
+            return try Respond.json([
+                "run_id": summary.runID.rawValue, "status": summary.status.rawValue,
+                "built": summary.built.map(\.rawValue).joined(separator: ","),
+                "failed": summary.failed.map(\.rawValue).joined(separator: ","),
+                "diff_url": "/kitchens/\(manifest.name)/diff",
+            ])
+        }
+        add(.get, "/kitchens/{kitchen}/diff") { _, context, caller in
+            let (support, manifest) = try self.kitchen(context, caller, role: .reader)
+            let registry = try support.kitchens.effectiveRegistry(for: manifest.name, base: support.base)
+            let sample = try caller.integer("sample", default: 5, max: 100)
+            return try Respond.json(try support.kitchens.diff(manifest.name, registry: registry, sampleSize: sample))
+        }
+        add(.post, "/kitchens/{kitchen}/promote") { _, context, caller in
+            let (support, manifest) = try self.kitchen(context, caller, role: .owner)
+            let report = try await support.kitchens.promote(
+                manifest.name, base: support.base, variations: support.variations)
+            struct Promoted: Encodable {
+                var runID: String
+                var promoted: [[String: String]]
+                var recipeFiles: [String]
+                var staleDownstream: [String]
+                enum CodingKeys: String, CodingKey {
+                    case runID = "run_id", promoted, recipeFiles = "recipe_files", staleDownstream = "stale_downstream"
+                }
+            }
+            return try Respond.json(
+                Promoted(
+                    runID: report.runID.rawValue,
+                    promoted: report.promoted.map {
+                        [
+                            "domain": $0.domain.rawValue, "kitchen_version": "\($0.kitchenVersion)",
+                            "version": "\($0.version)",
+                        ]
+                    }, recipeFiles: report.recipeFiles, staleDownstream: report.staleDownstream.map(\.rawValue)))
+        }
+        add(.delete, "/kitchens/{kitchen}") { _, context, caller in
+            let (support, manifest) = try self.kitchen(context, caller, role: .owner)
+            try support.kitchens.delete(manifest.name)
+            return try Respond.json(["deleted": manifest.name])
+        }
+    }
+}
