@@ -77,6 +77,20 @@ extension TestClientProtocol {
         return try await executeRequest(uri: uri, method: .get, headers: headers, body: nil)
     }
 
+    /// Polls a run's URL until it leaves `queued` and `running` (10 s at most); returns its status.
+    func waitForRun(_ url: String, token: String) async throws -> String {
+        var state = ""
+        for _ in 0..<200 {
+            let polled = try await get(url, token: token)
+            state =
+                ((polled.json["run"] as? [String: Any])?["status"] as? String)
+                ?? (polled.json["state"] as? String ?? "")
+            if state != "queued" && state != "running" { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        return state
+    }
+
     func post(_ uri: String, token: String?, json: String) async throws -> TestResponse {
         var headers: HTTPFields = [.contentType: "application/json"]
         if let token { headers[.authorization] = "Bearer \(token)" }

@@ -146,15 +146,7 @@ struct ServerTests {
             #expect(started.status == .accepted)
             let url = try #require(started.json["url"] as? String)
             #expect(started.headers[.location] == url)
-            var state = ""
-            for _ in 0..<200 {
-                let run = try await client.get(url, token: runner)
-                state =
-                    ((run.json["run"] as? [String: Any])?["status"] as? String) ?? (run.json["state"] as? String ?? "")
-                if state != "queued" && state != "running" { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
-            #expect(state == "success")
+            #expect(try await client.waitForRun(url, token: runner) == "success")
             let values = try await client.get(
                 "/query?sql=\(encoded("SELECT value FROM orders_mart.items ORDER BY value"))", token: runner)
             #expect((values.json["rows"] as? [[Int]]) == [[10], [20], [30]])
@@ -363,15 +355,7 @@ struct ServerTests {
             // A run asked for over HTTP builds the promoted recipe: nothing to redo, the promotion stands.
             let again = try await client.post("/domains/orders-mart/runs", token: runner, json: "{}")
             let url = try #require(again.json["url"] as? String)
-            var state = ""
-            for _ in 0..<200 {
-                let polled = try await client.get(url, token: runner)
-                state =
-                    ((polled.json["run"] as? [String: Any])?["status"] as? String)
-                    ?? (polled.json["state"] as? String ?? "")
-                if state != "queued" && state != "running" { break }
-                try await Task.sleep(for: .milliseconds(50))
-            }
+            let state = try await client.waitForRun(url, token: runner)
             #expect(state == "success")
             #expect(try f.mesh.store.currentVersion(of: "orders-mart")?.version == 2)
             #expect(
