@@ -214,6 +214,14 @@ struct KitchenTests {
         _ = try await f.production().run(RunRequest(sourceStates: ["orders": state]))
         #expect(FileManager.default.fileExists(atPath: f.home.appendingPathComponent(pinned.path).path))
         #expect(try f.mart(in: meshB).first == [1, 100])
+        // a and b move on to production's new version; c (made from a) still reads the old file, which
+        // production pinned for c itself, so another production build keeps it.
+        try await f.runKitchen("a")
+        try await f.runKitchen("b")
+        let third = try ToyMesh.writeSource("orders", values: [9], home: f.home)
+        _ = try await f.production().run(RunRequest(sourceStates: ["orders": third]))
+        #expect(FileManager.default.fileExists(atPath: f.home.appendingPathComponent(pinned.path).path))
+        #expect(try f.mart(in: meshC).first == [1, 10])
         try f.kitchens.delete("c")
         try f.kitchens.delete("a")
         try f.kitchens.delete("b")

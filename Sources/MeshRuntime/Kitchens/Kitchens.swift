@@ -171,7 +171,47 @@ public struct Kitchens: Sendable {
                 try CurrentVersionRecord(domain: id, version: record.version).upsert(db)
             }
         }
-        try parent.pin(current.map { ($0.key, $0.value.version) }, holder: "kitchen:\(manifest.name)")
+        // Pin each file in the home that owns it (production, or the kitchen that built it), so that no
+        // retention anywhere up the chain removes a file this kitchen reads.
+        var pins: [URL: [(DomainID, Int)]] = [:]
+        for (id, record) in current {
+            let file = parentHome.appendingPathComponent(record.path).standardizedFileURL
+            // A record the parent copied keeps the owner's version number.
+            pins[ownerHome(of: file), default: []].append((id, record.version))
+        }
+        let holder = "kitchen:\(manifest.name)"
+        for store in storesHoldingPins() {
+            let pinned = pins[store.home] ?? []
+            if pinned.isEmpty {
+                try store.store.unpin(holder: holder)
+            } else {
+                try store.store.pin(pinned, holder: holder)
+            }
+        }
+    }
+
+    /// The home whose `domains/` folder holds a file: production, or a kitchen.
+    func ownerHome(of file: URL) -> URL {
+        let kitchens = directory.standardizedFileURL.pathComponents
+        let parts = file.pathComponents
+        if parts.count > kitchens.count + 1, Array(parts.prefix(kitchens.count)) == kitchens {
+            return home(of: parts[kitchens.count]).standardizedFileURL
+        }
+        return root
+    }
+
+    /// The runtime stores of production and of every kitchen, by home.
+    func storesHoldingPins() -> [(home: URL, store: RuntimeStore)] {
+        var homes = [root]
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
+        homes += names.sorted().map { home(of: $0).standardizedFileURL }
+        return homes.compactMap { home in
+            let path = home.appendingPathComponent("runtime.sqlite").path
+            guard FileManager.default.fileExists(atPath: path), let store = try? RuntimeStore(path: path) else {
+                return nil
+            }
+            return (home, store)
+        }
     }
 
     /// The kitchen's mesh: its own home; the code's domains with the recipe changes of production, of the
@@ -203,7 +243,7 @@ public struct Kitchens: Sendable {
 
     /// Removes the kitchen and its pins, and nothing else. Refused while another kitchen is made from it.
     public func delete(_ name: String) throws {
-        let manifest = try manifest(name)
+        _ = try manifest(name)
         let children = try list().filter { $0.from == name }.map(\.name)
         guard children.isEmpty else {
             throw MeshError(
@@ -211,16 +251,13 @@ public struct Kitchens: Sendable {
                 "kitchen \(name) is the parent of \(children.joined(separator: ", ")); delete \(children.count == 1 ? "it" : "them") first"
             )
         }
-        let parentHome = parentHome(of: manifest)
         let home = home(of: name)
         // The home must be a folder right under HOME/kitchens, whatever the name says.
         guard home.deletingLastPathComponent().standardizedFileURL == directory.standardizedFileURL else {
             throw MeshError(.invalid, "refusing to delete \(home.path): not a kitchen folder")
         }
         let lock = try MeshLock.acquire(home: home, holder: "kitchen delete", wait: 0)
-        if let parent = try? RuntimeStore(path: parentHome.appendingPathComponent("runtime.sqlite").path) {
-            try parent.unpin(holder: "kitchen:\(name)")
-        }
+        for store in storesHoldingPins() { try store.store.unpin(holder: "kitchen:\(name)") }
         withExtendedLifetime(lock) {}
         try FileManager.default.removeItem(at: home)
     }
