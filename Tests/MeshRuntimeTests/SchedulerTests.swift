@@ -221,3 +221,21 @@ struct SchedulerTests {
         #expect(error?.message == "unknown domain 'order'; did you mean orders?")
     }
 }
+
+@Suite("Critical path first")
+struct CriticalPathTests {
+    @Test("chain lengths count the longest chain of readers below each domain")
+    func chainLengths() throws {
+        let dir = try TemporaryDirectory("chains")
+        defer { dir.remove() }
+        // a → b → c → d, and a → e: a heads a chain of four.
+        let mesh = try ToyMesh.mesh(
+            [
+                ToyMesh.source("a", source: "a"), ToyMesh.derived("b", from: ["a"], sql: ToyMesh.union(["a"])),
+                ToyMesh.derived("c", from: ["b"], sql: ToyMesh.union(["b"])),
+                ToyMesh.derived("d", from: ["c"], sql: ToyMesh.union(["c"])),
+                ToyMesh.derived("e", from: ["a"], sql: ToyMesh.union(["a"])),
+            ], home: dir.url)
+        #expect(mesh.chainLengths == ["a": 4, "b": 3, "c": 2, "d": 1, "e": 1])
+    }
+}

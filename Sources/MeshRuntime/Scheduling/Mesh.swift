@@ -155,6 +155,20 @@ public final class Mesh: Sendable {
         }
     }
 
+    /// For each domain, the number of domains on the longest chain that starts at it and follows its readers
+    /// (1 for a domain nobody reads): the scheduler gives a free build slot to the longest chain first.
+    public var chainLengths: [DomainID: Int] {
+        let dependents = self.dependents
+        var lengths: [DomainID: Int] = [:]
+        // Readers before what they read: walk the topological order backwards.
+        let order = GraphAlgorithms.topologicalOrder(
+            nodes: registry.ids, edges: registry.domains.mapValues(\.upstreamDomains))
+        for id in order.reversed() {
+            lengths[id] = 1 + ((dependents[id] ?? []).compactMap { lengths[$0] }.max() ?? 0)
+        }
+        return lengths
+    }
+
     /// Who reads each domain.
     public var dependents: [DomainID: [DomainID]] {
         var result: [DomainID: [DomainID]] = [:]
@@ -172,19 +186,30 @@ actor TriggerQueue {
     func next() -> (Trigger, MeshEvent)? { pending.isEmpty ? nil : pending.removeFirst() }
 }
 
-/// A counting semaphore for async tasks.
+/// A counting semaphore for async tasks; a freed slot goes to the waiter with the highest priority, the
+/// earliest among equals.
 actor AsyncSemaphore {
+    private struct Waiter {
+        var priority: Int
+        var continuation: CheckedContinuation<Void, Never>
+    }
     private var available: Int
-    private var waiters: [CheckedContinuation<Void, Never>] = []
+    private var waiters: [Waiter] = []
     init(_ count: Int) { available = count }
-    func wait() async {
+    func wait(priority: Int = 0) async {
         if available > 0 {
             available -= 1
             return
         }
-        await withCheckedContinuation { waiters.append($0) }
+        await withCheckedContinuation { waiters.append(Waiter(priority: priority, continuation: $0)) }
     }
     func signal() {
-        if waiters.isEmpty { available += 1 } else { waiters.removeFirst().resume() }
+        guard !waiters.isEmpty else {
+            available += 1
+            return
+        }
+        var best = 0
+        for index in waiters.indices where waiters[index].priority > waiters[best].priority { best = index }
+        waiters.remove(at: best).continuation.resume()
     }
 }

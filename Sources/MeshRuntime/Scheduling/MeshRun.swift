@@ -12,12 +12,15 @@ actor MeshRun {
     private var variation = Variation()
     private var tasks: [DomainID: Task<DomainOutcome, Never>] = [:]
     private let semaphore: AsyncSemaphore
+    /// The longest chain of readers below each domain: the critical path gets a free slot first.
+    private let priorities: [DomainID: Int]
 
     init(mesh: Mesh, request: RunRequest) {
         self.mesh = mesh
         self.request = request
         self.runID = request.runID ?? RunID.make(at: mesh.configuration.now())
         self.semaphore = AsyncSemaphore(mesh.configuration.maxConcurrentDomains)
+        self.priorities = mesh.chainLengths
     }
 
     var logger: Logger {
@@ -154,7 +157,7 @@ actor MeshRun {
                     version: current?.version,
                     message: nil, tests: [], inputVersions: current?.inputVersions ?? [:])
             }
-            await semaphore.wait()
+            await semaphore.wait(priority: priorities[id] ?? 0)
             let outcome = await DomainBuilder(
                 mesh: mesh, runID: runID, domain: domain, reason: reasons.joined(separator: "; "), inputs: inputs,
                 previous: current, parameters: parameters, variation: variationName,
