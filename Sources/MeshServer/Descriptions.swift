@@ -148,10 +148,10 @@ struct DomainDetail: Encodable, Sendable {
         case domain, layer, owner, url, what, `where`, when, withWhat = "with_what", how
     }
 
-    static func make(_ domain: Domain, mesh: Mesh) throws -> DomainDetail {
+    static func make(_ domain: Domain, mesh: Mesh, statuses: [DomainStatus]) throws -> DomainDetail {
         let current = try mesh.store.currentVersions()
         let version = current[domain.id]
-        let status = try mesh.status().first { $0.domain == domain.id }
+        let status = statuses.first { $0.domain == domain.id }
         let url = "/domains/\(domain.id)"
         let schema = domain.id.schemaName
         let firstTable = domain.outputs.first?.table ?? "TABLE"

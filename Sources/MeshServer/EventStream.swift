@@ -24,7 +24,7 @@ extension MeshHTTPServer {
             }
             first = id
         } else {
-            first = try store.events(after: 0, limit: 1, newestFirst: true).first?.id ?? 0
+            first = try store.latestEventID()
         }
         let limit = try caller.integer("limit", default: Int.max, max: Int.max)
         let domainFilter = caller.query["domain"].map(DomainID.init)

@@ -105,26 +105,12 @@ extension MeshHTTPServer {
                 var variation: String?
                 var force: Bool?
             }
-            let raw = try await request.body.collect(upTo: 64 * 1024)
-            let body: Body
-            do {
-                body = raw.readableBytes == 0 ? Body() : try JSONDecoder().decode(Body.self, from: Data(buffer: raw))
-            } catch {
-                throw APIError(
-                    .badRequest,
-                    "the body is not a kitchen run: send JSON such as {\"parameters\": {\"DOMAIN\": {\"NAME\": \"VALUE\"}}} (\(error))"
-                )
-            }
-            for domain in (body.parameters ?? [:]).keys where !manifest.domains.contains(DomainID(domain)) {
-                throw APIError(.badRequest, "kitchen \(manifest.name) does not build \(domain)")
-            }
-            let updated = try support.kitchens.configure(
-                manifest.name, parameters: body.parameters ?? [:], variation: body.variation)
-            try support.kitchens.refresh(updated)
-            let mesh = try support.kitchens.mesh(
-                manifest.name, base: support.base, configuration: self.mesh.configuration)
-            var runRequest = support.kitchens.runRequest(updated, sourceStates: try support.sourceStates())
-            if body.force == true { runRequest.force = Set(updated.domains) }
+            let body: Body = try await Self.decode(
+                request, example: #"{"parameters": {"DOMAIN": {"NAME": "VALUE"}}}"#, whenEmpty: Body())
+            let (mesh, runRequest) = try support.kitchens.prepareRun(
+                manifest.name, base: support.base, configuration: self.mesh.configuration,
+                parameters: body.parameters ?? [:], variation: body.variation, force: body.force ?? false,
+                sourceStates: try support.sourceStates())
             let summary = try await mesh.run(runRequest)
             return try Respond.json([
                 "run_id": summary.runID.rawValue, "status": summary.status.rawValue,

@@ -7,22 +7,18 @@ public enum MeshGraph {
     public static let legend =
         "green: built and in sync; orange: published with warnings; yellow: stale (built from an older input); blue: running; red: failed; grey: never built"
 
-    /// The whole mesh; `links` makes each box a link to the domain's URL on the server.
-    public static func svg(mesh: Mesh, links: Bool = true) throws -> String {
-        try render(mesh: mesh, nodes: Set(mesh.registry.ids), focus: nil, links: links)
+    /// The whole mesh; `links` makes each box a link to the domain's URL on the server. Pass `statuses` when
+    /// the caller has read them already.
+    public static func svg(mesh: Mesh, links: Bool = true, statuses: [DomainStatus]? = nil) throws -> String {
+        try render(mesh: mesh, nodes: Set(mesh.registry.ids), focus: nil, links: links, statuses: statuses)
     }
 
     /// One domain with everything upstream of it and the domains that read it.
-    public static func lineageSVG(of id: DomainID, mesh: Mesh) throws -> String {
-        var nodes: Set<DomainID> = [id]
-        var stack = [id]
-        while let next = stack.popLast() {
-            for input in mesh.registry[next]?.upstreamDomains ?? [] where nodes.insert(input).inserted {
-                stack.append(input)
-            }
-        }
+    public static func lineageSVG(of id: DomainID, mesh: Mesh, statuses: [DomainStatus]? = nil) throws -> String {
+        var nodes = GraphAlgorithms.upstreamClosure(of: [id], edges: mesh.registry.domains.mapValues(\.upstreamDomains))
+        nodes.insert(id)
         nodes.formUnion(mesh.dependents[id] ?? [])
-        return try render(mesh: mesh, nodes: nodes, focus: id, links: true)
+        return try render(mesh: mesh, nodes: nodes, focus: id, links: true, statuses: statuses)
     }
 
     /// The fill colour of a domain's box.
@@ -38,8 +34,10 @@ public enum MeshGraph {
         }
     }
 
-    static func render(mesh: Mesh, nodes: Set<DomainID>, focus: DomainID?, links: Bool) throws -> String {
-        let statuses = Dictionary(uniqueKeysWithValues: try mesh.status().map { ($0.domain, $0) })
+    static func render(
+        mesh: Mesh, nodes: Set<DomainID>, focus: DomainID?, links: Bool, statuses: [DomainStatus]?
+    ) throws -> String {
+        let statuses = Dictionary(uniqueKeysWithValues: try (statuses ?? mesh.status()).map { ($0.domain, $0) })
         var depth: [DomainID: Int] = [:]
         func depthOf(_ id: DomainID) -> Int {
             if let known = depth[id] { return known }

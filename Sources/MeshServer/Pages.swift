@@ -58,7 +58,7 @@ enum Page {
     }
 
     /// The mesh: the domain graph coloured by status and sync, and a line per domain.
-    static func mesh(_ domains: [DomainSummary], mesh: Mesh, title: String) throws -> String {
+    static func mesh(_ domains: [DomainSummary], mesh: Mesh, title: String, statuses: [DomainStatus]) throws -> String {
         let inSync = domains.filter { $0.sync.state == .inSync }.count
         let rows = domains.map { d -> [String] in
             [
@@ -85,7 +85,7 @@ enum Page {
         return document(
             title: "\(title): the mesh",
             body: "<h1>The mesh</h1><p id=\"summary\">\(domains.count) domains, \(inSync) in sync.</p>"
-                + "<p class=\"w\">\(escape(MeshGraph.legend))</p><div id=\"graph\">\(try MeshGraph.svg(mesh: mesh))</div>"
+                + "<p class=\"w\">\(escape(MeshGraph.legend))</p><div id=\"graph\">\(try MeshGraph.svg(mesh: mesh, statuses: statuses))</div>"
                 + "<h2>Domains</h2>"
                 + table(
                     [
@@ -97,7 +97,7 @@ enum Page {
     }
 
     /// A domain: what, where, when, with what, how.
-    static func domain(_ d: DomainDetail, mesh: Mesh) throws -> String {
+    static func domain(_ d: DomainDetail, mesh: Mesh, statuses: [DomainStatus]) throws -> String {
         var body = "<h1>\(escape(d.domain.rawValue))</h1>"
         body +=
             "<p>\(escape(d.what.description))</p><p class=\"w\">layer \(escape(d.layer)) · owner \(escape(d.owner.team)) (\(escape(d.owner.contact)))</p>"
@@ -176,7 +176,7 @@ enum Page {
                 + d.withWhat.sources.sorted { $0.key < $1.key }.map {
                     ["source \(escape($0.key))", "<code>\(escape(String($0.value.prefix(16))))</code>", ""]
                 })
-        body += "<div id=\"lineage\">\(try MeshGraph.lineageSVG(of: d.domain, mesh: mesh))</div>"
+        body += "<div id=\"lineage\">\(try MeshGraph.lineageSVG(of: d.domain, mesh: mesh, statuses: statuses))</div>"
         body +=
             "<h2 id=\"how\">How</h2><p>code version <code>\(escape(d.how.codeVersion))</code>\(d.how.codeCommit.map { ", commit <code>\(escape(String($0.prefix(12))))</code>" } ?? ""), variation \(escape(d.how.variation ?? "–")); parameters: \(escape(d.how.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")))</p>"
         body += table(

@@ -45,8 +45,10 @@ extension MeshHTTPServer {
         add(.get, "/domains", cached: true) { _, _, caller in try self.meshOverview(caller) }
         add(.get, "/domains/{domain}", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
-            let detail = try DomainDetail.make(domain, mesh: self.mesh)
-            if caller.wantsHTML { return Respond.html(try Page.domain(detail, mesh: self.mesh)) }
+            // One status read serves the description and the page's lineage graph.
+            let statuses = try self.mesh.status()
+            let detail = try DomainDetail.make(domain, mesh: self.mesh, statuses: statuses)
+            if caller.wantsHTML { return Respond.html(try Page.domain(detail, mesh: self.mesh, statuses: statuses)) }
             return try Respond.json(detail)
         }
         add(.get, "/domains/{domain}/runs") { _, context, caller in
@@ -291,8 +293,10 @@ extension MeshHTTPServer {
     }
 
     /// A JSON body, or a 400 that shows what to send.
-    static func decode<T: Decodable>(_ request: Request, example: String) async throws -> T {
+    /// `whenEmpty` answers for a request without a body, where the route allows one.
+    static func decode<T: Decodable>(_ request: Request, example: String, whenEmpty: T? = nil) async throws -> T {
         let body = try await request.body.collect(upTo: 64 * 1024)
+        if body.readableBytes == 0, let whenEmpty { return whenEmpty }
         do {
             return try JSONDecoder().decode(T.self, from: Data(buffer: body))
         } catch {
@@ -345,9 +349,11 @@ extension MeshHTTPServer {
 
     func meshOverview(_ caller: Caller) throws -> Response {
         let token = try caller.require()
-        let statuses = try mesh.status().filter { token.covers($0.domain) }
-        let summaries = statuses.map(DomainSummary.init)
-        if caller.wantsHTML { return Respond.html(try Page.mesh(summaries, mesh: mesh, title: configuration.title)) }
+        let all = try mesh.status()
+        let summaries = all.filter { token.covers($0.domain) }.map(DomainSummary.init)
+        if caller.wantsHTML {
+            return Respond.html(try Page.mesh(summaries, mesh: mesh, title: configuration.title, statuses: all))
+        }
         return try Respond.json(summaries)
     }
 
@@ -355,7 +361,6 @@ extension MeshHTTPServer {
     func startRun(_ request: Request, _ context: BasicRequestContext, _ caller: Caller) async throws -> Response {
         let domain = try self.domain(context, caller, role: .runner)
         let token = try caller.require()
-        let body = try await request.body.collect(upTo: 64 * 1024)
         struct Body: Decodable {
             var parameters: [String: String]?
             var variation: String?
@@ -363,19 +368,9 @@ extension MeshHTTPServer {
             var fullRefresh: Bool?
             enum CodingKeys: String, CodingKey { case parameters, variation, force, fullRefresh = "full_refresh" }
         }
-        let parsed: Body
-        if body.readableBytes == 0 {
-            parsed = Body()
-        } else {
-            do {
-                parsed = try JSONDecoder().decode(Body.self, from: Data(buffer: body))
-            } catch {
-                throw APIError(
-                    .badRequest,
-                    "the body is not a run request: send JSON such as {\"parameters\": {\"name\": \"value\"}, \"variation\": \"NAME\", \"force\": true} (\(error))"
-                )
-            }
-        }
+        let parsed: Body = try await Self.decode(
+            request, example: #"{"parameters": {"name": "value"}, "variation": "NAME", "force": true}"#,
+            whenEmpty: Body())
         let parameters = parsed.parameters ?? [:]
         let known = Set(domain.parameters.keys).union(
             mesh.configuration.variations.variations.values.flatMap {

@@ -55,8 +55,8 @@ extension Kitchens {
         let manifest = try manifest(name)
         let parentHome = parentHome(of: manifest)
         let home = home(of: name)
-        let parent = try RuntimeStore(path: parentHome.appendingPathComponent("runtime.sqlite").path)
-        let kitchen = try RuntimeStore(path: home.appendingPathComponent("runtime.sqlite").path)
+        let parent = try RuntimeStore(home: parentHome)
+        let kitchen = try RuntimeStore(home: home)
         let parentCurrent = try parent.currentVersions()
         let kitchenCurrent = try kitchen.currentVersions()
         var domains: [KitchenDiff.DomainDiff] = []
@@ -130,39 +130,23 @@ extension Kitchens {
         _ db: Database, table: String, common: [String], grain: [String], into t: inout KitchenDiff.TableDiff,
         sampleSize: Int
     ) throws {
-        func q(_ name: String) -> String { "\"" + name.replacingOccurrences(of: "\"", with: "\"\"") + "\"" }
+        let q = quoteIdentifier
         let tableName = q(table)
         let columns = common.map(q).joined(separator: ", ")
         guard !common.isEmpty else { return }
-        if grain.isEmpty {
-            t.addedRows =
-                try Int.fetchOne(
-                    db,
-                    sql:
-                        "SELECT COUNT(*) FROM (SELECT \(columns) FROM k.\(tableName) EXCEPT SELECT \(columns) FROM p.\(tableName))"
-                ) ?? 0
-            t.removedRows =
-                try Int.fetchOne(
-                    db,
-                    sql:
-                        "SELECT COUNT(*) FROM (SELECT \(columns) FROM p.\(tableName) EXCEPT SELECT \(columns) FROM k.\(tableName))"
-                ) ?? 0
-            return
+        // Rows are told apart by the grain when the table has one, else by all their common columns.
+        let keys = grain.isEmpty ? columns : grain.map(q).joined(separator: ", ")
+        func onlyIn(_ a: String, not b: String) throws -> Int {
+            try Int.fetchOne(
+                db,
+                sql:
+                    "SELECT COUNT(*) FROM (SELECT \(keys) FROM \(a).\(tableName) EXCEPT SELECT \(keys) FROM \(b).\(tableName))"
+            ) ?? 0
         }
-        let keys = grain.map(q).joined(separator: ", ")
+        t.addedRows = try onlyIn("k", not: "p")
+        t.removedRows = try onlyIn("p", not: "k")
+        guard !grain.isEmpty else { return }
         let join = grain.map { "a.\(q($0)) IS b.\(q($0))" }.joined(separator: " AND ")
-        t.addedRows =
-            try Int.fetchOne(
-                db,
-                sql:
-                    "SELECT COUNT(*) FROM (SELECT \(keys) FROM k.\(tableName) EXCEPT SELECT \(keys) FROM p.\(tableName))"
-            ) ?? 0
-        t.removedRows =
-            try Int.fetchOne(
-                db,
-                sql:
-                    "SELECT COUNT(*) FROM (SELECT \(keys) FROM p.\(tableName) EXCEPT SELECT \(keys) FROM k.\(tableName))"
-            ) ?? 0
         let changedSQL = """
             SELECT \(grain.map { "a.\(q($0))" }.joined(separator: ", ")) FROM
               (SELECT \(columns) FROM k.\(tableName) EXCEPT SELECT \(columns) FROM p.\(tableName)) a

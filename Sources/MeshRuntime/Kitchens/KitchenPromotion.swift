@@ -38,8 +38,8 @@ extension Kitchens {
         let kitchenLock = try MeshLock.acquire(home: home, holder: "kitchen promote \(name)", wait: 0)
         defer { withExtendedLifetime((parentLock, kitchenLock)) {} }
 
-        let parent = try RuntimeStore(path: parentHome.appendingPathComponent("runtime.sqlite").path)
-        let kitchen = try RuntimeStore(path: home.appendingPathComponent("runtime.sqlite").path)
+        let parent = try RuntimeStore(home: parentHome)
+        let kitchen = try RuntimeStore(home: home)
         let parentCurrent = try parent.currentVersions()
         let kitchenCurrent = try kitchen.currentVersions()
         let kitchenRegistry = try effectiveRegistry(for: name, base: base)

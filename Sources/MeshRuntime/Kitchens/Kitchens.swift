@@ -30,14 +30,14 @@ public struct KitchenPromotion: Codable, Sendable, Hashable {
 
 /// The kitchens of a mesh home, in `HOME/kitchens/NAME/`: each is a mesh home of its own (runtime database,
 /// lock, published versions of the domains it builds) whose other domains point at the parent's published
-/// files in place, so creating one copies no data at any scale. A pin in the parent keeps its retention
-/// off those files while the kitchen lives.
+/// files in place, so creating one copies no data at any scale. A pin in the home that owns each file keeps
+/// its retention off the file while the kitchen lives.
 ///
 /// ```swift
 /// let kitchens = Kitchens(home: home)
 /// try kitchens.create("new-deciles", from: "production", domains: ["field-extracts"], registry: registry)
 /// // edit HOME/kitchens/new-deciles/recipes/field-extracts/STEP.sql, then run the kitchen's mesh
-/// let mesh = try kitchens.mesh("new-deciles", registry: registry, configuration: configuration)
+/// let mesh = try kitchens.mesh("new-deciles", base: registry, configuration: configuration)
 /// ```
 public struct Kitchens: Sendable {
     /// The production home.
@@ -121,7 +121,7 @@ public struct Kitchens: Sendable {
             manifest.parameters = parentManifest.parameters
         }
         let parentHome = parentHome(of: manifest)
-        guard FileManager.default.fileExists(atPath: parentHome.appendingPathComponent("runtime.sqlite").path) else {
+        guard FileManager.default.fileExists(atPath: RuntimeStore.file(in: parentHome).path) else {
             throw MeshError(.notFound, "\(parent) has no published domains yet: run the mesh first")
         }
         try FileManager.default.createDirectory(at: home, withIntermediateDirectories: true)
@@ -151,12 +151,12 @@ public struct Kitchens: Sendable {
     }
 
     /// Points the kitchen at the parent's current versions of every domain it does not build (and, until it
-    /// has built them, of its own), and pins them in the parent.
+    /// has built them, of its own), and pins each file where it lives.
     public func refresh(_ manifest: KitchenManifest) throws {
         let home = home(of: manifest.name)
         let parentHome = parentHome(of: manifest)
-        let parent = try RuntimeStore(path: parentHome.appendingPathComponent("runtime.sqlite").path)
-        let kitchen = try RuntimeStore(path: home.appendingPathComponent("runtime.sqlite").path)
+        let parent = try RuntimeStore(home: parentHome)
+        let kitchen = try RuntimeStore(home: home)
         let current = try parent.currentVersions()
         let built = try kitchen.pool.read { db in
             Set(try String.fetchAll(db, sql: "SELECT DISTINCT domain FROM domain_version WHERE retained = 1"))
@@ -206,8 +206,9 @@ public struct Kitchens: Sendable {
         let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
         homes += names.sorted().map { home(of: $0).standardizedFileURL }
         return homes.compactMap { home in
-            let path = home.appendingPathComponent("runtime.sqlite").path
-            guard FileManager.default.fileExists(atPath: path), let store = try? RuntimeStore(path: path) else {
+            guard FileManager.default.fileExists(atPath: RuntimeStore.file(in: home).path),
+                let store = try? RuntimeStore(home: home)
+            else {
                 return nil
             }
             return (home, store)
@@ -239,6 +240,29 @@ public struct Kitchens: Sendable {
             variation: manifest.variation, only: Set(manifest.domains), sourceStates: sourceStates,
             parameters: Dictionary(uniqueKeysWithValues: manifest.parameters.map { (DomainID($0.key), $0.value) }),
             trigger: "kitchen:\(manifest.name)")
+    }
+
+    /// Everything before a kitchen run, for every caller (command line, HTTP): checks and keeps the new
+    /// parameters (only for the kitchen's domains) and variation (a known one), points the kitchen at the
+    /// parent's current versions, and returns the kitchen's mesh with the request to run.
+    public func prepareRun(
+        _ name: String, base: DomainRegistry, configuration: MeshConfiguration,
+        parameters: [String: [String: String]] = [:], variation: String? = nil, force: Bool = false,
+        sourceStates: [String: String]
+    ) throws -> (mesh: Mesh, request: RunRequest) {
+        let current = try manifest(name)
+        for domain in parameters.keys.sorted() where !current.domains.contains(DomainID(domain)) {
+            throw MeshError(
+                .invalid,
+                "kitchen \(name) does not build \(domain); it builds \(current.domains.map(\.rawValue).joined(separator: ", "))"
+            )
+        }
+        if let variation { _ = try configuration.variations.variation(named: variation) }
+        let manifest = try configure(name, parameters: parameters, variation: variation)
+        try refresh(manifest)
+        var request = runRequest(manifest, sourceStates: sourceStates)
+        if force { request.force = Set(manifest.domains) }
+        return (try mesh(name, base: base, configuration: configuration), request)
     }
 
     /// Removes the kitchen and its pins, and nothing else. Refused while another kitchen is made from it.

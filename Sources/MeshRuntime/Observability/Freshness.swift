@@ -1,4 +1,5 @@
 import Foundation
+import GRDB
 
 /// When a domain is expected to be updated: a deadline on a daily, weekly or monthly cadence (UTC). The
 /// domain is on time when it published in the period that ends at the latest deadline (or after it).
@@ -117,8 +118,12 @@ public struct FreshnessVerdict: Sendable, Hashable, Codable {
 extension Mesh {
     /// Every domain's freshness at the mesh's clock, with the late inputs each one reads.
     public func freshness() throws -> [DomainID: FreshnessVerdict] {
+        try freshness(current: store.currentVersions())
+    }
+
+    /// The same, from a set of current versions already read.
+    func freshness(current: [DomainID: VersionRecord]) -> [DomainID: FreshnessVerdict] {
         let now = configuration.now()
-        let current = try store.currentVersions()
         var verdicts: [DomainID: FreshnessVerdict] = [:]
         for id in registry.ids {
             verdicts[id] = FreshnessVerdict.evaluate(
@@ -136,17 +141,21 @@ extension Mesh {
     @discardableResult
     public func announceLateDomains() async throws -> [DomainID] {
         var announced: [DomainID] = []
-        for (id, verdict) in try freshness().sorted(by: { $0.key < $1.key }) {
-            guard verdict.state == .late || verdict.state == .stale, let deadline = verdict.deadline else { continue }
-            let stamp = ISO8601DateFormatter().string(from: deadline)
-            let known = try await store.pool.read { db in
-                try Int.fetchOne(
+        let late = try freshness().filter { $0.value.state == .late || $0.value.state == .stale }
+        guard !late.isEmpty else { return [] }
+        // The deadlines announced already, read once.
+        let known = try await store.pool.read { db in
+            Set(
+                try Row.fetchAll(
                     db,
                     sql:
-                        "SELECT COUNT(*) FROM event WHERE kind = 'freshness.late' AND domain = ? AND json_extract(payload, '$.deadline') = ?",
-                    arguments: [id, stamp]) ?? 0
-            }
-            guard known == 0 else { continue }
+                        "SELECT domain, json_extract(payload, '$.deadline') FROM event WHERE kind = 'freshness.late'"
+                ).map { "\($0[0] as String)|\(($0[1] as String?) ?? "")" })
+        }
+        for (id, verdict) in late.sorted(by: { $0.key < $1.key }) {
+            guard let deadline = verdict.deadline else { continue }
+            let stamp = ISO8601DateFormatter().string(from: deadline)
+            guard !known.contains("\(id)|\(stamp)") else { continue }
             await events.publish(
                 MeshEvent(
                     kind: .freshnessLate, domain: id, at: configuration.now(),

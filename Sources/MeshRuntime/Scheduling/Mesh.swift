@@ -54,7 +54,7 @@ public final class Mesh: Sendable {
         self.registry = registry
         self.configuration = configuration
         try FileManager.default.createDirectory(at: configuration.home, withIntermediateDirectories: true)
-        store = try RuntimeStore(path: configuration.home.appendingPathComponent("runtime.sqlite").path)
+        store = try RuntimeStore(home: configuration.home)
         events = EventBus(store: store)
         triggers = TriggerQueue()
     }

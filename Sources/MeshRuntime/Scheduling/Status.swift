@@ -43,7 +43,7 @@ extension Mesh {
     /// The status of every registered domain, read from one consistent set of versions.
     public func status() throws -> [DomainStatus] {
         let current = try store.currentVersions()
-        let freshness = try freshness()
+        let freshness = freshness(current: current)
         let problems = try store.openProblemCounts()
         return try registry.ids.map { id in
             let domain = registry[id]!

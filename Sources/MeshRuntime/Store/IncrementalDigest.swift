@@ -128,10 +128,6 @@ struct IncrementalDigest {
         try db.execute(sql: "DROP TABLE IF EXISTS temp.\(Self.logTable)")
     }
 
-    private static func quoteIdentifier(_ name: String) -> String {
-        "\"\(name.replacingOccurrences(of: "\"", with: "\"\""))\""
-    }
-
     /// The column names `SELECT *` returns, in order (the names the triggers read through NEW and OLD).
     private static func selectStarColumns(of table: String, in db: Database) throws -> [String] {
         let statement = try db.makeStatement(sql: "SELECT * FROM main.\(quoteQualified(table)) LIMIT 0")

@@ -7,6 +7,12 @@ import GRDB
 public final class RuntimeStore: Sendable {
     public let pool: DatabasePool
 
+    /// The file of a mesh home's runtime database.
+    public static func file(in home: URL) -> URL { home.appendingPathComponent("runtime.sqlite") }
+
+    /// The runtime database of a mesh home.
+    public convenience init(home: URL) throws { try self.init(path: Self.file(in: home).path) }
+
     public init(path: String) throws {
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
@@ -289,12 +295,10 @@ public final class RuntimeStore: Sendable {
         try pool.read { db in try Int64.fetchOne(db, sql: "SELECT MAX(id) FROM event") ?? 0 }
     }
 
-    /// Events after an id, oldest first (or the newest ones first).
-    public func events(after id: Int64 = 0, limit: Int = 1000, newestFirst: Bool = false) throws -> [MeshEvent] {
+    public func events(after id: Int64 = 0, limit: Int = 1000) throws -> [MeshEvent] {
         try pool.read { db in
             try MeshEvent.fetchAll(
-                db, sql: "SELECT * FROM event WHERE id > ? ORDER BY id \(newestFirst ? "DESC" : "") LIMIT ?",
-                arguments: [id, limit])
+                db, sql: "SELECT * FROM event WHERE id > ? ORDER BY id LIMIT ?", arguments: [id, limit])
         }
     }
 }

@@ -145,5 +145,8 @@ func quoteQualified(_ name: String) -> String {
     name.split(separator: ".").map { "\"\($0.replacingOccurrences(of: "\"", with: "\"\""))\"" }.joined(separator: ".")
 }
 
+/// Quotes one SQL identifier (a table or column name).
+func quoteIdentifier(_ name: String) -> String { "\"\(name.replacingOccurrences(of: "\"", with: "\"\""))\"" }
+
 /// Quotes an SQL string literal.
 func quoteLiteral(_ value: String) -> String { "'\(value.replacingOccurrences(of: "'", with: "''"))'" }

@@ -89,19 +89,9 @@ struct KitchenCommand: ParsableCommand {
                 }
                 values[key[0], default: [:]][key[1]] = parts[1]
             }
-            let kitchens = mesh.kitchens
-            var manifest = try kitchens.manifest(name)
-            for domain in values.keys where !manifest.domains.contains(DomainID(domain)) {
-                throw ValidationError(
-                    "--param: kitchen \(name) does not build \(domain); it builds \(manifest.domains.map(\.rawValue).joined(separator: ", "))"
-                )
-            }
-            if let variation { _ = try VariationSet.load(from: mesh.configURL).variation(named: variation) }
-            manifest = try kitchens.configure(name, parameters: values, variation: variation)
-            try kitchens.refresh(manifest)
-            let kitchenMesh = try mesh.openKitchen(name)
-            var request = kitchens.runRequest(manifest, sourceStates: try Landing.sourceStates(home: mesh.homeURL))
-            if force { request.force = Set(manifest.domains) }
+            let (kitchenMesh, request) = try mesh.kitchens.prepareRun(
+                name, base: try mesh.baseRegistry(), configuration: try mesh.configuration(), parameters: values,
+                variation: variation, force: force, sourceStates: try Landing.sourceStates(home: mesh.homeURL))
             let summary = try await RunCommand.execute(mesh: kitchenMesh, feeds: nil, asOf: nil, request: request)
             print("next: pharma-mesh kitchen diff \(name)")
             if summary.status.failed || summary.status == .fail {

@@ -47,11 +47,6 @@ struct MeshOptions: ParsableArguments {
             lockWait: lockWait, logger: logger)
     }
 
-    /// Opens a kitchen's mesh: its own home, its recipe changes.
-    func openKitchen(_ name: String, lockWait: TimeInterval = 0) throws -> Mesh {
-        try kitchens.mesh(name, base: baseRegistry(), configuration: configuration(lockWait: lockWait))
-    }
-
     /// Opens the mesh with every pharma domain registered, and the recipe changes promoted from kitchens.
     func open(lockWait: TimeInterval = 0) throws -> Mesh {
         try Mesh(
