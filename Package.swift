@@ -17,6 +17,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
         // The generic runtime: domains, recipes, tests, versions, scheduler. Knows nothing of pharma.
@@ -44,6 +45,18 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // PostgreSQL as a second engine (postgres-nio): published versions of chosen domains are loaded into a
+        // schema per version and switched in one transaction. Generic too.
+        .target(
+            name: "MeshPostgres",
+            dependencies: [
+                "MeshRuntime",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "GRDBSQLite", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         // Streaming readers for the vendor file formats and the feed layouts of shared/spec/feeds.md.
         .target(name: "FeedFormats"),
         // Synthetic feeds at three scales, with ground truth.
@@ -65,7 +78,7 @@ let package = Package(
         .executableTarget(
             name: "pharma-mesh",
             dependencies: [
-                "MeshRuntime", "MeshServer", "Ingest", "Mastering", "Warehouse", "SelfService", "FeedGenerator",
+                "MeshRuntime", "MeshServer", "MeshPostgres", "Ingest", "Mastering", "Warehouse", "SelfService", "FeedGenerator",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

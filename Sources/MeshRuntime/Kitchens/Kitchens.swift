@@ -220,6 +220,8 @@ public struct Kitchens: Sendable {
     public func mesh(_ name: String, base: DomainRegistry, configuration: MeshConfiguration) throws -> Mesh {
         var configuration = configuration
         configuration.home = home(of: name)
+        // A kitchen is private: its builds never reach the servers production publishes to.
+        configuration.servingEngines = []
         return try Mesh(registry: try effectiveRegistry(for: name, base: base), configuration: configuration)
     }
 

@@ -10,6 +10,12 @@ public struct QueryResult: Sendable {
     public var versions: [DomainID: Int]
     /// True when the row limit cut the result.
     public var truncated: Bool
+    public init(columns: [String], rows: [[QueryValue]], versions: [DomainID: Int], truncated: Bool) {
+        self.columns = columns
+        self.rows = rows
+        self.versions = versions
+        self.truncated = truncated
+    }
 }
 
 /// One cell of a query result.

@@ -184,6 +184,18 @@ struct DomainBuilder: Sendable {
 
             let versionNumber = ((try? store.latestVersionNumber(of: domain.id)) ?? 0) + 1
             let relativePath = "domains/\(domain.id.rawValue)/v\(String(format: "%06d", versionNumber)).sqlite"
+            // Serving engines load the build before anything is published: a failure there publishes nothing.
+            let engines = mesh.configuration.servingEngines.filter { $0.serves(domain) }
+            var staged = StagedBuild(
+                domain: domain, version: versionNumber, file: URL(fileURLWithPath: workPath), digests: digests,
+                keepVersions: mesh.configuration.keepVersions, runID: runID,
+                log: { [self, domainLogger] message in log(message, logger: domainLogger) })
+            for (index, engine) in engines.enumerated() {
+                do { try await engine.stage(staged) } catch {
+                    for loaded in engines[...index] { await loaded.discard(staged) }
+                    return await finish(.error, message: "could not load the build into \(engine.name): \(error)")
+                }
+            }
             try Self.durablyMove(URL(fileURLWithPath: workPath), to: mesh.home.appendingPathComponent(relativePath))
 
             var upstream: [String: Int] = [:]
@@ -200,6 +212,17 @@ struct DomainBuilder: Sendable {
                 inputVersions: inputVersions, upstreamVersions: upstream, sourceStates: sourceStates,
                 rowCounts: digests.mapValues(\.rowCount), schema: digests.mapValues(\.columns), retained: true,
                 tableDigests: digests.mapValues(\.digest))
+            staged.record = version
+            staged.file = mesh.home.appendingPathComponent(relativePath)
+            for (index, engine) in engines.enumerated() {
+                do { try await engine.makeCurrent(staged) } catch {
+                    // Engines switched before this one keep the new version: the next publication, or
+                    // `currentBuilds(for:)`, puts them back in line; the runtime does not record it.
+                    for pending in engines[index...] { await pending.discard(staged) }
+                    try? FileManager.default.removeItem(at: staged.file)
+                    return await finish(.error, message: "could not switch \(engine.name) to the new version: \(error)")
+                }
+            }
             return await finish(
                 warned ? .warn : .success, message: warned ? "published with warnings" : nil, version: version,
                 rowsOut: digests.values.map(\.rowCount).reduce(0, +))

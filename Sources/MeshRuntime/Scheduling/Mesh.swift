@@ -18,6 +18,8 @@ public struct MeshConfiguration: Sendable {
     /// The clock; tests fix it.
     public var now: @Sendable () -> Date
     public var logger: Logger
+    /// Engines that serve the published versions of some domains besides the SQLite files (PostgreSQL, say).
+    public var servingEngines: [any ServingEngine] = []
 
     public init(
         home: URL, keepVersions: Int = 5,

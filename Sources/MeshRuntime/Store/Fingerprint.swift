@@ -25,6 +25,44 @@ public enum Fingerprint {
         public var columns: [String]
         public var rowCount: Int
         public var digest: String
+        public init(columns: [String], rowCount: Int, digest: String) {
+            self.columns = columns
+            self.rowCount = rowCount
+            self.digest = digest
+        }
+    }
+
+    /// Digests rows read from elsewhere (another engine's copy of a table) exactly as ``digest(table:in:)``
+    /// digests a SQLite table, so that the two digests are equal when the rows and their value types are.
+    ///
+    /// ```swift
+    /// var digester = Fingerprint.TableDigester()
+    /// digester.integer(42); digester.text(Array("Smith".utf8)); digester.endRow()
+    /// let text = digester.digest
+    /// ```
+    public struct TableDigester: Sendable {
+        private var sumA: UInt64 = 0
+        private var sumB: UInt64 = 0
+        private var row = RowHasher()
+        public private(set) var rowCount = 0
+        public init() {}
+        public mutating func null() { row.null() }
+        public mutating func integer(_ value: Int64) { row.integer(value) }
+        public mutating func real(_ value: Double) { row.real(value) }
+        public mutating func text(_ bytes: UnsafeBufferPointer<UInt8>) { row.text(bytes.baseAddress, count: bytes.count) }
+        public mutating func blob(_ bytes: UnsafeBufferPointer<UInt8>) {
+            row.blob(bytes.baseAddress.map(UnsafeRawPointer.init), count: bytes.count)
+        }
+        /// Ends the current row and starts the next.
+        public mutating func endRow() {
+            let (a, b) = row.finish()
+            sumA &+= a
+            sumB &+= b
+            rowCount += 1
+            row = RowHasher()
+        }
+        /// The digest text of the rows so far, comparable with `TableDigest.digest`.
+        public var digest: String { Fingerprint.digestText(sumA, sumB) }
     }
 
     /// Digests a table's rows independently of their physical order: each row is hashed (two 64-bit FNV-1a

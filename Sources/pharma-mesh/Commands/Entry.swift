@@ -11,7 +11,7 @@ struct PharmaMeshCommand: AsyncParsableCommand {
             GenerateCommand.self,
             RunCommand.self, StatusCommand.self, HistoryCommand.self, TestsCommand.self,
             LineageCommand.self, QueryCommand.self, DemoCommand.self, ServeCommand.self, TokenCommand.self,
-            KitchenCommand.self, BenchCommand.self,
+            KitchenCommand.self, ProblemCommand.self, EngineCommand.self, BenchCommand.self,
         ])
 }
 

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Ingest
+import MeshPostgres
 import MeshRuntime
 
 /// `kitchen create|list|run|diff|promote|delete`: development sandboxes and the path to production.
@@ -179,6 +180,13 @@ struct KitchenCommand: ParsableCommand {
             print("promoted kitchen \(name) into \(from) as run \(report.runID):")
             for p in report.promoted { print("  \(p.domain): kitchen v\(p.kitchenVersion) → \(from) v\(p.version)") }
             for file in report.recipeFiles { print("  recipe: \(file)") }
+            // Production's PostgreSQL serves the promoted versions too.
+            if from == "production", let settings = try PostgresSettings.load(home: mesh.homeURL) {
+                let loaded = try await PostgresEngine(settings: settings).catchUp(try mesh.open()) {
+                    Console.error("  " + $0)
+                }
+                if !loaded.isEmpty { print("  postgresql now serves \(loaded.joined(separator: ", "))") }
+            }
             if !report.staleDownstream.isEmpty {
                 print(
                     "stale until the next run of \(from): \(report.staleDownstream.map(\.rawValue).joined(separator: ", "))"

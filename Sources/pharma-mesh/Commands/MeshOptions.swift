@@ -3,6 +3,7 @@ import Foundation
 import Ingest
 import Logging
 import Mastering
+import MeshPostgres
 import MeshRuntime
 import SelfService
 import Warehouse
@@ -42,9 +43,14 @@ struct MeshOptions: ParsableArguments {
         var logger = Logger(label: "pharma-mesh")
         logger.logLevel =
             ProcessInfo.processInfo.environment["PHARMA_MESH_LOG"].flatMap { Logger.Level(rawValue: $0) } ?? .critical
-        return MeshConfiguration(
+        var configuration = MeshConfiguration(
             home: homeURL, variations: try VariationSet.load(from: configURL), codeCommit: Self.gitCommit(),
             lockWait: lockWait, logger: logger)
+        // The mesh's engine file: PostgreSQL serves the chosen domains besides the SQLite files.
+        if let settings = try PostgresSettings.load(home: homeURL) {
+            configuration.servingEngines = [try PostgresEngine(settings: settings, logger: logger)]
+        }
+        return configuration
     }
 
     /// Opens the mesh with every pharma domain registered, and the recipe changes promoted from kitchens.

@@ -3,22 +3,30 @@ import Foundation
 import MeshRuntime
 
 /// `query SQL`: read-only SQL over the published domains.
-struct QueryCommand: ParsableCommand {
+struct QueryCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "query",
         abstract: "Read-only SQL over the published domains; each is a schema named after it with - as _.",
         discussion: "Example: pharma-mesh query \"SELECT COUNT(*) FROM raw_xponent.xponent\"")
 
     enum Format: String, ExpressibleByArgument, CaseIterable { case table, csv, json }
+    enum Engine: String, ExpressibleByArgument, CaseIterable { case sqlite, postgresql }
 
     @OptionGroup var mesh: MeshOptions
     @Option(help: "table (aligned), csv or json.") var format: Format = .table
     @Option(help: "At most this many rows.") var maxRows = 100_000
     @Option(help: "Stop the query after this many seconds.") var timeout: Double = 60
+    @Option(help: "sqlite (the published files) or postgresql (the server `engine use` chose).")
+    var engine: Engine = .sqlite
     @Argument(help: "The SQL (SELECT or WITH … SELECT).") var sql: String
 
-    func run() throws {
-        let result = try mesh.open().query(sql, maxRows: maxRows, timeout: timeout)
+    func run() async throws {
+        let result: QueryResult
+        switch engine {
+        case .sqlite: result = try mesh.open().query(sql, maxRows: maxRows, timeout: timeout)
+        case .postgresql:
+            result = try await EngineCommand.postgres(mesh).1.query(sql, maxRows: maxRows, timeout: timeout)
+        }
         print(Self.render(result, as: format))
         if format == .table {
             let versions = result.versions.sorted { $0.key < $1.key }.map { "\($0.key)@v\($0.value)" }.joined(
