@@ -186,6 +186,12 @@ enum FieldExtracts {
                     sql: """
                         SELECT market, SUM(decile = 10) AS top, SUM(decile = 1) AS bottom FROM physician_deciles
                         GROUP BY market HAVING SUM(decile = 10) > SUM(decile = 1)
+                        """,
+                    postgresql: """
+                        SELECT market, COUNT(*) FILTER (WHERE decile = 10) AS top,
+                               COUNT(*) FILTER (WHERE decile = 1) AS bottom
+                        FROM physician_deciles GROUP BY market
+                        HAVING COUNT(*) FILTER (WHERE decile = 10) > COUNT(*) FILTER (WHERE decile = 1)
                         """),
                 CustomSQLTest(
                     "reach_is_a_share",

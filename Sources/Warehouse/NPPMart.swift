@@ -222,6 +222,13 @@ enum NPPMart {
                            SUM(CASE WHEN event_type = 'sent' THEN events END) AS sent
                     FROM fact_email_daily GROUP BY 1, 2
                     HAVING COALESCE(delivered, 0) > COALESCE(sent, 0)
+                    """,
+                postgresql: """
+                    SELECT campaign_id, audience, SUM(CASE WHEN event_type = 'delivered' THEN events END) AS delivered,
+                           SUM(CASE WHEN event_type = 'sent' THEN events END) AS sent
+                    FROM fact_email_daily GROUP BY 1, 2
+                    HAVING COALESCE(SUM(CASE WHEN event_type = 'delivered' THEN events END), 0)
+                         > COALESCE(SUM(CASE WHEN event_type = 'sent' THEN events END), 0)
                     """),
         ],
         retainedTables: ["fact_partition_state", "fact_mapping_state"])

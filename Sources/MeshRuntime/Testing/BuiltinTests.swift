@@ -204,15 +204,26 @@ public struct RowCountChange: DataTest {
 }
 
 /// Any SQL that returns the offending rows.
-public struct CustomSQLTest: DataTest {
+///
+/// When the SQL uses SQLite's own syntax, `postgresql` says the same in PostgreSQL's, so that a serving
+/// engine can run the test too (both texts sit together, in this one place).
+public struct CustomSQLTest: DialectalTest {
     public var name: String
     public var sql: String
     public var severity: Severity
-    public init(_ name: String, severity: Severity = .fail, sql: String) {
+    /// The same query in PostgreSQL's dialect, when `sql` is not standard SQL.
+    public var postgresql: String?
+    public init(_ name: String, severity: Severity = .fail, sql: String, postgresql: String? = nil) {
         self.name = name
         self.sql = sql
         self.severity = severity
+        self.postgresql = postgresql
     }
-    public var definition: String { "\(name) [\(severity.rawValue)]: \(sql)" }
+    public var definition: String {
+        "\(name) [\(severity.rawValue)]: \(sql)" + (postgresql.map { "\npostgresql: \($0)" } ?? "")
+    }
     public func offendingRowsSQL(_ context: TestContext) -> String? { sql }
+    public func offendingRowsSQL(_ context: TestContext, in dialect: SQLDialect) -> String? {
+        dialect == .postgresql ? postgresql ?? sql : sql
+    }
 }

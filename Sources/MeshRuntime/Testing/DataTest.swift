@@ -50,8 +50,28 @@ public protocol DataTest: Sendable {
     func offendingRowsSQL(_ context: TestContext) throws -> String?
 }
 
+/// The SQL dialect a test's query is written for: the build engine's (SQLite), or a serving engine's.
+public enum SQLDialect: String, Sendable, Codable {
+    case sqlite, postgresql
+}
+
 extension DataTest {
     public var definition: String { "\(name) [\(severity.rawValue)]" }
+
+    /// The test's query in a dialect: the one place where a test that is not plain SQL says how it reads on
+    /// another engine. By default the same text as for SQLite (most tests are standard SQL).
+    public func offendingRowsSQL(_ context: TestContext, dialect: SQLDialect) throws -> String? {
+        if dialect != .sqlite, let dialectal = self as? any DialectalTest {
+            return try dialectal.offendingRowsSQL(context, in: dialect)
+        }
+        return try offendingRowsSQL(context)
+    }
+}
+
+/// A test whose query differs by dialect.
+public protocol DialectalTest: DataTest {
+    /// The query in `dialect` (never `.sqlite`, which is `offendingRowsSQL(_:)`); nil when it does not apply.
+    func offendingRowsSQL(_ context: TestContext, in dialect: SQLDialect) throws -> String?
 }
 
 /// One recorded test result.

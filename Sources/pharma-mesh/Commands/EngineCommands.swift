@@ -13,7 +13,7 @@ struct EngineCommand: ParsableCommand {
             Every later run loads each new version of the served domains into a schema of its own and switches
             the domain's schema to it in one transaction. See docs/postgresql.md.
             """,
-        subcommands: [Use.self, Show.self, Status.self, Publish.self])
+        subcommands: [Use.self, Show.self, Status.self, Check.self, Publish.self])
 
     struct Use: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -151,6 +151,38 @@ struct EngineCommand: ParsableCommand {
             if !conflicts.isEmpty || lines.contains(where: { $0.state != "current" && $0.state != "never built" }) {
                 throw ExitCode(1)
             }
+        }
+    }
+
+    struct Check: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Run the served domains' tests on PostgreSQL and compare them with the SQLite results.")
+        @OptionGroup var mesh: MeshOptions
+        @Flag(help: "Print JSON.") var json = false
+
+        func run() async throws {
+            let (_, postgres) = try EngineCommand.postgres(mesh)
+            let comparisons = try await postgres.checkTests(try mesh.open())
+            if json {
+                print(try JSON.string(comparisons))
+            } else {
+                print(
+                    Console.table(
+                        ["DOMAIN", "TEST", "SQLITE", "POSTGRESQL", ""],
+                        comparisons.map {
+                            [
+                                "\($0.domain)@v\($0.version)", $0.test,
+                                ($0.sqlite ?? "-") + ($0.sqliteFailures.map { $0 > 0 ? " (\($0))" : "" } ?? ""),
+                                ($0.postgresql ?? "-") + ($0.postgresqlFailures.map { $0 > 0 ? " (\($0))" : "" } ?? ""),
+                                $0.agrees ? ($0.note ?? "same") : "DIFFERS" + ($0.note.map { ": \($0)" } ?? ""),
+                            ]
+                        }))
+                let ran = comparisons.filter { $0.postgresql != nil }
+                print(
+                    "\(ran.count) tests ran on both engines, \(ran.filter(\.agrees).count) with the same outcome; "
+                        + "\(comparisons.count - ran.count) apply to the build only")
+            }
+            if comparisons.contains(where: { !$0.agrees }) { throw ExitCode(1) }
         }
     }
 
