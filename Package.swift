@@ -134,6 +134,13 @@ let package = Package(
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
+        .testTarget(
+            name: "PostgresTests",
+            dependencies: [
+                "MeshPostgres", "MeshRuntime", "MeshTestSupport", "Ingest", "Mastering", "Warehouse", "SelfService",
+                .product(name: "PostgresNIO", package: "postgres-nio"),
+            ]
+        ),
         .testTarget(name: "FeedFormatsTests", dependencies: ["FeedFormats"]),
         .testTarget(name: "FeedGeneratorTests", dependencies: ["FeedGenerator"]),
         .testTarget(
