@@ -78,7 +78,8 @@ let package = Package(
         .executableTarget(
             name: "pharma-mesh",
             dependencies: [
-                "MeshRuntime", "MeshServer", "MeshPostgres", "Ingest", "Mastering", "Warehouse", "SelfService", "FeedGenerator",
+                "MeshRuntime", "MeshServer", "MeshPostgres", "Ingest", "Mastering", "Warehouse", "SelfService",
+                "FeedGenerator",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),

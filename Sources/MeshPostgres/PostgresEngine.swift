@@ -31,6 +31,9 @@ public struct PostgresEngine: ServingEngine {
 
     public var name: String { "postgresql" }
     public func serves(_ domain: Domain) -> Bool { settings.serves(domain) }
+    public func location(of domain: Domain) -> String? {
+        serves(domain) ? "psql \(settings.displayURL) (schema \(domain.id.schemaName))" : nil
+    }
 
     /// The schema that holds one version's tables.
     public static func versionSchema(_ domain: DomainID, _ version: Int) -> String {
@@ -143,6 +146,8 @@ public struct PostgresEngine: ServingEngine {
             try await Self.ensureCatalog(on: connection, logger: logger)
             try await Self.execute("BEGIN", on: connection, logger: logger)
             do {
+                // A reader's open transaction holds the views: wait for it a while, not forever.
+                try await Self.execute("SET LOCAL lock_timeout = '60s'", on: connection, logger: logger)
                 try await Self.execute("CREATE SCHEMA IF NOT EXISTS \(quote(stable))", on: connection, logger: logger)
                 var existing: [String: [String]] = [:]
                 let rows = try await connection.query(
@@ -160,7 +165,8 @@ public struct PostgresEngine: ServingEngine {
                         "DROP VIEW \(quote(stable)).\(quote(view))", on: connection, logger: logger)
                 }
                 for port in domain.outputs {
-                    let columns = try await TableCopy.columns(of: port.table, in: schema, on: connection, logger: logger)
+                    let columns = try await TableCopy.columns(
+                        of: port.table, in: schema, on: connection, logger: logger)
                     let names = columns.map { String($0.prefix { $0 != " " }) }
                     let select =
                         "SELECT \(names.map(quote).joined(separator: ", ")) FROM \(quote(schema)).\(quote(port.table))"
@@ -263,12 +269,15 @@ public struct PostgresEngine: ServingEngine {
 
     /// Loads the current versions the server does not serve yet (a mesh that just chose PostgreSQL, or one
     /// whose server was unreachable during a run). Returns what it published.
-    public func catchUp(_ mesh: Mesh, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws -> [String] {
+    public func catchUp(_ mesh: Mesh, progress: @escaping @Sendable (String) -> Void = { _ in }) async throws
+        -> [String]
+    {
         let served = try await served()
         var published: [String] = []
         for var build in try mesh.currentBuilds(for: self) {
-            guard served[build.domain.id]?.fingerprint != build.record?.fingerprint
-                || served[build.domain.id]?.version != build.version
+            guard
+                served[build.domain.id]?.fingerprint != build.record?.fingerprint
+                    || served[build.domain.id]?.version != build.version
             else { continue }
             let label = "\(build.domain.id)@v\(build.version)"
             progress("loading \(label) into PostgreSQL")
@@ -281,7 +290,8 @@ public struct PostgresEngine: ServingEngine {
                 try await makeCurrent(build)
             } catch {
                 await discard(build)
-                throw PostgresEngineError("could not publish \(label) to PostgreSQL: \(PostgresEngineError.describe(error))")
+                throw PostgresEngineError(
+                    "could not publish \(label) to PostgreSQL: \(PostgresEngineError.describe(error))")
             }
             published.append(label)
         }

@@ -95,7 +95,9 @@ public enum TableCopy {
                             if Task.isCancelled { throw CancellationError() }
                             usleep(200)
                         }
-                    } counted: { rowsRead.value = $0 }
+                    } counted: {
+                        rowsRead.value = $0
+                    }
                 }
                 continuation.finish()
             } catch {
@@ -123,7 +125,8 @@ public enum TableCopy {
                 "COMMENT ON TABLE \(quote(schema)).\(quote(table)) IS \(literal(port.description))", on: connection,
                 logger: logger)
         }
-        for column in port.columns where !column.description.isEmpty && columns.contains(where: { $0.name == column.name }) {
+        for column in port.columns
+        where !column.description.isEmpty && columns.contains(where: { $0.name == column.name }) {
             try await PostgresEngine.execute(
                 "COMMENT ON COLUMN \(quote(schema)).\(quote(table)).\(quote(column.name)) IS \(literal(column.description))",
                 on: connection, logger: logger)

@@ -68,8 +68,15 @@ struct DomainDetail: Encodable, Sendable {
         var attachSQL: String?
         var queryURL: String
         var commandLine: String
+        /// Other engines serving the domain (PostgreSQL), and how to connect to them.
+        var alsoServedBy: [Served] = []
+        struct Served: Encodable, Sendable {
+            var engine: String
+            var connect: String
+        }
         enum CodingKeys: String, CodingKey {
             case engine, schema, file, attachSQL = "attach_sql", queryURL = "query_url", commandLine = "command_line"
+            case alsoServedBy = "also_served_by"
         }
     }
     struct When: Encodable, Sendable {
@@ -184,7 +191,10 @@ struct DomainDetail: Encodable, Sendable {
                 attachSQL: version.map { "ATTACH DATABASE 'file:\($0.path)?mode=ro' AS \(schema)" },
                 queryURL: "/query?sql=" + "SELECT * FROM \(schema).\(firstTable) LIMIT 10".addingPercentEncoding(
                     withAllowedCharacters: .urlQueryAllowed.subtracting(CharacterSet(charactersIn: "&=+")))!,
-                commandLine: "pharma-mesh query \"SELECT * FROM \(schema).\(firstTable) LIMIT 10\""),
+                commandLine: "pharma-mesh query \"SELECT * FROM \(schema).\(firstTable) LIMIT 10\"",
+                alsoServedBy: mesh.configuration.servingEngines.compactMap { engine in
+                    engine.location(of: domain).map { Where.Served(engine: engine.name, connect: $0) }
+                }),
             when: When(
                 version: version?.version, builtAt: version?.publishedAt, builtBy: version?.runID,
                 lastStatus: status?.lastStatus, lastMessage: status?.lastMessage, tests: status?.tests ?? TestTally(),

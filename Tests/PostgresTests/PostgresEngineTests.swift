@@ -36,7 +36,8 @@ struct PostgresEngineTests {
         let mesh = try Self.mesh(home: dir.url, engine: engine, keepVersions: 2)
 
         #expect(try await Self.run(mesh, values: [1, 2, 3]).failed.isEmpty)
-        #expect(try await TestServer.rows("SELECT value FROM totals.items ORDER BY 1", in: engine) == [["2"], ["4"], ["6"]])
+        #expect(
+            try await TestServer.rows("SELECT value FROM totals.items ORDER BY 1", in: engine) == [["2"], ["4"], ["6"]])
         // Raw domains are not served: only the layer chosen.
         #expect(
             try await TestServer.rows(
@@ -90,12 +91,14 @@ struct PostgresEngineTests {
     @Test func anUnreachableServerFailsTheDomainAndPublishesNothing() async throws {
         let dir = try TemporaryDirectory("pg-down")
         defer { dir.remove() }
-        let engine = try PostgresEngine(settings: PostgresSettings(url: "postgres://mesh@127.0.0.1:1/nowhere", layers: ["integrated"]))
+        let engine = try PostgresEngine(
+            settings: PostgresSettings(url: "postgres://mesh@127.0.0.1:1/nowhere", layers: ["integrated"]))
         let mesh = try Self.mesh(home: dir.url, engine: engine)
         let summary = try await Self.run(mesh, values: [1])
         let outcome = try #require(summary.outcomes["totals"])
         #expect(outcome.status == .error)
-        #expect(outcome.message?.contains("cannot connect to PostgreSQL at postgres://mesh@127.0.0.1:1/nowhere") == true)
+        #expect(
+            outcome.message?.contains("cannot connect to PostgreSQL at postgres://mesh@127.0.0.1:1/nowhere") == true)
         // The raw domain, which the engine does not serve, published; the served one did not, anywhere.
         let current = try mesh.store.currentVersions()
         #expect(current["raw-a"]?.version == 1)

@@ -25,6 +25,12 @@ public protocol ServingEngine: Sendable {
     func makeCurrent(_ build: StagedBuild) async throws
     /// Removes a staged build that will not be published (best effort).
     func discard(_ build: StagedBuild) async
+    /// How a person connects to a served domain there (no secrets), for the domain's "where".
+    func location(of domain: Domain) -> String?
+}
+
+extension ServingEngine {
+    public func location(of domain: Domain) -> String? { nil }
 }
 
 /// A finished build on its way to publication, as a serving engine sees it.

@@ -49,7 +49,9 @@ public enum Fingerprint {
         public mutating func null() { row.null() }
         public mutating func integer(_ value: Int64) { row.integer(value) }
         public mutating func real(_ value: Double) { row.real(value) }
-        public mutating func text(_ bytes: UnsafeBufferPointer<UInt8>) { row.text(bytes.baseAddress, count: bytes.count) }
+        public mutating func text(_ bytes: UnsafeBufferPointer<UInt8>) {
+            row.text(bytes.baseAddress, count: bytes.count)
+        }
         public mutating func blob(_ bytes: UnsafeBufferPointer<UInt8>) {
             row.blob(bytes.baseAddress.map(UnsafeRawPointer.init), count: bytes.count)
         }
