@@ -103,22 +103,44 @@ public struct PostgresEngine: ServingEngine {
     public func stage(_ build: StagedBuild) async throws {
         let schema = Self.versionSchema(build.domain.id, build.version)
         let clock = ContinuousClock.now
-        let tables = build.domain.outputs
-        let source = try Self.openReadOnly(build.file)
-        defer { try? source.close() }
-        var loadedRows = 0
         try await withConnection { connection in
             try await Self.ensureCatalog(on: connection, logger: logger)
             try await Self.execute("DROP SCHEMA IF EXISTS \(quote(schema)) CASCADE", on: connection, logger: logger)
             try await Self.execute("CREATE SCHEMA \(quote(schema))", on: connection, logger: logger)
-            for port in tables {
-                loadedRows += try await TableCopy.load(
-                    port, from: source, into: schema, on: connection, domain: build.domain.id, logger: logger)
+        }
+        // Tables go over `loadConnections` connections at once, the largest first, each to the least loaded.
+        var lanes = Array(repeating: (rows: 0, ports: [OutputPort]()), count: max(1, settings.loadConnections))
+        for port in build.domain.outputs.sorted(by: {
+            (build.digests[$0.table]?.rowCount ?? 0, $1.table) > (build.digests[$1.table]?.rowCount ?? 0, $0.table)
+        }) {
+            let lane = lanes.indices.min { lanes[$0].rows < lanes[$1].rows }!
+            lanes[lane].rows += max(1, build.digests[port.table]?.rowCount ?? 0)
+            lanes[lane].ports.append(port)
+        }
+        let loadedRows = try await withThrowingTaskGroup(of: Int.self) { group in
+            for lane in lanes where !lane.ports.isEmpty {
+                group.addTask { try await self.load(lane.ports, of: build, into: schema) }
             }
-            try await Self.execute("ANALYZE", on: connection, logger: logger)
-            guard settings.verify else { return }
-            for port in tables {
-                guard let expected = build.digests[port.table] else { continue }
+            return try await group.reduce(0, +)
+        }
+        let seconds = Double((ContinuousClock.now - clock) / .milliseconds(1)) / 1000
+        build.log(
+            "postgresql: loaded \(loadedRows) rows of \(build.domain.outputs.count) tables into \(schema) in "
+                + String(format: "%.2f s", seconds) + (settings.verify ? ", digests checked" : ""))
+    }
+
+    /// Loads tables on one connection: copy, statistics, then (when verifying) the read-back.
+    private func load(_ ports: [OutputPort], of build: StagedBuild, into schema: String) async throws -> Int {
+        let source = try Self.openReadOnly(build.file)
+        defer { try? source.close() }
+        return try await withConnection { connection in
+            var rows = 0
+            for port in ports {
+                rows += try await TableCopy.load(
+                    port, from: source, into: schema, on: connection, domain: build.domain.id, logger: logger)
+                try await Self.execute(
+                    "ANALYZE \(quote(schema)).\(quote(port.table))", on: connection, logger: logger)
+                guard settings.verify, let expected = build.digests[port.table] else { continue }
                 let actual = try await TableCopy.digest(table: port.table, in: schema, on: connection, logger: logger)
                 guard actual.rowCount == expected.rowCount, actual.digest == expected.digest else {
                     throw PostgresEngineError(
@@ -127,11 +149,8 @@ public struct PostgresEngine: ServingEngine {
                             + "with \(expected.digest) (a column holds values of mixed types?)")
                 }
             }
+            return rows
         }
-        let seconds = Double((ContinuousClock.now - clock) / .milliseconds(1)) / 1000
-        build.log(
-            "postgresql: loaded \(loadedRows) rows of \(tables.count) tables into \(schema) in "
-                + String(format: "%.2f s", seconds) + (settings.verify ? ", digests checked" : ""))
     }
 
     public func makeCurrent(_ build: StagedBuild) async throws {

@@ -19,12 +19,31 @@ public struct PostgresSettings: Codable, Sendable, Equatable {
     public var layers: [String] = []
     /// Read every loaded table back and compare its digest with the build's before switching to it.
     public var verify = true
+    /// Connections that load a version's tables at once.
+    public var loadConnections = 2
 
-    public init(url: String, domains: [String] = [], layers: [String] = [], verify: Bool = true) {
+    public init(
+        url: String, domains: [String] = [], layers: [String] = [], verify: Bool = true, loadConnections: Int = 2
+    ) {
         self.url = url
         self.domains = domains
         self.layers = layers
         self.verify = verify
+        self.loadConnections = loadConnections
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case engine, url, domains, layers, verify, loadConnections = "load_connections"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        engine = try container.decodeIfPresent(String.self, forKey: .engine) ?? "postgresql"
+        url = try container.decode(String.self, forKey: .url)
+        domains = try container.decodeIfPresent([String].self, forKey: .domains) ?? []
+        layers = try container.decodeIfPresent([String].self, forKey: .layers) ?? []
+        verify = try container.decodeIfPresent(Bool.self, forKey: .verify) ?? true
+        loadConnections = max(1, try container.decodeIfPresent(Int.self, forKey: .loadConnections) ?? 2)
     }
 
     public static func file(in home: URL) -> URL { home.appendingPathComponent("engine.json") }

@@ -80,23 +80,24 @@ public enum TableCopy {
                 + columns.map { "\(quote($0.name)) \($0.type)" }.joined(separator: ", ") + ")",
             on: connection, logger: logger)
         try await PostgresEngine.execute("SET search_path TO \(quote(schema))", on: connection, logger: logger)
-        // Rows go through a bounded buffer: a reader task fills it from SQLite while COPY drains it, so memory
-        // stays flat whatever the table's size.
+        // Rows go through a bounded buffer: a reader thread fills it from SQLite while COPY drains it, so memory
+        // stays flat whatever the table's size. The reader blocks (SQLite is synchronous), so it runs on a
+        // thread of its own, never on the concurrency pool that COPY's writer needs.
         let (stream, continuation) = AsyncThrowingStream.makeStream(
             of: ByteBuffer.self, bufferingPolicy: .bufferingOldest(8))
-        let rowsRead = RowCounter()
-        let reader = Task.detached {
+        let reader = ReaderState()
+        Thread.detachNewThread {
             do {
                 try source.read { db in
                     try encodeRows(of: table, columns: columns.count, in: db) { chunk in
                         // Wait while COPY is behind.
                         while true {
                             if case .enqueued = continuation.yield(chunk) { return }
-                            if Task.isCancelled { throw CancellationError() }
+                            if reader.cancelled { throw CancellationError() }
                             usleep(200)
                         }
                     } counted: {
-                        rowsRead.value = $0
+                        reader.rows = $0
                     }
                 }
                 continuation.finish()
@@ -109,7 +110,7 @@ public enum TableCopy {
                 for try await chunk in stream { try await writer.write(chunk) }
             }
         } catch {
-            reader.cancel()
+            reader.cancelled = true
             throw PostgresEngineError(
                 "loading \(domain).\(table) into PostgreSQL failed: \(PostgresEngineError.describe(error))")
         }
@@ -131,13 +132,25 @@ public enum TableCopy {
                 "COMMENT ON COLUMN \(quote(schema)).\(quote(table)).\(quote(column.name)) IS \(literal(column.description))",
                 on: connection, logger: logger)
         }
-        return rowsRead.value
+        return reader.rows
     }
 
-    /// Holds the count of rows the reader task encoded.
-    final class RowCounter: @unchecked Sendable {
-        // Written by the reader task before it finishes the stream, read after COPY has drained the stream.
-        var value = 0
+    /// What the reader thread and the COPY task share.
+    final class ReaderState: @unchecked Sendable {
+        // Both properties are read and written under `lock`.
+        private let lock = NSLock()
+        private var _rows = 0
+        private var _cancelled = false
+        /// Rows the reader encoded (set before it finishes the stream).
+        var rows: Int {
+            get { lock.withLock { _rows } }
+            set { lock.withLock { _rows = newValue } }
+        }
+        /// Set when COPY failed: the reader stops.
+        var cancelled: Bool {
+            get { lock.withLock { _cancelled } }
+            set { lock.withLock { _cancelled = newValue } }
+        }
     }
 
     /// Encodes a table's rows in COPY's text format, in chunks of about 1 MiB.

@@ -164,6 +164,31 @@ struct PostgresEngineTests {
         await database.drop()
     }
 
+    /// Two large versions staged at once: each table's reader blocks on SQLite while COPY drains it, and must
+    /// never starve the tasks that drain (a first version ran the readers on the concurrency pool and hung).
+    @Test(.timeLimit(.minutes(2))) func largeVersionsStageConcurrently() async throws {
+        let dir = try TemporaryDirectory("pg-large")
+        defer { dir.remove() }
+        let database = try await TestServer.database()
+        let engine = try database.engine()
+        // About 12 MB of COPY text per domain: more than the reader's buffer of 8 chunks of 1 MiB.
+        let sql = """
+            CREATE TABLE items AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 400000)
+            SELECT i + (SELECT COUNT(*) FROM raw_a.items) AS value, printf('%024d', i) AS label FROM n
+            """
+        let left = ToyMesh.derived("alpha", from: ["raw-a"], sql: sql)
+        let right = ToyMesh.derived("beta", from: ["raw-a"], sql: sql)
+        let mesh = try Self.mesh(home: dir.url, engine: engine, extra: [left, right])
+        let summary = try await Self.run(mesh, values: [1])
+        #expect(summary.failed.isEmpty, "\(summary.outcomes.values.compactMap(\.message))")
+        #expect(
+            try await TestServer.rows("SELECT COUNT(*), MAX(label) FROM alpha.items", in: engine) == [
+                ["400000", String(format: "%024d", 400000)]
+            ])
+        #expect(try await TestServer.rows("SELECT COUNT(*) FROM beta.items", in: engine) == [["400000"]])
+        await database.drop()
+    }
+
     @Test func anExistingMeshCatchesUp() async throws {
         let dir = try TemporaryDirectory("pg-catchup")
         defer { dir.remove() }

@@ -26,6 +26,7 @@ struct EngineCommand: ParsableCommand {
         var layers = "integrated,self-service"
         @Option(help: "Serve these domains too (comma-separated).") var domains = ""
         @Flag(help: "Do not read each loaded table back to compare it with the build.") var noVerify = false
+        @Option(help: "Connections that load one version's tables at once.") var loadConnections = 2
 
         func run() async throws {
             let home = mesh.homeURL
@@ -38,7 +39,8 @@ struct EngineCommand: ParsableCommand {
                     throw ValidationError("engine use postgresql needs a URL: postgres://USER@HOST:PORT/DATABASE")
                 }
                 let settings = PostgresSettings(
-                    url: url, domains: Self.list(domains), layers: Self.list(layers), verify: !noVerify)
+                    url: url, domains: Self.list(domains), layers: Self.list(layers), verify: !noVerify,
+                    loadConnections: max(1, loadConnections))
                 let postgres = try PostgresEngine(settings: settings)
                 let opened = try mesh.open()
                 let served = opened.registry.ids.filter { settings.serves(opened.registry[$0]!) }
@@ -76,6 +78,7 @@ struct EngineCommand: ParsableCommand {
             print("  layers:  \(settings.layers.joined(separator: ", "))")
             print("  domains: \(settings.domains.isEmpty ? "-" : settings.domains.joined(separator: ", "))")
             print("  verify:  \(settings.verify ? "every loaded table is read back and compared" : "off")")
+            print("  loading: \(settings.loadConnections) connection(s) at once")
         }
     }
 
