@@ -129,7 +129,10 @@ extension RawFeed {
             recipe: Recipe([
                 .swift("load", version: loaderVersion, tests: keyTests) { context in try await loader.load(context) }
             ]),
-            tests: batchTests + tests, retainedTables: ["ingest_state"])
+            tests: batchTests + tests, retainedTables: ["ingest_state"],
+            // A new batch costs its own rows: the build starts from a copy of the previous version's file
+            // (and digests only the rows that changed) instead of copying every row of every earlier batch.
+            buildsOnPreviousVersion: true)
     }
 }
 
@@ -145,21 +148,38 @@ struct RawLoader: Sendable {
         let signature =
             "\(feed.loaderVersion)|"
             + feed.tables.map { "\($0.name):\($0.columns.map(\.name).joined(separator: ","))" }.joined(separator: ";")
+        let tables = feed.tables.map(\.name) + ["quarantine", "batches", "ingest_state"]
         return try await context.database.writeWithoutTransaction { db -> StepReport in
-            try Self.createTables(feed, in: db)
             var loaded = Set<String>()
-            let incremental =
-                try !context.fullRefresh && context.previousVersion != nil
-                && db.tableExists("ingest_state", in: "previous")
-                && String.fetchOne(db, sql: "SELECT signature FROM previous.ingest_state") == signature
-            if incremental {
-                for table in feed.tables.map(\.name) + ["quarantine", "batches"] {
-                    try db.execute(sql: "INSERT INTO \(table) SELECT * FROM previous.\(table)")
+            var incremental = false
+            if context.startedFromPrevious {
+                // The working file is a copy of the previous version: load only the new batches into it, unless
+                // the loader changed since (then start again from every batch).
+                incremental =
+                    try db.tableExists("ingest_state")
+                    && String.fetchOne(db, sql: "SELECT signature FROM ingest_state") == signature
+                if !incremental {
+                    for table in tables { try db.execute(sql: "DROP TABLE IF EXISTS main.\(table)") }
+                    try Self.createTables(feed, in: db)
+                    try db.execute(sql: "INSERT INTO ingest_state VALUES (?)", arguments: [signature])
                 }
-                try db.execute(sql: "UPDATE batches SET new_in_build = 0")
+            } else {
+                try Self.createTables(feed, in: db)
+                incremental =
+                    try !context.fullRefresh && context.previousVersion != nil
+                    && db.tableExists("ingest_state", in: "previous")
+                    && String.fetchOne(db, sql: "SELECT signature FROM previous.ingest_state") == signature
+                if incremental {
+                    for table in feed.tables.map(\.name) + ["quarantine", "batches"] {
+                        try db.execute(sql: "INSERT INTO \(table) SELECT * FROM previous.\(table)")
+                    }
+                }
+                try db.execute(sql: "INSERT INTO ingest_state VALUES (?)", arguments: [signature])
+            }
+            if incremental {
+                try db.execute(sql: "UPDATE batches SET new_in_build = 0 WHERE new_in_build <> 0")
                 loaded = try Set(String.fetchAll(db, sql: "SELECT batch FROM batches"))
             }
-            try db.execute(sql: "INSERT INTO ingest_state VALUES (?)", arguments: [signature])
             var rowsIn = 0
             for batch in batches where !loaded.contains(batch.delivery) {
                 rowsIn += try Self.loadBatch(batch, feed: feed, home: home, db: db, context: context)

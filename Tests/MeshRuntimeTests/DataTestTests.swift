@@ -74,6 +74,35 @@ struct DataTestTests {
         }
     }
 
+    @Test func notNullPassesAtOnceWhenTheSchemaForbidsNulls() throws {
+        let queue = try DatabaseQueue()
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE declared (a TEXT NOT NULL, b INTEGER NOT NULL, c TEXT);
+                    CREATE TABLE clustered (a TEXT, b INTEGER, c TEXT, PRIMARY KEY (a, b)) WITHOUT ROWID;
+                    CREATE TABLE rowid_pk (a TEXT PRIMARY KEY, c TEXT);
+                    INSERT INTO declared VALUES ('x', 1, NULL);
+                    INSERT INTO clustered VALUES ('x', 1, NULL);
+                    INSERT INTO rowid_pk VALUES (NULL, 'y');
+                    """)
+            func check(_ table: String, _ columns: [String]) -> TestResult {
+                TestResult.evaluate(
+                    NotNull(table: table, columns: columns), step: nil, in: db, context: TestContext(domain: "d"))
+            }
+            for (table, columns) in [("declared", ["a", "B"]), ("clustered", ["a", "b"])] {
+                let result = check(table, columns)
+                #expect(result.status == .pass, "\(table)")
+                #expect(result.message == "enforced by the table's NOT NULL columns", "\(table)")
+            }
+            // A column the schema lets be NULL is read, and found NULL.
+            #expect(check("declared", ["a", "c"]).status == .fail)
+            #expect(check("clustered", ["c"]).status == .fail)
+            // A rowid table's PRIMARY KEY admits NULLs (SQLite's legacy rule): read, and found NULL.
+            #expect(check("rowid_pk", ["a"]).status == .fail)
+        }
+    }
+
     @Test func acceptedValuesListsTheOthers() throws {
         let result = try evaluate(AcceptedValues(table: "fact", column: "kind", values: ["A", "B"]))
         #expect(result.failures == 1)

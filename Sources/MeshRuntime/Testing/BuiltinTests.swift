@@ -19,6 +19,30 @@ public struct NotNull: DataTest {
     }
 }
 
+extension NotNull: KeyEnforcedTest {
+    /// True when the table's schema already forbids NULL in every listed column: the column is declared
+    /// NOT NULL, or belongs to the PRIMARY KEY of a WITHOUT ROWID table (which SQLite keeps free of NULLs).
+    func isEnforcedByKey(in db: Database) throws -> Bool {
+        guard !columns.isEmpty else { return false }
+        let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
+        let (schema, name) = parts.count == 2 ? (parts[0], parts[1]) : ("main", parts[0])
+        let s = quoteQualified(schema)
+        guard
+            try String.fetchOne(
+                db, sql: "SELECT type FROM \(s).sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [name])
+                == "table"
+        else { return false }
+        let withoutRowid = (try? db.makeStatement(sql: "SELECT rowid FROM \(s).\(quoteQualified(name)) LIMIT 0")) == nil
+        var guarded = Set<String>()
+        for row in try Row.fetchAll(db, sql: "PRAGMA \(s).table_info(\(quoteLiteral(name)))") {
+            if (row["notnull"] as Int) != 0 || (withoutRowid && (row["pk"] as Int) > 0) {
+                guarded.insert((row["name"] as String).lowercased())
+            }
+        }
+        return columns.allSatisfy { guarded.contains($0.lowercased()) }
+    }
+}
+
 /// No two rows share the same values of the grain columns.
 public struct Unique: DataTest {
     public var table: String

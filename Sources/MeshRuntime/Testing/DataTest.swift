@@ -116,7 +116,8 @@ public struct TestResult: Sendable, Codable, Hashable {
             if let keyed = test as? any KeyEnforcedTest, (try? keyed.isEnforcedByKey(in: db)) == true {
                 return TestResult(
                     test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
-                    message: "enforced by the table's unique key")
+                    message: test is NotNull
+                        ? "enforced by the table's NOT NULL columns" : "enforced by the table's unique key")
             }
             guard let sql = try test.offendingRowsSQL(context) else {
                 return TestResult(
