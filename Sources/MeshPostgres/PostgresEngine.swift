@@ -105,8 +105,9 @@ public struct PostgresEngine: ServingEngine {
         let clock = ContinuousClock.now
         try await withConnection { connection in
             try await Self.ensureCatalog(on: connection, logger: logger)
-            try await Self.execute("DROP SCHEMA IF EXISTS \(quote(schema)) CASCADE", on: connection, logger: logger)
-            try await Self.execute("CREATE SCHEMA \(quote(schema))", on: connection, logger: logger)
+            try await Self.execute(
+                "DROP SCHEMA IF EXISTS \(quoteIdentifier(schema)) CASCADE", on: connection, logger: logger)
+            try await Self.execute("CREATE SCHEMA \(quoteIdentifier(schema))", on: connection, logger: logger)
         }
         // Tables go over `loadConnections` connections at once, the largest first, each to the least loaded.
         var lanes = Array(repeating: (rows: 0, ports: [OutputPort]()), count: max(1, settings.loadConnections))
@@ -139,7 +140,7 @@ public struct PostgresEngine: ServingEngine {
                 rows += try await TableCopy.load(
                     port, from: source, into: schema, on: connection, domain: build.domain.id, logger: logger)
                 try await Self.execute(
-                    "ANALYZE \(quote(schema)).\(quote(port.table))", on: connection, logger: logger)
+                    "ANALYZE \(quoteIdentifier(schema)).\(quoteIdentifier(port.table))", on: connection, logger: logger)
                 guard settings.verify, let expected = build.digests[port.table] else { continue }
                 let actual = try await TableCopy.digest(table: port.table, in: schema, on: connection, logger: logger)
                 guard actual.rowCount == expected.rowCount, actual.digest == expected.digest else {
@@ -167,7 +168,8 @@ public struct PostgresEngine: ServingEngine {
             do {
                 // A reader's open transaction holds the views: wait for it a while, not forever.
                 try await Self.execute("SET LOCAL lock_timeout = '60s'", on: connection, logger: logger)
-                try await Self.execute("CREATE SCHEMA IF NOT EXISTS \(quote(stable))", on: connection, logger: logger)
+                try await Self.execute(
+                    "CREATE SCHEMA IF NOT EXISTS \(quoteIdentifier(stable))", on: connection, logger: logger)
                 var existing: [String: [String]] = [:]
                 let rows = try await connection.query(
                     """
@@ -181,25 +183,27 @@ public struct PostgresEngine: ServingEngine {
                 let outputs = Set(domain.outputs.map(\.table))
                 for view in existing.keys.sorted() where !outputs.contains(view) {
                     try await Self.execute(
-                        "DROP VIEW \(quote(stable)).\(quote(view))", on: connection, logger: logger)
+                        "DROP VIEW \(quoteIdentifier(stable)).\(quoteIdentifier(view))", on: connection, logger: logger)
                 }
                 for port in domain.outputs {
                     let columns = try await TableCopy.columns(
                         of: port.table, in: schema, on: connection, logger: logger)
                     let names = columns.map { String($0.prefix { $0 != " " }) }
                     let select =
-                        "SELECT \(names.map(quote).joined(separator: ", ")) FROM \(quote(schema)).\(quote(port.table))"
+                        "SELECT \(names.map(quoteIdentifier).joined(separator: ", ")) FROM \(quoteIdentifier(schema)).\(quoteIdentifier(port.table))"
                     if let old = existing[port.table], old != columns {
                         // Changed columns or types cannot be replaced in place; still one transaction.
                         try await Self.execute(
-                            "DROP VIEW \(quote(stable)).\(quote(port.table))", on: connection, logger: logger)
+                            "DROP VIEW \(quoteIdentifier(stable)).\(quoteIdentifier(port.table))", on: connection,
+                            logger: logger)
                     }
                     try await Self.execute(
-                        "CREATE OR REPLACE VIEW \(quote(stable)).\(quote(port.table)) AS \(select)", on: connection,
+                        "CREATE OR REPLACE VIEW \(quoteIdentifier(stable)).\(quoteIdentifier(port.table)) AS \(select)",
+                        on: connection,
                         logger: logger)
                     if !port.description.isEmpty {
                         try await Self.execute(
-                            "COMMENT ON VIEW \(quote(stable)).\(quote(port.table)) IS \(literal(port.description))",
+                            "COMMENT ON VIEW \(quoteIdentifier(stable)).\(quoteIdentifier(port.table)) IS \(quoteLiteral(port.description))",
                             on: connection, logger: logger)
                     }
                 }
@@ -236,7 +240,8 @@ public struct PostgresEngine: ServingEngine {
             // Never the schema readers see: that one stays until a newer version replaces it.
             let served = try await Self.servedSchema(of: build.domain.id, on: connection, logger: logger)
             if served != schema {
-                try await Self.execute("DROP SCHEMA IF EXISTS \(quote(schema)) CASCADE", on: connection, logger: logger)
+                try await Self.execute(
+                    "DROP SCHEMA IF EXISTS \(quoteIdentifier(schema)) CASCADE", on: connection, logger: logger)
             }
         }
     }
@@ -254,7 +259,9 @@ public struct PostgresEngine: ServingEngine {
         var schemas: [String] = []
         for try await name in rows.decode(String.self) { schemas.append(name) }
         for old in schemas.dropFirst(keep) where old != current {
-            do { try await Self.execute("DROP SCHEMA \(quote(old)) CASCADE", on: connection, logger: logger) } catch {
+            do {
+                try await Self.execute("DROP SCHEMA \(quoteIdentifier(old)) CASCADE", on: connection, logger: logger)
+            } catch {
                 log("postgresql: kept \(old): \(PostgresEngineError.describe(error))")
             }
         }
@@ -300,10 +307,7 @@ public struct PostgresEngine: ServingEngine {
             else { continue }
             let label = "\(build.domain.id)@v\(build.version)"
             progress("loading \(label) into PostgreSQL")
-            build = StagedBuild(
-                domain: build.domain, version: build.version, file: build.file, digests: build.digests,
-                record: build.record, keepVersions: build.keepVersions, runID: build.runID,
-                log: { progress($0) })
+            build.log = progress
             do {
                 try await stage(build)
                 try await makeCurrent(build)
@@ -357,9 +361,3 @@ public struct PostgresEngine: ServingEngine {
         return try DatabaseQueue(path: file.path, configuration: configuration)
     }
 }
-
-/// A quoted identifier.
-func quote(_ identifier: String) -> String { "\"\(identifier.replacingOccurrences(of: "\"", with: "\"\""))\"" }
-
-/// A quoted string literal, for comments (DDL takes no bound parameters).
-func literal(_ text: String) -> String { "'\(text.replacingOccurrences(of: "'", with: "''"))'" }

@@ -34,6 +34,14 @@ extension PostgresEngine {
         let served = try await served()
         let servedSchemas = Set(served.keys.map(\.schemaName))
         let otherSchemas = Set(mesh.registry.ids.map(\.schemaName)).subtracting(servedSchemas).union(["previous"])
+        return try await withConnection { connection in
+            try await compare(mesh, served: served, otherSchemas: otherSchemas, on: connection)
+        }
+    }
+
+    private func compare(
+        _ mesh: Mesh, served: [DomainID: VersionRecord], otherSchemas: Set<String>, on connection: PostgresConnection
+    ) async throws -> [EngineTestComparison] {
         var comparisons: [EngineTestComparison] = []
         for id in mesh.registry.ids {
             guard let domain = mesh.registry[id], let record = served[id] else { continue }
@@ -59,7 +67,7 @@ extension PostgresEngine {
                 }
                 do {
                     let failures = try await countOffendingRows(
-                        sql, parameters: record.parameters, schema: id.schemaName)
+                        sql, parameters: record.parameters, schema: id.schemaName, on: connection)
                     comparison.postgresqlFailures = failures
                     comparison.postgresql =
                         failures == 0 ? TestStatus.pass.rawValue : (test.severity == .fail ? "fail" : "warn")
@@ -86,21 +94,28 @@ extension PostgresEngine {
         return false
     }
 
-    /// Counts a test's offending rows in the domain's schema, read-only; `:name` parameters become literals.
-    func countOffendingRows(_ sql: String, parameters: [String: String], schema: String) async throws -> Int {
+    /// Counts a test's offending rows in the domain's schema, in a read-only transaction rolled back after;
+    /// `:name` parameters become literals.
+    func countOffendingRows(
+        _ sql: String, parameters: [String: String], schema: String, on connection: PostgresConnection
+    ) async throws -> Int {
         var text = sql
         for (key, value) in parameters.sorted(by: { $0.key.count > $1.key.count }) {
-            text = text.replacingOccurrences(of: ":\(key)", with: literal(value))
+            text = text.replacingOccurrences(of: ":\(key)", with: quoteLiteral(value))
         }
-        let query = text
-        return try await withConnection { connection in
-            try await Self.execute("BEGIN TRANSACTION READ ONLY", on: connection, logger: logger)
-            // Nothing to undo: the connection closes with the read-only transaction open.
-            try await Self.execute("SET LOCAL search_path TO \(quote(schema))", on: connection, logger: logger)
+        try await Self.execute("BEGIN TRANSACTION READ ONLY", on: connection, logger: logger)
+        do {
+            try await Self.execute(
+                "SET LOCAL search_path TO \(quoteIdentifier(schema))", on: connection, logger: logger)
+            var count = 0
             let rows = try await connection.query(
-                PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM (\(query)) AS offending"), logger: logger)
-            for try await count in rows.decode(Int.self) { return count }
-            return 0
+                PostgresQuery(unsafeSQL: "SELECT COUNT(*) FROM (\(text)) AS offending"), logger: logger)
+            for try await value in rows.decode(Int.self) { count = value }
+            try await Self.execute("ROLLBACK", on: connection, logger: logger)
+            return count
+        } catch {
+            _ = try? await Self.execute("ROLLBACK", on: connection, logger: logger)
+            throw error
         }
     }
 }

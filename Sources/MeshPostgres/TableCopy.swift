@@ -41,11 +41,11 @@ public enum TableCopy {
         let columns = try db.columns(in: table)
         guard !columns.isEmpty else { return [] }
         let probes = columns.map { column -> String in
-            let c = quote(column.name)
+            let c = quoteIdentifier(column.name)
             return
                 "MAX(typeof(\(c)) = 'integer'), MAX(typeof(\(c)) = 'real'), MAX(typeof(\(c)) = 'text'), MAX(typeof(\(c)) = 'blob')"
         }
-        let row = try Row.fetchOne(db, sql: "SELECT \(probes.joined(separator: ", ")) FROM \(quote(table))")
+        let row = try Row.fetchOne(db, sql: "SELECT \(probes.joined(separator: ", ")) FROM \(quoteIdentifier(table))")
         return columns.enumerated().map { index, column in
             let has = { (offset: Int) -> Bool in (row?[index * 4 + offset] as Int64?) == 1 }
             if has(3) { return (column.name, "bytea") }
@@ -76,10 +76,11 @@ public enum TableCopy {
             throw PostgresEngineError("\(domain): the build has no table \(table) to load")
         }
         try await PostgresEngine.execute(
-            "CREATE TABLE \(quote(schema)).\(quote(table)) ("
-                + columns.map { "\(quote($0.name)) \($0.type)" }.joined(separator: ", ") + ")",
+            "CREATE TABLE \(quoteIdentifier(schema)).\(quoteIdentifier(table)) ("
+                + columns.map { "\(quoteIdentifier($0.name)) \($0.type)" }.joined(separator: ", ") + ")",
             on: connection, logger: logger)
-        try await PostgresEngine.execute("SET search_path TO \(quote(schema))", on: connection, logger: logger)
+        try await PostgresEngine.execute(
+            "SET search_path TO \(quoteIdentifier(schema))", on: connection, logger: logger)
         // Rows go through a bounded buffer: a reader thread fills it from SQLite while COPY drains it, so memory
         // stays flat whatever the table's size. The reader blocks (SQLite is synchronous), so it runs on a
         // thread of its own, never on the concurrency pool that COPY's writer needs.
@@ -118,18 +119,19 @@ public enum TableCopy {
         let grain = port.grain.filter { name in columns.contains { $0.name == name } }
         if !grain.isEmpty {
             try await PostgresEngine.execute(
-                "CREATE INDEX ON \(quote(schema)).\(quote(table)) (\(grain.map(quote).joined(separator: ", ")))",
+                "CREATE INDEX ON \(quoteIdentifier(schema)).\(quoteIdentifier(table)) (\(grain.map(quoteIdentifier).joined(separator: ", ")))",
                 on: connection, logger: logger)
         }
         if !port.description.isEmpty {
             try await PostgresEngine.execute(
-                "COMMENT ON TABLE \(quote(schema)).\(quote(table)) IS \(literal(port.description))", on: connection,
+                "COMMENT ON TABLE \(quoteIdentifier(schema)).\(quoteIdentifier(table)) IS \(quoteLiteral(port.description))",
+                on: connection,
                 logger: logger)
         }
         for column in port.columns
         where !column.description.isEmpty && columns.contains(where: { $0.name == column.name }) {
             try await PostgresEngine.execute(
-                "COMMENT ON COLUMN \(quote(schema)).\(quote(table)).\(quote(column.name)) IS \(literal(column.description))",
+                "COMMENT ON COLUMN \(quoteIdentifier(schema)).\(quoteIdentifier(table)).\(quoteIdentifier(column.name)) IS \(quoteLiteral(column.description))",
                 on: connection, logger: logger)
         }
         return reader.rows
@@ -158,7 +160,7 @@ public enum TableCopy {
         of table: String, columns: Int, in db: Database, chunk emit: (ByteBuffer) throws -> Void,
         counted: (Int) -> Void
     ) throws {
-        let statement = try db.makeStatement(sql: "SELECT * FROM \(quote(table))")
+        let statement = try db.makeStatement(sql: "SELECT * FROM \(quoteIdentifier(table))")
         let handle = statement.sqliteStatement
         var buffer = ByteBufferAllocator().buffer(capacity: 1 << 20 + 4096)
         var rows = 0
@@ -237,7 +239,8 @@ public enum TableCopy {
     ) async throws -> (rowCount: Int, digest: String) {
         var digester = Fingerprint.TableDigester()
         let rows = try await connection.query(
-            PostgresQuery(unsafeSQL: "SELECT * FROM \(quote(schema)).\(quote(table))"), logger: logger)
+            PostgresQuery(unsafeSQL: "SELECT * FROM \(quoteIdentifier(schema)).\(quoteIdentifier(table))"),
+            logger: logger)
         for try await row in rows {
             for cell in row {
                 guard let bytes = cell.bytes else {

@@ -48,7 +48,7 @@ public struct StagedBuild: Sendable {
     public var keepVersions: Int
     public var runID: RunID
     /// Records a line in the run history under the domain.
-    public let log: @Sendable (String) -> Void
+    public var log: @Sendable (String) -> Void
 
     public init(
         domain: Domain, version: Int, file: URL, digests: [String: Fingerprint.TableDigest],

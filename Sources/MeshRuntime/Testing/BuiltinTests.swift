@@ -20,19 +20,14 @@ public struct NotNull: DataTest {
 }
 
 extension NotNull: KeyEnforcedTest {
+    var enforcedBy: String { "enforced by the table's NOT NULL columns" }
+
     /// True when the table's schema already forbids NULL in every listed column: the column is declared
     /// NOT NULL, or belongs to the PRIMARY KEY of a WITHOUT ROWID table (which SQLite keeps free of NULLs).
     func isEnforcedByKey(in db: Database) throws -> Bool {
         guard !columns.isEmpty else { return false }
-        let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
-        let (schema, name) = parts.count == 2 ? (parts[0], parts[1]) : ("main", parts[0])
+        guard let (schema, name, withoutRowid) = try tableShape(table, in: db) else { return false }
         let s = quoteQualified(schema)
-        guard
-            try String.fetchOne(
-                db, sql: "SELECT type FROM \(s).sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [name])
-                == "table"
-        else { return false }
-        let withoutRowid = (try? db.makeStatement(sql: "SELECT rowid FROM \(s).\(quoteQualified(name)) LIMIT 0")) == nil
         var guarded = Set<String>()
         for row in try Row.fetchAll(db, sql: "PRAGMA \(s).table_info(\(quoteLiteral(name)))") {
             if (row["notnull"] as Int) != 0 || (withoutRowid && (row["pk"] as Int) > 0) {
@@ -41,6 +36,23 @@ extension NotNull: KeyEnforcedTest {
         }
         return columns.allSatisfy { guarded.contains($0.lowercased()) }
     }
+}
+
+/// The schema and name of a table (`schema.name` or `name` in `main`), and whether it is WITHOUT ROWID; nil
+/// when it is not a table (a view, or missing).
+private func tableShape(_ table: String, in db: Database) throws -> (schema: String, name: String, withoutRowid: Bool)?
+{
+    let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
+    let (schema, name) = parts.count == 2 ? (parts[0], parts[1]) : ("main", parts[0])
+    let s = quoteQualified(schema)
+    guard
+        try String.fetchOne(
+            db, sql: "SELECT type FROM \(s).sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [name])
+            == "table"
+    else { return nil }
+    // A table WITHOUT ROWID has no rowid to select (a column named rowid only makes this conservative).
+    let withoutRowid = (try? db.makeStatement(sql: "SELECT rowid FROM \(s).\(quoteQualified(name)) LIMIT 0")) == nil
+    return (schema, name, withoutRowid)
 }
 
 /// No two rows share the same values of the grain columns.
@@ -62,6 +74,8 @@ public struct Unique: DataTest {
 }
 
 extension Unique: KeyEnforcedTest {
+    var enforcedBy: String { "enforced by the table's unique key" }
+
     /// True when a unique key of the table guarantees the test: a PRIMARY KEY or UNIQUE index (not partial)
     /// whose key columns are exactly the grain columns, in any order, compared with the columns' own
     /// collations (as GROUP BY compares them), and that admits no NULL (a unique index lets NULLs repeat,
@@ -70,16 +84,8 @@ extension Unique: KeyEnforcedTest {
     func isEnforcedByKey(in db: Database) throws -> Bool {
         let grainNames = Set(grain.map { $0.lowercased() })
         guard !grain.isEmpty, grainNames.count == grain.count else { return false }
-        let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
-        let (schema, name) = parts.count == 2 ? (parts[0], parts[1]) : ("main", parts[0])
+        guard let (schema, name, withoutRowid) = try tableShape(table, in: db) else { return false }
         let s = quoteQualified(schema)
-        guard
-            try String.fetchOne(
-                db, sql: "SELECT type FROM \(s).sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [name])
-                == "table"
-        else { return false }
-        // A table WITHOUT ROWID has no rowid to select (a column named rowid only makes this conservative).
-        let withoutRowid = (try? db.makeStatement(sql: "SELECT rowid FROM \(s).\(quoteQualified(name)) LIMIT 0")) == nil
 
         struct Column {
             var notNull: Bool

@@ -116,8 +116,7 @@ public struct TestResult: Sendable, Codable, Hashable {
             if let keyed = test as? any KeyEnforcedTest, (try? keyed.isEnforcedByKey(in: db)) == true {
                 return TestResult(
                     test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
-                    message: test is NotNull
-                        ? "enforced by the table's NOT NULL columns" : "enforced by the table's unique key")
+                    message: keyed.enforcedBy)
             }
             guard let sql = try test.offendingRowsSQL(context) else {
                 return TestResult(
@@ -159,6 +158,8 @@ public struct TestResult: Sendable, Codable, Hashable {
 protocol KeyEnforcedTest: DataTest {
     /// True when the database's schema already enforces what the test checks.
     func isEnforcedByKey(in db: Database) throws -> Bool
+    /// The result's message when it does.
+    var enforcedBy: String { get }
 }
 
 /// Quotes an SQL identifier, keeping a `schema.table` prefix apart.
@@ -167,7 +168,7 @@ func quoteQualified(_ name: String) -> String {
 }
 
 /// Quotes one SQL identifier (a table or column name).
-func quoteIdentifier(_ name: String) -> String { "\"\(name.replacingOccurrences(of: "\"", with: "\"\""))\"" }
+public func quoteIdentifier(_ name: String) -> String { "\"\(name.replacingOccurrences(of: "\"", with: "\"\""))\"" }
 
 /// Quotes an SQL string literal.
-func quoteLiteral(_ value: String) -> String { "'\(value.replacingOccurrences(of: "'", with: "''"))'" }
+public func quoteLiteral(_ value: String) -> String { "'\(value.replacingOccurrences(of: "'", with: "''"))'" }
