@@ -180,10 +180,8 @@ struct RawLoader: Sendable {
                 try db.execute(sql: "UPDATE batches SET new_in_build = 0 WHERE new_in_build <> 0")
                 loaded = try Set(String.fetchAll(db, sql: "SELECT batch FROM batches"))
             }
-            var rowsIn = 0
-            for batch in batches where !loaded.contains(batch.delivery) {
-                rowsIn += try Self.loadBatch(batch, feed: feed, home: home, db: db, context: context)
-            }
+            let rowsIn = try Self.loadBatches(
+                batches.filter { !loaded.contains($0.delivery) }, feed: feed, home: home, db: db, context: context)
             if let finish = feed.finish { try db.execute(sql: finish) }
             let rowsOut = try feed.tables.map { try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \($0.name)") ?? 0 }
                 .reduce(0, +)
@@ -218,23 +216,41 @@ struct RawLoader: Sendable {
                 """)
     }
 
-    /// Binds and steps one row through SQLite's C interface: the hot path of every load.
-    static func insert(_ values: [FieldValue], batch: String, line: Int, into statement: Statement, db: Database) throws
-    {
+    /// Rows one INSERT statement carries: SQLite runs a statement's program once for all of them (one cursor,
+    /// one seek from where the previous row went), instead of once per row.
+    static let rowsPerStatement = 256
+
+    /// The INSERT of `rows` rows into `table`; the batch is parameter 1, shared by every row.
+    static func insertSQL(_ table: RawTable, verb: String, rows: Int) -> String {
+        let names = table.columns.map { "\"\($0.name)\"" } + ["batch", "line"]
+        let width = table.columns.count + 1
+        let tuples = (0..<rows).map { row in
+            let values = (0..<table.columns.count).map { "?\(2 + row * width + $0)" }
+            return "(" + (values + ["?1", "?\(2 + row * width + table.columns.count)"]).joined(separator: ", ") + ")"
+        }
+        return "\(verb) INTO \(table.name) (\(names.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))"
+    }
+
+    /// Binds encoded rows and steps them through SQLite's C interface in one statement: the hot path of every
+    /// load. Text is bound in place from the chunk's buffer (`SQLITE_STATIC`: the buffer outlives the step),
+    /// so a row costs no allocation on this thread.
+    static func insert(_ rows: ArraySlice<RowChunk.Row>, into statement: Statement, db: Database) throws {
         let handle = statement.sqliteStatement
         sqlite3_reset(handle)
-        let transient = unsafeBitCast(-1, to: sqlite3_destructor_type.self)
-        for (offset, value) in values.enumerated() {
-            let index = Int32(offset + 1)
-            switch value {
-            case .null: sqlite3_bind_null(handle, index)
-            case .integer(let v): sqlite3_bind_int64(handle, index, v)
-            case .real(let v): sqlite3_bind_double(handle, index, v)
-            case .text(let v): sqlite3_bind_text(handle, index, v, -1, transient)
+        var index: Int32 = 2
+        for row in rows {
+            row.forEachValue { value in
+                switch value {
+                case .null: sqlite3_bind_null(handle, index)
+                case .integer(let v): sqlite3_bind_int64(handle, index, v)
+                case .real(let v): sqlite3_bind_double(handle, index, v)
+                case .text(let pointer, let length): sqlite3_bind_text(handle, index, pointer, length, nil)
+                }
+                index += 1
             }
+            sqlite3_bind_int64(handle, index, Int64(row.line))
+            index += 1
         }
-        // The batch parameter was bound once for the whole batch (bindings survive sqlite3_reset).
-        sqlite3_bind_int64(handle, Int32(values.count + 2), Int64(line))
         let code = sqlite3_step(handle)
         guard code == SQLITE_DONE else {
             throw DatabaseError(
@@ -243,152 +259,137 @@ struct RawLoader: Sendable {
         }
     }
 
-    /// Loads one batch in one transaction; returns the rows read.
-    static func loadBatch(_ batch: LandedBatch, feed: RawFeed, home: URL, db: Database, context: StepContext) throws
-        -> Int
+    /// Loads batches in delivery order, each in one transaction; returns the rows read.
+    ///
+    /// Two stages on the two cores: one reader thread parses, types, encodes and sorts the rows of every batch in
+    /// turn (it reads ahead into the next batch while this thread inserts the last rows of the previous one), and
+    /// this thread inserts them.
+    static func loadBatches(_ batches: [LandedBatch], feed: RawFeed, home: URL, db: Database, context: StepContext)
+        throws -> Int
     {
-        let folder = home.appendingPathComponent("landing/\(batch.feed)/\(batch.delivery)")
+        guard !batches.isEmpty else { return 0 }
         let verb = feed.policy == .latestWins ? "INSERT OR REPLACE" : "INSERT OR IGNORE"
-        let inserts = try feed.tables.map { table -> Statement in
-            let names = table.columns.map { "\"\($0.name)\"" } + ["batch", "line"]
-            return try db.makeStatement(
-                sql:
-                    "\(verb) INTO \(table.name) (\(names.joined(separator: ", "))) VALUES (\(Array(repeating: "?", count: names.count).joined(separator: ", ")))"
+        // Per table: a statement for full groups of rows and one for single rows (a group's remainder).
+        let inserts = try feed.tables.map { table -> (many: Statement, one: Statement) in
+            (
+                try db.makeStatement(sql: insertSQL(table, verb: verb, rows: rowsPerStatement)),
+                try db.makeStatement(sql: insertSQL(table, verb: verb, rows: 1))
             )
         }
         let quarantine = try db.makeStatement(sql: "INSERT INTO quarantine VALUES (?, ?, ?, ?, ?, ?)")
-        for (table, statement) in zip(feed.tables, inserts) {
-            sqlite3_bind_text(
-                statement.sqliteStatement, Int32(table.columns.count + 1), batch.delivery, -1,
-                unsafeBitCast(-1, to: sqlite3_destructor_type.self))
-        }
-        var read = 0
-        var loaded = 0
-        var quarantined = 0
-        var rejection: String?
-        // Two stages on the two cores: a reader thread parses and types rows, this thread inserts them.
-        let pipe = ParsedRowPipe(capacity: 8)
-        let parser = feed.parser
-        let files = batch.files.map { (folder.appendingPathComponent($0), "\(batch.feed)/\(batch.delivery)/\($0)") }
-        Thread.detachNewThread {
-            var chunk: [ParsedRowPipe.Item] = []
-            chunk.reserveCapacity(4096)
-            do {
-                for (fileIndex, (url, _)) in files.enumerated() {
-                    try parser.parse(
-                        file: url,
-                        row: { table, line, values in
-                            chunk.append(.row(table, line, values))
-                            if chunk.count == 4096 {
-                                pipe.push(chunk)
-                                chunk.removeAll(keepingCapacity: true)
-                            }
-                        },
-                        rejected: { chunk.append(.rejected(fileIndex, $0)) })
-                    pipe.push(chunk)
-                    chunk.removeAll(keepingCapacity: true)
-                }
-                pipe.finish(error: nil)
-            } catch {
-                let name = files.first.map(\.1) ?? batch.id
-                pipe.finish(
-                    error: error is DatabaseError
-                        ? error
-                        : IngestError(
-                            .rejectedBatch, "\(error)".hasPrefix(batch.feed) ? "\(error)" : "\(name): \(error)"))
+        let files = batches.map { batch in
+            batch.files.map {
+                (
+                    home.appendingPathComponent("landing/\(batch.feed)/\(batch.delivery)/\($0)"),
+                    "\(batch.feed)/\(batch.delivery)/\($0)"
+                )
             }
         }
-        try db.inSavepoint {
-            while let items = pipe.pop() {
-                for item in items {
-                    read += 1
-                    switch item {
-                    case .row(let tableIndex, let line, let values):
-                        try Self.insert(values, batch: batch.delivery, line: line, into: inserts[tableIndex], db: db)
-                        loaded += 1
-                        if read % 250_000 == 0 { context.progress("\(batch.delivery): \(read) rows") }
-                    case .rejected(let fileIndex, let row):
+        let pipe = RowChunkPipe(capacity: 4)
+        defer { pipe.cancel() }
+        let parser = feed.parser
+        let keys = feed.tables.map(RowChunk.SortKey.init(table:))
+        Thread.detachNewThread {
+            for (batch, files) in zip(batches, files) {
+                var chunk = RowChunk(keys: keys)
+                do {
+                    for (fileIndex, (url, _)) in files.enumerated() {
+                        try parser.parse(
+                            file: url,
+                            row: { table, line, values in
+                                chunk.append(table: table, line: line, values: values)
+                                if chunk.rowCount == RowChunk.capacity {
+                                    pipe.push(.rows(chunk.sorted()))
+                                    chunk = RowChunk(keys: keys)
+                                }
+                            },
+                            rejected: { chunk.reject(file: fileIndex, $0) })
+                        pipe.push(.rows(chunk.sorted()))
+                        chunk = RowChunk(keys: keys)
+                    }
+                    pipe.push(.end(nil))
+                } catch {
+                    let name = files.first.map(\.1) ?? batch.id
+                    pipe.push(
+                        .end("\(error)".hasPrefix(batch.feed) ? "\(error)" : "\(name): \(error)"))
+                }
+                if pipe.isCancelled { return }
+            }
+        }
+        var read = 0
+        for (batch, files) in zip(batches, files) {
+            for statement in inserts.flatMap({ [$0.many, $0.one] }) {
+                // A statement takes new bindings only once reset after its last step.
+                sqlite3_reset(statement.sqliteStatement)
+                sqlite3_bind_text(
+                    statement.sqliteStatement, 1, batch.delivery, -1,
+                    unsafeBitCast(-1, to: sqlite3_destructor_type.self))
+            }
+            var batchRead = 0
+            var loaded = 0
+            var quarantined = 0
+            var rejection: String?
+            try db.inSavepoint {
+                while case .rows(let chunk) = pipe.pop() {
+                    for (fileIndex, row) in chunk.rejected {
                         quarantined += 1
                         try quarantine.execute(arguments: [
                             batch.delivery, files[fileIndex].1, row.line, row.column, row.rawValue, row.reason,
                         ])
                     }
+                    try chunk.withRows { rows in
+                        // Runs of one table (a chunk is sorted by table first), in groups of `rowsPerStatement`.
+                        var start = rows.startIndex
+                        while start < rows.endIndex {
+                            let table = rows[start].table
+                            var end = start + 1
+                            while end < rows.endIndex && end - start < rowsPerStatement && rows[end].table == table {
+                                end += 1
+                            }
+                            if end - start == rowsPerStatement {
+                                try Self.insert(rows[start..<end], into: inserts[table].many, db: db)
+                            } else {
+                                for single in start..<end {
+                                    try Self.insert(rows[single...single], into: inserts[table].one, db: db)
+                                }
+                            }
+                            start = end
+                        }
+                    }
+                    loaded += chunk.rowCount
+                    batchRead += chunk.rowCount + chunk.rejected.count
+                    let before = read
+                    read += chunk.rowCount + chunk.rejected.count
+                    if read / 250_000 != before / 250_000 { context.progress("\(batch.delivery): \(read) rows") }
                 }
+                if let message = pipe.lastEnd {
+                    rejection = message
+                    return .rollback
+                }
+                return .commit
             }
-            if let error = pipe.error {
-                if error is DatabaseError { throw error }
-                rejection = (error as? IngestError)?.message ?? "\(error)"
-                return .rollback
+            if let rejection {
+                // The whole batch is rejected: nothing of it loads, and the batch stays landed for a re-delivery
+                // to fix.
+                read -= batchRead
+                try db.execute(
+                    sql: "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, 'rejected', 0, 0, 0, ?, 1)",
+                    arguments: [batch.delivery, batch.fingerprint, batch.files.joined(separator: ","), rejection])
+                context.log("batch \(batch.id) rejected: \(rejection)", level: .warning)
+                continue
             }
-            return .commit
-        }
-        if let rejection {
-            // The whole batch is rejected: nothing of it loads, and the batch stays landed for a re-delivery to fix.
+            let status = quarantined > 0 ? "loaded_with_quarantine" : "loaded"
             try db.execute(
-                sql: "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, 'rejected', 0, 0, 0, ?, 1)",
-                arguments: [batch.delivery, batch.fingerprint, batch.files.joined(separator: ","), rejection])
-            context.log("batch \(batch.id) rejected: \(rejection)", level: .warning)
-            return 0
+                sql: "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
+                arguments: [
+                    batch.delivery, batch.fingerprint, batch.files.joined(separator: ","), status, batchRead, loaded,
+                    quarantined,
+                    quarantined > 0 ? "\(quarantined) row(s) quarantined; see quarantine" : nil,
+                ])
+            if quarantined > 0 {
+                context.log("batch \(batch.id): \(quarantined) row(s) quarantined", level: .warning)
+            }
         }
-        let status = quarantined > 0 ? "loaded_with_quarantine" : "loaded"
-        try db.execute(
-            sql: "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
-            arguments: [
-                batch.delivery, batch.fingerprint, batch.files.joined(separator: ","), status, read, loaded,
-                quarantined,
-                quarantined > 0 ? "\(quarantined) row(s) quarantined; see quarantine" : nil,
-            ])
-        if quarantined > 0 { context.log("batch \(batch.id): \(quarantined) row(s) quarantined", level: .warning) }
         return read
-    }
-}
-
-/// A bounded hand-over of parsed rows from the reader thread to the inserting thread.
-final class ParsedRowPipe: @unchecked Sendable {
-    // Every stored property is read and written under `condition`'s lock.
-    enum Item {
-        case row(Int, Int, [FieldValue])
-        case rejected(Int, QuarantinedRow)
-    }
-    private let condition = NSCondition()
-    private var chunks: [[Item]] = []
-    private var done = false
-    private var failure: (any Error)?
-    private let capacity: Int
-
-    init(capacity: Int) { self.capacity = capacity }
-
-    func push(_ chunk: [Item]) {
-        guard !chunk.isEmpty else { return }
-        condition.lock()
-        while chunks.count >= capacity { condition.wait() }
-        chunks.append(chunk)
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    func finish(error: (any Error)?) {
-        condition.lock()
-        done = true
-        failure = error
-        condition.broadcast()
-        condition.unlock()
-    }
-
-    /// The next chunk, or nil once the reader finished and everything was taken.
-    func pop() -> [Item]? {
-        condition.lock()
-        defer { condition.unlock() }
-        while chunks.isEmpty && !done { condition.wait() }
-        guard !chunks.isEmpty else { return nil }
-        let chunk = chunks.removeFirst()
-        condition.broadcast()
-        return chunk
-    }
-
-    var error: (any Error)? {
-        condition.lock()
-        defer { condition.unlock() }
-        return failure
     }
 }

@@ -211,8 +211,26 @@ struct RawLoaderTests {
         let full = try #require(try mesh.store.currentVersion(of: "raw-xponent"))
         #expect(full.rowCounts == incremental.rowCounts)
         #expect(
-            try rows(mesh, "SELECT key, value FROM raw_xponent.pairs ORDER BY key").map { "\($0[0]!)=\($0[1]!)" } == [
-                "a=1", "b=20",
-            ])
+            try rows(mesh, "SELECT key, value, batch FROM raw_xponent.pairs ORDER BY key").map {
+                "\($0[0]!)=\($0[1]!)@\($0[2]!)"
+            } == ["a=1@2025-01-03", "b=20@2025-01-10"])
+        #expect(full.tableDigests["pairs"] == incremental.tableDigests["pairs"])
+    }
+
+    @Test func theLatestRowOfAKeyWinsAcrossChunksOfOneFile() async throws {
+        let dir = try TemporaryDirectory("raw")
+        defer { dir.remove() }
+        let feeds = dir.url.appendingPathComponent("feeds")
+        let mesh = try mesh(dir.url.appendingPathComponent("home"))
+        // Every key twice, the second time more than a chunk later, in descending key order within each half.
+        let half = RowChunk.capacity / 2 + 7
+        let lines = (0..<(2 * half)).map { i in "k\(String(format: "%06d", half - 1 - i % half)),\(i)" }
+        try Batches.write(feeds, feed: "xponent", date: "2025-01-03", lines.joined(separator: "\n") + "\n")
+        let summary = try await run(mesh, feeds: feeds)
+        #expect(summary.outcomes["raw-xponent"]?.status == .success)
+        let loaded = try rows(mesh, "SELECT COUNT(*), MIN(value), SUM(line = value + 1) FROM raw_xponent.pairs")[0]
+        #expect(loaded[0] == half)
+        #expect(loaded[1] == half)
+        #expect(loaded[2] == half)
     }
 }

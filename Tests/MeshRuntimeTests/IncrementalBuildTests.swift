@@ -72,6 +72,36 @@ struct IncrementalBuildTests {
         return digest
     }
 
+    @Test func aDigestReadOverTwoConnectionsEqualsTheSingleRead() throws {
+        let dir = try TemporaryDirectory("digest")
+        defer { dir.remove() }
+        let path = dir.url.appendingPathComponent("v.sqlite").path
+        var random = SplitMix(state: 7)
+        _ = try Self.makeVersion(at: path, rows: 3_000, using: &random)
+        let queue = try DatabaseQueue(path: path)
+        try queue.writeWithoutTransaction { db in
+            // A clustered key whose leading column mixes types, with many rows on the median's value.
+            try db.execute(
+                sql: """
+                    CREATE TABLE clustered (k, j INTEGER, v, PRIMARY KEY (k, j)) WITHOUT ROWID;
+                    INSERT INTO clustered SELECT CASE id % 4 WHEN 0 THEN 'w' || (id % 9) WHEN 1 THEN id % 5
+                        WHEN 2 THEN (id % 7) / 2.0 ELSE x'0a' END, id, t FROM facts;
+                    CREATE VIEW recent AS SELECT * FROM facts WHERE id > 100;
+                    """)
+            for table in ["facts", "clustered", "recent"] {
+                let single = try Fingerprint.digest(table: table, in: db)
+                let split = try Fingerprint.digest(table: table, in: db, file: path, minimumRows: 1)
+                #expect(split == single, "\(table)")
+                #expect(split.rowCount > 250, "\(table)")
+            }
+            // Below the threshold it is the single read.
+            #expect(
+                try Fingerprint.digest(table: "facts", in: db, file: path)
+                    == Fingerprint.digest(table: "facts", in: db))
+        }
+        try queue.close()
+    }
+
     @Test func theFullDigestOfAKnownTableIsUnchanged() throws {
         let queue = try DatabaseQueue()
         let digest = try queue.write { db in

@@ -161,6 +161,13 @@ struct DomainBuilder: Sendable {
             }
 
             // Tests on the outputs, then the output contract.
+            var phase = ContinuousClock.now
+            var phases: [String] = []
+            func lap(_ name: String) {
+                let next = ContinuousClock.now
+                phases.append(String(format: "%@ %.2f s", name, Double((next - phase) / .milliseconds(1)) / 1000))
+                phase = next
+            }
             let results = try await database.read { db in
                 domain.tests.map { TestResult.evaluate($0, step: nil, in: db, context: testContext) }
             }
@@ -170,8 +177,11 @@ struct DomainBuilder: Sendable {
                 return await finish(
                     .fail, message: "test \(blocking.test) \(blocking.status.rawValue): \(blocking.message)")
             }
-            let (digests, incrementallyDigested) = try await finalize(
-                database, tracker: tracker, schemaAtStart: schemaAtStart)
+            lap("domain tests")
+            let (digests, incrementallyDigested, finalizePhases) = try await finalize(
+                database, file: workPath, tracker: tracker, schemaAtStart: schemaAtStart)
+            phases += finalizePhases
+            phase = ContinuousClock.now
             if startedFromPrevious, let previous {
                 let full = digests.keys.filter { !incrementallyDigested.contains($0) }.sorted()
                 log(
@@ -196,7 +206,10 @@ struct DomainBuilder: Sendable {
                     return await finish(.error, message: "could not load the build into \(engine.name): \(error)")
                 }
             }
+            if !engines.isEmpty { lap("serving engines") }
             try Self.durablyMove(URL(fileURLWithPath: workPath), to: mesh.home.appendingPathComponent(relativePath))
+            lap("fsync and rename")
+            log("publication: \(phases.joined(separator: ", "))", logger: domainLogger)
 
             var upstream: [String: Int] = [:]
             for (input, version) in inputs {
@@ -386,12 +399,13 @@ struct DomainBuilder: Sendable {
     /// With a `tracker` (the build started from a copy of the previous version), a table changed in place is
     /// digested from its changed rows only, and statistics are refreshed cheaply (or kept when nothing changed).
     /// Returns the digests and the tables digested from their changed rows.
-    private func finalize(_ database: DatabaseQueue, tracker: IncrementalDigest?, schemaAtStart: String)
-        async throws -> ([String: Fingerprint.TableDigest], Set<String>)
-    {
+    private func finalize(
+        _ database: DatabaseQueue, file: String, tracker: IncrementalDigest?, schemaAtStart: String
+    ) async throws -> ([String: Fingerprint.TableDigest], Set<String>, [String]) {
         let outputs = Set(domain.outputs.map(\.table))
         let keep = outputs.union(domain.retainedTables)
         return try await database.writeWithoutTransaction { db in
+            let started = ContinuousClock.now
             let unchanged = try tracker.map { try !$0.hasChanges(in: db) && Self.schemaText(db) == schemaAtStart }
             for schema in ["previous"] + inputs.keys.map(\.schemaName) {
                 if try Row.fetchAll(db, sql: "PRAGMA database_list").contains(where: { $0["name"] == schema }) {
@@ -431,9 +445,10 @@ struct DomainBuilder: Sendable {
                     digests[output.table] = updated
                     incremental.insert(output.table)
                 } else {
-                    digests[output.table] = try Fingerprint.digest(table: output.table, in: db)
+                    digests[output.table] = try Fingerprint.digest(table: output.table, in: db, file: file)
                 }
             }
+            let digested = ContinuousClock.now
             if let tracker {
                 try tracker.uninstall(in: db)
                 // The copy carries the previous statistics: keep them when nothing changed, else refresh them
@@ -442,7 +457,14 @@ struct DomainBuilder: Sendable {
             } else {
                 try db.execute(sql: "PRAGMA analysis_limit = 1000; ANALYZE")
             }
-            return (digests, incremental)
+            let seconds = { (duration: Duration) in Double(duration / .milliseconds(1)) / 1000 }
+            return (
+                digests, incremental,
+                [
+                    String(format: "digest %.2f s", seconds(digested - started)),
+                    String(format: "statistics %.2f s", seconds(ContinuousClock.now - digested)),
+                ]
+            )
         }
     }
 

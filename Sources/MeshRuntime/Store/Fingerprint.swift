@@ -72,11 +72,83 @@ public enum Fingerprint {
     /// the same digest, whatever order the build inserted them in.
     public static func digest(table: String, in db: Database) throws -> TableDigest {
         let columns = try db.columns(in: table).map { "\($0.name) \($0.type.uppercased())" }
+        let sums = try rowSums(sql: "SELECT * FROM \(quoteQualified(table))", arguments: [], in: db)
+        return TableDigest(columns: columns, rowCount: sums.count, digest: digestText(sums.a, sums.b))
+    }
+
+    /// Rows above which ``digest(table:in:file:)`` reads a table over two connections.
+    public static let parallelDigestRows = 250_000
+
+    /// The digest of ``digest(table:in:)``, read over two connections at once when the table is large: the
+    /// rows on either side of the median of its leading key go to this connection and to a read-only one
+    /// on `file` (the database `db` has open, with no write pending), and the two sums add up to the same
+    /// digest, since a digest does not depend on the order of rows.
+    public static func digest(
+        table: String, in db: Database, file: String, minimumRows: Int = parallelDigestRows
+    ) throws -> TableDigest {
+        guard let (schema, name, withoutRowid) = try tableShape(table, in: db), schema == "main" else {
+            return try digest(table: table, in: db)
+        }
+        let columns = try db.columns(in: table)
+        let key: String
+        if withoutRowid {
+            guard
+                let leading = try Row.fetchAll(db, sql: "PRAGMA table_info(\(quoteIdentifier(name)))")
+                    .first(where: { ($0["pk"] as Int) == 1 })?["name"] as String?
+            else { return try digest(table: table, in: db) }
+            key = quoteIdentifier(leading)
+        } else {
+            // A column named like the rowid would hide it.
+            guard !columns.contains(where: { ["rowid", "_rowid_", "oid"].contains($0.name.lowercased()) }) else {
+                return try digest(table: table, in: db)
+            }
+            key = "rowid"
+        }
+        let quoted = quoteIdentifier(name)
+        let rows = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(quoted)") ?? 0
+        guard rows >= max(minimumRows, 2),
+            let median = try DatabaseValue.fetchOne(
+                db, sql: "SELECT \(key) FROM \(quoted) ORDER BY \(key) LIMIT 1 OFFSET ?", arguments: [rows / 2])
+        else { return try digest(table: table, in: db) }
+        let upper = SecondHalf()
+        let done = DispatchSemaphore(value: 0)
+        Thread.detachNewThread {
+            upper.result = Result {
+                var configuration = Configuration()
+                configuration.readonly = true
+                configuration.label = "digest"
+                let reader = try DatabaseQueue(path: file, configuration: configuration)
+                defer { try? reader.close() }
+                return try reader.read { db in
+                    try rowSums(
+                        sql: "SELECT * FROM \(quoted) WHERE \(key) >= ?", arguments: [median], in: db)
+                }
+            }
+            done.signal()
+        }
+        let lower = Result { try rowSums(sql: "SELECT * FROM \(quoted) WHERE \(key) < ?", arguments: [median], in: db) }
+        done.wait()
+        let (a, b) = (try lower.get(), try upper.result!.get())
+        return TableDigest(
+            columns: columns.map { "\($0.name) \($0.type.uppercased())" }, rowCount: a.count + b.count,
+            digest: digestText(a.a &+ b.a, a.b &+ b.b))
+    }
+
+    /// The other thread's share of a parallel digest; written before the semaphore is signalled, read after.
+    private final class SecondHalf: @unchecked Sendable {
+        var result: Result<(a: UInt64, b: UInt64, count: Int), any Error>?
+    }
+
+    /// The summed row hashes of a query's rows.
+    private static func rowSums(sql: String, arguments: StatementArguments, in db: Database) throws -> (
+        a: UInt64, b: UInt64, count: Int
+    ) {
         var sumA: UInt64 = 0
         var sumB: UInt64 = 0
         var count = 0
         // SQLite's C interface directly: this reads every published row, so it must be cheap per value.
-        let statement = try db.makeStatement(sql: "SELECT * FROM \(quoteQualified(table))")
+        let statement = try db.makeStatement(sql: sql)
+        try statement.setArguments(arguments)
         let handle = statement.sqliteStatement
         let width = sqlite3_column_count(handle)
         while true {
@@ -104,7 +176,7 @@ public enum Fingerprint {
             sumB &+= rowB
             count += 1
         }
-        return TableDigest(columns: columns, rowCount: count, digest: digestText(sumA, sumB))
+        return (sumA, sumB, count)
     }
 
     /// The fingerprint of a version: SHA-256 over every output table's name, schema, row count and digest.

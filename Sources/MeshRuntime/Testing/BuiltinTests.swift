@@ -40,8 +40,7 @@ extension NotNull: KeyEnforcedTest {
 
 /// The schema and name of a table (`schema.name` or `name` in `main`), and whether it is WITHOUT ROWID; nil
 /// when it is not a table (a view, or missing).
-private func tableShape(_ table: String, in db: Database) throws -> (schema: String, name: String, withoutRowid: Bool)?
-{
+func tableShape(_ table: String, in db: Database) throws -> (schema: String, name: String, withoutRowid: Bool)? {
     let parts = table.split(separator: ".", maxSplits: 1).map(String.init)
     let (schema, name) = parts.count == 2 ? (parts[0], parts[1]) : ("main", parts[0])
     let s = quoteQualified(schema)
