@@ -455,11 +455,20 @@ public enum FeedLayouts {
 
     /// The first run of exactly four digits in a file name that reads as a year 1900–2099 (`partd_2024.csv`).
     static func dataYear(fileName: String) -> Int64? {
-        let runs = fileName.split { !$0.isASCII || !$0.isNumber }
-        guard let run = runs.first(where: { $0.count == 4 && ($0.hasPrefix("19") || $0.hasPrefix("20")) }) else {
-            return nil
+        // Computed for every row of the file: bytes, not Characters.
+        var run: Int64 = 0
+        var length = 0
+        for byte in fileName.utf8 + [0] {
+            if byte >= 0x30 && byte <= 0x39 {
+                run = run * 10 + Int64(byte - 0x30)
+                length += 1
+                continue
+            }
+            if length == 4 && (1900...2099).contains(run) { return run }
+            run = 0
+            length = 0
         }
-        return Int64(run)
+        return nil
     }
 
     static let partd = FeedLayout(

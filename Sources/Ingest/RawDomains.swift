@@ -290,6 +290,8 @@ struct RawLoader: Sendable {
         let parser = feed.parser
         let keys = feed.tables.map(RowChunk.SortKey.init(table:))
         Thread.detachNewThread {
+            // Small chunks first, so that the inserter starts at once, then larger ones for the sort's locality.
+            var limit = 1_024
             for (batch, files) in zip(batches, files) {
                 var chunk = RowChunk(keys: keys)
                 do {
@@ -298,7 +300,8 @@ struct RawLoader: Sendable {
                             file: url,
                             row: { table, line, values in
                                 chunk.append(table: table, line: line, values: values)
-                                if chunk.rowCount == RowChunk.capacity {
+                                if chunk.rowCount == limit {
+                                    limit = min(2 * limit, RowChunk.capacity)
                                     pipe.push(.rows(chunk.sorted()))
                                     chunk = RowChunk(keys: keys)
                                 }

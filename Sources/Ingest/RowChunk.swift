@@ -86,9 +86,10 @@ struct RowChunk: Sendable {
     }
 
     private let keys: [SortKey]
-    private var bytes: [UInt8] = []
+    // A chunk is filled by one thread and then handed over whole; it is not copied while it is being filled.
+    private let bytes = ByteBuffer(capacity: 1 << 16)
     private var rowOffsets: [Int] = []
-    private var keyBytes: [UInt8] = []
+    private let keyBytes = ByteBuffer(capacity: 1 << 14)
     private var keyOffsets: [Int] = []
     /// The order rows are inserted in: file order until ``sorted()``.
     private var order: [Int32] = []
@@ -99,10 +100,6 @@ struct RowChunk: Sendable {
 
     init(keys: [SortKey]) {
         self.keys = keys
-        bytes.reserveCapacity(Self.capacity * 128)
-        rowOffsets.reserveCapacity(Self.capacity)
-        keyBytes.reserveCapacity(Self.capacity * 40)
-        keyOffsets.reserveCapacity(Self.capacity + 1)
     }
 
     var rowCount: Int { rowOffsets.count }
@@ -113,22 +110,22 @@ struct RowChunk: Sendable {
     mutating func append(table: Int, line: Int, values: [FieldValue]) {
         rowOffsets.append(bytes.count)
         bytes.append(UInt8(truncatingIfNeeded: table))
-        appendRaw(Int64(line), to: &bytes)
-        appendRaw(UInt16(truncatingIfNeeded: values.count), to: &bytes)
+        bytes.append(Int64(line))
+        bytes.append(UInt16(truncatingIfNeeded: values.count))
         for value in values {
             switch value {
-            case .null: bytes.append(0)
+            case .null: bytes.append(UInt8(0))
             case .integer(let v):
-                bytes.append(1)
-                appendRaw(v, to: &bytes)
+                bytes.append(UInt8(1))
+                bytes.append(v)
             case .real(let v):
-                bytes.append(2)
-                appendRaw(v, to: &bytes)
+                bytes.append(UInt8(2))
+                bytes.append(v)
             case .text(var text):
-                bytes.append(3)
+                bytes.append(UInt8(3))
                 text.withUTF8 { utf8 in
-                    appendRaw(UInt32(utf8.count), to: &bytes)
-                    bytes.append(contentsOf: utf8)
+                    bytes.append(UInt32(utf8.count))
+                    bytes.append(UnsafeRawBufferPointer(utf8))
                 }
             }
         }
@@ -138,7 +135,7 @@ struct RowChunk: Sendable {
         let key = keys[table]
         for (position, affinity) in zip(key.positions, key.affinities) {
             switch values[position] {
-            case .null: keyBytes.append(0)
+            case .null: keyBytes.append(UInt8(0))
             case .integer(let v):
                 guard affinity != .text else {
                     sortable = false
@@ -156,9 +153,9 @@ struct RowChunk: Sendable {
                     sortable = false
                     return
                 }
-                keyBytes.append(3)
-                text.withUTF8 { keyBytes.append(contentsOf: $0) }
-                keyBytes.append(0)
+                keyBytes.append(UInt8(3))
+                text.withUTF8 { keyBytes.append(UnsafeRawBufferPointer($0)) }
+                keyBytes.append(UInt8(0))
             }
         }
     }
@@ -170,19 +167,17 @@ struct RowChunk: Sendable {
         guard sortable, rowCount > 1 else { return chunk }
         chunk.keyOffsets.append(keyBytes.count)
         let offsets = chunk.keyOffsets
-        keyBytes.withUnsafeBufferPointer { keys in
-            let base = keys.baseAddress!
-            chunk.order.withUnsafeMutableBufferPointer { order in
-                order.sort { a, b in
-                    let startA = offsets[Int(a)]
-                    let startB = offsets[Int(b)]
-                    let lengthA = offsets[Int(a) + 1] - startA
-                    let lengthB = offsets[Int(b) + 1] - startB
-                    let compared = memcmp(base + startA, base + startB, min(lengthA, lengthB))
-                    if compared != 0 { return compared < 0 }
-                    if lengthA != lengthB { return lengthA < lengthB }
-                    return a < b
-                }
+        let base = keyBytes.base
+        chunk.order.withUnsafeMutableBufferPointer { order in
+            order.sort { a, b in
+                let startA = offsets[Int(a)]
+                let startB = offsets[Int(b)]
+                let lengthA = offsets[Int(a) + 1] - startA
+                let lengthB = offsets[Int(b) + 1] - startB
+                let compared = memcmp(base + startA, base + startB, min(lengthA, lengthB))
+                if compared != 0 { return compared < 0 }
+                if lengthA != lengthB { return lengthA < lengthB }
+                return a < b
             }
         }
         return chunk
@@ -190,26 +185,56 @@ struct RowChunk: Sendable {
 
     /// Calls `body` with every row, in insertion order; the rows are valid only inside `body`.
     func withRows(_ body: ([Row]) throws -> Void) rethrows {
-        try bytes.withUnsafeBytes { raw in
-            let base = raw.baseAddress!
-            let rows =
-                order.count == rowOffsets.count
-                ? order.map { Row(base: base + rowOffsets[Int($0)]) } : rowOffsets.map { Row(base: base + $0) }
-            try body(rows)
-        }
-    }
-
-    @inline(__always)
-    private func appendRaw<T>(_ value: T, to buffer: inout [UInt8]) {
-        withUnsafeBytes(of: value) { buffer.append(contentsOf: $0) }
+        let base = UnsafeRawPointer(bytes.base)
+        let rows =
+            order.count == rowOffsets.count
+            ? order.map { Row(base: base + rowOffsets[Int($0)]) } : rowOffsets.map { Row(base: base + $0) }
+        try withExtendedLifetime(bytes) { try body(rows) }
     }
 
     /// A number as bytes that compare (memcmp) in numeric order; integers and reals of equal value are equal.
-    private mutating func appendSortable(_ value: Double) {
+    private func appendSortable(_ value: Double) {
         let bits = (value == 0 ? 0 : value).bitPattern
         let ordered = bits & (1 << 63) != 0 ? ~bits : bits | (1 << 63)
-        keyBytes.append(1)
-        appendRaw(ordered.bigEndian, to: &keyBytes)
+        keyBytes.append(UInt8(1))
+        keyBytes.append(ordered.bigEndian)
+    }
+}
+
+/// A growable byte buffer written with unaligned stores: cheaper per small value than `[UInt8].append`.
+final class ByteBuffer: @unchecked Sendable {
+    private(set) var base: UnsafeMutableRawPointer
+    private(set) var count = 0
+    private var capacity: Int
+
+    init(capacity: Int) {
+        base = .allocate(byteCount: capacity, alignment: 8)
+        self.capacity = capacity
+    }
+
+    deinit { base.deallocate() }
+
+    @inline(__always) func append<T: BitwiseCopyable>(_ value: T) {
+        let size = MemoryLayout<T>.size
+        if count + size > capacity { grow(to: count + size) }
+        (base + count).storeBytes(of: value, as: T.self)
+        count += size
+    }
+
+    @inline(__always) func append(_ bytes: UnsafeRawBufferPointer) {
+        guard let source = bytes.baseAddress, !bytes.isEmpty else { return }
+        if count + bytes.count > capacity { grow(to: count + bytes.count) }
+        (base + count).copyMemory(from: source, byteCount: bytes.count)
+        count += bytes.count
+    }
+
+    private func grow(to needed: Int) {
+        let grown = max(needed, 2 * capacity)
+        let larger = UnsafeMutableRawPointer.allocate(byteCount: grown, alignment: 8)
+        larger.copyMemory(from: base, byteCount: count)
+        base.deallocate()
+        base = larger
+        capacity = grown
     }
 }
 
