@@ -128,7 +128,22 @@ public enum Landing {
                 }
             }
         }
-        for feed in try fm.contentsOfDirectory(atPath: directory.path).sorted() where !feed.hasPrefix(".") {
+        let entries = try fm.contentsOfDirectory(atPath: directory.path).sorted().filter { !$0.hasPrefix(".") }
+        if !entries.isEmpty && !entries.contains(where: Self.feeds.contains) {
+            // Folders but no feed among them: most likely the folder above the feeds (sample-data, not
+            // sample-data/feeds). Landing nothing here would look like a run with no new deliveries.
+            let inner = entries.filter { entry in
+                let children = (try? fm.contentsOfDirectory(atPath: directory.appendingPathComponent(entry).path)) ?? []
+                return children.contains(where: Self.feeds.contains)
+            }
+            throw IngestError(
+                .unreadable,
+                "\(directory.path) holds no feed folder (\(entries.prefix(5).joined(separator: ", "))\(entries.count > 5 ? ", …" : "")); "
+                    + (inner.isEmpty
+                        ? "expected FEED/YYYY-MM-DD/ batch folders, FEED one of \(Self.feeds.joined(separator: ", "))"
+                        : "its folder \(inner[0]) does: use \(directory.appendingPathComponent(inner[0]).path)"))
+        }
+        for feed in entries {
             guard Self.feeds.contains(feed) else {
                 report.problems.append(
                     "\(directory.path)/\(feed): not a known feed, ignored (the feeds are: \(Self.feeds.joined(separator: ", ")))"

@@ -78,6 +78,28 @@ struct LandingTests {
         #expect(kept == "a,1\n")
     }
 
+    @Test func aFolderAboveTheFeedsIsAnErrorThatNamesTheFeedsFolder() throws {
+        let dir = try TemporaryDirectory("landing")
+        defer { dir.remove() }
+        let data = dir.url.appendingPathComponent("sample-data")
+        try Batches.write(data.appendingPathComponent("feeds"), feed: "xponent", date: "2025-01-03", "a,1\n")
+        try FileManager.default.createDirectory(
+            at: data.appendingPathComponent("truth"), withIntermediateDirectories: true)
+        let home = dir.url.appendingPathComponent("home")
+        let error = try #require(throws: IngestError.self) { try Landing.land(feeds: data, home: home) }
+        #expect(error.message.contains("sample-data holds no feed folder (feeds, truth)"))
+        #expect(error.message.hasSuffix("its folder feeds does: use \(data.appendingPathComponent("feeds").path)"))
+        // Nothing was landed, and the feeds folder itself lands.
+        #expect(try Landing.batches(of: "xponent", home: home).isEmpty)
+        #expect(try Landing.land(feeds: data.appendingPathComponent("feeds"), home: home).landed.count == 1)
+        // A folder of unrelated folders says what it expected.
+        let other = dir.url.appendingPathComponent("other")
+        try FileManager.default.createDirectory(
+            at: other.appendingPathComponent("misc"), withIntermediateDirectories: true)
+        let plain = try #require(throws: IngestError.self) { try Landing.land(feeds: other, home: home) }
+        #expect(plain.message.contains("expected FEED/YYYY-MM-DD/ batch folders, FEED one of "))
+    }
+
     @Test func landingDatesAreStrict() {
         #expect(LandingDate.parse("2024-02-29")?.description == "2024-02-29")
         #expect(LandingDate.parse("2025-02-29") == nil)
