@@ -11,7 +11,8 @@ import Foundation
 /// several rows with one key still wins; it lets the clustered table take each chunk in key order, which
 /// SQLite inserts markedly faster than file order (docs/benchmarks.md).
 struct RowChunk: Sendable {
-    /// Rows per chunk: about 2 MB of an Xponent file; memory stays bounded whatever the file's size.
+    /// Rows per chunk at most (the first chunks of a load are smaller): about 4 MB of an Xponent file, so memory
+    /// stays bounded whatever the file's size.
     static let capacity = 32_768
 
     /// Where a table's key columns are among its values, and which value types each may hold for the
