@@ -199,14 +199,19 @@ enum PhysicianMart {
             """,
         facts: ["fact_rx_weekly"], partitionOfFact: "CAST(substr(p, 1, 4) AS INTEGER)",
         fullWhen: [
-            // A new Part D file, or NPIs re-pointed by the master: Part D's side differs from the published one.
+            // A new Part D file, or NPIs re-pointed by the master: Part D's side differs from the published one,
+            // in either direction (two queries: compound operators chain left to right, so one query of
+            // `A EXCEPT B UNION ALL B EXCEPT A` would only ever find rows of B missing from A).
             """
             SELECT 1 FROM (SELECT physician_key, brand, year, claims FROM (\(partDSide))
-                           EXCEPT SELECT physician_key, brand, year, partd_claims FROM previous.reconciliation_partd
-                           UNION ALL
-                           SELECT physician_key, brand, year, partd_claims FROM previous.reconciliation_partd
-                           EXCEPT SELECT physician_key, brand, year, claims FROM (\(partDSide))) LIMIT 1
+                           EXCEPT SELECT physician_key, brand, year, partd_claims FROM previous.reconciliation_partd)
+            LIMIT 1
+            """,
             """
+            SELECT 1 FROM (SELECT physician_key, brand, year, partd_claims FROM previous.reconciliation_partd
+                           EXCEPT SELECT physician_key, brand, year, claims FROM (\(partDSide)))
+            LIMIT 1
+            """,
         ],
         possible: "SELECT DISTINCT data_year FROM raw_partd.partd",
         insert: """

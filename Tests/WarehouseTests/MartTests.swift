@@ -99,6 +99,29 @@ struct MartTests {
         }
     }
 
+    @Test func aNewPartDYearReachesTheReconciliationAsAFullRebuildWould() async throws {
+        let dir = try TemporaryDirectory("marts")
+        defer { dir.remove() }
+        let mesh = try Self.mesh(home: dir.url)
+        _ = try await Self.run(mesh, asOf: "2025-05-10")
+        // The week of the 2025-05-15 Part D file (data year 2024): Xponent restates only recent weeks of 2025, so no
+        // fact partition of 2024 is touched; the reconciliation must notice Part D's side changed.
+        _ = try await Self.run(mesh, asOf: "2025-05-17")
+        let (queue, _) = try mesh.snapshot(attaching: ["physician-mart", "raw-partd"])
+        let years = try await queue.read { db in
+            (
+                try Int.fetchAll(db, sql: "SELECT DISTINCT data_year FROM raw_partd.partd ORDER BY 1"),
+                try Int.fetchAll(db, sql: "SELECT DISTINCT year FROM physician_mart.reconciliation_partd ORDER BY 1")
+            )
+        }
+        #expect(!years.0.isEmpty && years.1 == years.0)
+        let incremental = try #require(try mesh.store.currentVersion(of: "physician-mart"))
+        _ = try await mesh.run(RunRequest(only: ["physician-mart"], force: ["physician-mart"], fullRefresh: true))
+        let full = try #require(try mesh.store.currentVersion(of: "physician-mart"))
+        #expect(full.tableDigests["reconciliation_partd"] == incremental.tableDigests["reconciliation_partd"])
+        #expect(full.fingerprint == incremental.fingerprint)
+    }
+
     @Test func everyPublicColumnHasADictionaryEntry() {
         for domain in WarehouseDomains.all() {
             for output in domain.outputs {
