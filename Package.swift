@@ -131,7 +131,7 @@ let package = Package(
             name: "MeshServerTests",
             dependencies: [
                 "MeshServer", "MeshRuntime", "MeshTestSupport",
-                .product(name: "HummingbirdTesting", package: "hummingbird"),
+                .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

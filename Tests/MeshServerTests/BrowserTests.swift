@@ -1,5 +1,4 @@
 import Foundation
-import HummingbirdTesting
 import MeshRuntime
 import MeshServer
 import MeshTestSupport

@@ -2,7 +2,6 @@ import Foundation
 import GRDB
 import HTTPTypes
 import Hummingbird
-import HummingbirdTesting
 import MeshRuntime
 import MeshServer
 import MeshTestSupport
@@ -59,9 +58,25 @@ struct ServerFixture {
         owner = try server.tokens.create(name: "owner", role: .owner, domains: ["*"]).secret
     }
 
-    /// Runs the body against the server on a real socket.
-    func live<Value: Sendable>(_ body: @Sendable (any TestClientProtocol) async throws -> Value) async throws -> Value {
-        try await server.application().test(.live, body)
+    /// Runs the body against the server on a real socket (an ephemeral port on 127.0.0.1), then shuts the
+    /// server down.
+    func live<Value: Sendable>(_ body: @Sendable (LiveClient) async throws -> Value) async throws -> Value {
+        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
+        let application = server.application(onRunning: { port in announce.yield(port) })
+        return try await withThrowingTaskGroup(of: Value?.self) { group in
+            group.addTask {
+                try await application.runService(gracefulShutdownSignals: [])
+                return nil
+            }
+            var iterator = ports.makeAsyncIterator()
+            guard let port = await iterator.next() else {
+                throw LiveClient.Failure(description: "the server did not start")
+            }
+            let value = try await body(LiveClient(port: port))
+            group.cancelAll()
+            while let next = try? await group.next() { _ = next }
+            return value
+        }
     }
 
     func token(_ name: String, _ role: AccessRole, _ domains: [String], expires: Date? = nil) throws -> String {
@@ -69,7 +84,7 @@ struct ServerFixture {
     }
 }
 
-extension TestClientProtocol {
+extension LiveClient {
     /// GET with a bearer token (or none).
     func get(_ uri: String, token: String?, headers: HTTPFields = [:]) async throws -> TestResponse {
         var headers = headers

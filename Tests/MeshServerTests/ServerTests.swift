@@ -1,7 +1,6 @@
 import Foundation
 import GRDB
 import HTTPTypes
-import HummingbirdTesting
 import MeshRuntime
 import MeshServer
 import MeshTestSupport
@@ -198,7 +197,8 @@ struct ServerTests {
             let slow = try await client.get("/query?sql=\(encoded(endless))", token: f.owner)
             #expect(slow.status == .badRequest)
             #expect(slow.errorMessage.contains("longer than 0.5 s"))
-            #expect(ContinuousClock.now - started < .seconds(5))
+            // Stopped, not run to the end (it never ends); the bound leaves room for a loaded machine.
+            #expect(ContinuousClock.now - started < .seconds(30))
 
             let huge = try await client.get(
                 "/query?sql=\(encoded("SELECT " + String(repeating: "1+", count: 15_000) + "1"))", token: f.owner)
