@@ -156,6 +156,6 @@ public final class AccessTokens: Sendable {
     }
 
     static func hash(_ secret: String) -> String {
-        SHA256.hash(data: Data(secret.utf8)).map { String(format: "%02x", $0) }.joined()
+        Fingerprint.hex(SHA256.hash(data: Data(secret.utf8)))
     }
 }

@@ -80,6 +80,21 @@ struct PublicationTests {
         withExtendedLifetime(held) {}
     }
 
+    @Test func sha256HexGivesTheStandardDigests() throws {
+        // FIPS 180-2's examples, and a file streamed in chunks gives the same digest as its bytes.
+        #expect(
+            Fingerprint.sha256Hex("abc") == "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+        #expect(
+            Fingerprint.sha256Hex("") == "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855")
+        #expect(Fingerprint.hex([0x00, 0x0f, 0xa0, 0xff]) == "000fa0ff")
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let file = dir.url.appendingPathComponent("big.bin")
+        let bytes = Data((0..<(3 << 19)).map { UInt8(truncatingIfNeeded: $0 &* 31) })
+        try bytes.write(to: file)
+        #expect(try Fingerprint.sha256Hex(fileAt: file) == Fingerprint.sha256Hex(bytes))
+    }
+
     @Test func fingerprintsDependOnContentNotOnInsertionOrder() async throws {
         var fingerprints: [String] = []
         for values in [[3, 1, 2], [1, 2, 3], [2, 3, 1]] {

@@ -29,7 +29,7 @@ public enum OpenLineage {
         var bytes = Array(SHA256.hash(data: Data("\(run)/\(domain)".utf8)).prefix(16))
         bytes[6] = (bytes[6] & 0x0F) | 0x50
         bytes[8] = (bytes[8] & 0x3F) | 0x80
-        let hex = bytes.map { String(format: "%02x", $0) }.joined()
+        let hex = Fingerprint.hex(bytes)
         let parts = [0..<8, 8..<12, 12..<16, 16..<20, 20..<32].map { range in
             String(
                 hex[

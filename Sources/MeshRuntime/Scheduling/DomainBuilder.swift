@@ -119,7 +119,25 @@ struct DomainBuilder: Sendable {
             var configuration = Configuration()
             configuration.label = "build.\(domain.id)"
             configuration.journalMode = .default
+            let slowStatements = Self.slowStatementThreshold
+            let traceLabel = domain.id.rawValue
             configuration.prepareDatabase { db in
+                if let slowStatements {
+                    // PHARMA_MESH_TRACE_SQL=MS: every statement of a build that takes MS milliseconds or more, on
+                    // standard error, to find where a build's time goes.
+                    db.trace(options: .profile) { event in
+                        guard case let .profile(statement, duration) = event, duration * 1000 >= slowStatements
+                        else { return }
+                        let text = statement.sql.split(whereSeparator: \.isNewline)
+                            .map { $0.trimmingCharacters(in: .whitespaces) }.joined(separator: " ")
+                        FileHandle.standardError.write(
+                            Data(
+                                String(
+                                    format: "sql %@ %7.1f ms  %@\n", traceLabel, duration * 1000,
+                                    String(text.prefix(300))
+                                ).utf8))
+                    }
+                }
                 // The working database is thrown away if anything fails, so durability is not needed here;
                 // publication fsyncs the finished file before it is renamed into place. On a copied version
                 // the page size stays that of the copy (the pragma only applies to an empty file).
@@ -386,6 +404,10 @@ struct DomainBuilder: Sendable {
             }
         }
     }
+
+    /// `PHARMA_MESH_TRACE_SQL`: the duration in milliseconds from which a build's statements are printed.
+    static let slowStatementThreshold: Double? = ProcessInfo.processInfo.environment["PHARMA_MESH_TRACE_SQL"]
+        .flatMap(Double.init)
 
     /// A read-only, immutable SQLite URI for a published file.
     static func readOnlyURI(_ url: URL) -> String {
