@@ -192,7 +192,7 @@ public enum TableCopy {
                     buffer.writeStaticString("\\\\x")
                     if let blob = sqlite3_column_blob(handle, index) {
                         let bytes = blob.assumingMemoryBound(to: UInt8.self)
-                        for offset in 0..<count { buffer.writeString(String(format: "%02x", bytes[offset])) }
+                        buffer.writeString(Fingerprint.hex(UnsafeBufferPointer(start: bytes, count: count)))
                     }
                 }
             }
