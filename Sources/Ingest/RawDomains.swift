@@ -122,7 +122,7 @@ extension RawFeed {
                 sql: "SELECT batch, message FROM batches WHERE status = 'rejected' AND new_in_build = 1"),
         ]
         let loader = RawLoader(feed: self)
-        return Domain(
+        var domain = Domain(
             id: domainID, layer: "raw",
             owner: Owner(team: "data engineering: ingest", contact: "ingest@pharma-mesh.example"),
             description: description, inputs: [.source(feed)], outputs: outputs,
@@ -133,6 +133,9 @@ extension RawFeed {
             // A new batch costs its own rows: the build starts from a copy of the previous version's file
             // (and digests only the rows that changed) instead of copying every row of every earlier batch.
             buildsOnPreviousVersion: true)
+        // The marts read the rows a new batch changed (added, restated, re-marked) instead of every row.
+        domain.changeLogs = tables.map(\.name)
+        return domain
     }
 }
 

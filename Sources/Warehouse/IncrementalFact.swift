@@ -67,24 +67,43 @@ struct IncrementalFact: Step {
     func run(in context: StepContext) async throws -> StepReport {
         let fact = self
         let full = context.fullRefresh
-        return try await context.database.write { db in try fact.build(db, forceFull: full) }
+        // Sources whose raw domain logged the rows it changed since the version the previous build read.
+        let changes = Dictionary(
+            uniqueKeysWithValues: sources.compactMap { source in
+                context.changes(of: source.table).map { (source.table, $0) }
+            })
+        return try await context.database.write { db in try fact.build(db, forceFull: full, changes: changes) }
     }
 
-    private func build(_ db: Database, forceFull: Bool) throws -> StepReport {
+    private func build(_ db: Database, forceFull: Bool, changes: [String: String]) throws -> StepReport {
+        // Partition and id columns of the working tables carry no type: a declared type gives them an affinity
+        // (ANY is NUMERIC), which turned NDC `00071455010` into 71455010 (no longer equal to the raw text) and
+        // kept `col IN (SELECT p FROM temp.touched)` from seeking the fact's key (it scanned the whole table).
+        if try String.fetchOne(
+            db, sql: "SELECT type FROM pragma_table_info('fact_mapping_state') WHERE name = 'source_id'") == "ANY"
+        {
+            try db.execute(sql: "DROP TABLE fact_mapping_state")  // every mapped id then counts as new, once
+        }
         try db.execute(
             sql: """
                 CREATE TABLE IF NOT EXISTS fact_partition_state (fact TEXT NOT NULL, source TEXT NOT NULL, partition ANY,
                     signature TEXT NOT NULL, PRIMARY KEY (fact, source, partition));
-                CREATE TABLE IF NOT EXISTS fact_mapping_state (fact TEXT NOT NULL, mapping TEXT NOT NULL, source_id ANY,
-                    target ANY, PRIMARY KEY (fact, mapping, source_id));
+                CREATE TABLE IF NOT EXISTS fact_mapping_state (fact TEXT NOT NULL, mapping TEXT NOT NULL, source_id,
+                    target, PRIMARY KEY (fact, mapping, source_id));
                 DROP TABLE IF EXISTS temp.touched;
-                CREATE TEMP TABLE touched (p ANY PRIMARY KEY);
+                CREATE TEMP TABLE touched (p PRIMARY KEY);
                 DROP TABLE IF EXISTS temp.signature_now;
                 CREATE TEMP TABLE signature_now (source TEXT, partition ANY, signature TEXT, PRIMARY KEY (source, partition));
                 DROP TABLE IF EXISTS temp.mapping_now;
-                CREATE TEMP TABLE mapping_now (mapping TEXT, source_id ANY, target ANY, PRIMARY KEY (mapping, source_id));
+                CREATE TEMP TABLE mapping_now (mapping TEXT, source_id, target, PRIMARY KEY (mapping, source_id));
                 """)
-        for source in sources {
+        let exists = try db.tableExists(table, in: "main")
+        let incremental = !forceFull && exists
+        // On an incremental build, a source with a change log names its touched partitions itself: the
+        // partitions of its changed rows, old and new. The others compare signatures of every partition.
+        let logged = incremental ? sources.filter { changes[$0.table] != nil } : []
+        let loggedTables = Set(logged.map(\.table))
+        for source in sources where !loggedTables.contains(source.table) {
             try db.execute(
                 sql: """
                     INSERT INTO temp.signature_now
@@ -97,27 +116,34 @@ struct IncrementalFact: Step {
             try db.execute(
                 sql: "INSERT INTO temp.mapping_now SELECT ?, m.* FROM (\(mapping.sql)) m", arguments: [mapping.name])
         }
-        let exists = try db.tableExists(table, in: "main")
-        let incremental = !forceFull && exists
         let before = db.totalChangesCount
         if incremental {
+            for source in logged {
+                try db.execute(
+                    sql: """
+                        INSERT OR IGNORE INTO temp.touched
+                        SELECT DISTINCT \(source.partition) FROM \(changes[source.table]!) WHERE \(source.filter)
+                        """)
+            }
             try db.execute(
                 sql: """
                     INSERT OR IGNORE INTO temp.touched
                     SELECT partition FROM (
                         SELECT source, partition, signature FROM temp.signature_now
-                        EXCEPT SELECT source, partition, signature FROM fact_partition_state WHERE fact = ?1)
+                        EXCEPT SELECT source, partition, signature FROM fact_partition_state
+                               WHERE fact = ?1 AND source NOT IN (SELECT value FROM json_each(?2)))
                     UNION
                     SELECT partition FROM (
-                        SELECT source, partition, signature FROM fact_partition_state WHERE fact = ?1
+                        SELECT source, partition, signature FROM fact_partition_state
+                        WHERE fact = ?1 AND source NOT IN (SELECT value FROM json_each(?2))
                         EXCEPT SELECT source, partition, signature FROM temp.signature_now)
-                    """, arguments: [table])
+                    """, arguments: [table, Self.jsonArray(loggedTables.sorted())])
             for mapping in mappings {
                 // Source ids whose target changed, appeared or vanished: their rows move between keys.
                 try db.execute(
                     sql: """
                         DROP TABLE IF EXISTS temp.changed_ids;
-                        CREATE TEMP TABLE changed_ids (source_id ANY PRIMARY KEY);
+                        CREATE TEMP TABLE changed_ids (source_id PRIMARY KEY);
                         """)
                 try db.execute(
                     sql: """
@@ -147,19 +173,36 @@ struct IncrementalFact: Step {
             try db.execute(sql: create)
             try db.execute(sql: insert.replacingOccurrences(of: "{partitions}", with: "1"))
         }
-        let changes = db.totalChangesCount - before
-        for statement in [
-            "DELETE FROM fact_partition_state WHERE fact = ?",
-            "INSERT INTO fact_partition_state SELECT ?, source, partition, signature FROM temp.signature_now",
-            "DELETE FROM fact_mapping_state WHERE fact = ?",
-            "INSERT INTO fact_mapping_state SELECT ?, mapping, source_id, target FROM temp.mapping_now",
+        let rowsChanged = db.totalChangesCount - before
+        // Signatures of the sources compared in full are replaced. A logged source's signatures are kept but
+        // for its touched partitions, which are forgotten: were a later build to compare signatures again
+        // (its log no longer reaching back), those partitions would be rebuilt, the others found unchanged.
+        let compared = Self.jsonArray(sources.map(\.table).filter { !loggedTables.contains($0) })
+        let loggedList = Self.jsonArray(loggedTables.sorted())
+        for (statement, arguments) in [
+            (
+                "DELETE FROM fact_partition_state WHERE fact = ? AND source IN (SELECT value FROM json_each(?))",
+                [table, compared]
+            ),
+            (
+                "INSERT INTO fact_partition_state SELECT ?, source, partition, signature FROM temp.signature_now",
+                [table]
+            ),
+            (
+                """
+                DELETE FROM fact_partition_state WHERE fact = ? AND source IN (SELECT value FROM json_each(?))
+                    AND partition IN (SELECT p FROM temp.touched)
+                """, [table, loggedList]
+            ),
+            ("DELETE FROM fact_mapping_state WHERE fact = ?", [table]),
+            ("INSERT INTO fact_mapping_state SELECT ?, mapping, source_id, target FROM temp.mapping_now", [table]),
         ] {
-            try db.execute(sql: statement, arguments: [table])
+            try db.execute(sql: statement, arguments: StatementArguments(arguments))
         }
         // Later steps of the build (derived tables) rebuild the partitions this fact touched.
         try db.execute(
             sql: """
-                CREATE TEMP TABLE IF NOT EXISTS fact_touched (fact TEXT NOT NULL, p ANY, PRIMARY KEY (fact, p));
+                CREATE TEMP TABLE IF NOT EXISTS fact_touched (fact TEXT NOT NULL, p, PRIMARY KEY (fact, p));
                 CREATE TEMP TABLE IF NOT EXISTS fact_mode (fact TEXT PRIMARY KEY, incremental INTEGER NOT NULL);
                 """)
         try db.execute(sql: "DELETE FROM temp.fact_touched WHERE fact = ?", arguments: [table])
@@ -168,9 +211,20 @@ struct IncrementalFact: Step {
             sql: "INSERT OR REPLACE INTO temp.fact_mode VALUES (?, ?)", arguments: [table, incremental ? 1 : 0])
         let touched = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM temp.touched") ?? 0
         return StepReport(
-            rowsOut: changes,
+            rowsOut: rowsChanged,
             message: incremental
-                ? "\(table): \(touched) partition(s) rebuilt on the previous version" : "\(table): full build")
+                ? "\(table): \(touched) partition(s) rebuilt on the previous version"
+                    + (logged.isEmpty
+                        ? "" : " (changes of \(loggedTables.sorted().joined(separator: ", ")) read from their log)")
+                : "\(table): full build")
+    }
+
+    static func jsonArray(_ values: [String]) -> String {
+        "["
+            + values.map {
+                "\"\($0.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\""))\""
+            }
+            .joined(separator: ",") + "]"
     }
 }
 
@@ -184,6 +238,8 @@ struct DerivedTable: Step {
     var facts: [String]
     /// SQL over a fact partition `p` giving this table's partition.
     var partitionOfFact = "p"
+    /// Statements run before `fullWhen` on incremental builds (say, a TEMP table both of its queries read).
+    var prepare: [String] = []
     /// Queries returning a row when the whole table must be rebuilt (run only on incremental builds).
     var fullWhen: [String] = []
     /// Queries returning more partitions to rebuild (for example the weeks of a physician who moved territory).
@@ -196,8 +252,8 @@ struct DerivedTable: Step {
 
     var kind: String { "swift" }
     var definition: String {
-        (["derived table \(table) v1", create, insert, partitionOf, partitionOfFact, possible ?? ""] + facts + fullWhen
-            + alsoTouched)
+        (["derived table \(table) v1", create, insert, partitionOf, partitionOfFact, possible ?? ""] + facts + prepare
+            + fullWhen + alsoTouched)
             .joined(separator: "\n")
     }
 
@@ -218,6 +274,7 @@ struct DerivedTable: Step {
             incremental = modes.count == facts.count && modes.allSatisfy { ($0["incremental"] as Int) == 1 }
         }
         if incremental {
+            for statement in prepare { try db.execute(sql: statement) }
             for query in fullWhen where try Row.fetchOne(db, sql: query) != nil {
                 incremental = false
                 break
@@ -228,7 +285,7 @@ struct DerivedTable: Step {
             try db.execute(
                 sql: """
                     DROP TABLE IF EXISTS temp.derived_touched;
-                    CREATE TEMP TABLE derived_touched (p ANY PRIMARY KEY);
+                    CREATE TEMP TABLE derived_touched (p PRIMARY KEY);
                     INSERT OR IGNORE INTO temp.derived_touched
                     SELECT \(partitionOfFact) FROM temp.fact_touched
                     WHERE fact IN (\(facts.map { "'\($0)'" }.joined(separator: ", ")));
@@ -245,6 +302,7 @@ struct DerivedTable: Step {
                     sql: "DELETE FROM \(table) WHERE \(partitionColumn) IN (SELECT p FROM temp.derived_touched)")
                 try db.execute(sql: Self.filter(insert, partitionOf: partitionOf, full: false))
             }
+            try Self.record(table, incremental: true, touched: "SELECT p FROM temp.derived_touched", in: db)
             return StepReport(
                 rowsOut: db.totalChangesCount - before,
                 message: "\(table): \(touched) partition(s) rebuilt on the previous version")
@@ -252,7 +310,23 @@ struct DerivedTable: Step {
         try db.execute(sql: "DROP TABLE IF EXISTS main.\(table)")
         try db.execute(sql: create)
         try db.execute(sql: Self.filter(insert, partitionOf: partitionOf, full: true))
+        try Self.record(table, incremental: false, touched: nil, in: db)
         return StepReport(rowsOut: db.totalChangesCount - before, message: "\(table): full build")
+    }
+
+    /// Records what a table's step did in this build, as facts do, for the steps after it.
+    static func record(_ table: String, incremental: Bool, touched: String?, in db: Database) throws {
+        try db.execute(
+            sql: """
+                CREATE TEMP TABLE IF NOT EXISTS fact_touched (fact TEXT NOT NULL, p, PRIMARY KEY (fact, p));
+                CREATE TEMP TABLE IF NOT EXISTS fact_mode (fact TEXT PRIMARY KEY, incremental INTEGER NOT NULL);
+                """)
+        try db.execute(sql: "DELETE FROM temp.fact_touched WHERE fact = ?", arguments: [table])
+        if let touched {
+            try db.execute(sql: "INSERT INTO temp.fact_touched SELECT ?, p FROM (\(touched))", arguments: [table])
+        }
+        try db.execute(
+            sql: "INSERT OR REPLACE INTO temp.fact_mode VALUES (?, ?)", arguments: [table, incremental ? 1 : 0])
     }
 
     /// Replaces `{partitions}` (over `partitionOf`) and `{partitions:EXPR}` (over EXPR) with `1` on a full build,
@@ -270,5 +344,35 @@ struct DerivedTable: Step {
             rest = tail[tail.index(after: close)...]
         }
         return result + rest
+    }
+}
+
+/// SQL over tables of the same build that reruns only when what it reads changed (a summary over a derived
+/// table): when every table it `reads` was built incrementally and rebuilt no partition, and the table it
+/// `writesInto` was not rebuilt in full (which would have dropped its rows), the published rows are already
+/// right.
+struct DerivedSummary: Step {
+    var name: String
+    var reads: [String]
+    var writesInto: String
+    var sql: String
+
+    var kind: String { "swift" }
+    var definition: String { (["derived summary \(name)", sql, writesInto] + reads).joined(separator: "\n") }
+
+    func run(in context: StepContext) async throws -> StepReport {
+        let step = self
+        return try await context.database.write { db in
+            let list = (step.reads + [step.writesInto]).map(quoteLiteral).joined(separator: ", ")
+            let reads = step.reads.map(quoteLiteral).joined(separator: ", ")
+            let incremental = try Int.fetchOne(
+                db, sql: "SELECT COUNT(*) FROM temp.fact_mode WHERE fact IN (\(list)) AND incremental = 1")
+            let touched = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM temp.fact_touched WHERE fact IN (\(reads))")
+            let unchanged = !context.fullRefresh && incremental == step.reads.count + 1 && touched == 0
+            guard !unchanged else { return StepReport(message: "nothing it reads changed") }
+            let before = db.totalChangesCount
+            try db.execute(sql: step.sql)
+            return StepReport(rowsOut: db.totalChangesCount - before)
+        }
     }
 }

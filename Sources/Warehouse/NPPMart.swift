@@ -208,12 +208,22 @@ enum NPPMart {
                     SELECT f.events, r.events FROM (SELECT COALESCE(SUM(events), 0) AS events FROM fact_email_daily) f,
                         (SELECT COUNT(DISTINCT event_id) AS events FROM raw_email_events.email_events) r
                     WHERE f.events <> r.events
+                    """,
+                // Raw email events are keyed on event_id: each changed row is one event.
+                incremental: """
+                    SELECT f.events, r.events FROM (SELECT COALESCE(SUM(mesh_sign * events), 0) AS events FROM {changes:fact_email_daily}) f,
+                        (SELECT COALESCE(SUM(mesh_sign), 0) AS events FROM {changes:raw_email_events.email_events}) r
+                    WHERE f.events <> r.events
                     """),
             CustomSQLTest(
                 "sessions_reconcile_to_raw",
                 sql: """
                     SELECT f.n, r.n FROM (SELECT COALESCE(SUM(sessions), 0) AS n FROM fact_web_daily) f,
                         (SELECT COUNT(*) AS n FROM raw_web_sessions.web_sessions) r WHERE f.n <> r.n
+                    """,
+                incremental: """
+                    SELECT f.n, r.n FROM (SELECT COALESCE(SUM(mesh_sign * sessions), 0) AS n FROM {changes:fact_web_daily}) f,
+                        (SELECT COALESCE(SUM(mesh_sign), 0) AS n FROM {changes:raw_web_sessions.web_sessions}) r WHERE f.n <> r.n
                     """),
             CustomSQLTest(
                 "funnel_is_ordered", severity: .warn,

@@ -192,6 +192,15 @@ enum PayerMart {
                         (SELECT COALESCE(SUM(claim_status = 'P'), 0) AS paid, COALESCE(SUM(claim_status = 'R'), 0) AS rejected,
                         COALESCE(SUM(claim_status = 'X'), 0) AS reversed FROM raw_claims.claims) r
                     WHERE f.paid <> r.paid OR f.rejected <> r.rejected OR f.reversed <> r.reversed
+                    """,
+                incremental: """
+                    SELECT f.paid, r.paid FROM (SELECT COALESCE(SUM(mesh_sign * paid), 0) AS paid,
+                        COALESCE(SUM(mesh_sign * rejected), 0) AS rejected,
+                        COALESCE(SUM(mesh_sign * reversed), 0) AS reversed FROM {changes:fact_plan_claims_weekly}) f,
+                        (SELECT COALESCE(SUM(mesh_sign * (claim_status = 'P')), 0) AS paid,
+                        COALESCE(SUM(mesh_sign * (claim_status = 'R')), 0) AS rejected,
+                        COALESCE(SUM(mesh_sign * (claim_status = 'X')), 0) AS reversed FROM {changes:raw_claims.claims}) r
+                    WHERE f.paid <> r.paid OR f.rejected <> r.rejected OR f.reversed <> r.reversed
                     """),
             CustomSQLTest(
                 "rebates_reconcile_to_raw",

@@ -143,9 +143,10 @@ enum PhysicianMart {
         // with re-pointed source ids, whose weeks the fact rebuilt already.)
         alsoTouched: [
             """
-            SELECT DISTINCT week_ending FROM fact_rx_weekly WHERE physician_key IN (
+            SELECT DISTINCT f.week_ending FROM (
                 SELECT n.physician_key FROM main.dim_physician n JOIN previous.dim_physician o USING (physician_key)
-                WHERE n.territory_id IS NOT o.territory_id)
+                WHERE n.territory_id IS NOT o.territory_id) m
+            CROSS JOIN fact_rx_weekly f WHERE f.physician_key = m.physician_key
             """
         ],
         insert: """
@@ -198,18 +199,22 @@ enum PhysicianMart {
                 PRIMARY KEY (year, physician_key, brand)) WITHOUT ROWID
             """,
         facts: ["fact_rx_weekly"], partitionOfFact: "CAST(substr(p, 1, 4) AS INTEGER)",
+        prepare: [
+            "DROP TABLE IF EXISTS temp.partd_side",
+            "CREATE TEMP TABLE partd_side AS \(partDSide)",
+        ],
         fullWhen: [
             // A new Part D file, or NPIs re-pointed by the master: Part D's side differs from the published one,
             // in either direction (two queries: compound operators chain left to right, so one query of
             // `A EXCEPT B UNION ALL B EXCEPT A` would only ever find rows of B missing from A).
             """
-            SELECT 1 FROM (SELECT physician_key, brand, year, claims FROM (\(partDSide))
+            SELECT 1 FROM (SELECT physician_key, brand, year, claims FROM temp.partd_side
                            EXCEPT SELECT physician_key, brand, year, partd_claims FROM previous.reconciliation_partd)
             LIMIT 1
             """,
             """
             SELECT 1 FROM (SELECT physician_key, brand, year, partd_claims FROM previous.reconciliation_partd
-                           EXCEPT SELECT physician_key, brand, year, claims FROM (\(partDSide)))
+                           EXCEPT SELECT physician_key, brand, year, claims FROM temp.partd_side)
             LIMIT 1
             """,
         ],
@@ -253,13 +258,31 @@ enum PhysicianMart {
             WITH rows AS (
                 SELECT substr(week_ending, 1, 7) AS period, xponent_trx AS x, claims_net AS o,
                        CASE WHEN xponent_trx > 0 THEN ROUND(claims_net / xponent_trx, 6) END AS r
-                FROM reconciliation_rx_claims WHERE {partitions}),
+                FROM reconciliation_rx_claims
+                -- The weeks of the touched months, so that the key is sought rather than every row read.
+                WHERE week_ending IN (SELECT date FROM dim_date WHERE {partitions:substr(date, 1, 7)})),
             ranked AS MATERIALIZED (
                 SELECT period, r, ROW_NUMBER() OVER (PARTITION BY period ORDER BY r) AS n,
                        COUNT(*) OVER (PARTITION BY period) AS total
                 FROM rows WHERE r IS NOT NULL)
             \(summarySelect("claims_vs_xponent"))
             """, partitionOf: "substr(week_ending, 1, 7)")
+
+    /// Part D's rows of the summary, recomputed when the Part D reconciliation or the summary changed.
+    static let partDSummary = DerivedSummary(
+        name: "partd summary v1", reads: ["reconciliation_partd"], writesInto: "reconciliation_summary",
+        sql: """
+            DELETE FROM reconciliation_summary WHERE comparison = 'partd_vs_xponent';
+            INSERT INTO reconciliation_summary
+            WITH rows AS (
+                SELECT CAST(year AS TEXT) AS period, xponent_trx AS x, partd_claims AS o, partd_share AS r
+                FROM reconciliation_partd WHERE partd_claims IS NOT NULL),
+            ranked AS MATERIALIZED (
+                SELECT period, r, ROW_NUMBER() OVER (PARTITION BY period ORDER BY r) AS n,
+                       COUNT(*) OVER (PARTITION BY period) AS total
+                FROM rows WHERE r IS NOT NULL)
+            \(summarySelect("partd_vs_xponent"));
+            """)
 
     static let domain = Domain(
         id: "physician-mart", layer: "integrated", owner: Warehouse.owner,
@@ -365,20 +388,7 @@ enum PhysicianMart {
             RecipeNode("reconcile_claims", step: rxClaims, after: ["rx", "claims"]),
             RecipeNode("reconcile_partd", step: rxPartD, after: ["rx"]),
             RecipeNode("reconcile_summary", step: summary, after: ["reconcile_claims"]),
-            .sql(
-                "reconcile_summary_partd", after: ["reconcile_summary", "reconcile_partd"],
-                """
-                DELETE FROM reconciliation_summary WHERE comparison = 'partd_vs_xponent';
-                INSERT INTO reconciliation_summary
-                WITH rows AS (
-                    SELECT CAST(year AS TEXT) AS period, xponent_trx AS x, partd_claims AS o, partd_share AS r
-                    FROM reconciliation_partd WHERE partd_claims IS NOT NULL),
-                ranked AS MATERIALIZED (
-                    SELECT period, r, ROW_NUMBER() OVER (PARTITION BY period ORDER BY r) AS n,
-                           COUNT(*) OVER (PARTITION BY period) AS total
-                    FROM rows WHERE r IS NOT NULL)
-                \(summarySelect("partd_vs_xponent"));
-                """),
+            RecipeNode("reconcile_summary_partd", step: partDSummary, after: ["reconcile_summary", "reconcile_partd"]),
         ]),
         tests: [
             Unique(table: "fact_rx_weekly", grain: ["physician_key", "product_key", "week_ending"]),
@@ -408,6 +418,14 @@ enum PhysicianMart {
                     FROM (SELECT COALESCE(SUM(trx_milli), 0) AS total FROM fact_rx_weekly) f,
                          (SELECT COALESCE(SUM(\(Warehouse.milli("trx"))), 0) AS total FROM raw_xponent.xponent) r
                     WHERE f.total <> r.total
+                    """,
+                // The totals agreed on the previous version, so their changes must agree.
+                incremental: """
+                    SELECT f.change AS mart_trx_milli_change, r.change AS raw_trx_milli_change
+                    FROM (SELECT COALESCE(SUM(mesh_sign * trx_milli), 0) AS change FROM {changes:fact_rx_weekly}) f,
+                         (SELECT COALESCE(SUM(mesh_sign * \(Warehouse.milli("trx"))), 0) AS change
+                          FROM {changes:raw_xponent.xponent}) r
+                    WHERE f.change <> r.change
                     """),
             CustomSQLTest(
                 "net_claims_are_paid_minus_reversed_in_raw",
@@ -417,6 +435,15 @@ enum PhysicianMart {
                         (SELECT SUM(claim_status = 'P') - SUM(claim_status = 'X') AS net, SUM(claim_status = 'P') AS paid,
                         SUM(claim_status = 'X') AS reversed FROM raw_claims.claims) r
                     WHERE f.net <> COALESCE(r.net, 0) OR f.paid <> COALESCE(r.paid, 0) OR f.reversed <> COALESCE(r.reversed, 0)
+                    """,
+                incremental: """
+                    SELECT f.net, r.net FROM (SELECT COALESCE(SUM(mesh_sign * net_claims), 0) AS net,
+                        COALESCE(SUM(mesh_sign * paid_claims), 0) AS paid,
+                        COALESCE(SUM(mesh_sign * reversed_claims), 0) AS reversed FROM {changes:fact_claims_weekly}) f,
+                        (SELECT COALESCE(SUM(mesh_sign * ((claim_status = 'P') - (claim_status = 'X'))), 0) AS net,
+                        COALESCE(SUM(mesh_sign * (claim_status = 'P')), 0) AS paid,
+                        COALESCE(SUM(mesh_sign * (claim_status = 'X')), 0) AS reversed FROM {changes:raw_claims.claims}) r
+                    WHERE f.net <> r.net OR f.paid <> r.paid OR f.reversed <> r.reversed
                     """),
             CustomSQLTest(
                 "submitted_calls_reconcile_to_raw",
@@ -424,10 +451,20 @@ enum PhysicianMart {
                     SELECT f.calls, r.calls FROM (SELECT COALESCE(SUM(calls), 0) AS calls FROM fact_calls) f,
                         (SELECT COUNT(*) AS calls FROM raw_crm_calls.crm_calls WHERE status = 'Submitted') r
                     WHERE f.calls <> r.calls
+                    """,
+                incremental: """
+                    SELECT f.calls, r.calls FROM (SELECT COALESCE(SUM(mesh_sign * calls), 0) AS calls FROM {changes:fact_calls}) f,
+                        (SELECT COALESCE(SUM(mesh_sign), 0) AS calls FROM {changes:raw_crm_calls.crm_calls}
+                         WHERE status = 'Submitted') r
+                    WHERE f.calls <> r.calls
                     """),
             CustomSQLTest(
                 "share_between_0_and_1",
-                sql: "SELECT * FROM mart_share_weekly WHERE share < 0 OR share > 1 OR own_trx > market_trx"),
+                sql: "SELECT * FROM mart_share_weekly WHERE share < 0 OR share > 1 OR own_trx > market_trx",
+                incremental: """
+                    SELECT * FROM {changes:mart_share_weekly}
+                    WHERE mesh_sign = 1 AND (share < 0 OR share > 1 OR own_trx > market_trx)
+                    """),
             CustomSQLTest(
                 "claims_to_xponent_ratio_within_bounds", severity: .warn,
                 sql: """

@@ -33,15 +33,16 @@ struct CopyDimensions: Step {
         let full = context.fullRefresh
         return try await context.database.write { db in
             let before = db.totalChangesCount
+            var kept: [String] = []
             for (table, key) in tables {
-                if !full, try db.tableExists(table, in: "main") {
-                    try db.execute(
-                        sql: """
-                            DELETE FROM main.\(table) WHERE \(key) IN (
-                                SELECT \(key) FROM (SELECT * FROM main.\(table) EXCEPT SELECT * FROM conformed_dims.\(table)));
-                            INSERT INTO main.\(table) SELECT * FROM conformed_dims.\(table) EXCEPT SELECT * FROM main.\(table);
-                            """)
+                if !full, context.startedFromPrevious, context.inputTableUnchanged("conformed_dims.\(table)"),
+                    try db.tableExists(table, in: "main")
+                {
+                    // The copy of the previous version holds the dimension it read, and it has not changed since.
+                    kept.append(table)
                 } else {
+                    // Copied whole: a changed dimension differs on most rows (dim_physician carries the master
+                    // version on each), so a fresh table costs less than deleting and inserting them one by one.
                     try db.execute(
                         sql: """
                             DROP TABLE IF EXISTS main.\(table);
@@ -50,7 +51,9 @@ struct CopyDimensions: Step {
                             """)
                 }
             }
-            return StepReport(rowsOut: db.totalChangesCount - before)
+            return StepReport(
+                rowsOut: db.totalChangesCount - before,
+                message: kept.isEmpty ? nil : "unchanged since the previous version: \(kept.joined(separator: ", "))")
         }
     }
 }

@@ -138,6 +138,14 @@ public struct Domain: Sendable {
     /// }
     /// ```
     public var buildsOnPreviousVersion: Bool
+    /// Outputs whose changed rows the runtime keeps in the published file for consumers (needs
+    /// `buildsOnPreviousVersion`): each build built on the previous version logs the rows it inserted
+    /// (`mesh_sign` 1) and deleted (−1) in `mesh_changes_TABLE`, for the last `changeLogDepth` builds. A
+    /// consumer building on its own previous version reads them with `StepContext.changes(of:)`: the rows of
+    /// `schema.table` that changed since the version its previous build read, when the log reaches back
+    /// that far. A build that starts from an empty file empties the log.
+    public var changeLogs: [String] = []
+    public var changeLogDepth = 4
     /// When consumers expect a new version (a service level): `status`, the domain's URL and the mesh page
     /// show on time, late or stale, and a missed deadline raises a `freshness.late` event.
     public var freshness: FreshnessSLA?
@@ -181,6 +189,9 @@ public struct Domain: Sendable {
         lines.append("retained \(retainedTables.sorted().joined(separator: ","))")
         // Only when set, so that the code version of existing domains does not change.
         if buildsOnPreviousVersion { lines.append("builds on previous version") }
+        if !changeLogs.isEmpty {
+            lines.append("change logs \(changeLogs.joined(separator: ",")) depth \(changeLogDepth)")
+        }
         return lines.joined(separator: "\n")
     }
 

@@ -43,6 +43,22 @@ public struct StepContext: Sendable {
     /// sets `buildsOnPreviousVersion`): the outputs are already there, and the steps apply only what changed.
     /// False when the database started empty and the steps build everything.
     public var startedFromPrevious = false
+    /// Input table (`schema.table`) → an SQL relation of its rows that changed since the input version this
+    /// domain's previous version read (`mesh_sign` 1 inserted, −1 deleted, then the table's columns). Only
+    /// for inputs that keep a change log (`Domain.changeLogs`) reaching back that far, on builds that
+    /// started from the previous version.
+    public internal(set) var inputChanges: [String: String] = [:]
+
+    /// The relation of an input table's changes since the previous build read it, or nil when unknown (the
+    /// step must then compare everything).
+    public func changes(of table: String) -> String? { inputChanges[table] }
+    /// Input tables (`schema.table`) whose content digest equals that of the input version this domain's
+    /// previous version read: on a build that started from the previous version, what the step derived from
+    /// them is already in place.
+    public internal(set) var unchangedInputTables: Set<String> = []
+
+    /// True when an input table is known to be the one the previous build read (same content digest).
+    public func inputTableUnchanged(_ table: String) -> Bool { unchangedInputTables.contains(table) }
 
     /// Records a log line in the run history (and the process log).
     public func log(_ message: String, level: Logger.Level = .info) {

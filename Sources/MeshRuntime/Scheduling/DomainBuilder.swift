@@ -150,11 +150,46 @@ struct DomainBuilder: Sendable {
             try await attachInputs(to: database)
             var tracker: IncrementalDigest?
             var schemaAtStart = ""
-            if startedFromPrevious {
-                let tables = domain.outputs.map(\.table).filter { previous?.tableDigests[$0] != nil }
-                (tracker, schemaAtStart) = try await database.writeWithoutTransaction { db in
-                    (try IncrementalDigest.install(tables: tables, in: db), try Self.schemaText(db))
+            var logCapture: ChangeCapture?
+            var testCapture: ChangeCapture?
+            var inputChanges: [String: String] = [:]
+            var logSequence = 1
+            var unchangedInputTables = Set<String>()
+            if startedFromPrevious, let previous {
+                let tables = domain.outputs.map(\.table).filter { previous.tableDigests[$0] != nil }
+                let outputs = Set(domain.outputs.map(\.table))
+                let tested = Set(domain.tests.compactMap { $0 as? any IncrementalTest }.flatMap(\.changeTables))
+                    .filter(outputs.contains).sorted()
+                let logged = domain.changeLogs
+                let read = try Self.inputRecords(read: previous, store: store)
+                let since = read.mapValues(\.fingerprint)
+                for (input, version) in self.inputs {
+                    guard let before = read[input.rawValue] else { continue }
+                    for (table, digest) in version.tableDigests where before.tableDigests[table] == digest {
+                        unchangedInputTables.insert("\(input.schemaName).\(table)")
+                    }
                 }
+                let inputs = self.inputs
+                (tracker, schemaAtStart, logCapture, testCapture, inputChanges, logSequence) =
+                    try await database.writeWithoutTransaction { db in
+                        let sequence = try ChangeCapture.nextSequence(in: db)
+                        var changes: [String: String] = [:]
+                        for (input, version) in inputs {
+                            guard let before = since[input.rawValue] else { continue }
+                            changes.merge(
+                                try ChangeCapture.inputChanges(
+                                    schema: input.schemaName, tables: Array(version.schema.keys), since: before,
+                                    current: version.fingerprint, in: db)
+                            ) { $1 }
+                        }
+                        return (
+                            try IncrementalDigest.install(tables: tables, in: db), try Self.schemaText(db),
+                            logged.isEmpty
+                                ? nil : try ChangeCapture.install(tables: logged, sequence: sequence, in: db),
+                            tested.isEmpty ? nil : try ChangeCapture.install(tables: tested, sequence: nil, in: db),
+                            changes, sequence
+                        )
+                    }
             }
 
             var context = StepContext(
@@ -169,7 +204,9 @@ struct DomainBuilder: Sendable {
                 })
             context.fullRefresh = fullRefresh
             context.startedFromPrevious = startedFromPrevious
-            let testContext = TestContext(domain: domain.id, parameters: parameters, hasPrevious: previous != nil)
+            context.inputChanges = inputChanges
+            context.unchangedInputTables = unchangedInputTables
+            var testContext = TestContext(domain: domain.id, parameters: parameters, hasPrevious: previous != nil)
 
             if let failure = await runRecipe(
                 domain.recipe, prefix: "", context: context, testContext: testContext, tally: tally)
@@ -186,8 +223,23 @@ struct DomainBuilder: Sendable {
                 phases.append(String(format: "%@ %.2f s", name, Double((next - phase) / .milliseconds(1)) / 1000))
                 phase = next
             }
+            if startedFromPrevious, let previous {
+                // Tests the previous version passed check only what changed, when the change set is known.
+                testContext.previouslyPassed = try Self.passedTests(
+                    of: previous, domain: domain, parameters: parameters, store: store)
+                testContext.changes = inputChanges
+                if let testCapture {
+                    let captured = try await database.read { db in
+                        try testCapture.targets.keys.compactMap { table in
+                            try testCapture.relation(of: table, in: db).map { (table, $0) }
+                        }
+                    }
+                    for (table, relation) in captured { testContext.changes[table] = relation }
+                }
+            }
+            let domainTestContext = testContext
             let results = try await database.read { db in
-                domain.tests.map { TestResult.evaluate($0, step: nil, in: db, context: testContext) }
+                domain.tests.map { TestResult.evaluate($0, step: nil, in: db, context: domainTestContext) }
             }
             await recordTests(results, step: nil, tally: tally)
             if let blocking = results.first(where: \.isBlocking) {
@@ -197,7 +249,9 @@ struct DomainBuilder: Sendable {
             }
             lap("domain tests")
             let (digests, incrementallyDigested, finalizePhases) = try await finalize(
-                database, file: workPath, tracker: tracker, schemaAtStart: schemaAtStart)
+                database, file: workPath, tracker: tracker, schemaAtStart: schemaAtStart,
+                captures: [logCapture, testCapture].compactMap { $0 }, logCapture: logCapture,
+                logSequence: logSequence, startedFromPrevious: startedFromPrevious)
             phases += finalizePhases
             phase = ContinuousClock.now
             if startedFromPrevious, let previous {
@@ -320,13 +374,15 @@ struct DomainBuilder: Sendable {
         let clock = ContinuousClock.now
         var stepLogger = context.logger
         stepLogger[metadataKey: "mesh.step"] = "\(stepID)"
-        let stepContext = StepContext(
+        var stepContext = StepContext(
             runID: context.runID, domain: context.domain, step: stepID, database: context.database,
             parameters: context.parameters,
             inputVersions: context.inputVersions, previousVersion: context.previousVersion,
             workDirectory: context.workDirectory,
             home: context.home, logger: stepLogger, sink: context.sink, progressSink: context.progressSink,
             fullRefresh: context.fullRefresh, startedFromPrevious: context.startedFromPrevious)
+        stepContext.inputChanges = context.inputChanges
+        stepContext.unchangedInputTables = context.unchangedInputTables
         var report = StepReport()
         var failure: Failure?
         if let nested = node.step as? NestedRecipe {
@@ -422,10 +478,14 @@ struct DomainBuilder: Sendable {
     /// digested from its changed rows only, and statistics are refreshed cheaply (or kept when nothing changed).
     /// Returns the digests and the tables digested from their changed rows.
     private func finalize(
-        _ database: DatabaseQueue, file: String, tracker: IncrementalDigest?, schemaAtStart: String
+        _ database: DatabaseQueue, file: String, tracker: IncrementalDigest?, schemaAtStart: String,
+        captures: [ChangeCapture], logCapture: ChangeCapture?, logSequence: Int, startedFromPrevious: Bool
     ) async throws -> ([String: Fingerprint.TableDigest], Set<String>, [String]) {
         let outputs = Set(domain.outputs.map(\.table))
-        let keep = outputs.union(domain.retainedTables)
+        let keep = outputs.union(domain.retainedTables).union(
+            domain.changeLogs.isEmpty
+                ? [] : [ChangeCapture.logTable] + domain.changeLogs.map(ChangeCapture.changesTable(of:)))
+        let previousFingerprint = startedFromPrevious ? previous?.fingerprint : nil
         return try await database.writeWithoutTransaction { db in
             let started = ContinuousClock.now
             let unchanged = try tracker.map { try !$0.hasChanges(in: db) && Self.schemaText(db) == schemaAtStart }
@@ -471,6 +531,12 @@ struct DomainBuilder: Sendable {
                 }
             }
             let digested = ContinuousClock.now
+            if !domain.changeLogs.isEmpty {
+                try ChangeCapture.commit(
+                    logCapture, tables: domain.changeLogs, sequence: logSequence, before: previousFingerprint,
+                    after: Fingerprint.version(of: digests), depth: domain.changeLogDepth, in: db)
+            }
+            for capture in captures { try capture.uninstall(in: db) }
             if let tracker {
                 try tracker.uninstall(in: db)
                 // The copy carries the previous statistics: keep them when nothing changed, else refresh them
@@ -488,6 +554,28 @@ struct DomainBuilder: Sendable {
                 ]
             )
         }
+    }
+
+    /// The input versions that `previous` was built from, by domain id.
+    private static func inputRecords(read previous: VersionRecord, store: RuntimeStore) throws -> [String:
+        VersionRecord]
+    {
+        var result: [String: VersionRecord] = [:]
+        for (input, version) in previous.inputVersions {
+            if let record = try store.version(DomainID(input), version) { result[input] = record }
+        }
+        return result
+    }
+
+    /// The domain tests that passed when `previous` was built, if it was built by the same definition and
+    /// parameters (else none: a changed test must read everything once).
+    private static func passedTests(
+        of previous: VersionRecord, domain: Domain, parameters: [String: String], store: RuntimeStore
+    ) throws -> Set<String> {
+        guard previous.codeVersion == domain.codeVersion, previous.parameters == parameters else { return [] }
+        return Set(
+            try store.testResults(of: domain.id, run: previous.runID, limit: 100_000)
+                .filter { $0.step.isEmpty && $0.status == .pass }.map(\.test))
     }
 
     /// Records a line of the build in the run history (and the process log).

@@ -185,6 +185,41 @@ public struct Relationship: DataTest {
     }
 }
 
+extension Relationship: IncrementalTest {
+    public var changeTables: [String] { [table] }
+
+    /// The values to check are those of inserted rows, and the keys the referenced table lost: for an output
+    /// of the domain, the previous version's keys that are gone (a read of the keys, where capturing the
+    /// changes of a dimension rewritten whole would cost more); for an input, its logged deletions. A value
+    /// still missing is counted in the whole table, which is read only when there is one (the `CROSS JOIN`
+    /// keeps the short list outside).
+    public func changedRowsSQL(_ context: TestContext) -> String? {
+        guard let child = context.changes[table] else { return nil }
+        let c = quoteQualified(column)
+        let tc = quoteQualified(toColumn)
+        let lost: String
+        if toTable.contains(".") {
+            guard let parent = context.changes[toTable] else { return nil }
+            lost = "SELECT o.\(tc) FROM \(parent) o WHERE o.mesh_sign = -1 AND o.\(tc) IS NOT NULL"
+        } else {
+            guard context.hasPrevious else { return nil }
+            lost = "SELECT \(tc) FROM previous.\(quoteQualified(toTable)) WHERE \(tc) IS NOT NULL"
+        }
+        func current(_ name: String) -> String {
+            name.contains(".") ? quoteQualified(name) : "main.\(quoteQualified(name))"
+        }
+        return """
+            WITH candidate AS MATERIALIZED (
+                SELECT n.\(c) AS k FROM \(child) n WHERE n.mesh_sign = 1 AND n.\(c) IS NOT NULL UNION \(lost)),
+            missing AS MATERIALIZED (
+                SELECT k FROM candidate
+                WHERE NOT EXISTS (SELECT 1 FROM \(current(toTable)) t WHERE t.\(tc) = candidate.k))
+            SELECT f.\(c), COUNT(*) AS rows FROM missing m CROSS JOIN \(current(table)) f
+            WHERE f.\(c) = m.k GROUP BY f.\(c)
+            """
+    }
+}
+
 /// The table's row count lies within bounds.
 public struct RowCountBounds: DataTest {
     public var table: String
@@ -242,17 +277,47 @@ public struct CustomSQLTest: DialectalTest {
     public var severity: Severity
     /// The same query in PostgreSQL's dialect, when `sql` is not standard SQL.
     public var postgresql: String?
-    public init(_ name: String, severity: Severity = .fail, sql: String, postgresql: String? = nil) {
+    /// The same check over what the build changed, run when the previous version passed: `{changes:TABLE}`
+    /// stands for the changed rows of an output or an input's `schema.table` (`mesh_sign` 1 or −1, then the
+    /// table's columns). When one of them is unknown, `sql` runs.
+    public var incremental: String?
+    public init(
+        _ name: String, severity: Severity = .fail, sql: String, postgresql: String? = nil, incremental: String? = nil
+    ) {
         self.name = name
         self.sql = sql
         self.severity = severity
         self.postgresql = postgresql
+        self.incremental = incremental
     }
     public var definition: String {
         "\(name) [\(severity.rawValue)]: \(sql)" + (postgresql.map { "\npostgresql: \($0)" } ?? "")
+            + (incremental.map { "\nincremental: \($0)" } ?? "")
     }
     public func offendingRowsSQL(_ context: TestContext) -> String? { sql }
     public func offendingRowsSQL(_ context: TestContext, in dialect: SQLDialect) -> String? {
         dialect == .postgresql ? postgresql ?? sql : sql
+    }
+}
+
+extension CustomSQLTest: IncrementalTest {
+    public var changeTables: [String] {
+        guard let incremental else { return [] }
+        var names: [String] = []
+        var rest = Substring(incremental)
+        while let open = rest.range(of: "{changes:"), let close = rest[open.upperBound...].firstIndex(of: "}") {
+            names.append(String(rest[open.upperBound..<close]))
+            rest = rest[rest.index(after: close)...]
+        }
+        return names
+    }
+
+    public func changedRowsSQL(_ context: TestContext) -> String? {
+        guard var text = incremental else { return nil }
+        for name in changeTables {
+            guard let relation = context.changes[name] else { return nil }
+            text = text.replacingOccurrences(of: "{changes:\(name)}", with: relation)
+        }
+        return text
     }
 }

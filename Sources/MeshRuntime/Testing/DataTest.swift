@@ -22,11 +22,44 @@ public struct TestContext: Sendable {
     public var parameters: [String: String]
     /// True when the domain's previous published version is attached as `previous`.
     public var hasPrevious: Bool
-    public init(domain: DomainID, parameters: [String: String] = [:], hasPrevious: Bool = false) {
+    /// Table (an output's name, or an input's `schema.table`) → an SQL relation of the rows this build changed
+    /// since the previous version (`mesh_sign` 1 inserted, −1 deleted, then the table's columns), where known.
+    public var changes: [String: String]
+    /// Domain tests that passed on the previous version, built by the same definition and parameters: an
+    /// `IncrementalTest` among them checks only the changes.
+    public var previouslyPassed: Set<String>
+    public init(
+        domain: DomainID, parameters: [String: String] = [:], hasPrevious: Bool = false,
+        changes: [String: String] = [:], previouslyPassed: Set<String> = []
+    ) {
         self.domain = domain
         self.parameters = parameters
         self.hasPrevious = hasPrevious
+        self.changes = changes
+        self.previouslyPassed = previouslyPassed
     }
+}
+
+/// A test that can check only what a build changed, when the previous version passed it: the invariant held
+/// on the previous rows, so only the changed rows (and what they reference) can break it. A full refresh,
+/// a changed definition or parameters, or an unknown change set run the whole query.
+///
+/// ```swift
+/// struct PositiveAmounts: IncrementalTest {
+///     var name: String { "positive_amounts" }
+///     var severity: Severity { .fail }
+///     var changeTables: [String] { ["orders"] }
+///     func offendingRowsSQL(_ context: TestContext) -> String? { "SELECT * FROM orders WHERE amount <= 0" }
+///     func changedRowsSQL(_ context: TestContext) -> String? {
+///         context.changes["orders"].map { "SELECT * FROM \($0) WHERE mesh_sign = 1 AND amount <= 0" }
+///     }
+/// }
+/// ```
+public protocol IncrementalTest: DataTest {
+    /// The tables whose changes the scoped query reads: outputs of the domain, or inputs' `schema.table`.
+    var changeTables: [String] { get }
+    /// The offending rows among the changes in `context.changes`, or nil to run the whole query.
+    func changedRowsSQL(_ context: TestContext) throws -> String?
 }
 
 /// A data test: a query that returns the offending rows. No rows means the test passes.
@@ -118,7 +151,16 @@ public struct TestResult: Sendable, Codable, Hashable {
                     test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
                     message: keyed.enforcedBy)
             }
-            guard let sql = try test.offendingRowsSQL(context) else {
+            var scoped = false
+            var sql = try test.offendingRowsSQL(context)
+            if sql != nil, let incremental = test as? any IncrementalTest, context.previouslyPassed.contains(test.name),
+                incremental.changeTables.allSatisfy({ context.changes[$0] != nil }),
+                let changed = try incremental.changedRowsSQL(context)
+            {
+                sql = changed
+                scoped = true
+            }
+            guard let sql else {
                 return TestResult(
                     test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
                     message: "not applicable")
@@ -131,7 +173,7 @@ public struct TestResult: Sendable, Codable, Hashable {
             guard count > 0 else {
                 return TestResult(
                     test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
-                    message: "ok")
+                    message: scoped ? "ok (checked the rows changed since the previous version, which passed)" : "ok")
             }
             let rows = try Row.fetchAll(db, sql: "SELECT * FROM (\(sql)) LIMIT 5", arguments: arguments)
             let sample = rows.map { row in
@@ -142,7 +184,9 @@ public struct TestResult: Sendable, Codable, Hashable {
             let status: TestStatus = test.severity == .fail ? .fail : .warn
             return TestResult(
                 test: test.name, step: step, severity: test.severity, status: status, failures: count, sample: sample,
-                message: "\(count) offending row\(count == 1 ? "" : "s")")
+                message:
+                    "\(count) offending row\(count == 1 ? "" : "s")\(scoped ? " among the rows changed since the previous version" : "")"
+            )
         } catch {
             return TestResult(
                 test: test.name, step: step, severity: test.severity, status: .error, failures: 0, sample: [],
