@@ -80,9 +80,10 @@ struct IncrementalFact: Step {
         // (ANY is NUMERIC), which turned NDC `00071455010` into 71455010 (no longer equal to the raw text) and
         // kept `col IN (SELECT p FROM temp.touched)` from seeking the fact's key (it scanned the whole table).
         if try String.fetchOne(
-            db, sql: "SELECT type FROM pragma_table_info('fact_mapping_state') WHERE name = 'source_id'") == "ANY"
+            db, sql: "SELECT type FROM pragma_table_info('fact_mapping_state', 'main') WHERE name = 'source_id'")
+            == "ANY"
         {
-            try db.execute(sql: "DROP TABLE fact_mapping_state")  // every mapped id then counts as new, once
+            try db.execute(sql: "DROP TABLE main.fact_mapping_state")  // every mapped id then counts as new, once
         }
         try db.execute(
             sql: """

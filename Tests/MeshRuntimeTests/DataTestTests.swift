@@ -136,3 +136,42 @@ struct DataTestTests {
         #expect(broken.message.contains("no such table: no_such_table"))
     }
 }
+
+extension DataTestTests {
+    /// A relationship the previous version passed, checked over a change set: the changed rows decide, and
+    /// a scoped query that cannot run (the previous version lacks the referenced table) reads everything.
+    @Test func aScopedRelationshipChecksTheChangesAndFallsBackWhenItCannotRun() throws {
+        let queue = try DatabaseQueue()
+        try queue.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE dim (k INTEGER PRIMARY KEY);
+                    INSERT INTO dim VALUES (1), (2);
+                    CREATE TABLE fact (k INTEGER);
+                    INSERT INTO fact VALUES (1), (2), (3);
+                    CREATE TEMP TABLE changed AS SELECT 1 AS mesh_sign, * FROM fact WHERE k = 2;
+                    ATTACH DATABASE ':memory:' AS previous;
+                    CREATE TABLE previous.dim (k INTEGER PRIMARY KEY);
+                    INSERT INTO previous.dim VALUES (1), (2);
+                    """)
+            let test = Relationship(table: "fact", column: "k", references: "dim", column: "k")
+            let scoped = TestContext(
+                domain: "d", hasPrevious: true, changes: ["fact": "temp.changed"], previouslyPassed: [test.name])
+            // Only the changed row (k = 2) is checked: the orphan 3 predates the change set, so it is not seen.
+            let passed = TestResult.evaluate(test, step: nil, in: db, context: scoped)
+            #expect(passed.status == .pass && passed.message.hasPrefix("ok (checked the rows changed"))
+            // Without the previous pass, the whole table is read and 3 is found.
+            let whole = TestResult.evaluate(
+                test, step: nil, in: db, context: TestContext(domain: "d", hasPrevious: true, changes: scoped.changes))
+            #expect(whole.status == .fail && whole.failures == 1 && whole.message == "1 offending row")
+            // A key the dimension lost (2, still referenced by the fact) fails the scoped check.
+            try db.execute(sql: "DELETE FROM dim WHERE k = 2")
+            let lost = TestResult.evaluate(test, step: nil, in: db, context: scoped)
+            #expect(lost.status == .fail && lost.sample == [["k": "2", "rows": "1"]])
+            // No previous dimension to compare with: the scoped query fails to run, and the whole query runs.
+            try db.execute(sql: "DROP TABLE previous.dim")
+            let fallback = TestResult.evaluate(test, step: nil, in: db, context: scoped)
+            #expect(fallback.status == .fail && fallback.failures == 2 && fallback.message == "2 offending rows")
+        }
+    }
+}

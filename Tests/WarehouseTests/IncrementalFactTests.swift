@@ -147,3 +147,46 @@ struct IncrementalFactTests {
         #expect(try Self.message(in: mesh) == "fact: full build")
     }
 }
+
+extension IncrementalFactTests {
+    /// Versions built before the state tables lost their column types (`ANY`, whose NUMERIC affinity turned
+    /// NDC-like ids into numbers) still build: incrementally (the state is recreated once, so every mapped
+    /// partition rebuilds) and as a full refresh (which must not touch the previous version's table).
+    @Test func aPreviousVersionWithTypedStateStillBuildsBothWays() async throws {
+        let dir = try TemporaryDirectory("incremental-fact-typed")
+        defer { dir.remove() }
+        let mesh = try ToyMesh.mesh([Self.raw, Self.fact], home: dir.url)
+        var world = World(
+            rows: [
+                SourceRow(id: "007", week: "w1", value: 1, batch: "b1", line: 1),
+                SourceRow(id: "8", week: "w2", value: 2, batch: "b1", line: 2),
+            ],
+            map: ["007": 10, "8": 20])
+        _ = try await mesh.run(RunRequest(sourceStates: try Self.write(world, home: dir.url)))
+        // Rewrite the published state as the old code declared it.
+        let published = try #require(try mesh.store.currentVersion(of: "toy-fact"))
+        let queue = try DatabaseQueue(path: mesh.path(of: published).path)
+        try await queue.write { db in
+            try db.execute(
+                sql: """
+                    CREATE TABLE old_state AS SELECT * FROM fact_mapping_state;
+                    DROP TABLE fact_mapping_state;
+                    CREATE TABLE fact_mapping_state (fact TEXT NOT NULL, mapping TEXT NOT NULL, source_id ANY,
+                        target ANY, PRIMARY KEY (fact, mapping, source_id));
+                    INSERT INTO fact_mapping_state SELECT * FROM old_state;
+                    DROP TABLE old_state;
+                    """)
+            // The old affinity made "007" the number 7.
+            #expect(try Int.fetchOne(db, sql: "SELECT source_id FROM fact_mapping_state WHERE target = 10") == 7)
+        }
+        try queue.close()
+
+        world.map["007"] = 30
+        _ = try await mesh.run(RunRequest(sourceStates: try Self.write(world, home: dir.url)))
+        #expect(try Self.fact(in: mesh) == ["w1 30 1", "w2 20 2"])
+        let incremental = try #require(try mesh.store.currentVersion(of: "toy-fact"))
+        let outcome = try await mesh.run(RunRequest(only: ["toy-fact"], force: ["toy-fact"], fullRefresh: true))
+        #expect(outcome.outcomes["toy-fact"]?.status == .success)
+        #expect(try mesh.store.currentVersion(of: "toy-fact")?.fingerprint == incremental.fingerprint)
+    }
+}

@@ -151,31 +151,45 @@ public struct TestResult: Sendable, Codable, Hashable {
                     test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
                     message: keyed.enforcedBy)
             }
-            var scoped = false
-            var sql = try test.offendingRowsSQL(context)
-            if sql != nil, let incremental = test as? any IncrementalTest, context.previouslyPassed.contains(test.name),
-                incremental.changeTables.allSatisfy({ context.changes[$0] != nil }),
-                let changed = try incremental.changedRowsSQL(context)
-            {
-                sql = changed
-                scoped = true
-            }
-            guard let sql else {
+            guard let full = try test.offendingRowsSQL(context) else {
                 return TestResult(
                     test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
                     message: "not applicable")
             }
             // Parameters are bound by name, as in SQL steps (`:max_share`).
-            var values: [String: (any DatabaseValueConvertible)?] = [:]
-            for (key, value) in context.parameters where sql.contains(":\(key)") { values[key] = value }
-            let arguments = StatementArguments(values)
-            let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(sql))", arguments: arguments) ?? 0
+            func arguments(_ sql: String) -> StatementArguments {
+                var values: [String: (any DatabaseValueConvertible)?] = [:]
+                for (key, value) in context.parameters where sql.contains(":\(key)") { values[key] = value }
+                return StatementArguments(values)
+            }
+            func countRows(_ sql: String) throws -> Int {
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM (\(sql))", arguments: arguments(sql)) ?? 0
+            }
+            var sql = full
+            var scoped = false
+            var count: Int
+            if let incremental = test as? any IncrementalTest, context.previouslyPassed.contains(test.name),
+                incremental.changeTables.allSatisfy({ context.changes[$0] != nil }),
+                let changed = try incremental.changedRowsSQL(context)
+            {
+                // A scoped query that cannot run (a table the previous version lacked, say) falls back to the
+                // whole query.
+                do {
+                    count = try countRows(changed)
+                    sql = changed
+                    scoped = true
+                } catch {
+                    count = try countRows(full)
+                }
+            } else {
+                count = try countRows(full)
+            }
             guard count > 0 else {
                 return TestResult(
                     test: test.name, step: step, severity: test.severity, status: .pass, failures: 0, sample: [],
                     message: scoped ? "ok (checked the rows changed since the previous version, which passed)" : "ok")
             }
-            let rows = try Row.fetchAll(db, sql: "SELECT * FROM (\(sql)) LIMIT 5", arguments: arguments)
+            let rows = try Row.fetchAll(db, sql: "SELECT * FROM (\(sql)) LIMIT 5", arguments: arguments(sql))
             let sample = rows.map { row in
                 Dictionary(row.columnNames.enumerated().map { ($1, row[$0].map { "\($0)" } ?? "NULL") }) { first, _ in
                     first
