@@ -146,18 +146,32 @@ struct IncrementalFact: Step {
                         DROP TABLE IF EXISTS temp.changed_ids;
                         CREATE TEMP TABLE changed_ids (source_id PRIMARY KEY);
                         """)
+                // Key lookups on both sides (each is keyed on the source id), not two sorted EXCEPTs.
                 try db.execute(
                     sql: """
-                        INSERT INTO temp.changed_ids
-                        SELECT source_id FROM (
-                            SELECT source_id, target FROM fact_mapping_state WHERE fact = ?1 AND mapping = ?2
-                            EXCEPT SELECT source_id, target FROM temp.mapping_now WHERE mapping = ?2)
-                        UNION
-                        SELECT source_id FROM (
-                            SELECT source_id, target FROM temp.mapping_now WHERE mapping = ?2
-                            EXCEPT SELECT source_id, target FROM fact_mapping_state WHERE fact = ?1 AND mapping = ?2)
+                        INSERT OR IGNORE INTO temp.changed_ids
+                        SELECT s.source_id FROM fact_mapping_state s
+                        WHERE s.fact = ?1 AND s.mapping = ?2 AND NOT EXISTS (
+                            SELECT 1 FROM temp.mapping_now n
+                            WHERE n.mapping = ?2 AND n.source_id IS s.source_id AND n.target IS s.target)
+                        UNION ALL
+                        SELECT n.source_id FROM temp.mapping_now n
+                        WHERE n.mapping = ?2 AND NOT EXISTS (
+                            SELECT 1 FROM fact_mapping_state s
+                            WHERE s.fact = ?1 AND s.mapping = ?2 AND s.source_id IS n.source_id AND s.target IS n.target)
                         """, arguments: [table, mapping.name])
                 guard try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM temp.changed_ids") ?? 0 > 0 else { continue }
+                // The kept mapping changes by the same ids only.
+                try db.execute(
+                    sql: """
+                        DELETE FROM fact_mapping_state
+                        WHERE fact = ?1 AND mapping = ?2 AND source_id IN (SELECT source_id FROM temp.changed_ids)
+                        """, arguments: [table, mapping.name])
+                try db.execute(
+                    sql: """
+                        INSERT INTO fact_mapping_state SELECT ?1, mapping, source_id, target FROM temp.mapping_now
+                        WHERE mapping = ?2 AND source_id IN (SELECT source_id FROM temp.changed_ids)
+                        """, arguments: [table, mapping.name])
                 try db.execute(
                     sql: """
                         INSERT OR IGNORE INTO temp.touched
@@ -195,9 +209,17 @@ struct IncrementalFact: Step {
                     AND partition IN (SELECT p FROM temp.touched)
                 """, [table, loggedList]
             ),
-            ("DELETE FROM fact_mapping_state WHERE fact = ?", [table]),
-            ("INSERT INTO fact_mapping_state SELECT ?, mapping, source_id, target FROM temp.mapping_now", [table]),
-        ] {
+        ]
+            + (incremental
+                ? []  // brought up to date mapping by mapping above
+                : [
+                    ("DELETE FROM fact_mapping_state WHERE fact = ?", [table]),
+                    (
+                        "INSERT INTO fact_mapping_state SELECT ?, mapping, source_id, target FROM temp.mapping_now",
+                        [table]
+                    ),
+                ])
+        {
             try db.execute(sql: statement, arguments: StatementArguments(arguments))
         }
         // Later steps of the build (derived tables) rebuild the partitions this fact touched.

@@ -42,6 +42,12 @@ enum PayerMart {
             GROUP BY week_ending, plan_key, product_key
             """, partitionOf: "date(c.fill_date, 'weekday 5')")
 
+    /// Every input table the formulary fact is built from (the access mart reads it too).
+    static let formularyReads = [
+        "raw_formulary.formulary_plan", "raw_formulary.formulary_coverage", "conformed_dims.plan_key_map",
+        "conformed_dims.dim_product",
+    ]
+
     static let domain = Domain(
         id: "payer-mart", layer: "integrated", owner: Warehouse.owner,
         description: "Market access: formulary status by plan and month, plan-level claims, rebates and gross-to-net.",
@@ -113,6 +119,7 @@ enum PayerMart {
             RecipeNode("plan_claims", step: planClaims, after: ["dimensions"]),
             .sql(
                 "formulary", after: ["dimensions"],
+                reads: Self.formularyReads, keeps: ["fact_formulary_monthly"],
                 """
                 DROP TABLE IF EXISTS main.fact_formulary_monthly;
                 CREATE TABLE fact_formulary_monthly AS
@@ -128,6 +135,8 @@ enum PayerMart {
                 """),
             .sql(
                 "rebates", after: ["dimensions"],
+                reads: ["raw_rebates.rebates", "conformed_dims.plan_key_map", "conformed_dims.dim_product"],
+                keeps: ["fact_rebates_quarterly"],
                 """
                 DROP TABLE IF EXISTS main.fact_rebates_quarterly;
                 CREATE TABLE fact_rebates_quarterly AS
@@ -145,6 +154,8 @@ enum PayerMart {
                 """),
             .sql(
                 "access", after: ["formulary"],
+                reads: Self.formularyReads + ["conformed_dims.dim_geo", "conformed_dims.dim_plan"],
+                keeps: ["mart_access_by_territory"],
                 """
                 DROP TABLE IF EXISTS main.mart_access_by_territory;
                 CREATE TABLE mart_access_by_territory AS

@@ -473,10 +473,14 @@ enum PhysicianMart {
                     """),
             CustomSQLTest(
                 "unmastered_trx_share", severity: .warn,
+                // The unmastered rows are sought week by week on the key (a skip-scan), and the mastered TRx is
+                // the reconciliation summary's total (physician_key <> 0, by month, exact thousandths): no pass over the fact.
                 sql: """
-                    SELECT SUM(CASE WHEN physician_key = 0 THEN trx_milli ELSE 0 END) AS unmastered, SUM(trx_milli) AS total
-                    FROM fact_rx_weekly
-                    HAVING SUM(CASE WHEN physician_key = 0 THEN trx_milli ELSE 0 END) > CAST(:max_unmastered_share AS REAL) * SUM(trx_milli)
+                    SELECT u.unmastered, u.unmastered + m.mastered AS total
+                    FROM (SELECT COALESCE(SUM(trx_milli), 0) AS unmastered FROM fact_rx_weekly WHERE physician_key = 0) u,
+                         (SELECT COALESCE(SUM(CAST(ROUND(xponent_trx * 1000) AS INTEGER)), 0) AS mastered
+                          FROM reconciliation_summary WHERE comparison = 'claims_vs_xponent') m
+                    WHERE u.unmastered > CAST(:max_unmastered_share AS REAL) * (u.unmastered + m.mastered)
                     """),
         ],
         parameters: ["min_source_ratio": "0.05", "max_source_ratio": "2.0", "max_unmastered_share": "0.05"],

@@ -217,4 +217,37 @@ struct ChangeLogTests {
         _ = try await mesh.run(RunRequest(only: ["up"], force: ["up"], fullRefresh: true))
         #expect(try log().steps.isEmpty && log().rows == 0)
     }
+
+    @Test func aSQLStepKeepsItsTableWhileWhatItReadsIsUnchanged() async throws {
+        let dir = try TemporaryDirectory("kept-sql")
+        defer { dir.remove() }
+        let summary = Domain(
+            id: "summary", layer: "integrated", owner: Owner(team: "t", contact: "t"), description: "total",
+            inputs: [.domain("up")],
+            outputs: [OutputPort(table: "total", columns: [ColumnContract("total", "INTEGER")])],
+            recipe: Recipe([
+                .sql(
+                    "total", reads: ["up.items"], keeps: ["total"],
+                    "DROP TABLE IF EXISTS main.total; CREATE TABLE total AS SELECT SUM(value) AS total FROM up.items")
+            ]),
+            buildsOnPreviousVersion: true)
+        let mesh = try ToyMesh.mesh([Self.up(depth: 2), summary], home: dir.url)
+        func total() throws -> (Int, String) {
+            let run = try #require(try mesh.store.runs(limit: 1).first)
+            let message = try mesh.store.steps(of: "summary", in: run.runID).first?.message ?? ""
+            let (queue, _) = try mesh.snapshot(attaching: ["summary"])
+            return (try queue.read { try Int.fetchOne($0, sql: "SELECT total FROM summary.total") ?? -1 }, message)
+        }
+        var items: [Int: (Int, Int)] = [1: (10, 1)]
+        _ = try await mesh.run(RunRequest(sourceStates: try Self.write(items, home: dir.url)))
+        #expect(try total() == (10, ""))
+        _ = try await mesh.run(RunRequest(only: ["summary"], force: ["summary"]))
+        #expect(try total() == (10, "kept: what it reads is unchanged since the previous version"))
+        items[2] = (5, 1)
+        _ = try await mesh.run(RunRequest(sourceStates: try Self.write(items, home: dir.url)))
+        #expect(try total() == (15, ""))
+        _ = try await mesh.run(RunRequest(only: ["summary"], force: ["summary"], fullRefresh: true))
+        let refreshed = try total()
+        #expect(refreshed == (15, ""), "\(refreshed)")
+    }
 }

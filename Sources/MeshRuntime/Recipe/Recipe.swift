@@ -20,6 +20,14 @@ public struct RecipeNode: Sendable {
         RecipeNode(id, step: SQLStep(sql), after: after, tests: tests)
     }
 
+    /// A SQL step whose `keeps` tables stay as published while every input table it `reads` is unchanged.
+    public static func sql(
+        _ id: StepID, after: [StepID] = [], tests: [any DataTest] = [], reads: [String], keeps: [String],
+        _ sql: String
+    ) -> RecipeNode {
+        RecipeNode(id, step: SQLStep(sql, keptWhenUnchanged: (reads, keeps)), after: after, tests: tests)
+    }
+
     /// A Swift step.
     public static func swift(
         _ id: StepID, after: [StepID] = [], version: String = "1", tests: [any DataTest] = [],

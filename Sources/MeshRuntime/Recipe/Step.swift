@@ -57,6 +57,10 @@ public struct StepContext: Sendable {
     /// them is already in place.
     public internal(set) var unchangedInputTables: Set<String> = []
 
+    /// True when the build started from the previous version and the domain's definition and parameters are
+    /// those the previous version was built with.
+    public internal(set) var definitionUnchanged = false
+
     /// True when an input table is known to be the one the previous build read (same content digest).
     public func inputTableUnchanged(_ table: String) -> Bool { unchangedInputTables.contains(table) }
 
@@ -105,11 +109,32 @@ public protocol Step: Sendable {
 /// A SQL script run in the working database. Parameters are bound as named arguments (`:name`).
 public struct SQLStep: Step {
     public var sql: String
-    public init(_ sql: String) { self.sql = sql }
+    /// Input tables (`schema.table`) that the script reads, every one of them, when its `keeps` tables may be
+    /// kept as the previous version published them while those inputs are unchanged (same content digest as
+    /// what the previous build read, same definition and parameters): a table rebuilt whole from unchanged
+    /// monthly files would come out the same.
+    public var keptWhenUnchanged: (reads: [String], keeps: [String])?
+    public init(_ sql: String, keptWhenUnchanged: (reads: [String], keeps: [String])? = nil) {
+        self.sql = sql
+        self.keptWhenUnchanged = keptWhenUnchanged
+    }
     public var kind: String { "sql" }
-    public var definition: String { sql }
+    public var definition: String {
+        sql
+            + (keptWhenUnchanged.map {
+                "\nkept when unchanged: \($0.reads.joined(separator: ",")) keeps \($0.keeps.joined(separator: ","))"
+            } ?? "")
+    }
 
     public func run(in context: StepContext) async throws -> StepReport {
+        if let rule = keptWhenUnchanged, context.definitionUnchanged, !context.fullRefresh,
+            rule.reads.allSatisfy(context.inputTableUnchanged)
+        {
+            let present = try await context.database.read { db in
+                try rule.keeps.allSatisfy { try db.tableExists($0, in: "main") }
+            }
+            if present { return StepReport(message: "kept: what it reads is unchanged since the previous version") }
+        }
         let sql = self.sql
         let parameters = context.parameters
         let changes = try await context.database.write { db -> Int in

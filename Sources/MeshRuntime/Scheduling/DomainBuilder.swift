@@ -206,6 +206,8 @@ struct DomainBuilder: Sendable {
             context.startedFromPrevious = startedFromPrevious
             context.inputChanges = inputChanges
             context.unchangedInputTables = unchangedInputTables
+            context.definitionUnchanged =
+                startedFromPrevious && previous?.codeVersion == domain.codeVersion && previous?.parameters == parameters
             var testContext = TestContext(domain: domain.id, parameters: parameters, hasPrevious: previous != nil)
 
             if let failure = await runRecipe(
@@ -383,6 +385,7 @@ struct DomainBuilder: Sendable {
             fullRefresh: context.fullRefresh, startedFromPrevious: context.startedFromPrevious)
         stepContext.inputChanges = context.inputChanges
         stepContext.unchangedInputTables = context.unchangedInputTables
+        stepContext.definitionUnchanged = context.definitionUnchanged
         var report = StepReport()
         var failure: Failure?
         if let nested = node.step as? NestedRecipe {
