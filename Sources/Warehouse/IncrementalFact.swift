@@ -223,15 +223,7 @@ struct IncrementalFact: Step {
             try db.execute(sql: statement, arguments: StatementArguments(arguments))
         }
         // Later steps of the build (derived tables) rebuild the partitions this fact touched.
-        try db.execute(
-            sql: """
-                CREATE TEMP TABLE IF NOT EXISTS fact_touched (fact TEXT NOT NULL, p, PRIMARY KEY (fact, p));
-                CREATE TEMP TABLE IF NOT EXISTS fact_mode (fact TEXT PRIMARY KEY, incremental INTEGER NOT NULL);
-                """)
-        try db.execute(sql: "DELETE FROM temp.fact_touched WHERE fact = ?", arguments: [table])
-        try db.execute(sql: "INSERT INTO temp.fact_touched SELECT ?, p FROM temp.touched", arguments: [table])
-        try db.execute(
-            sql: "INSERT OR REPLACE INTO temp.fact_mode VALUES (?, ?)", arguments: [table, incremental ? 1 : 0])
+        try DerivedTable.record(table, incremental: incremental, touched: "SELECT p FROM temp.touched", in: db)
         let touched = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM temp.touched") ?? 0
         return StepReport(
             rowsOut: rowsChanged,

@@ -37,7 +37,7 @@ struct ChangeCapture {
         var capture = ChangeCapture()
         for (index, table) in tables.enumerated() {
             guard try db.tableExists(table) else { continue }
-            let columns = try Self.selectStarColumns(of: table, in: db)
+            let columns = try IncrementalDigest.selectStarColumns(of: table, in: db)
             let t = quoteQualified(table)
             let destination: String
             let prefix: String
@@ -84,14 +84,9 @@ struct ChangeCapture {
     func relation(of table: String, in db: Database) throws -> String? {
         guard let target = targets[table] else { return nil }
         guard try Int.fetchOne(db, sql: "PRAGMA data_version") == dataVersion else { return nil }
-        for name in target.triggers {
-            let owner = try String.fetchOne(
-                db, sql: "SELECT tbl_name FROM sqlite_temp_master WHERE type = 'trigger' AND name = ?",
-                arguments: [name])
-            guard let owner, owner.lowercased() == table.lowercased() else { return nil }
-        }
-        let columns = try Self.selectStarColumns(of: table, in: db)
-        let captured = try Self.selectStarColumns(of: target.destination, in: db)
+        guard try IncrementalDigest.triggers(target.triggers, stillOn: table, in: db) else { return nil }
+        let columns = try IncrementalDigest.selectStarColumns(of: table, in: db)
+        let captured = try IncrementalDigest.selectStarColumns(of: target.destination, in: db)
         guard Array(captured.drop { $0 == "mesh_seq" || $0 == "mesh_sign" }) == columns else { return nil }
         return quoteQualified(target.destination)
     }
@@ -108,19 +103,15 @@ struct ChangeCapture {
 
     /// Creates `mesh_changes_TABLE` with the table's columns, or recreates it empty when they differ.
     static func ensureLogTable(_ name: String, like table: String, in db: Database) throws {
-        let columns = try selectStarColumns(of: table, in: db)
+        let columns = try IncrementalDigest.selectStarColumns(of: table, in: db)
         if try db.tableExists(name) {
-            if try Array(selectStarColumns(of: name, in: db).dropFirst(2)) == columns { return }
+            if try Array(IncrementalDigest.selectStarColumns(of: name, in: db).dropFirst(2)) == columns { return }
             try db.execute(sql: "DROP TABLE main.\(quoteIdentifier(name))")
         }
         try db.execute(
             sql:
                 "CREATE TABLE main.\(quoteIdentifier(name)) AS SELECT 0 AS mesh_seq, 1 AS mesh_sign, * FROM main.\(quoteQualified(table)) WHERE 0"
         )
-    }
-
-    static func selectStarColumns(of table: String, in db: Database) throws -> [String] {
-        try db.makeStatement(sql: "SELECT * FROM \(quoteQualified(table)) LIMIT 0").columnNames
     }
 
     // MARK: The persistent log
@@ -143,26 +134,23 @@ struct ChangeCapture {
                 "CREATE TABLE IF NOT EXISTS \(logTable) (seq INTEGER PRIMARY KEY, before TEXT NOT NULL, after TEXT NOT NULL)"
         )
         var complete = capture != nil && before != nil
-        for table in tables where try db.tableExists(table) {
+        let present = try tables.filter { try db.tableExists($0) }
+        for table in present {
             let name = changesTable(of: table)
             if try !db.tableExists(name) { complete = false }
             try ensureLogTable(name, like: table, in: db)
             if try capture?.relation(of: table, in: db) == nil { complete = false }
         }
+        // Kept: the last `depth` steps when the capture is complete; nothing when what changed is unknown.
+        let oldest = complete ? sequence - depth : Int.max
         if complete, let before {
             try db.execute(sql: "INSERT INTO \(logTable) VALUES (?, ?, ?)", arguments: [sequence, before, after])
-            for table in tables where try db.tableExists(changesTable(of: table)) {
-                try db.execute(
-                    sql: "DELETE FROM \(quoteIdentifier(changesTable(of: table))) WHERE mesh_seq <= ?",
-                    arguments: [sequence - depth])
-            }
-            try db.execute(sql: "DELETE FROM \(logTable) WHERE seq <= ?", arguments: [sequence - depth])
-        } else {
-            try db.execute(sql: "DELETE FROM \(logTable)")
-            for table in tables where try db.tableExists(changesTable(of: table)) {
-                try db.execute(sql: "DELETE FROM \(quoteIdentifier(changesTable(of: table)))")
-            }
         }
+        for table in present {
+            try db.execute(
+                sql: "DELETE FROM \(quoteIdentifier(changesTable(of: table))) WHERE mesh_seq <= ?", arguments: [oldest])
+        }
+        try db.execute(sql: "DELETE FROM \(logTable) WHERE seq <= ?", arguments: [oldest])
     }
 
     /// The relations of an input's changes since version fingerprint `since`, keyed `schema.table`: the rows

@@ -85,13 +85,7 @@ struct IncrementalDigest {
         else { return nil }
         // Another connection (a command step, say) wrote to the file: its rows passed no trigger.
         guard try Int.fetchOne(db, sql: "PRAGMA data_version") == dataVersion else { return nil }
-        // Dropping the table drops its triggers; renaming it moves them to the new name.
-        for name in names {
-            let owner = try String.fetchOne(
-                db, sql: "SELECT tbl_name FROM sqlite_temp_master WHERE type = 'trigger' AND name = ?",
-                arguments: [name])
-            guard let owner, owner.lowercased() == table.lowercased() else { return nil }
-        }
+        guard try Self.triggers(names, stillOn: table, in: db) else { return nil }
         let current = try db.columns(in: table).map { "\($0.name) \($0.type.uppercased())" }
         guard current == columns else { return nil }
 
@@ -128,10 +122,23 @@ struct IncrementalDigest {
         try db.execute(sql: "DROP TABLE IF EXISTS temp.\(Self.logTable)")
     }
 
-    /// The column names `SELECT *` returns, in order (the names the triggers read through NEW and OLD).
-    private static func selectStarColumns(of table: String, in db: Database) throws -> [String] {
-        let statement = try db.makeStatement(sql: "SELECT * FROM main.\(quoteQualified(table)) LIMIT 0")
-        return statement.columnNames
+    /// The column names `SELECT *` returns for a table (`schema.name` or a name in `main`), in order: the names
+    /// triggers read through NEW and OLD.
+    static func selectStarColumns(of table: String, in db: Database) throws -> [String] {
+        let qualified = table.contains(".") ? quoteQualified(table) : "main.\(quoteQualified(table))"
+        return try db.makeStatement(sql: "SELECT * FROM \(qualified) LIMIT 0").columnNames
+    }
+
+    /// True when every named TEMP trigger still exists on `table`: dropping a table drops its triggers, and
+    /// renaming it moves them to the new name.
+    static func triggers(_ names: [String], stillOn table: String, in db: Database) throws -> Bool {
+        for name in names {
+            let owner = try String.fetchOne(
+                db, sql: "SELECT tbl_name FROM sqlite_temp_master WHERE type = 'trigger' AND name = ?",
+                arguments: [name])
+            guard let owner, owner.lowercased() == table.lowercased() else { return false }
+        }
+        return true
     }
 
     /// Registers `mesh_row_hash(v1, v2, ...)`: a 16-byte blob holding the row's two finished hash lanes
