@@ -114,6 +114,26 @@ struct IncrementalBuildTests {
         #expect(digest.rowCount == 2)
     }
 
+    /// The copy a build starts from is byte for byte the previous version, whatever its size: whole 4 MiB
+    /// chunks (written past the page cache on Linux), a tail that is not a whole number of blocks, and an
+    /// empty file; a copy over an existing longer file truncates it.
+    @Test(arguments: [0, 1, 4095, 4096, 4 << 20, (4 << 20) + 4096, (9 << 20) + 123])
+    func aCopiedFileIsByteForByteTheOriginal(size: Int) throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        var random = SplitMix(state: UInt64(size))
+        var bytes: [UInt8] = []
+        while bytes.count < size {
+            withUnsafeBytes(of: random.next()) { bytes.append(contentsOf: $0.prefix(size - bytes.count)) }
+        }
+        let original = dir.url.appendingPathComponent("v1.sqlite")
+        let copy = dir.url.appendingPathComponent("work.sqlite")
+        try Data(bytes).write(to: original)
+        try Data(repeating: 7, count: size + 10_000).write(to: copy)
+        try DomainBuilder.copyFile(from: original.path, to: copy.path)
+        #expect(try Data(contentsOf: copy) == Data(bytes))
+    }
+
     @Test(arguments: [1, 2, 3, 4])
     func randomChangesOnACopyGiveTheSameDigestAsAFullRead(seed: UInt64) throws {
         let dir = try TemporaryDirectory()

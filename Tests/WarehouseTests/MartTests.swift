@@ -111,6 +111,58 @@ struct MartTests {
             #expect(full.version == before.version + 1, "\(mart)")
             #expect(full.fingerprint == before.fingerprint, "\(mart): incremental and full builds differ")
         }
+        try await Self.expectSummaryPercentiles(mesh)
+    }
+
+    /// marts.md's reconciliation summary, recomputed here from the reconciliation rows: per period the row
+    /// count and the 10th, 50th and 90th percentiles of the per-row ratio, by nearest rank.
+    static func expectSummaryPercentiles(_ mesh: Mesh) async throws {
+        let (queue, _) = try mesh.snapshot(attaching: ["physician-mart"])
+        try await queue.read { db in
+            let sources = [
+                (
+                    "claims_vs_xponent",
+                    """
+                    SELECT substr(week_ending, 1, 7), CASE WHEN xponent_trx > 0 THEN ROUND(claims_net / xponent_trx, 6) END
+                    FROM physician_mart.reconciliation_rx_claims
+                    """
+                ),
+                (
+                    "partd_vs_xponent",
+                    """
+                    SELECT CAST(year AS TEXT), partd_share FROM physician_mart.reconciliation_partd
+                    WHERE partd_claims IS NOT NULL
+                    """
+                ),
+            ]
+            for (comparison, sql) in sources {
+                var rows: [String: Int] = [:]
+                var ratios: [String: [Double]] = [:]
+                for row in try Row.fetchAll(db, sql: sql) {
+                    let period: String = row[0]
+                    rows[period, default: 0] += 1
+                    if let ratio: Double = row[1] { ratios[period, default: []].append(ratio) }
+                }
+                let published = try Row.fetchAll(
+                    db,
+                    sql: """
+                        SELECT period, rows, p10, p50, p90 FROM physician_mart.reconciliation_summary
+                        WHERE comparison = ? ORDER BY period
+                        """, arguments: [comparison])
+                #expect(published.map { $0["period"] as String } == rows.keys.sorted(), "\(comparison)")
+                #expect(!published.isEmpty, "\(comparison)")
+                for row in published {
+                    let period: String = row["period"]
+                    #expect(row["rows"] == rows[period], "\(comparison) \(period)")
+                    let sorted = (ratios[period] ?? []).sorted()
+                    for (column, p) in [("p10", 10), ("p50", 50), ("p90", 90)] {
+                        let rank = max(1, (sorted.count * p + 99) / 100)
+                        let expected = sorted.isEmpty ? nil : sorted[rank - 1]
+                        #expect(row[column] as Double? == expected, "\(comparison) \(period) \(column)")
+                    }
+                }
+            }
+        }
     }
 
     @Test func aNewPartDYearReachesTheReconciliationAsAFullRebuildWould() async throws {

@@ -597,37 +597,76 @@ struct DomainBuilder: Sendable {
         .joined(separator: "\n")
     }
 
-    /// Copies a file in 1 MiB chunks, without syncing it.
+    /// Copies a file in 4 MiB chunks, without syncing it.
+    ///
+    /// On Linux the copy is written with `O_DIRECT`, past the page cache: publication has to put every byte
+    /// on disk anyway, and filling the page cache with a fresh copy of a large version cost more than writing
+    /// it out (1.4 s against 0.4 s for a 445 MB file on the benchmark machine, whose fsync then had less to
+    /// do). Where the file system refuses `O_DIRECT`, or for a tail that is not a whole number of blocks, the
+    /// copy is written through the cache.
     static func copyFile(from source: String, to destination: String) throws {
         let input = open(source, O_RDONLY)
         guard input >= 0 else {
             throw MeshError(.storage, "cannot read \(source): \(String(cString: strerror(errno)))")
         }
         defer { close(input) }
-        let output = open(destination, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        var direct = directFlag != 0
+        var output = direct ? open(destination, O_WRONLY | O_CREAT | O_TRUNC | directFlag, 0o644) : -1
+        if output < 0 {
+            direct = false
+            output = open(destination, O_WRONLY | O_CREAT | O_TRUNC, 0o644)
+        }
         guard output >= 0 else {
             throw MeshError(.storage, "cannot create \(destination): \(String(cString: strerror(errno)))")
         }
         defer { close(output) }
-        var buffer = [UInt8](repeating: 0, count: 1 << 20)
+        let chunk = 4 << 20
+        let block = 4096
+        var raw: UnsafeMutableRawPointer?
+        guard posix_memalign(&raw, block, chunk) == 0, let buffer = raw else {
+            throw MeshError(.storage, "cannot copy \(source): out of memory")
+        }
+        defer { free(buffer) }
         while true {
-            let count = buffer.withUnsafeMutableBytes { read(input, $0.baseAddress, $0.count) }
+            // Fill the chunk, so that every direct write is a whole number of blocks.
+            var count = 0
+            while count < chunk {
+                let got = read(input, buffer + count, chunk - count)
+                if got < 0 {
+                    if errno == EINTR { continue }
+                    throw MeshError(.storage, "cannot copy \(source): \(String(cString: strerror(errno)))")
+                }
+                if got == 0 { break }
+                count += got
+            }
             if count == 0 { break }
-            if count < 0 {
-                if errno == EINTR { continue }
-                throw MeshError(.storage, "cannot copy \(source): \(String(cString: strerror(errno)))")
+            if direct, count % block != 0 {
+                _ = fcntl(output, F_SETFL, fcntl(output, F_GETFL) & ~directFlag)
+                direct = false
             }
             var offset = 0
             while offset < count {
-                let written = buffer.withUnsafeBytes { write(output, $0.baseAddress! + offset, count - offset) }
+                let written = write(output, buffer + offset, count - offset)
                 if written < 0 {
                     if errno == EINTR { continue }
                     throw MeshError(.storage, "cannot copy to \(destination): \(String(cString: strerror(errno)))")
                 }
                 offset += written
             }
+            if count < chunk { break }
         }
     }
+
+    /// Linux's `O_DIRECT`, which Swift's Glibc module does not export (0 elsewhere: no direct copy).
+    static let directFlag: Int32 = {
+        #if os(Linux) && arch(x86_64)
+            return 0o40000
+        #elseif os(Linux) && arch(arm64)
+            return 0o200000
+        #else
+            return 0
+        #endif
+    }()
 
     /// fsyncs the finished file, then renames it into place (an atomic step on one file system).
     static func durablyMove(_ source: URL, to destination: URL) throws {
