@@ -168,6 +168,11 @@ extension DataTestTests {
             try db.execute(sql: "DELETE FROM dim WHERE k = 2")
             let lost = TestResult.evaluate(test, step: nil, in: db, context: scoped)
             #expect(lost.status == .fail && lost.sample == [["k": "2", "rows": "1"]])
+            // So does one the change set does not name (1): only the dimension's loss shows it.
+            try db.execute(sql: "INSERT INTO dim VALUES (2); DELETE FROM dim WHERE k = 1")
+            let lostUnchanged = TestResult.evaluate(test, step: nil, in: db, context: scoped)
+            #expect(lostUnchanged.status == .fail && lostUnchanged.sample == [["k": "1", "rows": "1"]])
+            try db.execute(sql: "INSERT INTO dim VALUES (1); DELETE FROM dim WHERE k = 2")
             // No previous dimension to compare with: the scoped query fails to run, and the whole query runs.
             try db.execute(sql: "DROP TABLE previous.dim")
             let fallback = TestResult.evaluate(test, step: nil, in: db, context: scoped)

@@ -203,7 +203,12 @@ extension Relationship: IncrementalTest {
             lost = "SELECT o.\(tc) FROM \(parent) o WHERE o.mesh_sign = -1 AND o.\(tc) IS NOT NULL"
         } else {
             guard context.hasPrevious else { return nil }
-            lost = "SELECT \(tc) FROM previous.\(quoteQualified(toTable)) WHERE \(tc) IS NOT NULL"
+            // Sought in the current table key by key, so that only the lost ones join the candidates (a
+            // dimension's whole key list, unioned with the inserted values, cost a sort per test).
+            lost = """
+                SELECT o.\(tc) FROM previous.\(quoteQualified(toTable)) o WHERE o.\(tc) IS NOT NULL
+                    AND NOT EXISTS (SELECT 1 FROM main.\(quoteQualified(toTable)) t WHERE t.\(tc) = o.\(tc))
+                """
         }
         func current(_ name: String) -> String {
             name.contains(".") ? quoteQualified(name) : "main.\(quoteQualified(name))"
