@@ -165,9 +165,7 @@ enum NPPMart {
         recipe: Recipe([
             RecipeNode(
                 "dimensions",
-                step: CopyDimensions(tables: [
-                    ("dim_date", "date_key"), ("dim_dma", "dma_key"), ("dim_physician", "physician_key"),
-                ])),
+                step: CopyDimensions(tables: ["dim_date", "dim_dma", "dim_physician"])),
             RecipeNode("email", step: email, after: ["dimensions"]),
             RecipeNode("web", step: web, after: ["dimensions"]),
             RecipeNode("engagement", step: engagement, after: ["dimensions"]),

@@ -112,10 +112,7 @@ enum PayerMart {
         recipe: Recipe([
             RecipeNode(
                 "dimensions",
-                step: CopyDimensions(tables: [
-                    ("dim_date", "date_key"), ("dim_product", "product_key"), ("dim_plan", "plan_key"),
-                    ("dim_geo", "geo_key"), ("dim_physician", "physician_key"),
-                ])),
+                step: CopyDimensions(tables: ["dim_date", "dim_product", "dim_plan", "dim_geo", "dim_physician"])),
             RecipeNode("plan_claims", step: planClaims, after: ["dimensions"]),
             .sql(
                 "formulary", after: ["dimensions"],

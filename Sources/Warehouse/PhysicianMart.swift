@@ -234,7 +234,7 @@ enum PhysicianMart {
     /// Inserts into `reconciliation_summary` the distribution of per-row ratios in each period of `rows` (a query
     /// of `period, x, o, r`): count, totals, overall ratio, and the 10th, 50th and 90th percentiles (nearest
     /// rank). The ratios are sorted once into a TEMP table whose rowids are then their ranks, so that each
-    /// percentile is one lookup: ranking them with window functions per period took four times as long.
+    /// percentile is one lookup: ranking them with window functions per period took four times the CPU.
     static func summaryInsert(_ comparison: String, rows: String) -> String {
         let percentiles = [10, 50, 90].map {
             "(SELECT r FROM temp.summary_sorted WHERE rowid = k.first + MAX(1, (k.total * \($0) + 99) / 100) - 1)"
@@ -375,10 +375,7 @@ enum PhysicianMart {
         recipe: Recipe([
             RecipeNode(
                 "dimensions",
-                step: CopyDimensions(tables: [
-                    ("dim_date", "date_key"), ("dim_product", "product_key"), ("dim_physician", "physician_key"),
-                    ("dim_geo", "geo_key"), ("dim_plan", "plan_key"),
-                ])),
+                step: CopyDimensions(tables: ["dim_date", "dim_product", "dim_physician", "dim_geo", "dim_plan"])),
             RecipeNode("rx", step: rx, after: ["dimensions"]),
             RecipeNode("claims", step: claims, after: ["dimensions"]),
             RecipeNode("calls", step: calls, after: ["dimensions"]),

@@ -20,36 +20,25 @@ enum Warehouse {
 }
 
 /// Copies conformed dimensions from `conformed-dims` into the mart's own schema, so that each star is complete
-/// in one schema. On a build that starts from the previous version, only the rows that differ are replaced.
+/// in one schema: a dimension unchanged since the previous build read it is kept, a changed one is copied whole
+/// (`StepContext.copyInputTable`, which also spares publication a read of its rows).
 struct CopyDimensions: Step {
-    /// Dimension table → its key column.
-    var tables: [(String, String)]
+    var tables: [String]
 
     var kind: String { "swift" }
-    var definition: String { "copy dimensions v1 " + tables.map { "\($0.0)(\($0.1))" }.joined(separator: ",") }
+    var definition: String { "copy dimensions v2 " + tables.joined(separator: ",") }
 
     func run(in context: StepContext) async throws -> StepReport {
         let tables = self.tables
-        let full = context.fullRefresh
         return try await context.database.write { db in
             let before = db.totalChangesCount
             var kept: [String] = []
-            for (table, key) in tables {
-                if !full, context.startedFromPrevious, context.inputTableUnchanged("conformed_dims.\(table)"),
-                    try db.tableExists(table, in: "main")
-                {
-                    // The copy of the previous version holds the dimension it read, and it has not changed since.
-                    kept.append(table)
-                } else {
-                    // Copied whole: a changed dimension differs on most rows (dim_physician carries the master
-                    // version on each), so a fresh table costs less than deleting and inserting them one by one.
-                    try db.execute(
-                        sql: """
-                            DROP TABLE IF EXISTS main.\(table);
-                            CREATE TABLE main.\(table) AS SELECT * FROM conformed_dims.\(table) ORDER BY \(key);
-                            CREATE UNIQUE INDEX main.\(table)_key ON \(table) (\(key));
-                            """)
-                }
+            for table in tables {
+                // Copied whole with conformed-dims' own definition, or kept when the copy the build started
+                // from already holds it: a changed dimension differs on most rows (dim_physician carries the
+                // master version on each), so a fresh table costs less than deleting and inserting them one
+                // by one, and its digest is conformed-dims'.
+                if try !context.copyInputTable("conformed_dims.\(table)", in: db) { kept.append(table) }
             }
             return StepReport(
                 rowsOut: db.totalChangesCount - before,

@@ -64,6 +64,39 @@ public struct StepContext: Sendable {
     /// True when an input table is known to be the one the previous build read (same content digest).
     public func inputTableUnchanged(_ table: String) -> Bool { unchangedInputTables.contains(table) }
 
+    /// Input tables copied verbatim by `copyInputTable(_:in:)`, whose digest publication takes from the input.
+    internal(set) var copies = CopiedTables()
+
+    /// Copies an input table (`schema.table`) into the build under its own name, with the input's definition
+    /// and indexes, replacing any table of that name. While nothing writes to the copy afterwards, publication
+    /// takes its digest from the input version instead of reading every row again. Returns false, copying
+    /// nothing, when the build already holds the same definition and the input table is unchanged since the
+    /// previous build read it (the copy the build started from is then already right).
+    @discardableResult
+    public func copyInputTable(_ source: String, in db: Database) throws -> Bool {
+        let parts = source.split(separator: ".", maxSplits: 1).map(String.init)
+        guard parts.count == 2 else {
+            throw MeshError(.stepFailed, "copyInputTable needs schema.table, not \(source)")
+        }
+        let (schema, table) = (parts[0], parts[1])
+        let definition = try CopiedTables.definition(of: table, in: schema, db: db)
+        guard let create = definition.first else {
+            throw MeshError(.stepFailed, "input table \(source) does not exist")
+        }
+        if startedFromPrevious, !fullRefresh, inputTableUnchanged(source),
+            try CopiedTables.definition(of: table, in: "main", db: db) == definition
+        {
+            return false
+        }
+        let t = quoteIdentifier(table)
+        try db.execute(sql: "DROP TABLE IF EXISTS main.\(t)")
+        // Unqualified CREATE statements make the table and its indexes in main.
+        for statement in definition { try db.execute(sql: statement) }
+        try db.execute(sql: "INSERT INTO main.\(t) SELECT * FROM \(quoteIdentifier(schema)).\(t)")
+        try copies.record(table, from: schema, create: create, in: db)
+        return true
+    }
+
     /// Records a log line in the run history (and the process log).
     public func log(_ message: String, level: Logger.Level = .info) {
         logger.log(level: level, "\(message)")
@@ -234,5 +267,65 @@ public struct CommandStep: Step {
                     + (errors.isEmpty ? "" : ": \(errors.split(separator: "\n").last ?? "")"))
         }
         return StepReport(message: output.split(separator: "\n").last.map(String.init))
+    }
+}
+
+/// The tables a build copied verbatim from its inputs (`StepContext.copyInputTable`), and TEMP triggers that
+/// flag any later write to them.
+final class CopiedTables: @unchecked Sendable {
+    struct Copy {
+        var schema: String
+        var create: String
+        var triggers: [String]
+    }
+    private let lock = NSLock()
+    private var copies: [String: Copy] = [:]
+
+    /// The table's CREATE statement, then those of its indexes, in `schema`.
+    static func definition(of table: String, in schema: String, db: Database) throws -> [String] {
+        try String.fetchAll(
+            db,
+            sql: """
+                SELECT sql FROM \(quoteIdentifier(schema)).sqlite_master
+                WHERE tbl_name = ? AND type IN ('table', 'index') AND sql IS NOT NULL
+                ORDER BY type = 'index', name
+                """, arguments: [table])
+    }
+
+    func record(_ table: String, from schema: String, create: String, in db: Database) throws {
+        let t = quoteIdentifier(table)
+        let names = ["insert", "update", "delete"].map { "mesh_copy_\(table)_\($0)" }
+        try db.execute(sql: "CREATE TEMP TABLE IF NOT EXISTS mesh_copy_written (tbl TEXT PRIMARY KEY)")
+        try db.execute(sql: "DELETE FROM temp.mesh_copy_written WHERE tbl = ?", arguments: [table])
+        for (name, event) in zip(names, ["INSERT", "UPDATE", "DELETE"]) {
+            try db.execute(
+                sql: """
+                    DROP TRIGGER IF EXISTS temp.\(quoteIdentifier(name));
+                    CREATE TEMP TRIGGER \(quoteIdentifier(name)) AFTER \(event) ON main.\(t) BEGIN
+                        INSERT OR IGNORE INTO mesh_copy_written VALUES (\(quoteLiteral(table)));
+                    END;
+                    """)
+        }
+        lock.withLock { copies[table] = Copy(schema: schema, create: create, triggers: names) }
+    }
+
+    /// The input schema a table is still a verbatim copy of: copied, not written since, with its triggers
+    /// and definition in place. Nil otherwise.
+    func unmodifiedSource(of table: String, in db: Database) throws -> String? {
+        guard let copy = lock.withLock({ copies[table] }) else { return nil }
+        guard try IncrementalDigest.triggers(copy.triggers, stillOn: table, in: db),
+            try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM temp.mesh_copy_written WHERE tbl = ?", arguments: [table])
+                == 0,
+            try CopiedTables.definition(of: table, in: "main", db: db).first == copy.create
+        else { return nil }
+        return copy.schema
+    }
+
+    /// Drops the triggers (and the TEMP table they write to).
+    func uninstall(in db: Database) throws {
+        for copy in lock.withLock({ Array(copies.values) }) {
+            for name in copy.triggers { try db.execute(sql: "DROP TRIGGER IF EXISTS temp.\(quoteIdentifier(name))") }
+        }
+        try db.execute(sql: "DROP TABLE IF EXISTS temp.mesh_copy_written")
     }
 }

@@ -250,18 +250,21 @@ struct DomainBuilder: Sendable {
                     .fail, message: "test \(blocking.test) \(blocking.status.rawValue): \(blocking.message)")
             }
             lap("domain tests")
-            let (digests, incrementallyDigested, finalizePhases) = try await finalize(
+            let (digests, incrementallyDigested, copiedTables, finalizePhases) = try await finalize(
                 database, file: workPath, tracker: tracker, schemaAtStart: schemaAtStart,
                 captures: [logCapture, testCapture].compactMap { $0 }, logCapture: logCapture,
-                logSequence: logSequence, startedFromPrevious: startedFromPrevious)
+                logSequence: logSequence, startedFromPrevious: startedFromPrevious, copies: context.copies)
             phases += finalizePhases
             phase = ContinuousClock.now
             if startedFromPrevious, let previous {
-                let full = digests.keys.filter { !incrementallyDigested.contains($0) }.sorted()
+                let full = digests.keys.filter { !incrementallyDigested.contains($0) && !copiedTables.contains($0) }
+                    .sorted()
                 log(
                     "built on a copy of v\(previous.version); digested from changed rows: "
                         + "\(incrementallyDigested.sorted().joined(separator: ", ").nonEmpty ?? "none"); "
-                        + "digested fully: \(full.joined(separator: ", ").nonEmpty ?? "none")",
+                        + "digested fully: \(full.joined(separator: ", ").nonEmpty ?? "none")"
+                        + (copiedTables.isEmpty
+                            ? "" : "; digests of their inputs: \(copiedTables.sorted().joined(separator: ", "))"),
                     logger: domainLogger)
             }
             try database.close()
@@ -386,6 +389,7 @@ struct DomainBuilder: Sendable {
         stepContext.inputChanges = context.inputChanges
         stepContext.unchangedInputTables = context.unchangedInputTables
         stepContext.definitionUnchanged = context.definitionUnchanged
+        stepContext.copies = context.copies
         var report = StepReport()
         var failure: Failure?
         if let nested = node.step as? NestedRecipe {
@@ -479,11 +483,13 @@ struct DomainBuilder: Sendable {
     ///
     /// With a `tracker` (the build started from a copy of the previous version), a table changed in place is
     /// digested from its changed rows only, and statistics are refreshed cheaply (or kept when nothing changed).
-    /// Returns the digests and the tables digested from their changed rows.
+    /// Returns the digests, the tables digested from their changed rows, and those that took an input's digest (verbatim
+    /// copies, `StepContext.copyInputTable`).
     private func finalize(
         _ database: DatabaseQueue, file: String, tracker: IncrementalDigest?, schemaAtStart: String,
-        captures: [ChangeCapture], logCapture: ChangeCapture?, logSequence: Int, startedFromPrevious: Bool
-    ) async throws -> ([String: Fingerprint.TableDigest], Set<String>, [String]) {
+        captures: [ChangeCapture], logCapture: ChangeCapture?, logSequence: Int, startedFromPrevious: Bool,
+        copies: CopiedTables
+    ) async throws -> ([String: Fingerprint.TableDigest], Set<String>, Set<String>, [String]) {
         let outputs = Set(domain.outputs.map(\.table))
         let keep = outputs.union(domain.retainedTables).union(
             domain.changeLogs.isEmpty
@@ -509,6 +515,7 @@ struct DomainBuilder: Sendable {
             }
             var digests: [String: Fingerprint.TableDigest] = [:]
             var incremental = Set<String>()
+            var copied = Set<String>()
             for output in domain.outputs {
                 guard try db.tableExists(output.table) || db.viewExists(output.table) else {
                     throw MeshError(.stepFailed, "output contract: the recipe did not create table \(output.table)")
@@ -529,6 +536,15 @@ struct DomainBuilder: Sendable {
                 {
                     digests[output.table] = updated
                     incremental.insert(output.table)
+                } else if let schema = try copies.unmodifiedSource(of: output.table, in: db),
+                    let input = inputs.first(where: { $0.key.schemaName == schema })?.value,
+                    let digest = input.tableDigests[output.table], let rowCount = input.rowCounts[output.table],
+                    let columns = input.schema[output.table]
+                {
+                    // A verbatim copy of an input table has the input's digest: no need to read it again.
+                    digests[output.table] = Fingerprint.TableDigest(
+                        columns: columns, rowCount: rowCount, digest: digest)
+                    copied.insert(output.table)
                 } else {
                     digests[output.table] = try Fingerprint.digest(table: output.table, in: db, file: file)
                 }
@@ -540,6 +556,7 @@ struct DomainBuilder: Sendable {
                     after: Fingerprint.version(of: digests), depth: domain.changeLogDepth, in: db)
             }
             for capture in captures { try capture.uninstall(in: db) }
+            try copies.uninstall(in: db)
             if let tracker {
                 try tracker.uninstall(in: db)
                 // The copy carries the previous statistics: keep them when nothing changed, else refresh them
@@ -550,7 +567,7 @@ struct DomainBuilder: Sendable {
             }
             let seconds = { (duration: Duration) in Double(duration / .milliseconds(1)) / 1000 }
             return (
-                digests, incremental,
+                digests, incremental, copied,
                 [
                     String(format: "digest %.2f s", seconds(digested - started)),
                     String(format: "statistics %.2f s", seconds(ContinuousClock.now - digested)),
@@ -600,10 +617,10 @@ struct DomainBuilder: Sendable {
     /// Copies a file in 4 MiB chunks, without syncing it.
     ///
     /// On Linux the copy is written with `O_DIRECT`, past the page cache: publication has to put every byte
-    /// on disk anyway, and filling the page cache with a fresh copy of a large version cost more than writing
-    /// it out (1.4 s against 0.4 s for a 445 MB file on the benchmark machine, whose fsync then had less to
-    /// do). Where the file system refuses `O_DIRECT`, or for a tail that is not a whole number of blocks, the
-    /// copy is written through the cache.
+    /// on disk anyway, and filling the page cache with a fresh copy of a large version can cost more than
+    /// writing it out (1.4 s against 0.4 s for a 445 MB file on the benchmark machine when the cache had to
+    /// take fresh pages; about level when it could reuse freed ones). Where the file system refuses
+    /// `O_DIRECT`, or for a tail that is not a whole number of blocks, the copy is written through the cache.
     static func copyFile(from source: String, to destination: String) throws {
         let input = open(source, O_RDONLY)
         guard input >= 0 else {
@@ -631,11 +648,7 @@ struct DomainBuilder: Sendable {
             // Fill the chunk, so that every direct write is a whole number of blocks.
             var count = 0
             while count < chunk {
-                let got = read(input, buffer + count, chunk - count)
-                if got < 0 {
-                    if errno == EINTR { continue }
-                    throw MeshError(.storage, "cannot copy \(source): \(String(cString: strerror(errno)))")
-                }
+                let got = try retryingInterrupts("cannot copy \(source)") { read(input, buffer + count, chunk - count) }
                 if got == 0 { break }
                 count += got
             }
@@ -646,14 +659,20 @@ struct DomainBuilder: Sendable {
             }
             var offset = 0
             while offset < count {
-                let written = write(output, buffer + offset, count - offset)
-                if written < 0 {
-                    if errno == EINTR { continue }
-                    throw MeshError(.storage, "cannot copy to \(destination): \(String(cString: strerror(errno)))")
+                offset += try retryingInterrupts("cannot copy to \(destination)") {
+                    write(output, buffer + offset, count - offset)
                 }
-                offset += written
             }
             if count < chunk { break }
+        }
+    }
+
+    /// A `read` or `write`, called again when a signal interrupted it; an error names what failed and why.
+    private static func retryingInterrupts(_ what: String, _ call: () -> Int) throws -> Int {
+        while true {
+            let result = call()
+            if result >= 0 { return result }
+            if errno != EINTR { throw MeshError(.storage, "\(what): \(String(cString: strerror(errno)))") }
         }
     }
 
