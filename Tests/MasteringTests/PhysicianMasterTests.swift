@@ -238,6 +238,90 @@ struct PhysicianMasterTests {
         #expect(fingerprints[0] == fingerprints[1])
     }
 
+    /// Runs the feeds as they are now on the mesh, and on a copy of its home with a full refresh (every record
+    /// matched again, every table written afresh), and returns both physician-master versions.
+    static func runBothWays(_ mesh: Mesh, feeds: URL, copy: URL) async throws -> (
+        incremental: VersionRecord, full: VersionRecord, message: String
+    ) {
+        try FileManager.default.copyItem(at: mesh.home, to: copy)
+        let summary = try await PeopleFixture.run(mesh, feeds: feeds)
+        let other = try PeopleFixture.mesh(home: copy)
+        _ = try Landing.land(feeds: feeds, home: copy)
+        let refreshed = try await other.run(
+            RunRequest(sourceStates: try Landing.sourceStates(home: copy), fullRefresh: true))
+        #expect(refreshed.outcomes["physician-master"]?.status.published == true)
+        let message = try mesh.store.steps(of: "physician-master", in: summary.runID).compactMap(\.message)
+            .joined()
+        return (
+            try #require(try mesh.store.currentVersion(of: "physician-master")),
+            try #require(try other.store.currentVersion(of: "physician-master")), message
+        )
+    }
+
+    @Test func aNewWeekBuiltOnThePreviousVersionPublishesWhatAFullResolutionWould() async throws {
+        let dir = try TemporaryDirectory("master")
+        defer { dir.remove() }
+        let feeds = dir.url.appendingPathComponent("feeds")
+        try PeopleFixture.feeds(in: feeds)
+        let mesh = try PeopleFixture.mesh(home: dir.url.appendingPathComponent("home"))
+        _ = try await PeopleFixture.run(mesh, feeds: feeds)
+
+        // A week of Rx and claims only: X3 now carries Green's ME number, X4 is new with Jones's NPI, and a
+        // claim names Brown.
+        try PeopleFixture.write(
+            feeds, "xponent", "2024-01-22", "xponent.csv",
+            """
+            PRESCRIBER_ID,NPI,ME_NUMBER,PRODUCT_NDC11,WEEK_ENDING,NRX,TRX,NQTY,TQTY
+            X1,\(PeopleFixture.smith),,12345678901,2024-01-19,1,1,30,30
+            X3,,03507777777,12345678901,2024-01-19,1,1,30,30
+            X4,\(PeopleFixture.jones),,12345678901,2024-01-19,2,2,60,60
+
+            """)
+        try PeopleFixture.write(
+            feeds, "claims", "2024-01-22", "claims.txt",
+            """
+            CLAIM_ID|PATIENT_TOKEN|FILL_DATE|NDC11|PRESCRIBER_NPI|BIN|PCN|GROUP_ID|DAYS_SUPPLY|QUANTITY|CLAIM_STATUS|REJECT_CODE|PATIENT_PAY|REVERSES_CLAIM_ID
+            C3|t3|20240117|12345678901|\(PeopleFixture.brown)|610014|ADV|G1|30|30|P||10|
+
+            """)
+        let week = try await Self.runBothWays(mesh, feeds: feeds, copy: dir.url.appendingPathComponent("copy1"))
+        #expect(week.message.contains("NPPES, AMA and CRM unchanged"), "\(week.message)")
+        #expect(week.incremental.tableDigests == week.full.tableDigests)
+        let green = try #require(try PeopleFixture.physician(of: "ama", "03507777777", in: mesh))
+        #expect(try PeopleFixture.physician(of: "xponent", "X3", in: mesh) == green)
+        #expect(
+            try PeopleFixture.physician(of: "xponent", "X4", in: mesh)
+                == (try PeopleFixture.physician(of: "nppes", PeopleFixture.jones, in: mesh)))
+        let flags = try PeopleFixture.rows(
+            mesh, "SELECT last_name, is_prescriber FROM physician_master.physician ORDER BY last_name")
+        #expect(
+            flags.map { "\($0[0] as String)=\($0[1] as Int)" } == ["BROWN=1", "Green=1", "JONES=1", "SMITH=1"])
+
+        // A month with a new NPPES physician, whom a prescriber id names in the same run: every record is
+        // matched again, and the tables are brought up to date in place.
+        let newcomer = PeopleFixture.npi("444444444")
+        try PeopleFixture.write(
+            feeds, "nppes", "2024-02-05", "nppes.csv",
+            """
+            \(PeopleFixture.nppesHeader)
+            "\(newcomer)","1","AARON","ZOE","","MD","3 BAY ST","HOBOKEN","NJ","07030","207R00000X","01/02/2015",""
+
+            """)
+        try PeopleFixture.write(
+            feeds, "xponent", "2024-02-05", "xponent.csv",
+            """
+            PRESCRIBER_ID,NPI,ME_NUMBER,PRODUCT_NDC11,WEEK_ENDING,NRX,TRX,NQTY,TQTY
+            X5,\(newcomer),,12345678901,2024-02-02,1,1,30,30
+
+            """)
+        let month = try await Self.runBothWays(mesh, feeds: feeds, copy: dir.url.appendingPathComponent("copy2"))
+        #expect(month.message.contains("rows written in place"), "\(month.message)")
+        #expect(month.incremental.tableDigests == month.full.tableDigests)
+        #expect(
+            try PeopleFixture.physician(of: "xponent", "X5", in: mesh)
+                == (try PeopleFixture.physician(of: "nppes", newcomer, in: mesh)))
+    }
+
     @Test func namesNormalise() {
         #expect(NameNormalizer.clean("Smith MD") == "SMITH")
         #expect(NameNormalizer.clean("O'Brien, M.D.") == "OBRIEN")

@@ -1,5 +1,6 @@
 import Foundation
 import GRDB
+import Logging
 import MeshTestSupport
 import Testing
 
@@ -238,4 +239,60 @@ struct CriticalPathTests {
             ], home: dir.url)
         #expect(mesh.chainLengths == ["a": 4, "b": 3, "c": 2, "d": 1, "e": 1])
     }
+
+    @Test("critical paths weigh each domain by its typical build time")
+    func weightedPaths() throws {
+        let dir = try TemporaryDirectory("paths")
+        defer { dir.remove() }
+        // a → b → c, and a → e: with e slow, a's slowest chain goes through e.
+        let mesh = try ToyMesh.mesh(
+            [
+                ToyMesh.source("a", source: "a"), ToyMesh.derived("b", from: ["a"], sql: ToyMesh.union(["a"])),
+                ToyMesh.derived("c", from: ["b"], sql: ToyMesh.union(["b"])),
+                ToyMesh.derived("e", from: ["a"], sql: ToyMesh.union(["a"])),
+            ], home: dir.url)
+        #expect(mesh.criticalPaths(durations: [:]) == ["a": 3, "b": 2, "c": 1, "e": 1])
+        #expect(
+            mesh.criticalPaths(durations: ["a": 10, "b": 20, "c": 30, "e": 100]) == [
+                "a": 110, "b": 50, "c": 30, "e": 100,
+            ])
+    }
+
+    /// With one build slot, `slow` (a reader of `a`) and two quick sources wait. When `a` finishes, its reader
+    /// leads the slowest chain and takes the slot, though the quick sources asked for it first.
+    @Test("a finished domain hands its slot to the reader on the slowest chain")
+    func theSlowReaderTakesTheFreedSlot() async throws {
+        let dir = try TemporaryDirectory("handoff")
+        defer { dir.remove() }
+        let slow = Domain(
+            id: "slow", layer: "integrated", owner: ToyMesh.owner, description: "a slow reader of a",
+            inputs: [.domain("a")], outputs: [OutputPort(table: "items", columns: [ColumnContract("value", "INTEGER")])],
+            recipe: Recipe([
+                .swift("build") { context in
+                    try await Task.sleep(for: .milliseconds(300))
+                    try await context.database.write { db in
+                        try db.execute(sql: "CREATE TABLE items AS SELECT value FROM a.items")
+                    }
+                    return StepReport()
+                }
+            ]))
+        var logger = Logger(label: "test")
+        logger.logLevel = .critical
+        let mesh = try Mesh(
+            registry: DomainRegistry([
+                ToyMesh.source("a", source: "a"), slow, ToyMesh.source("c", source: "c"),
+                ToyMesh.source("d", source: "d"),
+            ]),
+            configuration: MeshConfiguration(home: dir.url, maxConcurrentDomains: 1, logger: logger))
+        var states: [String: String] = [:]
+        for name in ["a", "c", "d"] { states[name] = try ToyMesh.writeSource(name, values: [1], home: dir.url) }
+        let first = try await mesh.run(RunRequest(sourceStates: states))
+        #expect(first.status == .success)
+        // The second run knows from the first that `slow` takes the longest.
+        let second = try await mesh.run(RunRequest(sourceStates: states, force: ["a", "slow", "c", "d"]))
+        #expect(second.status == .success)
+        let order = try mesh.store.domainRuns(in: second.runID).sorted { $0.startedAt < $1.startedAt }.map(\.domain)
+        #expect(order == ["a", "slow", "c", "d"] || order == ["a", "slow", "d", "c"], "\(order)")
+    }
 }
+

@@ -47,7 +47,7 @@ enum PhysicianMaster {
 
     static func domain(overrides: StewardOverrides) -> Domain {
         let statusValues = ["active", "deactivated", "retired", "deceased"]
-        return Domain(
+        var domain = Domain(
             id: "physician-master", layer: "mastered", owner: owner,
             description:
                 "Golden physician records resolved from NPPES, AMA, CRM, Xponent and claims, with stable ids and a cross-walk.",
@@ -114,7 +114,7 @@ enum PhysicianMaster {
                     ]),
             ],
             recipe: Recipe([
-                .swift("resolve", version: "1-\(overrides.fingerprint)") { context in
+                .swift("resolve", version: "2-\(overrides.fingerprint)") { context in
                     try await resolve(context, overrides: overrides)
                 }
             ]),
@@ -149,7 +149,12 @@ enum PhysicianMaster {
                         """),
             ],
             parameters: ["max_unmatched_share": "0.05"],
-            retainedTables: ["id_state"])
+            retainedTables: ["id_state"] + PrescriberUpdate.retainedTables,
+            // A week that brings only Rx and claims rows updates the prescriber ids in place (`PrescriberUpdate`),
+            // and consumers read the golden records and cross-walk rows it changed from the change log.
+            buildsOnPreviousVersion: true)
+        domain.changeLogs = ["physician", "physician_xref"]
+        return domain
     }
 
     // MARK: Loading
@@ -207,20 +212,15 @@ enum PhysicianMaster {
             r.specialty = Specialty.normalize(row["specialty"])
             records.append(r)
         }
-        // One row per prescriber id with its identifiers (a valid NPI, an ME number) from any delivery.
-        let prescribers = """
-            SELECT prescriber_id, MAX(CASE WHEN npi_valid = 1 THEN npi END) AS npi, MAX(me_number) AS me_number
-            FROM raw_xponent.xponent GROUP BY prescriber_id ORDER BY prescriber_id
-            """
-        try Row.fetchCursor(db, sql: prescribers).forEach { row in
+        // One row per prescriber id with its identifiers (a valid NPI, an ME number) from any delivery, and one
+        // per NPI that claims name, through the counted identifier tables `PrescriberUpdate` keeps up to date.
+        try Row.fetchCursor(db, sql: PrescriberUpdate.xponentRecords).forEach { row in
             var r = PersonRecord(source: .xponent, sourceID: row["prescriber_id"])
             r.npi = row["npi"]
             r.me = row["me_number"]
             records.append(r)
         }
-        for npi in try String.fetchAll(
-            db, sql: "SELECT DISTINCT prescriber_npi FROM raw_claims.claims WHERE prescriber_npi IS NOT NULL ORDER BY 1"
-        ) {
+        for npi in try String.fetchAll(db, sql: "SELECT npi FROM main.claims_npis ORDER BY npi") {
             var r = PersonRecord(source: .claims, sourceID: npi)
             r.npi = NPI.isValid(npi) ? npi : nil
             records.append(r)
@@ -232,30 +232,56 @@ enum PhysicianMaster {
 
     static func resolve(_ context: StepContext, overrides: StewardOverrides) async throws -> StepReport {
         try await context.database.writeWithoutTransaction { db in
-            let (records, organisations) = try load(db)
-            context.progress("matching \(records.count) records")
-            var matcher = PhysicianMatcher()
-            matcher.forcedMatches = overrides.matches
-            matcher.forcedNonMatches = overrides.nonMatches
-            let result = matcher.resolve(records)
-            let ids = try assignStableIDs(result, records: records, db: db, context: context)
+            // On the copy of a previous version of the same definition, every table is brought to its new
+            // content in place, writing only the rows that change; otherwise the tables are written afresh.
+            let kept = outputTables + ["id_state"] + PrescriberUpdate.retainedTables
+            let inPlace =
+                try context.startedFromPrevious && context.definitionUnchanged
+                && kept.allSatisfy { try db.tableExists($0, in: "main") }
+            if context.startedFromPrevious && !inPlace {
+                for table in kept { try db.execute(sql: "DROP TABLE IF EXISTS main.\(table)") }
+            }
+            var report: StepReport?
             try db.inTransaction {
-                try write(result, records: records, organisations: organisations, ids: ids, db: db)
+                let counted = try inPlace && PrescriberUpdate.updateCounts(context, db: db)
+                if !counted { try PrescriberUpdate.createCounts(db) }
+                if counted, PrescriberUpdate.applies(context, overrides: overrides),
+                    let weekly = try PrescriberUpdate.rematch(context, db: db)
+                {
+                    report = weekly
+                    return .commit
+                }
+                let (records, organisations) = try load(db)
+                context.progress("matching \(records.count) records")
+                var matcher = PhysicianMatcher()
+                matcher.forcedMatches = overrides.matches
+                matcher.forcedNonMatches = overrides.nonMatches
+                let result = matcher.resolve(records)
+                let ids = try assignStableIDs(result, records: records, db: db, context: context, inPlace: inPlace)
+                let written = try write(result, records: records, organisations: organisations, ids: ids, db: db)
+                let matched = result.decisions.filter { $0.cluster != nil }.count
+                report = StepReport(
+                    rowsIn: records.count, rowsOut: result.clusterCount,
+                    message:
+                        "\(result.clusterCount) physicians from \(records.count) records; \(records.count - matched) unmatched; \(result.steward.count) for the steward"
+                        + (inPlace ? "; \(written) rows written in place" : ""))
                 return .commit
             }
-            let matched = result.decisions.filter { $0.cluster != nil }.count
-            return StepReport(
-                rowsIn: records.count, rowsOut: result.clusterCount,
-                message:
-                    "\(result.clusterCount) physicians from \(records.count) records; \(records.count - matched) unmatched; \(result.steward.count) for the steward"
-            )
+            return report!
         }
     }
 
+    static let outputTables = [
+        "physician", "physician_xref", "steward_queue", "physician_history", "physician_field_source",
+    ]
+
     /// Keeps every physician id across runs: a cluster keeps the id its members had; merges keep the
     /// smallest; a split gives the larger part the old id and the rest new ones. Ids are never reused.
+    /// Only the identity records (NPPES, AMA, CRM) carry an id from one version to the next: a prescriber id
+    /// of Rx or claims follows the physician its NPI or ME number names, and never moves an id itself.
     static func assignStableIDs(
-        _ result: PhysicianMatcher.Result, records: [PersonRecord], db: Database, context: StepContext
+        _ result: PhysicianMatcher.Result, records: [PersonRecord], db: Database, context: StepContext,
+        inPlace: Bool
     ) throws -> [Int: Int64] {
         var previous: [String: Int64] = [:]
         var nextID: Int64 = 1
@@ -263,23 +289,25 @@ enum PhysicianMaster {
             try Row.fetchCursor(
                 db,
                 sql:
-                    "SELECT source, source_id, physician_id FROM previous.physician_xref WHERE physician_id IS NOT NULL"
+                    "SELECT source, source_id, physician_id FROM previous.physician_xref WHERE physician_id IS NOT NULL AND source IN ('nppes', 'ama', 'crm')"
             ).forEach { row in
                 previous["\(row[0] as String)|\(row[1] as String)"] = row[2]
             }
             nextID = try Int64.fetchOne(db, sql: "SELECT next_id FROM previous.id_state") ?? 1
-            try db.execute(sql: "CREATE TABLE physician_history AS SELECT * FROM previous.physician_history")
+            if !inPlace {
+                try db.execute(sql: "CREATE TABLE main.physician_history AS SELECT * FROM previous.physician_history")
+            }
         } else {
             try db.execute(
                 sql:
-                    "CREATE TABLE physician_history (master_version INTEGER, physician_id INTEGER, event TEXT, other_physician_id INTEGER, detail TEXT)"
+                    "CREATE TABLE main.physician_history (master_version INTEGER, physician_id INTEGER, event TEXT, other_physician_id INTEGER, detail TEXT)"
             )
         }
         // Which clusters hold each previous id's members, and how many.
         var holders: [Int64: [Int: Int]] = [:]
         var members: [Int: [Int64]] = [:]
         for (i, decision) in result.decisions.enumerated() {
-            guard let cluster = decision.cluster,
+            guard let cluster = decision.cluster, records[i].source.isIdentity,
                 let old = previous["\(records[i].source.rawValue)|\(records[i].sourceID)"]
             else { continue }
             holders[old, default: [:]][cluster, default: 0] += 1
@@ -309,9 +337,11 @@ enum PhysicianMaster {
                 nextID += 1
             }
         }
-        try db.execute(sql: "CREATE TABLE id_state (next_id INTEGER NOT NULL)")
-        try db.execute(sql: "INSERT INTO id_state VALUES (?)", arguments: [nextID])
-        let insert = try db.makeStatement(sql: "INSERT INTO physician_history VALUES (?, ?, ?, ?, ?)")
+        try db.execute(sql: "CREATE TABLE IF NOT EXISTS main.id_state (next_id INTEGER NOT NULL)")
+        var state = try TableSync("id_state", keyColumns: 1, in: db)
+        try state.put([nextID])
+        try state.finish()
+        let insert = try db.makeStatement(sql: "INSERT INTO main.physician_history VALUES (?, ?, ?, ?, ?)")
         for (id, event, other, detail) in events.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
             try insert.execute(arguments: [(context.previousVersion ?? 0) + 1, id, event, other, detail])
         }
@@ -322,17 +352,17 @@ enum PhysicianMaster {
     static func write(
         _ result: PhysicianMatcher.Result, records: [PersonRecord], organisations: [String], ids: [Int: Int64],
         db: Database
-    ) throws {
+    ) throws -> Int {
         try db.execute(
             sql: """
-                CREATE TABLE physician (physician_id INTEGER PRIMARY KEY, npi TEXT, me_number TEXT, first_name TEXT, last_name TEXT,
+                CREATE TABLE IF NOT EXISTS main.physician (physician_id INTEGER PRIMARY KEY, npi TEXT, me_number TEXT, first_name TEXT, last_name TEXT,
                     middle_name TEXT, credential TEXT, specialty TEXT, address_line1 TEXT, city TEXT, state TEXT, zip5 TEXT,
                     birth_year INTEGER, status TEXT NOT NULL, is_prescriber INTEGER NOT NULL);
-                CREATE TABLE physician_xref (source TEXT NOT NULL, source_id TEXT NOT NULL, physician_id INTEGER, match_rule TEXT NOT NULL,
+                CREATE TABLE IF NOT EXISTS main.physician_xref (source TEXT NOT NULL, source_id TEXT NOT NULL, physician_id INTEGER, match_rule TEXT NOT NULL,
                     match_score REAL NOT NULL, unmatched_reason TEXT, PRIMARY KEY (source, source_id));
-                CREATE TABLE steward_queue (source TEXT, source_id TEXT, candidate_source TEXT, candidate_source_id TEXT,
-                    candidate_physician_id INTEGER, score REAL);
-                CREATE TABLE physician_field_source (physician_id INTEGER, field TEXT, source TEXT, source_id TEXT,
+                CREATE TABLE IF NOT EXISTS main.steward_queue (source TEXT, source_id TEXT, candidate_source TEXT, candidate_source_id TEXT,
+                    candidate_physician_id INTEGER, score REAL, PRIMARY KEY (source, source_id));
+                CREATE TABLE IF NOT EXISTS main.physician_field_source (physician_id INTEGER, field TEXT, source TEXT, source_id TEXT,
                     PRIMARY KEY (physician_id, field));
                 """)
         var clusters = [[Int]](repeating: [], count: result.clusterCount)
@@ -347,25 +377,32 @@ enum PhysicianMaster {
         }
         let legal: [PhysicianSource] = [.nppes, .ama, .crm]
         let profile: [PhysicianSource] = [.ama, .nppes, .crm]
-        let insertPhysician = try db.makeStatement(
-            sql: "INSERT INTO physician VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
-        let insertSource = try db.makeStatement(sql: "INSERT INTO physician_field_source VALUES (?, ?, ?, ?)")
+        var physicians = try TableSync("physician", keyColumns: 1, in: db)
+        var sources = try TableSync("physician_field_source", keyColumns: 2, in: db)
         for (cluster, memberIndexes) in clusters.enumerated() {
             let id = ids[cluster]!
-            let members = memberIndexes.map { records[$0] }
             /// The member that wins a field: source priority, then the most recent delivery, then non-empty.
+            /// One pass over the member indexes (the records are not copied).
             func winner(_ field: String, _ priority: [PhysicianSource], _ value: (PersonRecord) -> String?) throws
                 -> String?
             {
-                let candidates = members.filter { priority.contains($0.source) && !(value($0) ?? "").isEmpty }
-                    .sorted { a, b in
-                        let pa = priority.firstIndex(of: a.source)!
-                        let pb = priority.firstIndex(of: b.source)!
-                        return pa != pb ? pa < pb : a.batch != b.batch ? a.batch > b.batch : a.sourceID < b.sourceID
+                var best: (index: Int, rank: Int)?
+                for i in memberIndexes {
+                    let r = records[i]
+                    guard let rank = priority.firstIndex(of: r.source), !(value(r) ?? "").isEmpty else { continue }
+                    if let current = best {
+                        let b = records[current.index]
+                        let better =
+                            rank != current.rank
+                            ? rank < current.rank : r.batch != b.batch ? r.batch > b.batch : r.sourceID < b.sourceID
+                        if !better { continue }
                     }
-                guard let best = candidates.first else { return nil }
-                try insertSource.execute(arguments: [id, field, best.source.rawValue, best.sourceID])
-                return value(best)
+                    best = (i, rank)
+                }
+                guard let best else { return nil }
+                let r = records[best.index]
+                try sources.put([id, field, r.source.rawValue, r.sourceID])
+                return value(r)
             }
             let npi = try winner("npi", [.nppes, .ama, .crm, .xponent, .claims]) { member in
                 member.npi.flatMap { npiOwner[$0] == nil || npiOwner[$0] == cluster ? $0 : nil }
@@ -376,22 +413,28 @@ enum PhysicianMaster {
             let middle = try winner("middle_name", legal) { $0.display["middle_name"] }
             let credential = try winner("credential", [.nppes]) { $0.display["credential"] }
             let specialty = try winner("specialty", profile) { $0.specialty }
-            let addressOwner = members.filter { legal.contains($0.source) && !$0.address.isEmpty }
-                .min { a, b in
-                    legal.firstIndex(of: a.source)! != legal.firstIndex(of: b.source)!
-                        ? legal.firstIndex(of: a.source)! < legal.firstIndex(of: b.source)! : a.batch > b.batch
+            var addressIndex: (index: Int, rank: Int)?
+            for i in memberIndexes {
+                guard let rank = legal.firstIndex(of: records[i].source), !records[i].address.isEmpty else { continue }
+                if let current = addressIndex,
+                    rank != current.rank ? rank >= current.rank : records[i].batch <= records[current.index].batch
+                {
+                    continue
                 }
+                addressIndex = (i, rank)
+            }
+            let addressOwner = addressIndex.map { records[$0.index] }
             if let owner = addressOwner {
-                try insertSource.execute(arguments: [id, "address", owner.source.rawValue, owner.sourceID])
+                try sources.put([id, "address", owner.source.rawValue, owner.sourceID])
             }
             let birthYear = try winner("birth_year", [.ama]) { $0.birthYear.map(String.init) }
             let status =
-                members.contains { $0.deceased }
+                memberIndexes.contains { records[$0].deceased }
                 ? "deceased"
-                : members.contains { $0.retired }
-                    ? "retired" : members.contains { $0.deactivated } ? "deactivated" : "active"
-            let prescriber = members.contains { $0.source == .xponent || $0.source == .claims }
-            try insertPhysician.execute(arguments: [
+                : memberIndexes.contains { records[$0].retired }
+                    ? "retired" : memberIndexes.contains { records[$0].deactivated } ? "deactivated" : "active"
+            let prescriber = memberIndexes.contains { !records[$0].source.isIdentity }
+            try physicians.put([
                 id, npi, me, first, last, middle, credential, specialty, addressOwner?.display["address_line1"],
                 addressOwner?.display["city"],
                 addressOwner?.state.isEmpty == false ? addressOwner?.state : nil,
@@ -399,27 +442,30 @@ enum PhysicianMaster {
                 birthYear.flatMap { Int($0) }, status, prescriber ? 1 : 0,
             ])
         }
-        let insertXref = try db.makeStatement(sql: "INSERT INTO physician_xref VALUES (?, ?, ?, ?, ?, ?)")
+        var xref = try TableSync("physician_xref", keyColumns: 2, in: db)
         for (i, d) in result.decisions.enumerated() {
             let r = records[i]
-            try insertXref.execute(arguments: [
+            try xref.put([
                 r.source.rawValue, r.sourceID, d.cluster.map { ids[$0]! }, d.cluster == nil ? "unmatched" : d.rule,
                 d.cluster == nil ? d.score : d.score, d.cluster == nil ? (d.reason ?? "no match") : nil,
             ])
         }
         for npi in organisations {
-            try insertXref.execute(arguments: [
-                "nppes", npi, nil, "unmatched", 0, "organisation (entity type 2): not a physician",
+            try xref.put([
+                "nppes", npi, nil, "unmatched", 0.0, "organisation (entity type 2): not a physician",
             ])
         }
-        let insertQueue = try db.makeStatement(sql: "INSERT INTO steward_queue VALUES (?, ?, ?, ?, ?, ?)")
+        // One case at most per record: (source, source_id) is the queue's key.
+        var queue = try TableSync("steward_queue", keyColumns: 2, in: db)
         for case_ in result.steward {
             let r = records[case_.record]
             let c = records[case_.candidate]
-            try insertQueue.execute(arguments: [
+            try queue.put([
                 r.source.rawValue, r.sourceID, c.source.rawValue, c.sourceID,
                 result.decisions[case_.candidate].cluster.map { ids[$0]! }, (case_.score * 1000).rounded() / 1000,
             ])
         }
+        let prescribers = try PrescriberUpdate.writeRecords(result, records: records, ids: ids, db: db)
+        return try physicians.finish() + sources.finish() + xref.finish() + queue.finish() + prescribers
     }
 }

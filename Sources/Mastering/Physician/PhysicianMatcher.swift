@@ -4,6 +4,8 @@ import Foundation
 enum PhysicianSource: String, Sendable, CaseIterable, Comparable {
     case nppes, ama, crm, xponent, claims
     static func < (a: Self, b: Self) -> Bool { allCases.firstIndex(of: a)! < allCases.firstIndex(of: b)! }
+    /// NPPES, AMA and CRM describe the person; Rx and claims only name a prescriber id with an NPI or ME number.
+    var isIdentity: Bool { self == .nppes || self == .ama || self == .crm }
 }
 
 /// One source record about a person, normalised for matching.

@@ -171,6 +171,21 @@ public final class Mesh: Sendable {
         return lengths
     }
 
+    /// For each domain, the expected time of the longest chain that starts at it and follows its readers, each
+    /// domain weighted by its typical build time in milliseconds (at least 1, so a mesh without history orders
+    /// by chain length): the scheduler gives a free build slot to the domain that leads the slowest chain, so the
+    /// inputs of a slow master are loaded before feeds only a quick mart reads.
+    public func criticalPaths(durations: [DomainID: Int]) -> [DomainID: Int] {
+        let dependents = self.dependents
+        var lengths: [DomainID: Int] = [:]
+        let order = GraphAlgorithms.topologicalOrder(
+            nodes: registry.ids, edges: registry.domains.mapValues(\.upstreamDomains))
+        for id in order.reversed() {
+            lengths[id] = max(1, durations[id] ?? 1) + ((dependents[id] ?? []).compactMap { lengths[$0] }.max() ?? 0)
+        }
+        return lengths
+    }
+
     /// Who reads each domain.
     public var dependents: [DomainID: [DomainID]] {
         var result: [DomainID: [DomainID]] = [:]
@@ -205,6 +220,9 @@ actor AsyncSemaphore {
         }
         await withCheckedContinuation { waiters.append(Waiter(priority: priority, continuation: $0)) }
     }
+    /// The priority of the most urgent waiter, nil when none waits.
+    func highestWaitingPriority() -> Int? { waiters.map(\.priority).max() }
+
     func signal() {
         guard !waiters.isEmpty else {
             available += 1

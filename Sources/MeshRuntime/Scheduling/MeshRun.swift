@@ -12,15 +12,22 @@ actor MeshRun {
     private var variation = Variation()
     private var tasks: [DomainID: Task<DomainOutcome, Never>] = [:]
     private let semaphore: AsyncSemaphore
-    /// The longest chain of readers below each domain: the critical path gets a free slot first.
+    /// The slowest chain of readers below each domain, by typical build times: the critical path gets a free slot
+    /// first.
     private let priorities: [DomainID: Int]
+    private let readers: [DomainID: [DomainID]]
+    /// Domains whose task in this run has finished (built, up to date, skipped or failed).
+    private var finished: Set<DomainID> = []
+    /// Domains a finished input handed its build slot to: they take it without waiting (`passSlot`).
+    private var handoffs: Set<DomainID> = []
 
     init(mesh: Mesh, request: RunRequest) {
         self.mesh = mesh
         self.request = request
         self.runID = request.runID ?? RunID.make(at: mesh.configuration.now())
         self.semaphore = AsyncSemaphore(mesh.configuration.maxConcurrentDomains)
-        self.priorities = mesh.chainLengths
+        self.priorities = mesh.criticalPaths(durations: (try? mesh.store.typicalBuildDurations()) ?? [:])
+        self.readers = mesh.dependents
     }
 
     var logger: Logger {
@@ -55,7 +62,13 @@ actor MeshRun {
             nodes: registry.ids, edges: registry.domains.mapValues(\.upstreamDomains)
         )
         .filter(candidates.contains)
-        for id in order { tasks[id] = Task { await self.process(id) } }
+        for id in order {
+            tasks[id] = Task {
+                let outcome = await self.process(id)
+                await self.taskFinished(id)
+                return outcome
+            }
+        }
         var outcomes: [DomainID: DomainOutcome] = [:]
         for id in order { outcomes[id] = await tasks[id]!.value }
         // Lagging inputs brought up to date by the sync check ran in this run too.
@@ -100,17 +113,23 @@ actor MeshRun {
     private func ensureFresh(_ id: DomainID, for consumer: DomainID) async -> DomainOutcome {
         if let task = tasks[id] { return await task.value }
         let task = Task { () -> DomainOutcome in
-            let domain = mesh.registry[id]!
-            for input in domain.upstreamDomains {
-                let upstream = await self.ensureFresh(input, for: id)
-                if upstream.status.failed || upstream.status == .skipped {
-                    return await self.skip(domain, because: "upstream \(input) \(upstream.status.rawValue)")
-                }
-            }
-            return await self.buildIfNeeded(domain, syncFor: consumer)
+            let outcome = await self.freshen(id, for: consumer)
+            await self.taskFinished(id)
+            return outcome
         }
         tasks[id] = task
         return await task.value
+    }
+
+    private func freshen(_ id: DomainID, for consumer: DomainID) async -> DomainOutcome {
+        let domain = mesh.registry[id]!
+        for input in domain.upstreamDomains {
+            let upstream = await ensureFresh(input, for: id)
+            if upstream.status.failed || upstream.status == .skipped {
+                return await skip(domain, because: "upstream \(input) \(upstream.status.rawValue)")
+            }
+        }
+        return await buildIfNeeded(domain, syncFor: consumer)
     }
 
     private func buildIfNeeded(_ domain: Domain, syncFor consumer: DomainID?) async -> DomainOutcome {
@@ -127,6 +146,8 @@ actor MeshRun {
                 await emit(.syncViolation, domain: id, payload: ["conflicts": text])
                 logger.warning("sync: \(id): \(text)")
                 if request.resolveSync {
+                    // Bringing an input up to date needs a build slot: one handed to this domain is freed first.
+                    if handoffs.remove(id) != nil { await semaphore.signal() }
                     for lagging in Set(conflicts.flatMap(\.lagging)).sorted() {
                         _ = await ensureFresh(lagging, for: id)
                     }
@@ -157,7 +178,7 @@ actor MeshRun {
                     version: current?.version,
                     message: nil, tests: [], inputVersions: current?.inputVersions ?? [:])
             }
-            await semaphore.wait(priority: priorities[id] ?? 0)
+            if handoffs.remove(id) == nil { await semaphore.wait(priority: priorities[id] ?? 0) }
             let outcome = await DomainBuilder(
                 mesh: mesh, runID: runID, domain: domain, reason: reasons.joined(separator: "; "), inputs: inputs,
                 previous: current, parameters: parameters, variation: variationName,
@@ -167,12 +188,38 @@ actor MeshRun {
                     ?? request.sourceStates.filter { domain.sources.contains($0.key) },
                 fullRefresh: request.fullRefresh, logger: logger
             ).build()
-            await semaphore.signal()
+            finished.insert(id)
+            await passSlot(from: id)
             return outcome
         } catch {
             return await finishWithoutBuild(
                 domain, status: .error, reason: "runtime error", message: "\(error)", inputs: [:])
         }
+    }
+
+    /// Frees the build slot of a domain that finished. A reader of it that is now ready to build (every input
+    /// of it in this run finished) and leads a slower chain than any domain waiting takes the slot at once:
+    /// signalled, the slot would go to a waiting domain before the reader, still reading its inputs' versions,
+    /// asks for one.
+    private func passSlot(from id: DomainID) async {
+        let ready = (readers[id] ?? []).filter { reader in
+            tasks[reader] != nil && !finished.contains(reader) && !handoffs.contains(reader)
+                && mesh.registry[reader]!.upstreamDomains.allSatisfy { finished.contains($0) || tasks[$0] == nil }
+        }
+        let best = ready.max { a, b in
+            (priorities[a] ?? 0, b.rawValue) < (priorities[b] ?? 0, a.rawValue)
+        }
+        if let best, await (priorities[best] ?? 0) > (semaphore.highestWaitingPriority() ?? Int.min) {
+            handoffs.insert(best)
+        } else {
+            await semaphore.signal()
+        }
+    }
+
+    /// A domain's task ended: a slot handed to it and not used (it was up to date, skipped or failed) moves on.
+    private func taskFinished(_ id: DomainID) async {
+        finished.insert(id)
+        if handoffs.remove(id) != nil { await passSlot(from: id) }
     }
 
     private func currentInputs(of domain: Domain) throws -> [DomainID: VersionRecord] {

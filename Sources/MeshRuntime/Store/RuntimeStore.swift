@@ -250,6 +250,25 @@ public final class RuntimeStore: Sendable {
         }
     }
 
+    /// Each domain's typical build time in milliseconds: the median of its last `builds` builds that did work
+    /// (skipped and up-to-date domains record no duration). Domains never built are absent.
+    public func typicalBuildDurations(builds: Int = 5) throws -> [DomainID: Int] {
+        try pool.read { db in
+            var durations: [DomainID: [Int]] = [:]
+            let rows = try Row.fetchCursor(
+                db,
+                sql: """
+                    SELECT domain, duration_ms FROM (
+                        SELECT domain, duration_ms,
+                               ROW_NUMBER() OVER (PARTITION BY domain ORDER BY started_at DESC, rowid DESC) AS n
+                        FROM domain_run WHERE duration_ms > 0)
+                    WHERE n <= ?
+                    """, arguments: [builds])
+            while let row = try rows.next() { durations[DomainID(row[0] as String), default: []].append(row[1]) }
+            return durations.mapValues { $0.sorted()[$0.count / 2] }
+        }
+    }
+
     public func domainRuns(in run: RunID) throws -> [DomainRunRecord] {
         try pool.read { db in
             try DomainRunRecord.fetchAll(
