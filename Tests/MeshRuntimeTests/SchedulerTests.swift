@@ -266,7 +266,8 @@ struct CriticalPathTests {
         defer { dir.remove() }
         let slow = Domain(
             id: "slow", layer: "integrated", owner: ToyMesh.owner, description: "a slow reader of a",
-            inputs: [.domain("a")], outputs: [OutputPort(table: "items", columns: [ColumnContract("value", "INTEGER")])],
+            inputs: [.domain("a")],
+            outputs: [OutputPort(table: "items", columns: [ColumnContract("value", "INTEGER")])],
             recipe: Recipe([
                 .swift("build") { context in
                     try await Task.sleep(for: .milliseconds(300))
@@ -295,4 +296,3 @@ struct CriticalPathTests {
         #expect(order == ["a", "slow", "c", "d"] || order == ["a", "slow", "d", "c"], "\(order)")
     }
 }
-

@@ -7,7 +7,9 @@ struct TableSyncTests {
     static func contents(_ db: Database) throws -> [String] {
         try Row.fetchAll(
             db, sql: "SELECT id, part, typeof(value), value, note FROM t ORDER BY id, part"
-        ).map { "\($0[0] as Int64)|\($0[1] as String)|\($0[2] as String)|\($0[3] as DatabaseValue)|\($0[4] as DatabaseValue)" }
+        ).map {
+            "\($0[0] as Int64)|\($0[1] as String)|\($0[2] as String)|\($0[3] as DatabaseValue)|\($0[4] as DatabaseValue)"
+        }
     }
 
     @Test func aTableEndsWithTheRowsPutWritingOnlyThoseThatDiffer() throws {
