@@ -44,6 +44,10 @@ struct IncrementalFact: Step {
         var table: String
         var key: String
         var partition: String
+        /// The input table (`schema.table`, with a `source_id` column) the mapping reads, and the filter of its
+        /// rows the mapping uses: when the input logs its changes, an incremental build compares only the ids
+        /// of its changed rows instead of reading the whole mapping.
+        var logged: (table: String, filter: String)? = nil
     }
 
     var table: String
@@ -60,7 +64,10 @@ struct IncrementalFact: Step {
     var definition: String {
         (["incremental fact \(table) v1", create, insert]
             + sources.map { "source \($0.table) \($0.partition) \($0.filter)" }
-            + mappings.map { "mapping \($0.name) \($0.sql) \($0.table) \($0.key) \($0.partition)" })
+            + mappings.map {
+                "mapping \($0.name) \($0.sql) \($0.table) \($0.key) \($0.partition)"
+                    + ($0.logged.map { " logged \($0.table) \($0.filter)" } ?? "")
+            })
             .joined(separator: "\n")
     }
 
@@ -68,10 +75,12 @@ struct IncrementalFact: Step {
         let fact = self
         let full = context.fullRefresh
         // Sources whose raw domain logged the rows it changed since the version the previous build read.
+        // Likewise the inputs of mappings that log their changes (physician-master's cross-walk).
         let changes = Dictionary(
-            uniqueKeysWithValues: sources.compactMap { source in
-                context.changes(of: source.table).map { (source.table, $0) }
-            })
+            (sources.map(\.table) + mappings.compactMap(\.logged?.table)).compactMap { table in
+                context.changes(of: table).map { (table, $0) }
+            }
+        ) { first, _ in first }
         return try await context.database.write { db in try fact.build(db, forceFull: full, changes: changes) }
     }
 
@@ -113,9 +122,25 @@ struct IncrementalFact: Step {
                     FROM \(source.table) WHERE \(source.filter) GROUP BY p
                     """, arguments: [source.table])
         }
+        // A logged mapping on an incremental build reads only the ids its input's changed rows name.
+        let narrowed = Set(
+            incremental ? mappings.filter { $0.logged.map { changes[$0.table] != nil } ?? false }.map(\.name) : [])
         for mapping in mappings {
-            try db.execute(
-                sql: "INSERT INTO temp.mapping_now SELECT ?, m.* FROM (\(mapping.sql)) m", arguments: [mapping.name])
+            if narrowed.contains(mapping.name), let logged = mapping.logged {
+                try db.execute(
+                    sql: """
+                        DROP TABLE IF EXISTS temp.mapping_candidates;
+                        CREATE TEMP TABLE mapping_candidates (source_id PRIMARY KEY);
+                        INSERT OR IGNORE INTO temp.mapping_candidates
+                        SELECT source_id FROM \(changes[logged.table]!) WHERE \(logged.filter);
+                        INSERT INTO temp.mapping_now SELECT ?, m.* FROM (\(mapping.sql)) m
+                        WHERE m.source_id IN (SELECT source_id FROM temp.mapping_candidates);
+                        """, arguments: [mapping.name])
+            } else {
+                try db.execute(
+                    sql: "INSERT INTO temp.mapping_now SELECT ?, m.* FROM (\(mapping.sql)) m", arguments: [mapping.name]
+                )
+            }
         }
         let before = db.totalChangesCount
         if incremental {
@@ -147,11 +172,15 @@ struct IncrementalFact: Step {
                         CREATE TEMP TABLE changed_ids (source_id PRIMARY KEY);
                         """)
                 // Key lookups on both sides (each is keyed on the source id), not two sorted EXCEPTs.
+                // A narrowed mapping compares only its candidates: every other id is unchanged.
+                let scope =
+                    narrowed.contains(mapping.name)
+                    ? " AND s.source_id IN (SELECT source_id FROM temp.mapping_candidates)" : ""
                 try db.execute(
                     sql: """
                         INSERT OR IGNORE INTO temp.changed_ids
                         SELECT s.source_id FROM fact_mapping_state s
-                        WHERE s.fact = ?1 AND s.mapping = ?2 AND NOT EXISTS (
+                        WHERE s.fact = ?1 AND s.mapping = ?2\(scope) AND NOT EXISTS (
                             SELECT 1 FROM temp.mapping_now n
                             WHERE n.mapping = ?2 AND n.source_id IS s.source_id AND n.target IS s.target)
                         UNION ALL
@@ -231,6 +260,9 @@ struct IncrementalFact: Step {
                 ? "\(table): \(touched) partition(s) rebuilt on the previous version"
                     + (logged.isEmpty
                         ? "" : " (changes of \(loggedTables.sorted().joined(separator: ", ")) read from their log)")
+                    + (narrowed.isEmpty
+                        ? ""
+                        : "; mapping \(narrowed.sorted().joined(separator: ", ")) compared for the ids its input's log names")
                 : "\(table): full build")
     }
 

@@ -58,7 +58,8 @@ enum NPPMart {
             .init(
                 name: "npi",
                 sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'nppes'",
-                table: "raw_email_events.email_events", key: "npi", partition: "campaign_id")
+                table: "raw_email_events.email_events", key: "npi", partition: "campaign_id",
+                logged: ("physician_master.physician_xref", "source = 'nppes'"))
         ],
         insert: """
             INSERT INTO fact_hcp_engagement
@@ -87,7 +88,8 @@ enum NPPMart {
             .init(
                 name: "npi",
                 sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'nppes'",
-                table: "raw_email_events.email_events", key: "npi", partition: "date(substr(ts, 1, 10), 'weekday 5')")
+                table: "raw_email_events.email_events", key: "npi", partition: "date(substr(ts, 1, 10), 'weekday 5')",
+                logged: ("physician_master.physician_xref", "source = 'nppes'"))
         ],
         insert: """
             INSERT INTO fact_hcp_email_weekly

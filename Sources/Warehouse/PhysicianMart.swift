@@ -19,7 +19,8 @@ enum PhysicianMart {
             .init(
                 name: "prescriber",
                 sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'xponent'",
-                table: "raw_xponent.xponent", key: "prescriber_id", partition: "week_ending"),
+                table: "raw_xponent.xponent", key: "prescriber_id", partition: "week_ending",
+                logged: ("physician_master.physician_xref", "source = 'xponent'")),
             .init(
                 name: "product", sql: "SELECT ndc11, product_key FROM dim_product WHERE product_key <> 0",
                 table: "raw_xponent.xponent", key: "ndc11", partition: "week_ending"),
@@ -53,7 +54,8 @@ enum PhysicianMart {
             .init(
                 name: "prescriber",
                 sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'claims'",
-                table: "raw_claims.claims", key: "prescriber_npi", partition: "date(fill_date, 'weekday 5')"),
+                table: "raw_claims.claims", key: "prescriber_npi", partition: "date(fill_date, 'weekday 5')",
+                logged: ("physician_master.physician_xref", "source = 'claims'")),
             .init(
                 name: "plan",
                 sql: """
@@ -100,7 +102,8 @@ enum PhysicianMart {
             .init(
                 name: "account",
                 sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'crm'",
-                table: "raw_crm_calls.crm_calls", key: "account_id", partition: "call_date"),
+                table: "raw_crm_calls.crm_calls", key: "account_id", partition: "call_date",
+                logged: ("physician_master.physician_xref", "source = 'crm'")),
             .init(
                 name: "brand",
                 sql: "SELECT brand, MIN(product_key) FROM dim_product WHERE product_key <> 0 GROUP BY brand",
