@@ -289,6 +289,10 @@ struct DerivedTable: Step {
     var prepare: [String] = []
     /// Queries returning a row when the whole table must be rebuilt (run only on incremental builds).
     var fullWhen: [String] = []
+    /// The input tables `prepare` and `fullWhen` read, each with the filter of the rows they use. When every one
+    /// is unchanged since the previous build read it (the same digest, or a change log without such a row) and
+    /// the definition is the same, those queries are skipped: their answer was no on the previous build.
+    var fullWhenReads: [(table: String, filter: String)] = []
     /// Queries returning more partitions to rebuild (for example the weeks of a physician who moved territory).
     var alsoTouched: [String] = []
     /// Optional query of the partitions that can have rows at all; touched partitions outside it are skipped.
@@ -300,17 +304,33 @@ struct DerivedTable: Step {
     var kind: String { "swift" }
     var definition: String {
         (["derived table \(table) v1", create, insert, partitionOf, partitionOfFact, possible ?? ""] + facts + prepare
-            + fullWhen + alsoTouched)
+            + fullWhen + alsoTouched + fullWhenReads.map { "\($0.table) \($0.filter)" })
             .joined(separator: "\n")
     }
 
     func run(in context: StepContext) async throws -> StepReport {
         let step = self
         let forceFull = context.fullRefresh
-        return try await context.database.write { db in try step.build(db, forceFull: forceFull) }
+        // Each input fullWhen reads: known unchanged, or the relation of its logged changes (nil: unknown).
+        let reads: [(filter: String, unchanged: Bool, changes: String?)]? =
+            context.definitionUnchanged && !fullWhenReads.isEmpty
+            ? fullWhenReads.map { ($0.filter, context.inputTableUnchanged($0.table), context.changes(of: $0.table)) }
+            : nil
+        return try await context.database.write { db in
+            var unchanged = false
+            if let reads {
+                unchanged = try reads.allSatisfy { read in
+                    if read.unchanged { return true }
+                    guard let changes = read.changes else { return false }
+                    return try Bool.fetchOne(
+                        db, sql: "SELECT NOT EXISTS (SELECT 1 FROM \(changes) WHERE \(read.filter))") ?? false
+                }
+            }
+            return try step.build(db, forceFull: forceFull, readsUnchanged: unchanged)
+        }
     }
 
-    private func build(_ db: Database, forceFull: Bool) throws -> StepReport {
+    private func build(_ db: Database, forceFull: Bool, readsUnchanged: Bool) throws -> StepReport {
         var incremental = try !forceFull && db.tableExists(table, in: "main")
         if incremental {
             let modes = try Row.fetchAll(
@@ -320,7 +340,7 @@ struct DerivedTable: Step {
             )
             incremental = modes.count == facts.count && modes.allSatisfy { ($0["incremental"] as Int) == 1 }
         }
-        if incremental {
+        if incremental && !readsUnchanged {
             for statement in prepare { try db.execute(sql: statement) }
             for query in fullWhen where try Row.fetchOne(db, sql: query) != nil {
                 incremental = false
@@ -352,7 +372,10 @@ struct DerivedTable: Step {
             try Self.record(table, incremental: true, touched: "SELECT p FROM temp.derived_touched", in: db)
             return StepReport(
                 rowsOut: db.totalChangesCount - before,
-                message: "\(table): \(touched) partition(s) rebuilt on the previous version")
+                message: "\(table): \(touched) partition(s) rebuilt on the previous version"
+                    + (readsUnchanged
+                        ? "; \(fullWhenReads.map(\.table).joined(separator: " and ")) unchanged for it since then" : "")
+            )
         }
         try db.execute(sql: "DROP TABLE IF EXISTS main.\(table)")
         try db.execute(sql: create)

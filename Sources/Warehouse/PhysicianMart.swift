@@ -221,6 +221,8 @@ enum PhysicianMart {
             LIMIT 1
             """,
         ],
+        // Part D's side reads only these: unchanged, it is the side the previous build compared.
+        fullWhenReads: [("raw_partd.partd", "1"), ("physician_master.physician_xref", "source = 'nppes'")],
         possible: "SELECT DISTINCT data_year FROM raw_partd.partd",
         insert: """
             INSERT INTO reconciliation_partd

@@ -92,6 +92,11 @@ struct MartTests {
             "\(rx)")
         // And the prescriber mapping's from physician-master's cross-walk log, not from the whole cross-walk.
         #expect(rx.hasSuffix("; mapping prescriber compared for the ids its input's log names"), "\(rx)")
+        // Part D's side is not recomputed: neither raw Part D nor the master's NPPES cross-walk rows changed.
+        let partD = try #require(steps.first { $0.step == "reconcile_partd" }?.message)
+        #expect(
+            partD.hasSuffix("raw_partd.partd and physician_master.physician_xref unchanged for it since then"),
+            "\(partD)")
         // The tests the previous version passed checked only what changed (the equality below proves the result).
         let tests = try mesh.store.testResults(of: "physician-mart", run: run.runID)
         for name in [
