@@ -202,6 +202,9 @@ actor MeshRun {
     /// signalled, the slot would go to a waiting domain before the reader, still reading its inputs' versions,
     /// asks for one.
     private func passSlot(from id: DomainID) async {
+        // Asked first: no suspension may come between choosing the reader and recording the handoff, or a
+        // second choice of the same reader would lose a slot.
+        let waiting = await semaphore.highestWaitingPriority() ?? Int.min
         let ready = (readers[id] ?? []).filter { reader in
             tasks[reader] != nil && !finished.contains(reader) && !handoffs.contains(reader)
                 && mesh.registry[reader]!.upstreamDomains.allSatisfy { finished.contains($0) || tasks[$0] == nil }
@@ -209,7 +212,7 @@ actor MeshRun {
         let best = ready.max { a, b in
             (priorities[a] ?? 0, b.rawValue) < (priorities[b] ?? 0, a.rawValue)
         }
-        if let best, await (priorities[best] ?? 0) > (semaphore.highestWaitingPriority() ?? Int.min) {
+        if let best, (priorities[best] ?? 0) > waiting {
             handoffs.insert(best)
         } else {
             await semaphore.signal()
