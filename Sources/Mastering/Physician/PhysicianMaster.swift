@@ -337,10 +337,12 @@ enum PhysicianMaster {
                 nextID += 1
             }
         }
-        try db.execute(sql: "CREATE TABLE IF NOT EXISTS main.id_state (next_id INTEGER NOT NULL)")
-        var state = try TableSync("id_state", keyColumns: 1, in: db)
-        try state.put([nextID])
-        try state.finish()
+        try db.execute(
+            sql: """
+                CREATE TABLE IF NOT EXISTS main.id_state (next_id INTEGER NOT NULL);
+                DELETE FROM main.id_state;
+                INSERT INTO main.id_state VALUES (?);
+                """, arguments: [nextID])
         let insert = try db.makeStatement(sql: "INSERT INTO main.physician_history VALUES (?, ?, ?, ?, ?)")
         for (id, event, other, detail) in events.sorted(by: { ($0.0, $0.1) < ($1.0, $1.1) }) {
             try insert.execute(arguments: [(context.previousVersion ?? 0) + 1, id, event, other, detail])
@@ -381,26 +383,31 @@ enum PhysicianMaster {
         var sources = try TableSync("physician_field_source", keyColumns: 2, in: db)
         for (cluster, memberIndexes) in clusters.enumerated() {
             let id = ids[cluster]!
-            /// The member that wins a field: source priority, then the most recent delivery, then non-empty.
-            /// One pass over the member indexes (the records are not copied).
-            func winner(_ field: String, _ priority: [PhysicianSource], _ value: (PersonRecord) -> String?) throws
-                -> String?
-            {
+            /// The member that ranks first: source priority, then the most recent delivery, then (with `byID`)
+            /// the smallest source id; without it the first in member order. One pass, no copies of records.
+            func best(_ priority: [PhysicianSource], byID: Bool, _ usable: (PersonRecord) -> Bool) -> Int? {
                 var best: (index: Int, rank: Int)?
                 for i in memberIndexes {
                     let r = records[i]
-                    guard let rank = priority.firstIndex(of: r.source), !(value(r) ?? "").isEmpty else { continue }
+                    guard let rank = priority.firstIndex(of: r.source), usable(r) else { continue }
                     if let current = best {
                         let b = records[current.index]
                         let better =
                             rank != current.rank
-                            ? rank < current.rank : r.batch != b.batch ? r.batch > b.batch : r.sourceID < b.sourceID
+                            ? rank < current.rank
+                            : r.batch != b.batch ? r.batch > b.batch : byID && r.sourceID < b.sourceID
                         if !better { continue }
                     }
                     best = (i, rank)
                 }
-                guard let best else { return nil }
-                let r = records[best.index]
+                return best?.index
+            }
+            /// The member that wins a field: source priority, then the most recent delivery, then non-empty.
+            func winner(_ field: String, _ priority: [PhysicianSource], _ value: (PersonRecord) -> String?) throws
+                -> String?
+            {
+                guard let index = best(priority, byID: true, { !(value($0) ?? "").isEmpty }) else { return nil }
+                let r = records[index]
                 try sources.put([id, field, r.source.rawValue, r.sourceID])
                 return value(r)
             }
@@ -413,17 +420,7 @@ enum PhysicianMaster {
             let middle = try winner("middle_name", legal) { $0.display["middle_name"] }
             let credential = try winner("credential", [.nppes]) { $0.display["credential"] }
             let specialty = try winner("specialty", profile) { $0.specialty }
-            var addressIndex: (index: Int, rank: Int)?
-            for i in memberIndexes {
-                guard let rank = legal.firstIndex(of: records[i].source), !records[i].address.isEmpty else { continue }
-                if let current = addressIndex,
-                    rank != current.rank ? rank >= current.rank : records[i].batch <= records[current.index].batch
-                {
-                    continue
-                }
-                addressIndex = (i, rank)
-            }
-            let addressOwner = addressIndex.map { records[$0.index] }
+            let addressOwner = best(legal, byID: false) { !$0.address.isEmpty }.map { records[$0] }
             if let owner = addressOwner {
                 try sources.put([id, "address", owner.source.rawValue, owner.sourceID])
             }

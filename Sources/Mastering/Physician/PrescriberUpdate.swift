@@ -58,13 +58,11 @@ enum PrescriberUpdate {
         return try sync.finish()
     }
 
-    /// True when the build may take the weekly path: it starts from the previous version of the same code and
-    /// parameters, the identity feeds are unchanged, Rx and claims logged their changes, and no steward
-    /// override names a prescriber id (a forced match of one could join two physicians).
+    /// True when the weekly path applies, once `updateCounts` brought the counts up to date on the copy of the
+    /// previous version of the same definition: the identity feeds are unchanged, and no steward override names
+    /// a prescriber id (a forced match of one could join two physicians).
     static func applies(_ context: StepContext, overrides: StewardOverrides) -> Bool {
-        context.startedFromPrevious && context.definitionUnchanged && !context.fullRefresh
-            && identityTables.allSatisfy(context.inputTableUnchanged)
-            && context.changes(of: "raw_xponent.xponent") != nil && context.changes(of: "raw_claims.claims") != nil
+        identityTables.allSatisfy(context.inputTableUnchanged)
             && overrides.matches.allSatisfy { $0.0.source.isIdentity && $0.1.source.isIdentity }
     }
 
@@ -131,7 +129,6 @@ enum PrescriberUpdate {
     /// `updateCounts`. Returns nil when the kept state is inconsistent (a physician it names is missing): the
     /// caller then matches every record, which brings every table to its content.
     static func rematch(_ context: StepContext, db: Database) throws -> StepReport? {
-
         // The records whose identifiers changed, appeared or vanished.
         var changes: [Change] = []
         try Row.fetchCursor(

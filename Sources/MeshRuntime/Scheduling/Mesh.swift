@@ -158,18 +158,8 @@ public final class Mesh: Sendable {
     }
 
     /// For each domain, the number of domains on the longest chain that starts at it and follows its readers
-    /// (1 for a domain nobody reads): the scheduler gives a free build slot to the longest chain first.
-    public var chainLengths: [DomainID: Int] {
-        let dependents = self.dependents
-        var lengths: [DomainID: Int] = [:]
-        // Readers before what they read: walk the topological order backwards.
-        let order = GraphAlgorithms.topologicalOrder(
-            nodes: registry.ids, edges: registry.domains.mapValues(\.upstreamDomains))
-        for id in order.reversed() {
-            lengths[id] = 1 + ((dependents[id] ?? []).compactMap { lengths[$0] }.max() ?? 0)
-        }
-        return lengths
-    }
+    /// (1 for a domain nobody reads): the critical paths of a mesh without build history.
+    public var chainLengths: [DomainID: Int] { criticalPaths(durations: [:]) }
 
     /// For each domain, the expected time of the longest chain that starts at it and follows its readers, each
     /// domain weighted by its typical build time in milliseconds (at least 1, so a mesh without history orders
@@ -178,6 +168,7 @@ public final class Mesh: Sendable {
     public func criticalPaths(durations: [DomainID: Int]) -> [DomainID: Int] {
         let dependents = self.dependents
         var lengths: [DomainID: Int] = [:]
+        // Readers before what they read: walk the topological order backwards.
         let order = GraphAlgorithms.topologicalOrder(
             nodes: registry.ids, edges: registry.domains.mapValues(\.upstreamDomains))
         for id in order.reversed() {
