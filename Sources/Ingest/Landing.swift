@@ -80,6 +80,8 @@ public enum Landing {
                         bytes INTEGER NOT NULL, landed_at DATETIME NOT NULL, PRIMARY KEY (feed, delivery));
                     CREATE TABLE IF NOT EXISTS file_hash (
                         path TEXT PRIMARY KEY, size INTEGER NOT NULL, mtime REAL NOT NULL, sha256 TEXT NOT NULL);
+                    CREATE TABLE IF NOT EXISTS folder_listing (
+                        path TEXT PRIMARY KEY, mtime REAL NOT NULL, files TEXT NOT NULL);
                     """)
         }
         return queue
@@ -112,19 +114,42 @@ public enum Landing {
             ) { a, _ in a }
         }
         let cached = Set(cache.keys)
-        defer {
+        // Each batch folder's file names by the folder's modification time (which adding, removing or renaming
+        // a file changes): a re-run stats the folders delivered so far instead of listing every one of them.
+        var listings = try ledger.read { db in
+            try Dictionary(
+                Row.fetchAll(db, sql: "SELECT path, mtime, files FROM folder_listing").map {
+                    (
+                        $0[0] as String,
+                        (mtime: $0[1] as Double, files: ($0[2] as String).split(separator: "/").map(String.init))
+                    )
+                }
+            ) { a, _ in a }
+        }
+        var listed: Set<String> = []
+        // What this landing learnt goes to the ledger in one transaction, also when a batch fails to land: one
+        // commit per batch cost more than the landing itself (the ledger syncs every commit). A batch moved into
+        // place but not recorded (a crash before the commit) is landed again by the next run.
+        var landed: [LandedBatch] = []
+        func record() throws {
             let added = cache.filter { !cached.contains($0.key) }
-            if !added.isEmpty {
-                try? ledger.write { db in
-                    for (key, sha) in added {
-                        let parts = key.split(separator: "|", omittingEmptySubsequences: false)
-                        try db.execute(
-                            sql: "INSERT OR REPLACE INTO file_hash VALUES (?, ?, ?, ?)",
-                            arguments: [
-                                parts.dropLast(2).joined(separator: "|"), Int64(parts[parts.count - 2]),
-                                Double(parts[parts.count - 1]), sha,
-                            ])
-                    }
+            guard !landed.isEmpty || !added.isEmpty || !listed.isEmpty else { return }
+            try ledger.write { db in
+                for batch in landed { try batch.insert(db) }
+                for (key, sha) in added.sorted(by: { $0.key < $1.key }) {
+                    let parts = key.split(separator: "|", omittingEmptySubsequences: false)
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO file_hash VALUES (?, ?, ?, ?)",
+                        arguments: [
+                            parts.dropLast(2).joined(separator: "|"), Int64(parts[parts.count - 2]),
+                            Double(parts[parts.count - 1]), sha,
+                        ])
+                }
+                for path in listed.sorted() {
+                    guard let listing = listings[path] else { continue }
+                    try db.execute(
+                        sql: "INSERT OR REPLACE INTO folder_listing VALUES (?, ?, ?)",
+                        arguments: [path, listing.mtime, listing.files.joined(separator: "/")])
                 }
             }
         }
@@ -143,68 +168,93 @@ public enum Landing {
                         ? "expected FEED/YYYY-MM-DD/ batch folders, FEED one of \(Self.feeds.joined(separator: ", "))"
                         : "its folder \(inner[0]) does: use \(directory.appendingPathComponent(inner[0]).path)"))
         }
-        for feed in entries {
-            guard Self.feeds.contains(feed) else {
-                report.problems.append(
-                    "\(directory.path)/\(feed): not a known feed, ignored (the feeds are: \(Self.feeds.joined(separator: ", ")))"
-                )
-                continue
-            }
-            let feedDirectory = directory.appendingPathComponent(feed)
-            for delivery in try fm.contentsOfDirectory(atPath: feedDirectory.path).sorted()
-            where !delivery.hasPrefix(".") {
-                let source = feedDirectory.appendingPathComponent(delivery)
-                guard let date = LandingDate.parse(delivery) else {
+        do {
+            for feed in entries {
+                guard Self.feeds.contains(feed) else {
                     report.problems.append(
-                        "\(source.path): a batch folder must be named by its delivery date, YYYY-MM-DD; not landed")
+                        "\(directory.path)/\(feed): not a known feed, ignored (the feeds are: \(Self.feeds.joined(separator: ", ")))"
+                    )
                     continue
                 }
-                if let asOf, asOf < date { continue }
-                let files = try fm.contentsOfDirectory(atPath: source.path).filter { !$0.hasPrefix(".") }.sorted()
-                guard !files.isEmpty else {
-                    report.problems.append("\(source.path): the batch folder is empty; not landed")
-                    continue
-                }
-                let fingerprint = try batchFingerprint(source, files: files, cache: &cache)
-                if let landed = known["\(feed)/\(delivery)"] {
-                    if landed == fingerprint {
-                        report.alreadyLanded += 1
-                    } else {
+                // Plain path strings, not URLs: this walks every batch folder delivered so far on every run, and
+                // building and parsing a URL per folder and file cost more than the stat(2) calls.
+                let feedDirectory = directory.path + "/" + feed
+                for delivery in try fm.contentsOfDirectory(atPath: feedDirectory).sorted()
+                where !delivery.hasPrefix(".") {
+                    let sourcePath = feedDirectory + "/" + delivery
+                    guard let date = LandingDate.parse(delivery) else {
                         report.problems.append(
-                            "\(source.path) changed since it was landed (fingerprint \(landed.prefix(12)) → \(fingerprint.prefix(12))); "
-                                + "landed batches are immutable: deliver the correction as a new dated folder")
+                            "\(sourcePath): a batch folder must be named by its delivery date, YYYY-MM-DD; not landed")
+                        continue
                     }
-                    continue
+                    if let asOf, asOf < date { continue }
+                    let files: [String]
+                    var folder = stat()
+                    let mtime =
+                        stat(sourcePath, &folder) == 0
+                        ? Double(folder.st_mtim.tv_sec) + Double(folder.st_mtim.tv_nsec) / 1e9 : nil
+                    if let mtime, let listing = listings[sourcePath], listing.mtime == mtime {
+                        files = listing.files
+                    } else {
+                        files = try fm.contentsOfDirectory(atPath: sourcePath).filter { !$0.hasPrefix(".") }.sorted()
+                        // Only a settled folder's listing is kept: on a file system with coarse times, a file added
+                        // in the same tick as the listing would not change the folder's time.
+                        if let mtime, mtime < Date().timeIntervalSince1970 - 2 {
+                            listings[sourcePath] = (mtime, files)
+                            listed.insert(sourcePath)
+                        }
+                    }
+                    guard !files.isEmpty else {
+                        report.problems.append("\(sourcePath): the batch folder is empty; not landed")
+                        continue
+                    }
+                    let fingerprint = try batchFingerprint(sourcePath, files: files, cache: &cache)
+                    if let earlier = known["\(feed)/\(delivery)"] {
+                        if earlier == fingerprint {
+                            report.alreadyLanded += 1
+                        } else {
+                            report.problems.append(
+                                "\(sourcePath) changed since it was landed (fingerprint \(earlier.prefix(12)) → \(fingerprint.prefix(12))); "
+                                    + "landed batches are immutable: deliver the correction as a new dated folder")
+                        }
+                        continue
+                    }
+                    let batch = try landBatch(
+                        feed: feed, delivery: delivery, from: URL(fileURLWithPath: sourcePath, isDirectory: true),
+                        files: files, fingerprint: fingerprint, home: home)
+                    landed.append(batch)
                 }
-                report.landed.append(
-                    try landBatch(
-                        feed: feed, delivery: delivery, from: source, files: files, fingerprint: fingerprint,
-                        home: home, ledger: ledger))
             }
+        } catch {
+            try? record()
+            throw error
         }
+        try record()
+        report.landed = landed
         return report
     }
 
     private static func batchFingerprint(_ folder: URL, files: [String]) throws -> String {
         var cache: [String: String] = [:]
-        return try batchFingerprint(folder, files: files, cache: &cache)
+        return try batchFingerprint(folder.path, files: files, cache: &cache)
     }
 
-    private static func batchFingerprint(_ folder: URL, files: [String], cache: inout [String: String]) throws -> String
+    private static func batchFingerprint(_ folder: String, files: [String], cache: inout [String: String]) throws
+        -> String
     {
         var lines = ""
         for file in files {
-            let url = folder.appendingPathComponent(file)
+            let path = folder + "/" + file
             // stat(2) directly: Foundation's attributesOfItem also resolves the owner's name, reading
             // /etc/passwd and /etc/group for every file of every batch on every run.
             var status = stat()
-            guard stat(url.path, &status) == 0 else {
-                throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: url.path])
+            guard stat(path, &status) == 0 else {
+                throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
             }
             let size = Int64(status.st_size)
             let mtime = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9
-            let key = "\(url.path)|\(size)|\(mtime)"
-            let sha = try cache[key] ?? Fingerprint.sha256Hex(fileAt: url)
+            let key = "\(path)|\(size)|\(mtime)"
+            let sha = try cache[key] ?? Fingerprint.sha256Hex(fileAt: URL(fileURLWithPath: path))
             cache[key] = sha
             lines += "\(file) \(sha)\n"
         }
@@ -212,8 +262,7 @@ public enum Landing {
     }
 
     private static func landBatch(
-        feed: String, delivery: String, from source: URL, files: [String], fingerprint: String, home: URL,
-        ledger: DatabaseQueue
+        feed: String, delivery: String, from source: URL, files: [String], fingerprint: String, home: URL
     ) throws -> LandedBatch {
         let fm = FileManager.default
         let target = home.appendingPathComponent("landing/\(feed)/\(delivery)")
@@ -225,7 +274,7 @@ public enum Landing {
             try fm.copyItem(at: source.appendingPathComponent(file), to: staging.appendingPathComponent(file))
             bytes += (try fm.attributesOfItem(atPath: staging.appendingPathComponent(file).path)[.size] as? Int) ?? 0
         }
-        // Check what was copied, then move it into place and record it: a crash in between leaves only staging.
+        // Check what was copied, then move it into place (`land` records it): a crash in between leaves only staging.
         guard try batchFingerprint(staging, files: files) == fingerprint else {
             try? fm.removeItem(at: staging)
             throw IngestError(
@@ -234,10 +283,8 @@ public enum Landing {
         }
         try? fm.removeItem(at: target)
         try fm.moveItem(at: staging, to: target)
-        let batch = LandedBatch(
+        return LandedBatch(
             feed: feed, delivery: delivery, fingerprint: fingerprint, files: files, bytes: bytes, landedAt: Date())
-        try ledger.write { db in try batch.insert(db) }
-        return batch
     }
 
     /// The landed batches of a feed, in delivery order.

@@ -78,6 +78,38 @@ struct LandingTests {
         #expect(kept == "a,1\n")
     }
 
+    /// A re-run reads a settled batch folder's file names from the ledger while the folder's time is unchanged;
+    /// a file added to the folder or removed from it changes that time, and the folder is listed again.
+    @Test func aFileAddedToOrRemovedFromALandedFolderIsSeen() throws {
+        let dir = try TemporaryDirectory("landing")
+        defer { dir.remove() }
+        let feeds = dir.url.appendingPathComponent("feeds")
+        let home = dir.url.appendingPathComponent("home")
+        try Batches.write(feeds, feed: "xponent", date: "2025-01-03", "a,1\n")
+        let folder = feeds.appendingPathComponent("xponent/2025-01-03")
+        let settled = Date(timeIntervalSinceNow: -3600)
+        try FileManager.default.setAttributes([.modificationDate: settled], ofItemAtPath: folder.path)
+        #expect(try Landing.land(feeds: feeds, home: home).landed.count == 1)
+        let listings = try Landing.ledger(home: home).read { db in
+            try String.fetchAll(db, sql: "SELECT files FROM folder_listing WHERE path = ?", arguments: [folder.path])
+        }
+        #expect(listings == ["data.csv"])
+        let again = try Landing.land(feeds: feeds, home: home)
+        #expect(again.alreadyLanded == 1 && again.problems.isEmpty)
+
+        try "b,2\n".write(to: folder.appendingPathComponent("more.csv"), atomically: true, encoding: .utf8)
+        let added = try Landing.land(feeds: feeds, home: home)
+        #expect(added.problems.contains { $0.contains("2025-01-03 changed since it was landed") }, "\(added.problems)")
+
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("more.csv"))
+        try FileManager.default.setAttributes([.modificationDate: settled], ofItemAtPath: folder.path)
+        #expect(try Landing.land(feeds: feeds, home: home).problems.isEmpty)
+        try FileManager.default.removeItem(at: folder.appendingPathComponent("data.csv"))
+        try "a,1\n".write(to: folder.appendingPathComponent("renamed.csv"), atomically: true, encoding: .utf8)
+        let renamed = try Landing.land(feeds: feeds, home: home)
+        #expect(renamed.problems.contains { $0.contains("2025-01-03 changed since it was landed") })
+    }
+
     @Test func aFolderAboveTheFeedsIsAnErrorThatNamesTheFeedsFolder() throws {
         let dir = try TemporaryDirectory("landing")
         defer { dir.remove() }

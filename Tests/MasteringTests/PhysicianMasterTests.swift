@@ -336,5 +336,17 @@ struct PhysicianMasterTests {
         #expect(NameNormalizer.soundex("TYMCZAK") == "T522")
         #expect(NameNormalizer.jaroWinkler("MARTHA", "MARHTA") > 0.96)
         #expect(NameNormalizer.zip5("07102-1234") == "07102")
+        #expect(NameNormalizer.zip5("0710") == "")
+        #expect(NameNormalizer.zip5(" 0 7 1 0 2 ") == "07102")
+        // The ASCII byte path of `words` agrees with the Unicode one, on every kind of character ASCII has.
+        let ascii = String(decoding: (0..<128).map { UInt8($0) }, as: UTF8.self)
+        for text in [
+            "Smith MD", "O'Brien, M.D.", "mary-jane  van der berg", "123 Main St., Apt #4", "  ", ".",
+            "DR. J.R.R. TOLKIEN",
+            ascii, String(ascii.reversed()),
+        ] {
+            #expect(NameNormalizer.asciiWords(text) == NameNormalizer.unicodeWords(text), "\(text)")
+        }
+        #expect(NameNormalizer.words("José Núñez") == ["JOSÉ", "NÚÑEZ"])
     }
 }

@@ -40,6 +40,39 @@ struct SchedulerTests {
         #expect(runs.filter { $0.status == .success }.map(\.domain).sorted() == ["a", "b", "c"])
     }
 
+    //   s ─▶ a (slow export) ─▶ b
+    //        └──▶ c (failing export)
+    @Test func afterPublicationHooksRunBesideTheRunWhichWaitsForThem() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let marker = dir.url.appendingPathComponent("exported.txt")
+        var a = ToyMesh.source("a", source: "s")
+        a.afterPublish = { published in
+            try await Task.sleep(for: .milliseconds(400))
+            try "v\(published.record.version) \(Date().timeIntervalSince1970)".write(
+                to: marker, atomically: true, encoding: .utf8)
+        }
+        var c = ToyMesh.derived("c", from: ["a"], sql: "CREATE TABLE items AS SELECT value FROM a.items")
+        c.afterPublish = { _ in throw MeshError(.storage, "the export folder is read-only") }
+        let mesh = try ToyMesh.mesh(
+            [a, ToyMesh.derived("b", from: ["a"], sql: "CREATE TABLE items AS SELECT value FROM a.items"), c],
+            home: dir.url)
+        let state = try ToyMesh.writeSource("s", values: [1, 2], home: dir.url)
+        let summary = try await mesh.run(RunRequest(sourceStates: ["s": state]))
+        #expect(summary.status == .success)
+        // The run returned once the export was written, ...
+        let written = try String(contentsOf: marker, encoding: .utf8).split(separator: " ")
+        #expect(written.first == "v1")
+        let exportedAt = try #require(Double(written.last ?? ""))
+        // ... but b, a reader of a, did not wait for it: b's build started before the export ended.
+        let b = try #require(try mesh.store.domainRuns(in: summary.runID).first { $0.domain == "b" })
+        #expect(b.startedAt.timeIntervalSince1970 < exportedAt)
+        // A failing export is a warning in c's log; c's version stays published.
+        #expect(try mesh.store.currentVersion(of: "c")?.version == 1)
+        let logs = try mesh.store.logs(of: summary.runID, domain: "c").map(\.message)
+        #expect(logs.contains { $0.contains("warning: after publication") && $0.contains("read-only") }, "\(logs)")
+    }
+
     //        ┌─▶ left ──┐
     //   s ─▶ a          ├─▶ join
     //        └─▶ right ─┘

@@ -47,6 +47,11 @@ enum NameNormalizer {
     /// `O'Brien` → `OBRIEN`).
     static func words(_ text: String?) -> [String] {
         guard let text, !text.isEmpty else { return [] }
+        return text.utf8.allSatisfy({ $0 < 128 }) ? asciiWords(text) : unicodeWords(text)
+    }
+
+    /// `words` of any text, by Unicode scalar properties.
+    static func unicodeWords(_ text: String) -> [String] {
         var result: [String] = []
         var current = String.UnicodeScalarView()
         for scalar in text.uppercased().unicodeScalars {
@@ -63,6 +68,27 @@ enum NameNormalizer {
         return result
     }
 
+    /// `words` of ASCII text, on bytes: what `uppercased()` and `isAlphabetic` give for ASCII, without the
+    /// Unicode tables (physician-master normalises every name and address of every source on every build).
+    static func asciiWords(_ text: String) -> [String] {
+        var result: [String] = []
+        var current: [UInt8] = []
+        for byte in text.utf8 {
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"): current.append(byte)
+            case UInt8(ascii: "a")...UInt8(ascii: "z"): current.append(byte - 32)
+            case UInt8(ascii: "."), UInt8(ascii: "'"): continue
+            default:
+                if !current.isEmpty {
+                    result.append(String(decoding: current, as: UTF8.self))
+                    current.removeAll(keepingCapacity: true)
+                }
+            }
+        }
+        if !current.isEmpty { result.append(String(decoding: current, as: UTF8.self)) }
+        return result
+    }
+
     /// A name part with credentials and suffixes removed (they creep into name fields).
     static func clean(_ text: String?) -> String {
         words(text).filter { !credentials.contains($0) && !suffixes.contains($0) }.joined(separator: " ")
@@ -75,7 +101,12 @@ enum NameNormalizer {
     }
 
     static func zip5(_ zip: String?) -> String {
-        let digits = (zip ?? "").filter(\.isNumber)
+        guard let zip else { return "" }
+        if zip.utf8.allSatisfy({ $0 < 128 }) {
+            let digits = zip.utf8.filter { (UInt8(ascii: "0")...UInt8(ascii: "9")).contains($0) }.prefix(5)
+            return digits.count == 5 ? String(decoding: digits, as: UTF8.self) : ""
+        }
+        let digits = zip.filter(\.isNumber)
         return digits.count >= 5 ? String(digits.prefix(5)) : ""
     }
 

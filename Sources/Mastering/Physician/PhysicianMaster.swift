@@ -385,17 +385,18 @@ enum PhysicianMaster {
             let id = ids[cluster]!
             /// The member that ranks first: source priority, then the most recent delivery, then (with `byID`)
             /// the smallest source id; without it the first in member order. One pass, no copies of records.
-            func best(_ priority: [PhysicianSource], byID: Bool, _ usable: (PersonRecord) -> Bool) -> Int? {
+            /// Records are read in place (`records[i].field`): a `PersonRecord` copy retains a dozen strings.
+            func best(_ priority: [PhysicianSource], byID: Bool, _ usable: (Int) -> Bool) -> Int? {
                 var best: (index: Int, rank: Int)?
                 for i in memberIndexes {
-                    let r = records[i]
-                    guard let rank = priority.firstIndex(of: r.source), usable(r) else { continue }
+                    guard let rank = priority.firstIndex(of: records[i].source), usable(i) else { continue }
                     if let current = best {
-                        let b = records[current.index]
                         let better =
                             rank != current.rank
                             ? rank < current.rank
-                            : r.batch != b.batch ? r.batch > b.batch : byID && r.sourceID < b.sourceID
+                            : records[i].batch != records[current.index].batch
+                                ? records[i].batch > records[current.index].batch
+                                : byID && records[i].sourceID < records[current.index].sourceID
                         if !better { continue }
                     }
                     best = (i, rank)
@@ -406,10 +407,11 @@ enum PhysicianMaster {
             func winner(_ field: String, _ priority: [PhysicianSource], _ value: (PersonRecord) -> String?) throws
                 -> String?
             {
-                guard let index = best(priority, byID: true, { !(value($0) ?? "").isEmpty }) else { return nil }
-                let r = records[index]
-                try sources.put([id, field, r.source.rawValue, r.sourceID])
-                return value(r)
+                guard let index = best(priority, byID: true, { !(value(records[$0]) ?? "").isEmpty }) else {
+                    return nil
+                }
+                try sources.put([id, field, records[index].source.rawValue, records[index].sourceID])
+                return value(records[index])
             }
             let npi = try winner("npi", [.nppes, .ama, .crm, .xponent, .claims]) { member in
                 member.npi.flatMap { npiOwner[$0] == nil || npiOwner[$0] == cluster ? $0 : nil }
@@ -420,10 +422,11 @@ enum PhysicianMaster {
             let middle = try winner("middle_name", legal) { $0.display["middle_name"] }
             let credential = try winner("credential", [.nppes]) { $0.display["credential"] }
             let specialty = try winner("specialty", profile) { $0.specialty }
-            let addressOwner = best(legal, byID: false) { !$0.address.isEmpty }.map { records[$0] }
-            if let owner = addressOwner {
-                try sources.put([id, "address", owner.source.rawValue, owner.sourceID])
+            let addressIndex = best(legal, byID: false) { !records[$0].address.isEmpty }
+            if let owner = addressIndex {
+                try sources.put([id, "address", records[owner].source.rawValue, records[owner].sourceID])
             }
+            let addressOwner = addressIndex.map { records[$0] }
             let birthYear = try winner("birth_year", [.ama]) { $0.birthYear.map(String.init) }
             let status =
                 memberIndexes.contains { records[$0].deceased }
@@ -441,9 +444,9 @@ enum PhysicianMaster {
         }
         var xref = try TableSync("physician_xref", keyColumns: 2, in: db)
         for (i, d) in result.decisions.enumerated() {
-            let r = records[i]
             try xref.put([
-                r.source.rawValue, r.sourceID, d.cluster.map { ids[$0]! }, d.cluster == nil ? "unmatched" : d.rule,
+                records[i].source.rawValue, records[i].sourceID, d.cluster.map { ids[$0]! },
+                d.cluster == nil ? "unmatched" : d.rule,
                 d.cluster == nil ? d.score : d.score, d.cluster == nil ? (d.reason ?? "no match") : nil,
             ])
         }

@@ -111,19 +111,19 @@ struct PhysicianMatcher: Sendable {
         let features = records.map(MatchFeatures.init)
 
         // 1. NPPES persons anchor by NPI.
-        for (i, r) in records.enumerated() where r.source == .nppes {
-            if let npi = r.npi { anchorByNPI[npi] = i }
+        for i in records.indices where records[i].source == .nppes {
+            if let npi = records[i].npi { anchorByNPI[npi] = i }
             isAnchor[i] = true
             decisions[i] = MatchDecision(cluster: i, rule: "anchor", score: 1)
         }
         // 2. AMA: by NPI, else probabilistically against NPPES; unlinked AMA records anchor themselves.
         var blocks = BlockIndex()
-        for (i, r) in records.enumerated() where isAnchor[i] { blocks.add(i, r) }
-        for (i, r) in records.enumerated() where r.source == .ama {
-            if let me = r.me { anchorByME[me] = i }
-            if let npi = r.npi, anchorByNPI[npi] == nil { anchorByNPI[npi] = i }
+        for i in records.indices where isAnchor[i] { blocks.add(i, records[i]) }
+        for i in records.indices where records[i].source == .ama {
+            if let me = records[i].me { anchorByME[me] = i }
+            if let npi = records[i].npi, anchorByNPI[npi] == nil { anchorByNPI[npi] = i }
             isAnchor[i] = true
-            if let npi = r.npi, let anchor = anchorByNPI[npi], anchor != i {
+            if let npi = records[i].npi, let anchor = anchorByNPI[npi], anchor != i {
                 union.union(i, anchor)
                 decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
                 continue
@@ -137,15 +137,19 @@ struct PhysicianMatcher: Sendable {
                     steward.append(StewardCase(record: i, candidate: best, score: score))
                 }
                 decisions[i] = MatchDecision(cluster: nil, rule: "anchor", score: 1)
-                blocks.add(i, r)
+                blocks.add(i, records[i])
             }
         }
         // 3. CRM accounts: a valid, known NPI links unless the names clearly disagree; then a steward decides
         //    (a valid NPI is strong evidence, so the record never goes to another physician by name alone).
-        for (i, r) in records.enumerated() where r.source == .crm {
-            if let npi = r.npi, let anchor = anchorByNPI[npi] {
-                let s = r.hasName ? Self.score(r, records[anchor], features[i], features[anchor]) : 1
-                if s >= 0.5 || forcedMatches.contains(where: { $0.0.id == r.sourceID || $0.1.id == r.sourceID }) {
+        for i in records.indices where records[i].source == .crm {
+            if let npi = records[i].npi, let anchor = anchorByNPI[npi] {
+                let s = records[i].hasName ? Self.score(records[i], records[anchor], features[i], features[anchor]) : 1
+                if s >= 0.5
+                    || forcedMatches.contains(where: {
+                        $0.0.id == records[i].sourceID || $0.1.id == records[i].sourceID
+                    })
+                {
                     union.union(i, anchor)
                     decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
                 } else {
@@ -154,7 +158,7 @@ struct PhysicianMatcher: Sendable {
                 }
                 continue
             }
-            guard r.hasName else {
+            guard records[i].hasName else {
                 decisions[i].reason = "no valid identifier and no name"
                 continue
             }
@@ -170,20 +174,23 @@ struct PhysicianMatcher: Sendable {
             }
         }
         // 4. Prescriber ids of Rx and claims carry ids only.
-        for (i, r) in records.enumerated() where r.source == .xponent || r.source == .claims {
-            if let npi = r.npi, let anchor = anchorByNPI[npi] {
+        for i in records.indices where records[i].source == .xponent || records[i].source == .claims {
+            if let npi = records[i].npi, let anchor = anchorByNPI[npi] {
                 union.union(i, anchor)
                 decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
-            } else if let me = r.me, let anchor = anchorByME[me] {
+            } else if let me = records[i].me, let anchor = anchorByME[me] {
                 union.union(i, anchor)
                 decisions[i] = MatchDecision(cluster: nil, rule: "me_number", score: 1)
             } else {
                 decisions[i].reason =
-                    r.npi == nil && r.me == nil ? "no valid NPI or ME number" : "identifier not found in NPPES or AMA"
+                    records[i].npi == nil && records[i].me == nil
+                    ? "no valid NPI or ME number" : "identifier not found in NPPES or AMA"
             }
         }
         // 5. Steward overrides, applied on every run.
-        let index = Dictionary(records.enumerated().map { (PersonKey(source: $1.source, id: $1.sourceID), $0) }) {
+        let index = Dictionary(
+            records.indices.map { (PersonKey(source: records[$0].source, id: records[$0].sourceID), $0) }
+        ) {
             first, _ in first
         }
         for (a, b) in forcedMatches {

@@ -20,6 +20,10 @@ struct DomainBuilder: Sendable {
     let sourceStates: [String: String]
     var fullRefresh = false
     let logger: Logger
+    /// Where the run collects the domain's after-publication hook, to run beside the rest of the run (the
+    /// domain's readers need its published version, not the hook's files); nil runs the hook before `build`
+    /// returns.
+    var hooks: HookTasks? = nil
 
     private var store: RuntimeStore { mesh.store }
     private var now: Date { mesh.configuration.now() }
@@ -89,9 +93,12 @@ struct DomainBuilder: Sendable {
                     let published = PublishedVersion(
                         domain: domain.id, record: version, file: mesh.home.appendingPathComponent(version.path),
                         home: mesh.home, runID: runID, log: { [self] message in log(message, logger: hookLogger) })
-                    do { try await hook(published) } catch {
-                        log("warning: after publication: \(error)", logger: domainLogger)
+                    let run = { [self] in
+                        do { try await hook(published) } catch {
+                            log("warning: after publication: \(error)", logger: hookLogger)
+                        }
                     }
+                    if let hooks { hooks.add(Task { await run() }) } else { await run() }
                 }
             }
             domainLogger.log(
@@ -729,4 +736,18 @@ struct DomainBuilder: Sendable {
 
 extension String {
     fileprivate var nonEmpty: String? { isEmpty ? nil : self }
+}
+
+/// The after-publication hooks a mesh run started, which it waits for before it finishes.
+final class HookTasks: @unchecked Sendable {
+    // Guarded by `lock`: domains of one run finish concurrently.
+    private let lock = NSLock()
+    private var tasks: [Task<Void, Never>] = []
+
+    func add(_ task: Task<Void, Never>) { lock.withLock { tasks.append(task) } }
+
+    /// Waits for every hook started so far, and for any a finishing hook's domain started meanwhile.
+    func waitForAll() async {
+        while let next = lock.withLock({ tasks.popLast() }) { await next.value }
+    }
 }

@@ -20,6 +20,8 @@ actor MeshRun {
     private var finished: Set<DomainID> = []
     /// Domains a finished input handed its build slot to: they take it without waiting (`passSlot`).
     private var handoffs: Set<DomainID> = []
+    /// After-publication hooks (exports) of the domains built, run beside the rest of the run.
+    private let hooks = HookTasks()
 
     init(mesh: Mesh, request: RunRequest) {
         self.mesh = mesh
@@ -73,6 +75,8 @@ actor MeshRun {
         for id in order { outcomes[id] = await tasks[id]!.value }
         // Lagging inputs brought up to date by the sync check ran in this run too.
         for (id, task) in tasks where outcomes[id] == nil { outcomes[id] = await task.value }
+        // A run ends with its exports written: whoever reads them after the run finds the new version's files.
+        await hooks.waitForAll()
 
         let status: RunStatus =
             outcomes.values.contains { $0.status.failed }
@@ -186,7 +190,7 @@ actor MeshRun {
                     request.sourceStates.filter { domain.sources.contains($0.key) }
                 ) { $1 }
                     ?? request.sourceStates.filter { domain.sources.contains($0.key) },
-                fullRefresh: request.fullRefresh, logger: logger
+                fullRefresh: request.fullRefresh, logger: logger, hooks: hooks
             ).build()
             finished.insert(id)
             await passSlot(from: id)

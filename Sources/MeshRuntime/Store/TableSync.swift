@@ -19,8 +19,13 @@ public struct TableSync {
     public let table: String
     private let keyCount: Int
     private let width: Int
-    /// Key → the row as it is in the table (both encoded by `RowBytes`), until a `put` names it.
-    private var existing: [RowBytes: RowBytes] = [:]
+    /// Key → position in `rows` of the table's row of that key (encoded by `RowBytes`, without the key).
+    /// Entries are marked in `named`, never removed: removal from a large dictionary costs more than the lookup.
+    private var existing: [RowBytes: Int] = [:]
+    private var rowKeys: [RowBytes] = []
+    private var rows: [RowBytes] = []
+    /// Which of the table's rows a `put` named.
+    private var named: [Bool] = []
     private let insert: Statement
     private let update: Statement
     private let delete: Statement
@@ -55,20 +60,26 @@ public struct TableSync {
         // Rows are encoded straight from SQLite's column values: no `Row` or `DatabaseValue` per value.
         let select = try db.makeStatement(
             sql: "SELECT \(columns.map(quoteIdentifier).joined(separator: ", ")) FROM \(t)")
-        existing.reserveCapacity(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0)
+        let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
+        existing.reserveCapacity(count)
+        rowKeys.reserveCapacity(count)
+        rows.reserveCapacity(count)
         let handle = select.sqliteStatement
         var code = sqlite3_step(handle)
         while code == SQLITE_ROW {
             var key = RowBytes()
             for index in 0..<keyColumns { key.append(column: Int32(index), of: handle) }
-            var row = key
+            var row = RowBytes()
             for index in keyColumns..<columns.count { row.append(column: Int32(index), of: handle) }
-            guard existing.updateValue(row, forKey: key) == nil else {
+            guard existing.updateValue(rowKeys.count, forKey: key) == nil else {
                 sqlite3_reset(handle)
                 throw MeshError(.stepFailed, "TableSync: two rows of \(table) share a key")
             }
+            rowKeys.append(key)
+            rows.append(row)
             code = sqlite3_step(handle)
         }
+        named = [Bool](repeating: false, count: rowKeys.count)
         sqlite3_reset(handle)
         guard code == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
     }
@@ -81,10 +92,12 @@ public struct TableSync {
         }
         var key = RowBytes()
         for value in values.prefix(keyCount) { key.append(value) }
-        if let old = existing.removeValue(forKey: key) {
-            var row = key
+        // A key named twice goes to the INSERT, which the table's primary key refuses.
+        if let position = existing[key], !named[position] {
+            named[position] = true
+            var row = RowBytes()
             for value in values.dropFirst(keyCount) { row.append(value) }
-            guard row != old else { return }
+            guard row != rows[position] else { return }
             try update.execute(arguments: StatementArguments(values))
             updated += 1
         } else {
@@ -100,11 +113,14 @@ public struct TableSync {
     /// Deletes the rows no `put` named, and returns how many rows were inserted, updated or deleted.
     @discardableResult
     public mutating func finish() throws -> Int {
-        for key in existing.keys.sorted() {
+        for key in rowKeys.indices.filter({ !named[$0] }).map({ rowKeys[$0] }).sorted() {
             try delete.execute(arguments: StatementArguments(key.values(count: keyCount)))
             deleted += 1
         }
         existing = [:]
+        rowKeys = []
+        rows = []
+        named = []
         return inserted + updated + deleted
     }
 }
