@@ -196,6 +196,9 @@ actor TriggerQueue {
 
 /// A counting semaphore for async tasks; a freed slot goes to the waiter with the highest priority, the
 /// earliest among equals.
+///
+/// With `expecting`, no slot is given until that many tasks have asked for one or said they will not
+/// (`notComing`): the first slots then go by priority too, not to whichever tasks asked first.
 actor AsyncSemaphore {
     private struct Waiter {
         var priority: Int
@@ -203,13 +206,42 @@ actor AsyncSemaphore {
     }
     private var available: Int
     private var waiters: [Waiter] = []
-    init(_ count: Int) { available = count }
+    private var expecting: Int
+    init(_ count: Int, expecting: Int = 0) {
+        available = count
+        self.expecting = expecting
+    }
+
     func wait(priority: Int = 0) async {
+        if expecting > 0 {
+            expecting -= 1
+            await withCheckedContinuation { continuation in
+                waiters.append(Waiter(priority: priority, continuation: continuation))
+                if expecting == 0 { releaseAvailable() }
+            }
+            return
+        }
         if available > 0 {
             available -= 1
             return
         }
         await withCheckedContinuation { waiters.append(Waiter(priority: priority, continuation: $0)) }
+    }
+
+    /// One of the expected tasks will not ask for a slot.
+    func notComing() {
+        guard expecting > 0 else { return }
+        expecting -= 1
+        if expecting == 0 { releaseAvailable() }
+    }
+
+    private func releaseAvailable() {
+        while available > 0 && !waiters.isEmpty {
+            available -= 1
+            var best = 0
+            for index in waiters.indices where waiters[index].priority > waiters[best].priority { best = index }
+            waiters.remove(at: best).continuation.resume()
+        }
     }
     /// The priority of the most urgent waiter, nil when none waits.
     func highestWaitingPriority() -> Int? { waiters.map(\.priority).max() }

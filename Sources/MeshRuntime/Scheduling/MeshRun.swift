@@ -22,12 +22,30 @@ actor MeshRun {
     private var handoffs: Set<DomainID> = []
     /// After-publication hooks (exports) of the domains built, run beside the rest of the run.
     private let hooks = HookTasks()
+    /// The domains of the run with no input in it, which start at once: the first slots wait until each has
+    /// asked for one or finished without (`AsyncSemaphore.expecting`), so the longest chains start first.
+    private let roots: Set<DomainID>
+    /// Roots that asked for a slot.
+    private var rootsWaited: Set<DomainID> = []
 
     init(mesh: Mesh, request: RunRequest) {
         self.mesh = mesh
         self.request = request
         self.runID = request.runID ?? RunID.make(at: mesh.configuration.now())
-        self.semaphore = AsyncSemaphore(mesh.configuration.maxConcurrentDomains)
+        let candidates = request.only ?? Set(mesh.registry.ids)
+        // No ancestor in the run, not only no input: such a domain's task never waits for another of the run.
+        let registry = mesh.registry
+        func hasAncestor(in set: Set<DomainID>, _ id: DomainID, _ seen: inout Set<DomainID>) -> Bool {
+            for input in registry[id]?.upstreamDomains ?? [] where seen.insert(input).inserted {
+                if set.contains(input) || hasAncestor(in: set, input, &seen) { return true }
+            }
+            return false
+        }
+        self.roots = candidates.filter { id in
+            var seen: Set<DomainID> = []
+            return registry[id] != nil && !hasAncestor(in: candidates, id, &seen)
+        }
+        self.semaphore = AsyncSemaphore(mesh.configuration.maxConcurrentDomains, expecting: roots.count)
         self.priorities = mesh.criticalPaths(durations: (try? mesh.store.typicalBuildDurations()) ?? [:])
         self.readers = mesh.dependents
     }
@@ -150,7 +168,9 @@ actor MeshRun {
                 await emit(.syncViolation, domain: id, payload: ["conflicts": text])
                 logger.warning("sync: \(id): \(text)")
                 if request.resolveSync {
-                    // Bringing an input up to date needs a build slot: one handed to this domain is freed first.
+                    // Bringing an input up to date needs a build slot: one handed to this domain is freed first,
+                    // and a root stops counting as one the first slots wait for.
+                    if roots.contains(id) && rootsWaited.insert(id).inserted { await semaphore.notComing() }
                     if handoffs.remove(id) != nil { await semaphore.signal() }
                     for lagging in Set(conflicts.flatMap(\.lagging)).sorted() {
                         _ = await ensureFresh(lagging, for: id)
@@ -182,7 +202,10 @@ actor MeshRun {
                     version: current?.version,
                     message: nil, tests: [], inputVersions: current?.inputVersions ?? [:])
             }
-            if handoffs.remove(id) == nil { await semaphore.wait(priority: priorities[id] ?? 0) }
+            if handoffs.remove(id) == nil {
+                if roots.contains(id) { rootsWaited.insert(id) }
+                await semaphore.wait(priority: priorities[id] ?? 0)
+            }
             let outcome = await DomainBuilder(
                 mesh: mesh, runID: runID, domain: domain, reason: reasons.joined(separator: "; "), inputs: inputs,
                 previous: current, parameters: parameters, variation: variationName,
@@ -226,6 +249,7 @@ actor MeshRun {
     /// A domain's task ended: a slot handed to it and not used (it was up to date, skipped or failed) moves on.
     private func taskFinished(_ id: DomainID) async {
         finished.insert(id)
+        if roots.contains(id) && !rootsWaited.contains(id) { await semaphore.notComing() }
         if handoffs.remove(id) != nil { await passSlot(from: id) }
     }
 
