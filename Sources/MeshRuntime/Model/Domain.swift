@@ -101,6 +101,8 @@ public struct Domain: Sendable {
     public var retainedTables: [String]
     /// Runs once a version is published and current, with the immutable file: for example to export it as
     /// CSV files with a manifest. A failing hook is logged as a warning and never unpublishes the version.
+    /// It runs beside the rest of the mesh run (the domain's readers build on the published version meanwhile),
+    /// and the run finishes only once it is done.
     ///
     /// ```swift
     /// domain.afterPublish = { published in try export(published.file, to: published.home) }
