@@ -271,8 +271,14 @@ public enum Landing {
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
         var bytes = 0
         for file in files {
-            try fm.copyItem(at: source.appendingPathComponent(file), to: staging.appendingPathComponent(file))
-            bytes += (try fm.attributesOfItem(atPath: staging.appendingPathComponent(file).path)[.size] as? Int) ?? 0
+            let copy = staging.appendingPathComponent(file)
+            try fm.copyItem(at: source.appendingPathComponent(file), to: copy)
+            // stat(2), not attributesOfItem (which reads /etc/passwd and /etc/group for the owner's name).
+            var status = stat()
+            guard stat(copy.path, &status) == 0 else {
+                throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: copy.path])
+            }
+            bytes += Int(status.st_size)
         }
         // Check what was copied, then move it into place (`land` records it): a crash in between leaves only staging.
         guard try batchFingerprint(staging, files: files) == fingerprint else {

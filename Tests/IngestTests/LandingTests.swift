@@ -50,6 +50,7 @@ struct LandingTests {
 
         let first = try Landing.land(feeds: feeds, home: home, asOf: LandingDate.parse("2025-01-05"))
         #expect(first.landed.map(\.id) == ["xponent/2025-01-03"])
+        #expect(first.landed.map(\.bytes) == [4])
         #expect(first.problems.count == 2)
         #expect(first.problems.contains { $0.contains("mystery: not a known feed") })
         #expect(first.problems.contains { $0.contains("last-week: a batch folder must be named by its delivery date") })
