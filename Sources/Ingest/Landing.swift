@@ -189,10 +189,7 @@ public enum Landing {
                     }
                     if let asOf, asOf < date { continue }
                     let files: [String]
-                    var folder = stat()
-                    let mtime =
-                        stat(sourcePath, &folder) == 0
-                        ? Double(folder.st_mtim.tv_sec) + Double(folder.st_mtim.tv_nsec) / 1e9 : nil
+                    let mtime = status(of: sourcePath)?.mtime
                     if let mtime, let listing = listings[sourcePath], listing.mtime == mtime {
                         files = listing.files
                     } else {
@@ -245,20 +242,24 @@ public enum Landing {
         var lines = ""
         for file in files {
             let path = folder + "/" + file
-            // stat(2) directly: Foundation's attributesOfItem also resolves the owner's name, reading
-            // /etc/passwd and /etc/group for every file of every batch on every run.
-            var status = stat()
-            guard stat(path, &status) == 0 else {
+            guard let (size, mtime) = status(of: path) else {
                 throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
             }
-            let size = Int64(status.st_size)
-            let mtime = Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9
             let key = "\(path)|\(size)|\(mtime)"
             let sha = try cache[key] ?? Fingerprint.sha256Hex(fileAt: URL(fileURLWithPath: path))
             cache[key] = sha
             lines += "\(file) \(sha)\n"
         }
         return Fingerprint.sha256Hex(lines)
+    }
+
+    /// A file's or folder's size and modification time, by stat(2) directly: Foundation's attributesOfItem
+    /// also resolves the owner's name, reading /etc/passwd and /etc/group for every file of every batch on
+    /// every run.
+    private static func status(of path: String) -> (size: Int64, mtime: Double)? {
+        var status = stat()
+        guard stat(path, &status) == 0 else { return nil }
+        return (Int64(status.st_size), Double(status.st_mtim.tv_sec) + Double(status.st_mtim.tv_nsec) / 1e9)
     }
 
     private static func landBatch(
@@ -273,12 +274,10 @@ public enum Landing {
         for file in files {
             let copy = staging.appendingPathComponent(file)
             try fm.copyItem(at: source.appendingPathComponent(file), to: copy)
-            // stat(2), not attributesOfItem (which reads /etc/passwd and /etc/group for the owner's name).
-            var status = stat()
-            guard stat(copy.path, &status) == 0 else {
+            guard let (size, _) = status(of: copy.path) else {
                 throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: copy.path])
             }
-            bytes += Int(status.st_size)
+            bytes += Int(size)
         }
         // Check what was copied, then move it into place (`land` records it): a crash in between leaves only staging.
         guard try batchFingerprint(staging, files: files) == fingerprint else {

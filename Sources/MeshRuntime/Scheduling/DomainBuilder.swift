@@ -21,9 +21,8 @@ struct DomainBuilder: Sendable {
     var fullRefresh = false
     let logger: Logger
     /// Where the run collects the domain's after-publication hook, to run beside the rest of the run (the
-    /// domain's readers need its published version, not the hook's files); nil runs the hook before `build`
-    /// returns.
-    var hooks: HookTasks? = nil
+    /// domain's readers need its published version, not the hook's files).
+    let hooks: HookTasks
 
     private var store: RuntimeStore { mesh.store }
     private var now: Date { mesh.configuration.now() }
@@ -93,12 +92,12 @@ struct DomainBuilder: Sendable {
                     let published = PublishedVersion(
                         domain: domain.id, record: version, file: mesh.home.appendingPathComponent(version.path),
                         home: mesh.home, runID: runID, log: { [self] message in log(message, logger: hookLogger) })
-                    let run = { [self] in
-                        do { try await hook(published) } catch {
-                            log("warning: after publication: \(error)", logger: hookLogger)
-                        }
-                    }
-                    if let hooks { hooks.add(Task { await run() }) } else { await run() }
+                    hooks.add(
+                        Task { [self] in
+                            do { try await hook(published) } catch {
+                                log("warning: after publication: \(error)", logger: hookLogger)
+                            }
+                        })
                 }
             }
             domainLogger.log(

@@ -238,9 +238,7 @@ actor AsyncSemaphore {
     private func releaseAvailable() {
         while available > 0 && !waiters.isEmpty {
             available -= 1
-            var best = 0
-            for index in waiters.indices where waiters[index].priority > waiters[best].priority { best = index }
-            waiters.remove(at: best).continuation.resume()
+            resumeMostUrgent()
         }
     }
     /// The priority of the most urgent waiter, nil when none waits.
@@ -251,6 +249,11 @@ actor AsyncSemaphore {
             available += 1
             return
         }
+        resumeMostUrgent()
+    }
+
+    /// Resumes the waiter with the highest priority, the earliest among equals.
+    private func resumeMostUrgent() {
         var best = 0
         for index in waiters.indices where waiters[index].priority > waiters[best].priority { best = index }
         waiters.remove(at: best).continuation.resume()

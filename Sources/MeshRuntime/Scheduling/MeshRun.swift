@@ -34,16 +34,9 @@ actor MeshRun {
         self.runID = request.runID ?? RunID.make(at: mesh.configuration.now())
         let candidates = request.only ?? Set(mesh.registry.ids)
         // No ancestor in the run, not only no input: such a domain's task never waits for another of the run.
-        let registry = mesh.registry
-        func hasAncestor(in set: Set<DomainID>, _ id: DomainID, _ seen: inout Set<DomainID>) -> Bool {
-            for input in registry[id]?.upstreamDomains ?? [] where seen.insert(input).inserted {
-                if set.contains(input) || hasAncestor(in: set, input, &seen) { return true }
-            }
-            return false
-        }
+        let edges = mesh.registry.domains.mapValues(\.upstreamDomains)
         self.roots = candidates.filter { id in
-            var seen: Set<DomainID> = []
-            return registry[id] != nil && !hasAncestor(in: candidates, id, &seen)
+            edges[id] != nil && GraphAlgorithms.upstreamClosure(of: [id], edges: edges).isDisjoint(with: candidates)
         }
         self.semaphore = AsyncSemaphore(mesh.configuration.maxConcurrentDomains, expecting: roots.count)
         self.priorities = mesh.criticalPaths(durations: (try? mesh.store.typicalBuildDurations()) ?? [:])
