@@ -24,8 +24,9 @@ enum ConformedDimensions {
                 ])),
         ],
         recipe: Recipe([
+            // The calendar reads no input: later builds copy it from the previous version.
             .sql(
-                "date",
+                "date", reads: [], keeps: ["dim_date"],
                 """
                 CREATE TABLE dim_date (date_key INTEGER PRIMARY KEY, date TEXT, week_ending TEXT, week_key INTEGER,
                     month TEXT, quarter TEXT, year INTEGER, day_of_week INTEGER);

@@ -250,4 +250,57 @@ struct ChangeLogTests {
         let refreshed = try total()
         #expect(refreshed == (15, ""), "\(refreshed)")
     }
+
+    @Test func aScriptThatReadsNoInputIsCopiedFromThePreviousVersionOfItsDefinition() async throws {
+        let dir = try TemporaryDirectory("kept-calendar")
+        defer { dir.remove() }
+        func calendar(last: Int) -> Domain {
+            Domain(
+                id: "calendar", layer: "integrated", owner: Owner(team: "t", contact: "t"), description: "days",
+                inputs: [.domain("up")],
+                outputs: [
+                    OutputPort(table: "day", columns: [ColumnContract("n", "INTEGER")]),
+                    OutputPort(table: "total", columns: [ColumnContract("total", "INTEGER")]),
+                ],
+                recipe: Recipe([
+                    .sql(
+                        "day", reads: [], keeps: ["day"],
+                        """
+                        CREATE TABLE day (n INTEGER PRIMARY KEY, label TEXT);
+                        WITH RECURSIVE d(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM d WHERE n < \(last))
+                        INSERT INTO day SELECT n, 'day ' || n FROM d;
+                        """),
+                    .sql("total", "CREATE TABLE total AS SELECT SUM(value) AS total FROM up.items"),
+                ]))
+        }
+        var mesh = try ToyMesh.mesh([Self.up(depth: 2), calendar(last: 5)], home: dir.url)
+        func build() throws -> (message: String, days: Int, digest: String?) {
+            let run = try #require(try mesh.store.runs(limit: 1).first)
+            let message =
+                try mesh.store.steps(of: "calendar", in: run.runID).first { $0.step == "day" }?.message ?? ""
+            let current = try #require(try mesh.store.currentVersion(of: "calendar"))
+            let (queue, _) = try mesh.snapshot(attaching: ["calendar"])
+            let days = try queue.read { try Int.fetchOne($0, sql: "SELECT COUNT(*) FROM calendar.day") ?? -1 }
+            return (message, days, current.tableDigests["day"])
+        }
+        var items: [Int: (Int, Int)] = [1: (10, 1)]
+        _ = try await mesh.run(RunRequest(sourceStates: try Self.write(items, home: dir.url)))
+        let first = try build()
+        #expect(first.message == "" && first.days == 5)
+        // A new input: the domain is rebuilt from an empty file, and the calendar is copied, digest and all.
+        items[2] = (5, 1)
+        _ = try await mesh.run(RunRequest(sourceStates: try Self.write(items, home: dir.url)))
+        let second = try build()
+        #expect(second.message == "copied from the previous version: it reads no input")
+        #expect(second.days == 5 && second.digest == first.digest)
+        // A full refresh computes it again, to the same digest.
+        _ = try await mesh.run(RunRequest(only: ["calendar"], force: ["calendar"], fullRefresh: true))
+        let refreshed = try build()
+        #expect(refreshed.message == "" && refreshed.digest == first.digest)
+        // Another definition computes it again.
+        mesh = try ToyMesh.mesh([Self.up(depth: 2), calendar(last: 7)], home: dir.url)
+        _ = try await mesh.run(RunRequest())
+        let changed = try build()
+        #expect(changed.message == "" && changed.days == 7 && changed.digest != first.digest)
+    }
 }

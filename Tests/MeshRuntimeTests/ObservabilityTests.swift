@@ -168,6 +168,18 @@ struct ObservabilityTests {
         #expect(
             ((input["facets"] as? [String: Any])?["version"] as? [String: Any])?["datasetVersion"] as? String == "1")
         #expect(OpenLineage.runUUID(run, "orders-mart") == (complete["run"] as? [String: Any])?["runId"] as? String)
+        // The lines are the JSON `JSONEncoder` gives, also for text that must be escaped.
+        var recorded = try OpenLineage.events(of: run, mesh: mesh)
+        recorded[0].eventType = "quote \" backslash \\ slash / newline \n tab \t bell \u{07} é ☃"
+        let encoder = JSONEncoder()
+        let written = String(decoding: OpenLineage.jsonLines(recorded), as: UTF8.self).split(separator: "\n")
+        #expect(written.count == recorded.count)
+        for (line, event) in zip(written, recorded) {
+            let ours = try JSONSerialization.jsonObject(with: Data(line.utf8)) as? NSDictionary
+            let theirs = try JSONSerialization.jsonObject(with: encoder.encode(event)) as? NSDictionary
+            #expect(ours != nil && ours == theirs)
+        }
+        #expect(written.dropFirst().map(String.init) == lines.dropFirst().map(String.init))
 
         // Validated by Python's jsonschema against the RunEvent schema.
         let schema = URL(fileURLWithPath: #filePath).deletingLastPathComponent()

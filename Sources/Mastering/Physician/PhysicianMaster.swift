@@ -162,6 +162,15 @@ enum PhysicianMaster {
     static func load(_ db: Database) throws -> (records: [PersonRecord], organisations: [String]) {
         var records: [PersonRecord] = []
         var organisations: [String] = []
+        // A few dozen spellings recur across thousands of records: each is normalised once.
+        var specialties: [String: String?] = [:]
+        func specialty(_ value: String?) -> String? {
+            guard let value else { return nil }
+            if let known = specialties[value] { return known }
+            let term = Specialty.normalize(value)
+            specialties[value] = term
+            return term
+        }
         func person(_ source: PhysicianSource, _ id: String, _ row: Row) -> PersonRecord {
             var r = PersonRecord(source: source, sourceID: id)
             let first = NameNormalizer.clean(row["first_name"])
@@ -188,7 +197,7 @@ enum PhysicianMaster {
             var r = person(.nppes, npi, row)
             r.npi = (row["npi_valid"] as Int?) == 1 ? npi : nil
             r.zip5 = NameNormalizer.zip5(row["postal_code"])
-            r.specialty = Specialty.normalize(row["taxonomy_code"])
+            r.specialty = specialty(row["taxonomy_code"])
             r.deactivated = (row["deactivation_date"] as String?) != nil
             if let credential: String = row["credential"] { r.credential = credential }
             records.append(r)
@@ -199,7 +208,7 @@ enum PhysicianMaster {
             r.me = me
             r.npi = (row["npi_valid"] as Int?) == 1 ? row["npi"] : nil
             r.zip5 = NameNormalizer.zip5(row["zip"])
-            r.specialty = Specialty.normalize(row["primary_specialty"])
+            r.specialty = specialty(row["primary_specialty"])
             r.birthYear = row["birth_year"]
             r.deceased = (row["dead_ind"] as Int?) == 1
             r.retired = (row["mpa"] as String?) == "RET"
@@ -209,7 +218,7 @@ enum PhysicianMaster {
             var r = person(.crm, row["account_id"], row)
             r.npi = (row["npi_valid"] as Int?) == 1 ? row["npi"] : nil
             r.zip5 = NameNormalizer.zip5(row["zip"])
-            r.specialty = Specialty.normalize(row["specialty"])
+            r.specialty = specialty(row["specialty"])
             records.append(r)
         }
         // One row per prescriber id with its identifiers (a valid NPI, an ME number) from any delivery, and one
@@ -410,7 +419,11 @@ enum PhysicianMaster {
                 guard let index = best(priority, byID: true, { !(value(records[$0]) ?? "").isEmpty }) else {
                     return nil
                 }
-                try sources.put([id, field, records[index].source.rawValue, records[index].sourceID])
+                // `DatabaseValue`s, not existentials: these tables take tens of thousands of rows a build.
+                try sources.put([
+                    id.databaseValue, field.databaseValue, records[index].source.rawValue.databaseValue,
+                    records[index].sourceID.databaseValue,
+                ])
                 return value(records[index])
             }
             let npi = try winner("npi", [.nppes, .ama, .crm, .xponent, .claims]) { member in
@@ -424,7 +437,10 @@ enum PhysicianMaster {
             let specialty = try winner("specialty", profile) { $0.specialty }
             let addressIndex = best(legal, byID: false) { !records[$0].address.isEmpty }
             if let owner = addressIndex {
-                try sources.put([id, "address", records[owner].source.rawValue, records[owner].sourceID])
+                try sources.put([
+                    id.databaseValue, "address".databaseValue, records[owner].source.rawValue.databaseValue,
+                    records[owner].sourceID.databaseValue,
+                ])
             }
             let addressOwner = addressIndex.map { records[$0] }
             let birthYear = try winner("birth_year", [.ama]) { $0.birthYear.map(String.init) }
@@ -445,9 +461,9 @@ enum PhysicianMaster {
         var xref = try TableSync("physician_xref", keyColumns: 2, in: db)
         for (i, d) in result.decisions.enumerated() {
             try xref.put([
-                records[i].source.rawValue, records[i].sourceID, d.cluster.map { ids[$0]! },
-                d.cluster == nil ? "unmatched" : d.rule,
-                d.cluster == nil ? d.score : d.score, d.cluster == nil ? (d.reason ?? "no match") : nil,
+                records[i].source.rawValue.databaseValue, records[i].sourceID.databaseValue,
+                (d.cluster.map { ids[$0]! }).databaseValue, (d.cluster == nil ? "unmatched" : d.rule).databaseValue,
+                d.score.databaseValue, (d.cluster == nil ? (d.reason ?? "no match") : nil).databaseValue,
             ])
         }
         for npi in organisations {

@@ -61,6 +61,10 @@ public struct StepContext: Sendable {
     /// those the previous version was built with.
     public internal(set) var definitionUnchanged = false
 
+    /// True when a previous version exists and was built by the domain's current definition and parameters
+    /// (whether or not the build started from a copy of it), and the run did not ask for a full refresh.
+    public internal(set) var previousDefinitionUnchanged = false
+
     /// True when an input table is known to be the one the previous build read (same content digest).
     public func inputTableUnchanged(_ table: String) -> Bool { unchangedInputTables.contains(table) }
 
@@ -94,6 +98,25 @@ public struct StepContext: Sendable {
         for statement in definition { try db.execute(sql: statement) }
         try db.execute(sql: "INSERT INTO main.\(t) SELECT * FROM \(quoteIdentifier(schema)).\(t)")
         try copies.record(table, from: schema, create: create, in: db)
+        return true
+    }
+
+    /// Copies a table of the previous version verbatim, with its definition and indexes, when that version was
+    /// built by the domain's current definition and parameters (`previousDefinitionUnchanged`): for a table that
+    /// depends on the definition alone, such as a calendar, which the step then need not compute again.
+    /// Publication takes the copy's digest from the previous version while nothing writes to it. Returns false,
+    /// copying nothing, when there is no such version or it lacks the table: the step builds the table itself.
+    public func copyPreviousTable(_ table: String, in db: Database) throws -> Bool {
+        guard previousDefinitionUnchanged else { return false }
+        let definition = try CopiedTables.definition(of: table, in: "previous", db: db)
+        guard let create = definition.first else { return false }
+        // A build on a copy of the previous version already holds the table as it was.
+        if startedFromPrevious, try CopiedTables.definition(of: table, in: "main", db: db) == definition { return true }
+        let t = quoteIdentifier(table)
+        try db.execute(sql: "DROP TABLE IF EXISTS main.\(t)")
+        for statement in definition { try db.execute(sql: statement) }
+        try db.execute(sql: "INSERT INTO main.\(t) SELECT * FROM previous.\(t)")
+        try copies.record(table, from: "previous", create: create, in: db)
         return true
     }
 
@@ -167,6 +190,18 @@ public struct SQLStep: Step {
                 try rule.keeps.allSatisfy { try db.tableExists($0, in: "main") }
             }
             if present { return StepReport(message: "kept: what it reads is unchanged since the previous version") }
+        }
+        // A script that reads no input (a calendar) gives what the previous version of the same definition holds:
+        // on a build from an empty file, its tables are copied from there.
+        if let rule = keptWhenUnchanged, rule.reads.isEmpty, !context.startedFromPrevious,
+            context.previousDefinitionUnchanged
+        {
+            let copied = try await context.database.write { db in
+                guard try rule.keeps.allSatisfy({ try db.tableExists($0, in: "previous") }) else { return false }
+                for table in rule.keeps { _ = try context.copyPreviousTable(table, in: db) }
+                return true
+            }
+            if copied { return StepReport(message: "copied from the previous version: it reads no input") }
         }
         let sql = self.sql
         let parameters = context.parameters

@@ -86,7 +86,8 @@ struct DomainBuilder: Sendable {
             if let version, record.status.published {
                 await emit(
                     .domainPublished, payload: ["version": "\(version.version)", "fingerprint": version.fingerprint])
-                applyRetention()
+                // Removing old files is not on the readers' path: it runs beside the run, which waits for it.
+                hooks.add(Task { [self] in applyRetention() })
                 if let hook = domain.afterPublish {
                     let hookLogger = domainLogger
                     let published = PublishedVersion(
@@ -212,8 +213,9 @@ struct DomainBuilder: Sendable {
             context.startedFromPrevious = startedFromPrevious
             context.inputChanges = inputChanges
             context.unchangedInputTables = unchangedInputTables
-            context.definitionUnchanged =
-                startedFromPrevious && previous?.codeVersion == domain.codeVersion && previous?.parameters == parameters
+            context.previousDefinitionUnchanged =
+                !fullRefresh && previous?.codeVersion == domain.codeVersion && previous?.parameters == parameters
+            context.definitionUnchanged = startedFromPrevious && context.previousDefinitionUnchanged
             var testContext = TestContext(domain: domain.id, parameters: parameters, hasPrevious: previous != nil)
 
             if let failure = await runRecipe(
@@ -395,6 +397,7 @@ struct DomainBuilder: Sendable {
         stepContext.inputChanges = context.inputChanges
         stepContext.unchangedInputTables = context.unchangedInputTables
         stepContext.definitionUnchanged = context.definitionUnchanged
+        stepContext.previousDefinitionUnchanged = context.previousDefinitionUnchanged
         stepContext.copies = context.copies
         var report = StepReport()
         var failure: Failure?
@@ -543,7 +546,8 @@ struct DomainBuilder: Sendable {
                     digests[output.table] = updated
                     incremental.insert(output.table)
                 } else if let schema = try copies.unmodifiedSource(of: output.table, in: db),
-                    let input = inputs.first(where: { $0.key.schemaName == schema })?.value,
+                    let input = schema == "previous"
+                        ? previous : inputs.first(where: { $0.key.schemaName == schema })?.value,
                     let digest = input.tableDigests[output.table], let rowCount = input.rowCounts[output.table],
                     let columns = input.schema[output.table]
                 {

@@ -19,13 +19,20 @@ public struct TableSync {
     public let table: String
     private let keyCount: Int
     private let width: Int
-    /// Key → position in `rows` of the table's row of that key (encoded by `RowBytes`, without the key).
-    /// Entries are marked in `named`, never removed: removal from a large dictionary costs more than the lookup.
-    private var existing: [RowBytes: Int] = [:]
-    private var rowKeys: [RowBytes] = []
-    private var rows: [RowBytes] = []
+    /// The table's rows as they were, one after another, each its key then its other values (encoded by
+    /// `RowBytes`): one buffer, no allocation per row.
+    private var buffer: [UInt8] = []
+    /// Where row `i` starts in `buffer` (`starts[i]`), where its values after the key start (`splits[i]`), and
+    /// where it ends (`starts[i + 1]`).
+    private var starts: [Int] = [0]
+    private var splits: [Int] = []
+    /// An open-addressing hash index of the keys: row position + 1, 0 for an empty slot.
+    private var slots: [Int32] = []
+    private var mask = 0
     /// Which of the table's rows a `put` named.
     private var named: [Bool] = []
+    /// The encoding of the row being put, reused from one `put` to the next.
+    private var scratch: [UInt8] = []
     private let insert: Statement
     private let update: Statement
     private let delete: Statement
@@ -61,27 +68,56 @@ public struct TableSync {
         let select = try db.makeStatement(
             sql: "SELECT \(columns.map(quoteIdentifier).joined(separator: ", ")) FROM \(t)")
         let count = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM \(t)") ?? 0
-        existing.reserveCapacity(count)
-        rowKeys.reserveCapacity(count)
-        rows.reserveCapacity(count)
+        var capacity = 16
+        while capacity < 2 * count { capacity <<= 1 }
+        slots = [Int32](repeating: 0, count: capacity)
+        mask = capacity - 1
+        starts.reserveCapacity(count + 1)
+        splits.reserveCapacity(count)
         let handle = select.sqliteStatement
         var code = sqlite3_step(handle)
         while code == SQLITE_ROW {
-            var key = RowBytes()
-            for index in 0..<keyColumns { key.append(column: Int32(index), of: handle) }
-            var row = RowBytes()
-            for index in keyColumns..<columns.count { row.append(column: Int32(index), of: handle) }
-            guard existing.updateValue(rowKeys.count, forKey: key) == nil else {
+            let start = buffer.count
+            for index in 0..<keyColumns { RowBytes.append(column: Int32(index), of: handle, to: &buffer) }
+            let split = buffer.count
+            let (slot, found) = find(buffer, start, split)
+            guard found == nil else {
                 sqlite3_reset(handle)
                 throw MeshError(.stepFailed, "TableSync: two rows of \(table) share a key")
             }
-            rowKeys.append(key)
-            rows.append(row)
+            slots[slot] = Int32(splits.count + 1)
+            for index in keyColumns..<columns.count { RowBytes.append(column: Int32(index), of: handle, to: &buffer) }
+            splits.append(split)
+            starts.append(buffer.count)
             code = sqlite3_step(handle)
         }
-        named = [Bool](repeating: false, count: rowKeys.count)
+        named = [Bool](repeating: false, count: splits.count)
         sqlite3_reset(handle)
         guard code == SQLITE_DONE else { throw DatabaseError(resultCode: ResultCode(rawValue: code)) }
+    }
+
+    /// The slot of a key (`bytes[from..<to]`): the row that holds it, or the empty slot where it would go.
+    private func find(_ bytes: [UInt8], _ from: Int, _ to: Int) -> (slot: Int, row: Int?) {
+        bytes.withUnsafeBufferPointer { key in
+            buffer.withUnsafeBufferPointer { rows in
+                // FNV-1a: keys are a few dozen bytes, and a seeded `Hasher` per key cost more than the lookup.
+                var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+                for byte in key[from..<to] { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+                var slot = Int(truncatingIfNeeded: hash ^ (hash >> 29)) & mask
+                let length = to - from
+                while true {
+                    let entry = Int(slots[slot])
+                    if entry == 0 { return (slot, nil) }
+                    let row = entry - 1
+                    if splits[row] - starts[row] == length,
+                        length == 0 || memcmp(key.baseAddress! + from, rows.baseAddress! + starts[row], length) == 0
+                    {
+                        return (slot, row)
+                    }
+                    slot = (slot + 1) & mask
+                }
+            }
+        }
     }
 
     /// One row of the table as it must be, in table column order. Writes it only when it is new or differs from
@@ -90,14 +126,22 @@ public struct TableSync {
         guard values.count == width else {
             throw MeshError(.stepFailed, "TableSync: a row of \(values.count) values for \(table) of \(width) columns")
         }
-        var key = RowBytes()
-        for value in values.prefix(keyCount) { key.append(value) }
+        scratch.removeAll(keepingCapacity: true)
+        for value in values.prefix(keyCount) { RowBytes.append(value, to: &scratch) }
+        let split = scratch.count
         // A key named twice goes to the INSERT, which the table's primary key refuses.
-        if let position = existing[key], !named[position] {
-            named[position] = true
-            var row = RowBytes()
-            for value in values.dropFirst(keyCount) { row.append(value) }
-            guard row != rows[position] else { return }
+        if let row = find(scratch, 0, split).row, !named[row] {
+            named[row] = true
+            for value in values.dropFirst(keyCount) { RowBytes.append(value, to: &scratch) }
+            let length = scratch.count - split
+            let same =
+                starts[row + 1] - splits[row] == length
+                && scratch.withUnsafeBufferPointer { mine in
+                    buffer.withUnsafeBufferPointer { rows in
+                        length == 0 || memcmp(mine.baseAddress! + split, rows.baseAddress! + splits[row], length) == 0
+                    }
+                }
+            guard !same else { return }
             try update.execute(arguments: StatementArguments(values))
             updated += 1
         } else {
@@ -113,13 +157,15 @@ public struct TableSync {
     /// Deletes the rows no `put` named, and returns how many rows were inserted, updated or deleted.
     @discardableResult
     public mutating func finish() throws -> Int {
-        for key in rowKeys.indices.filter({ !named[$0] }).map({ rowKeys[$0] }).sorted() {
+        let gone = named.indices.filter { !named[$0] }.map { RowBytes(Array(buffer[starts[$0]..<splits[$0]])) }
+        for key in gone.sorted() {
             try delete.execute(arguments: StatementArguments(key.values(count: keyCount)))
             deleted += 1
         }
-        existing = [:]
-        rowKeys = []
-        rows = []
+        buffer = []
+        starts = [0]
+        splits = []
+        slots = []
         named = []
         return inserted + updated + deleted
     }
@@ -127,46 +173,44 @@ public struct TableSync {
 
 /// Values encoded as bytes (a type tag, then 8 bytes or a length and the bytes), so that rows hash and compare
 /// as flat byte strings: by storage class and content, as the table digest sees them.
-struct RowBytes: Hashable, Comparable {
+struct RowBytes: Comparable {
     private(set) var bytes: [UInt8] = []
+
+    init(_ bytes: [UInt8] = []) { self.bytes = bytes }
 
     static func < (a: RowBytes, b: RowBytes) -> Bool { a.bytes.lexicographicallyPrecedes(b.bytes) }
 
-    func hash(into hasher: inout Hasher) {
-        bytes.withUnsafeBytes { hasher.combine(bytes: $0) }
-    }
-
-    private mutating func append(tag: UInt8, _ value: UInt64) {
+    private static func append(tag: UInt8, _ value: UInt64, to bytes: inout [UInt8]) {
         bytes.append(tag)
         withUnsafeBytes(of: value.littleEndian) { bytes.append(contentsOf: $0) }
     }
 
-    private mutating func append(tag: UInt8, _ pointer: UnsafeRawPointer?, count: Int) {
-        append(tag: tag, UInt64(count))
+    private static func append(tag: UInt8, _ pointer: UnsafeRawPointer?, count: Int, to bytes: inout [UInt8]) {
+        append(tag: tag, UInt64(count), to: &bytes)
         if let pointer, count > 0 { bytes.append(contentsOf: UnsafeRawBufferPointer(start: pointer, count: count)) }
     }
 
-    mutating func append(column index: Int32, of statement: OpaquePointer?) {
+    static func append(column index: Int32, of statement: OpaquePointer?, to bytes: inout [UInt8]) {
         switch sqlite3_column_type(statement, index) {
         case SQLITE_NULL: bytes.append(0)
-        case SQLITE_INTEGER: append(tag: 1, UInt64(bitPattern: sqlite3_column_int64(statement, index)))
-        case SQLITE_FLOAT: append(tag: 2, sqlite3_column_double(statement, index).bitPattern)
+        case SQLITE_INTEGER: append(tag: 1, UInt64(bitPattern: sqlite3_column_int64(statement, index)), to: &bytes)
+        case SQLITE_FLOAT: append(tag: 2, sqlite3_column_double(statement, index).bitPattern, to: &bytes)
         case SQLITE_TEXT:
             let text = sqlite3_column_text(statement, index)
-            append(tag: 3, text, count: Int(sqlite3_column_bytes(statement, index)))
+            append(tag: 3, text, count: Int(sqlite3_column_bytes(statement, index)), to: &bytes)
         default:
             let blob = sqlite3_column_blob(statement, index)
-            append(tag: 4, blob, count: Int(sqlite3_column_bytes(statement, index)))
+            append(tag: 4, blob, count: Int(sqlite3_column_bytes(statement, index)), to: &bytes)
         }
     }
 
-    mutating func append(_ value: DatabaseValue) {
+    static func append(_ value: DatabaseValue, to bytes: inout [UInt8]) {
         switch value.storage {
         case .null: bytes.append(0)
-        case .int64(let v): append(tag: 1, UInt64(bitPattern: v))
-        case .double(let v): append(tag: 2, v.bitPattern)
-        case .string(var v): v.withUTF8 { append(tag: 3, $0.baseAddress, count: $0.count) }
-        case .blob(let v): v.withUnsafeBytes { append(tag: 4, $0.baseAddress, count: $0.count) }
+        case .int64(let v): append(tag: 1, UInt64(bitPattern: v), to: &bytes)
+        case .double(let v): append(tag: 2, v.bitPattern, to: &bytes)
+        case .string(var v): v.withUTF8 { append(tag: 3, $0.baseAddress, count: $0.count, to: &bytes) }
+        case .blob(let v): v.withUnsafeBytes { append(tag: 4, $0.baseAddress, count: $0.count, to: &bytes) }
         }
     }
 
