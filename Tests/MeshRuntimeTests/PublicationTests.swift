@@ -177,4 +177,38 @@ struct PublicationTests {
         }
         #expect(try ToyMesh.values(of: "a", in: mesh) == [1])
     }
+
+    @Test func aVersionRecordReadsBackAsItWasPublished() throws {
+        let dir = try TemporaryDirectory("version-record")
+        defer { dir.remove() }
+        let store = try RuntimeStore(home: dir.url)
+        let published = Date(timeIntervalSince1970: 1_796_000_000.125)
+        var record = VersionRecord(
+            domain: "orders-mart", version: 3, fingerprint: "f00d", path: "domains/orders-mart/v000003.sqlite",
+            runID: RunID("r1"), publishedAt: published, status: .warn, codeVersion: "c0de", codeCommit: nil,
+            variation: "default", parameters: ["window": "13", "quote": "a \"b\" \\ é"],
+            inputVersions: ["orders": 7], upstreamVersions: ["orders": 7, "landing": 2], sourceStates: ["s": "abc"],
+            rowCounts: ["items": 3, "empty": 0], schema: ["items": ["id INTEGER", "name TEXT"], "empty": []],
+            retained: true, tableDigests: ["items": "d1", "empty": "d0"])
+        let run = DomainRunRecord(
+            runID: RunID("r1"), domain: "orders-mart", status: .warn, reason: "test", startedAt: published,
+            finishedAt: published, durationMS: 1, version: 3, inputVersions: ["orders": 7], parameters: [:],
+            codeVersion: "c0de", rowsIn: 0, rowsOut: 3, message: nil)
+        try store.publish(record, domainRun: run)
+        // A second record of the same schema text, to read through the cache of decoded columns.
+        record.version = 4
+        record.rowCounts["items"] = 4
+        try store.publish(record, domainRun: run)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        encoder.dateEncodingStrategy = .millisecondsSince1970
+        for version in [3, 4, 3] {
+            var expected = record
+            expected.version = version
+            expected.rowCounts["items"] = version
+            let read = try #require(try store.version("orders-mart", version))
+            #expect(try encoder.encode(read) == encoder.encode(expected))
+        }
+        #expect(try store.currentVersion(of: "orders-mart")?.version == 4)
+    }
 }
