@@ -231,10 +231,7 @@ public enum OpenLineage {
             key("facets")
             open("{")
             for (name, facet) in event.run.facets.sorted(by: { $0.key < $1.key }) {
-                key(name)
-                open("{")
-                text("_producer", facet._producer)
-                text("_schemaURL", facet._schemaURL)
+                self.facet(name, facet._producer, facet._schemaURL)
                 text("meshRunId", facet.meshRunId)
                 text("status", facet.status)
                 text("reason", facet.reason)
@@ -270,27 +267,13 @@ public enum OpenLineage {
             key("facets")
             open("{")
             if let documentation = job.facets.documentation {
-                key("documentation")
-                open("{")
-                text("_producer", documentation._producer)
-                text("_schemaURL", documentation._schemaURL)
+                facet("documentation", documentation._producer, documentation._schemaURL)
                 text("description", documentation.description)
                 close("}")
             }
             if let ownership = job.facets.ownership {
-                key("ownership")
-                open("{")
-                text("_producer", ownership._producer)
-                text("_schemaURL", ownership._schemaURL)
-                key("owners")
-                open("[")
-                for owner in ownership.owners {
-                    open("{")
-                    text("name", owner.name)
-                    text("type", owner.type)
-                    close("}")
-                }
-                close("]")
+                facet("ownership", ownership._producer, ownership._schemaURL)
+                namesAndTypes("owners", ownership.owners.map { ($0.name, $0.type) })
                 close("}")
             }
             close("}")
@@ -304,26 +287,12 @@ public enum OpenLineage {
             key("facets")
             open("{")
             if let schema = dataset.facets.schema {
-                key("schema")
-                open("{")
-                text("_producer", schema._producer)
-                text("_schemaURL", schema._schemaURL)
-                key("fields")
-                open("[")
-                for column in schema.fields {
-                    open("{")
-                    text("name", column.name)
-                    text("type", column.type)
-                    close("}")
-                }
-                close("]")
+                facet("schema", schema._producer, schema._schemaURL)
+                namesAndTypes("fields", schema.fields.map { ($0.name, $0.type) })
                 close("}")
             }
             if let version = dataset.facets.version {
-                key("version")
-                open("{")
-                text("_producer", version._producer)
-                text("_schemaURL", version._schemaURL)
+                facet("version", version._producer, version._schemaURL)
                 text("datasetVersion", version.datasetVersion)
                 close("}")
             }
@@ -331,16 +300,34 @@ public enum OpenLineage {
             if let statistics = dataset.outputFacets?.outputStatistics {
                 key("outputFacets")
                 open("{")
-                key("outputStatistics")
-                open("{")
-                text("_producer", statistics._producer)
-                text("_schemaURL", statistics._schemaURL)
+                facet("outputStatistics", statistics._producer, statistics._schemaURL)
                 key("rowCount")
                 bytes.append(contentsOf: String(statistics.rowCount).utf8)
                 close("}")
                 close("}")
             }
             close("}")
+        }
+
+        /// Opens a facet's object under `name` with its producer and schema URL; the caller closes it.
+        private mutating func facet(_ name: String, _ producer: String, _ schemaURL: String) {
+            key(name)
+            open("{")
+            text("_producer", producer)
+            text("_schemaURL", schemaURL)
+        }
+
+        /// An array of `{"name": …, "type": …}` objects under `name`.
+        private mutating func namesAndTypes(_ name: String, _ items: [(String, String)]) {
+            key(name)
+            open("[")
+            for (itemName, type) in items {
+                open("{")
+                text("name", itemName)
+                text("type", type)
+                close("}")
+            }
+            close("]")
         }
 
         /// Starts an object or array, as a member of the one open (after its key) or on its own.

@@ -84,7 +84,7 @@ public struct StepContext: Sendable {
         }
         let (schema, table) = (parts[0], parts[1])
         let definition = try CopiedTables.definition(of: table, in: schema, db: db)
-        guard let create = definition.first else {
+        guard !definition.isEmpty else {
             throw MeshError(.stepFailed, "input table \(source) does not exist")
         }
         if startedFromPrevious, !fullRefresh, inputTableUnchanged(source),
@@ -92,13 +92,19 @@ public struct StepContext: Sendable {
         {
             return false
         }
+        try copy(table, from: schema, definition: definition, in: db)
+        return true
+    }
+
+    /// Replaces `main.table` by a verbatim copy of `schema.table` made with its `definition` (the table's
+    /// CREATE statement, then its indexes'), and records it for publication.
+    private func copy(_ table: String, from schema: String, definition: [String], in db: Database) throws {
         let t = quoteIdentifier(table)
         try db.execute(sql: "DROP TABLE IF EXISTS main.\(t)")
         // Unqualified CREATE statements make the table and its indexes in main.
         for statement in definition { try db.execute(sql: statement) }
         try db.execute(sql: "INSERT INTO main.\(t) SELECT * FROM \(quoteIdentifier(schema)).\(t)")
-        try copies.record(table, from: schema, create: create, in: db)
-        return true
+        try copies.record(table, from: schema, create: definition[0], in: db)
     }
 
     /// Copies a table of the previous version verbatim, with its definition and indexes, when that version was
@@ -109,14 +115,10 @@ public struct StepContext: Sendable {
     public func copyPreviousTable(_ table: String, in db: Database) throws -> Bool {
         guard previousDefinitionUnchanged else { return false }
         let definition = try CopiedTables.definition(of: table, in: "previous", db: db)
-        guard let create = definition.first else { return false }
+        guard !definition.isEmpty else { return false }
         // A build on a copy of the previous version already holds the table as it was.
         if startedFromPrevious, try CopiedTables.definition(of: table, in: "main", db: db) == definition { return true }
-        let t = quoteIdentifier(table)
-        try db.execute(sql: "DROP TABLE IF EXISTS main.\(t)")
-        for statement in definition { try db.execute(sql: statement) }
-        try db.execute(sql: "INSERT INTO main.\(t) SELECT * FROM previous.\(t)")
-        try copies.record(table, from: "previous", create: create, in: db)
+        try copy(table, from: "previous", definition: definition, in: db)
         return true
     }
 
