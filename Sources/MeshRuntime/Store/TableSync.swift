@@ -98,24 +98,29 @@ public struct TableSync {
 
     /// The slot of a key (`bytes[from..<to]`): the row that holds it, or the empty slot where it would go.
     private func find(_ bytes: [UInt8], _ from: Int, _ to: Int) -> (slot: Int, row: Int?) {
+        // FNV-1a: keys are a few dozen bytes, and a seeded `Hasher` per key cost more than the lookup.
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         bytes.withUnsafeBufferPointer { key in
+            for byte in key[from..<to] { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        }
+        var slot = Int(truncatingIfNeeded: hash ^ (hash >> 29)) & mask
+        while true {
+            let entry = Int(slots[slot])
+            if entry == 0 { return (slot, nil) }
+            let row = entry - 1
+            if stored(starts[row], splits[row], equal: bytes, from, to) { return (slot, row) }
+            slot = (slot + 1) & mask
+        }
+    }
+
+    /// Whether `buffer[start..<end]` holds the same bytes as `bytes[from..<to]`.
+    private func stored(_ start: Int, _ end: Int, equal bytes: [UInt8], _ from: Int, _ to: Int) -> Bool {
+        let length = to - from
+        guard end - start == length else { return false }
+        guard length > 0 else { return true }
+        return bytes.withUnsafeBufferPointer { mine in
             buffer.withUnsafeBufferPointer { rows in
-                // FNV-1a: keys are a few dozen bytes, and a seeded `Hasher` per key cost more than the lookup.
-                var hash: UInt64 = 0xcbf2_9ce4_8422_2325
-                for byte in key[from..<to] { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
-                var slot = Int(truncatingIfNeeded: hash ^ (hash >> 29)) & mask
-                let length = to - from
-                while true {
-                    let entry = Int(slots[slot])
-                    if entry == 0 { return (slot, nil) }
-                    let row = entry - 1
-                    if splits[row] - starts[row] == length,
-                        length == 0 || memcmp(key.baseAddress! + from, rows.baseAddress! + starts[row], length) == 0
-                    {
-                        return (slot, row)
-                    }
-                    slot = (slot + 1) & mask
-                }
+                memcmp(mine.baseAddress! + from, rows.baseAddress! + start, length) == 0
             }
         }
     }
@@ -133,15 +138,7 @@ public struct TableSync {
         if let row = find(scratch, 0, split).row, !named[row] {
             named[row] = true
             for value in values.dropFirst(keyCount) { RowBytes.append(value, to: &scratch) }
-            let length = scratch.count - split
-            let same =
-                starts[row + 1] - splits[row] == length
-                && scratch.withUnsafeBufferPointer { mine in
-                    buffer.withUnsafeBufferPointer { rows in
-                        length == 0 || memcmp(mine.baseAddress! + split, rows.baseAddress! + splits[row], length) == 0
-                    }
-                }
-            guard !same else { return }
+            guard !stored(splits[row], starts[row + 1], equal: scratch, split, scratch.count) else { return }
             try update.execute(arguments: StatementArguments(values))
             updated += 1
         } else {
