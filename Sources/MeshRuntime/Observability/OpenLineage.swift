@@ -215,7 +215,7 @@ public enum OpenLineage {
 
     /// Writes run events as JSON lines, keys in declaration order (the order `JSONEncoder` would not keep:
     /// it wrote them in hash order, so the same run gave other bytes), and without `JSONEncoder`'s cost: a mesh
-    /// run of the demo writes about 400 KB of events, which took it 36 ms.
+    /// run of the demo writes about 400 KB of events (`JSONEncoder` was 1.5 % of the demo's CPU).
     struct JSONLineWriter {
         private(set) var bytes: [UInt8] = []
         /// Per open object or array: whether its next member needs a comma first.
