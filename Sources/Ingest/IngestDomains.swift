@@ -39,6 +39,20 @@ public enum IngestDomains {
         "partd": "CMS Medicare Part D Prescribers by Provider and Drug, one batch per data year.",
     ]
 
+    /// Indexes per raw table, for the marts' incremental builds: the partition expressions their facts filter
+    /// on (each exactly as the fact writes it, so that SQLite matches the expression index) and the source ids
+    /// a changed cross-walk entry is looked up by. Tables keyed by an event id would otherwise be read whole to
+    /// rebuild one week: at `region`, the two weeks of 932k claims took 350 ms to find, 5 ms through the index.
+    /// Source ids are indexed only where the fact reaches the cross-walk through a LEFT JOIN (the raw table
+    /// stays the outer loop): an index on `email_events.npi` made SQLite drive npp-mart's inner joins from the
+    /// cross-walk, 0.47 s for three weeks against 8 ms through the week's index.
+    static let indexes: [String: [String]] = [
+        "claims": ["date(fill_date, 'weekday 5')", "prescriber_npi"],
+        "crm_calls": ["call_date", "account_id"],
+        "email_events": ["substr(ts, 1, 10)", "date(substr(ts, 1, 10), 'weekday 5')", "campaign_id"],
+        "web_sessions": ["date"],
+    ]
+
     /// Extra tests per feed: restatement and realism checks that warn rather than stop.
     static let extraTests: [String: [any DataTest]] = [
         "xponent": [
@@ -58,7 +72,9 @@ public enum IngestDomains {
     public static let feeds: [RawFeed] = FeedLayouts.all.map { layout in
         RawFeed(
             feed: layout.feed, description: descriptions[layout.feed] ?? layout.feed,
-            tables: layout.tables.map { RawTable(name: $0.name, columns: $0.outputColumns, key: $0.key) },
+            tables: layout.tables.map {
+                RawTable(name: $0.name, columns: $0.outputColumns, key: $0.key, indexes: indexes[$0.name] ?? [])
+            },
             policy: layout.latestWins ? .latestWins : .firstWins,
             parser: LayoutParser(reader: FeedFileReader(layout: layout)),
             tests: extraTests[layout.feed] ?? [])

@@ -79,6 +79,8 @@ struct MartTests {
             }
         }
 
+        try await Self.expectPartitionFiltersSeekTheRawIndexes(mesh)
+
         // One more week of deliveries: the facts rebuild a few partitions, and the result is what a full rebuild gives.
         let week = try await Self.run(mesh, asOf: "2025-06-08")
         for mart in marts { #expect(week.outcomes[mart]?.status == .success, "\(mart)") }
@@ -119,6 +121,33 @@ struct MartTests {
             #expect(full.fingerprint == before.fingerprint, "\(mart): incremental and full builds differ")
         }
         try await Self.expectSummaryPercentiles(mesh)
+    }
+
+    /// The facts over raw tables keyed by an event id find their touched partitions through the raw layer's
+    /// indexes: each fact's incremental SELECT, planned on the published raw versions, searches an index of
+    /// its raw table instead of reading every row. An index whose expression differs from the fact's partition
+    /// expression by a character, or a planner that prefers another index, fails here.
+    static func expectPartitionFiltersSeekTheRawIndexes(_ mesh: Mesh) async throws {
+        let (queue, _) = try mesh.snapshot(attaching: [
+            "raw-claims", "raw-crm_calls", "raw-email_events", "raw-web_sessions", "physician-master",
+            "payer-master", "conformed-dims",
+        ])
+        let facts = [
+            PhysicianMart.claims, PhysicianMart.calls, PayerMart.planClaims, NPPMart.email, NPPMart.web,
+            NPPMart.engagement, NPPMart.hcpWeekly,
+        ]
+        try await queue.writeWithoutTransaction { db in
+            try db.execute(sql: "PRAGMA query_only = 0; CREATE TEMP TABLE touched (p PRIMARY KEY)")
+            for fact in facts {
+                let partition = fact.partitionOf ?? fact.sources[0].partition
+                let insert = fact.insert.replacingOccurrences(
+                    of: "{partitions}", with: "(\(partition)) IN (SELECT p FROM temp.touched)")
+                let select = try #require(insert.range(of: "SELECT").map { insert[$0.lowerBound...] })
+                let plan = try GRDB.Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(select)").map { $0["detail"] as String }
+                let raw = try #require(fact.sources.first?.table.split(separator: ".").last)
+                #expect(plan.contains { $0.contains("USING INDEX \(raw)_index_") }, "\(fact.table): \(plan)")
+            }
+        }
     }
 
     /// marts.md's reconciliation summary, recomputed here from the reconciliation rows: per period the row

@@ -8,14 +8,17 @@ import GRDBSQLite
 /// `install` registers the SQL function `mesh_row_hash(...)` on the working connection and adds TEMP
 /// triggers (after insert, delete and update) on each tracked table. The triggers hash every written row
 /// exactly as `Fingerprint.digest` hashes a row of `SELECT *`, and log the hash with a sign (+1 inserted,
-/// −1 deleted; an update logs the old row −1 and the new row +1) in the TEMP table `mesh_digest_log`.
-/// Logging into a table rather than into Swift memory keeps the delta transactional: rows of a rolled
-/// back transaction or savepoint leave the log with the data they described.
+/// −1 deleted; an update logs the old row −1 and the new row +1) in a TEMP table of its own,
+/// `mesh_digest_log_N`, so that reading one table's delta reads only its rows (one shared log was read in
+/// full once per table: 11 passes over half a million rows in a week of physician-mart). Logging into a
+/// table rather than into Swift memory keeps the delta transactional: rows of a rolled back transaction or
+/// savepoint leave the log with the data they described.
 ///
 /// `digest(of:previous:in:)` then returns the previous digest plus the logged delta (wrapping sums), or
 /// nil when the table cannot be digested incrementally (its triggers are gone because it was dropped or
 /// renamed, its columns changed, or another connection wrote to the file): the caller digests it fully.
 struct IncrementalDigest {
+    /// The prefix of the log tables, one per tracked table.
     static let logTable = "mesh_digest_log"
     static let functionName = "mesh_row_hash"
     /// SQLite's default limit on function arguments is 127; wider tables are digested fully.
@@ -25,6 +28,8 @@ struct IncrementalDigest {
     private(set) var tracked: [String: [String]] = [:]
     /// Tracked table → its trigger names.
     private var triggers: [String: [String]] = [:]
+    /// Tracked table → its log table (in `temp`).
+    private var logs: [String: String] = [:]
     /// `PRAGMA data_version` at install: it changes when another connection commits to the file.
     private var dataVersion: Int = 0
 
@@ -33,10 +38,6 @@ struct IncrementalDigest {
         try registerFunction(in: db)
         // A REPLACE that deletes a conflicting row fires delete triggers only when recursive triggers are on.
         try db.execute(sql: "PRAGMA recursive_triggers = ON")
-        try db.execute(
-            sql:
-                "CREATE TEMP TABLE IF NOT EXISTS \(logTable) (tbl TEXT NOT NULL, sign INTEGER NOT NULL, hash BLOB NOT NULL)"
-        )
         var result = IncrementalDigest()
         for (index, table) in tables.enumerated() {
             guard try db.tableExists(table) else { continue }
@@ -48,23 +49,26 @@ struct IncrementalDigest {
                 "\(functionName)(" + names.map { "\(row).\(quoteIdentifier($0))" }.joined(separator: ", ") + ")"
             }
             let t = quoteQualified(table)
-            let literal = quoteLiteral(table)
-            let log = "INSERT INTO \(logTable) (tbl, sign, hash) VALUES"  // a TEMP trigger writes its own schema
+            let logName = "\(logTable)_\(index)"
+            let log = "INSERT INTO \(logName) (sign, hash) VALUES"  // a TEMP trigger writes its own schema
             let names3 = ["insert", "delete", "update"].map { "mesh_digest_\(index)_\($0)" }
             try db.execute(
                 sql: """
+                    DROP TABLE IF EXISTS temp.\(logName);
+                    CREATE TEMP TABLE \(logName) (sign INTEGER NOT NULL, hash BLOB NOT NULL);
                     CREATE TEMP TRIGGER \(names3[0]) AFTER INSERT ON main.\(t) BEGIN
-                        \(log) (\(literal), 1, \(hash("NEW")));
+                        \(log) (1, \(hash("NEW")));
                     END;
                     CREATE TEMP TRIGGER \(names3[1]) AFTER DELETE ON main.\(t) BEGIN
-                        \(log) (\(literal), -1, \(hash("OLD")));
+                        \(log) (-1, \(hash("OLD")));
                     END;
                     CREATE TEMP TRIGGER \(names3[2]) AFTER UPDATE ON main.\(t) BEGIN
-                        \(log) (\(literal), -1, \(hash("OLD"))), (\(literal), 1, \(hash("NEW")));
+                        \(log) (-1, \(hash("OLD"))), (1, \(hash("NEW")));
                     END;
                     """)
             result.tracked[table] = columns.map { "\($0.name) \($0.type.uppercased())" }
             result.triggers[table] = names3
+            result.logs[table] = logName
         }
         result.dataVersion = try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0
         return result
@@ -73,27 +77,31 @@ struct IncrementalDigest {
     /// True when some tracked table was written since `install`, or the file changed behind the connection.
     func hasChanges(in db: Database) throws -> Bool {
         if try Int.fetchOne(db, sql: "PRAGMA data_version") != dataVersion { return true }
-        return try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM temp.\(Self.logTable))") ?? true
+        for log in logs.values.sorted() {
+            guard try db.tableExists(log, in: "temp") else { return true }
+            if try Bool.fetchOne(db, sql: "SELECT EXISTS (SELECT 1 FROM temp.\(log))") ?? true { return true }
+        }
+        return false
     }
 
     /// The table's digest from the previous one and the logged changes, or nil when it must be computed fully.
     func digest(of table: String, previous: Fingerprint.TableDigest, in db: Database) throws
         -> Fingerprint.TableDigest?
     {
-        guard let columns = tracked[table], let names = triggers[table], columns == previous.columns,
+        guard let columns = tracked[table], let names = triggers[table], let log = logs[table],
+            columns == previous.columns,
             let (previousA, previousB) = Fingerprint.digestSums(previous.digest)
         else { return nil }
         // Another connection (a command step, say) wrote to the file: its rows passed no trigger.
         guard try Int.fetchOne(db, sql: "PRAGMA data_version") == dataVersion else { return nil }
-        guard try Self.triggers(names, stillOn: table, in: db) else { return nil }
+        guard try Self.triggers(names, stillOn: table, in: db), try db.tableExists(log, in: "temp") else { return nil }
         let current = try db.columns(in: table).map { "\($0.name) \($0.type.uppercased())" }
         guard current == columns else { return nil }
 
         var sumA = previousA
         var sumB = previousB
         var count = previous.rowCount
-        let rows = try Row.fetchCursor(
-            db, sql: "SELECT sign, hash FROM temp.\(Self.logTable) WHERE tbl = ?", arguments: [table])
+        let rows = try Row.fetchCursor(db, sql: "SELECT sign, hash FROM temp.\(log)")
         while let row = try rows.next() {
             let sign: Int = row[0]
             let hash: Data = row[1]
@@ -119,7 +127,7 @@ struct IncrementalDigest {
     /// Removes the triggers, the log and the function's use, leaving the connection as before `install`.
     func uninstall(in db: Database) throws {
         for name in triggers.values.joined() { try db.execute(sql: "DROP TRIGGER IF EXISTS temp.\(name)") }
-        try db.execute(sql: "DROP TABLE IF EXISTS temp.\(Self.logTable)")
+        for log in logs.values.sorted() { try db.execute(sql: "DROP TABLE IF EXISTS temp.\(log)") }
     }
 
     /// The column names `SELECT *` returns for a table (`schema.name` or a name in `main`), in order: the names
