@@ -506,8 +506,12 @@ enum PartitionRewrite {
         let rebuilt = "mesh_rewrite_rows"
         try db.execute(sql: "DROP TABLE IF EXISTS temp.\(rebuilt)")
         try db.execute(sql: create.replacingCharacters(in: copyCreate, with: "CREATE TEMP TABLE \(rebuilt)"))
+        // The same INSERT over the kept partitions, into the copy (its prefix was checked above).
         let kept = insert("temp.mesh_rewrite_kept")
-        let into = kept.range(of: prefix)!
+        guard let into = kept.range(of: prefix) else {
+            throw MeshError(
+                .invalidDefinition, "\(table): its INSERT lost its `\(prefix)` prefix over other partitions")
+        }
         try db.execute(sql: kept.replacingCharacters(in: into, with: "INSERT INTO temp.\(rebuilt)"))
         let same = names.map { "n.\(quoteIdentifier($0)) IS \(quotedTable).\(quoteIdentifier($0))" }
             .joined(separator: " AND ")
