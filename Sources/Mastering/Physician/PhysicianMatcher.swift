@@ -31,8 +31,16 @@ struct PersonRecord: Sendable {
     var deactivated = false
     var deceased = false
     var retired = false
-    /// Raw display values kept for golden records.
-    var display: [String: String] = [:]
+    /// Raw display values kept for golden records (nil when the source has no such column, or left it empty).
+    struct Display: Sendable {
+        var firstName: String?
+        var lastName: String?
+        var middleName: String?
+        var credential: String?
+        var addressLine1: String?
+        var city: String?
+    }
+    var display = Display()
 
     var hasName: Bool { !last.isEmpty }
 }
