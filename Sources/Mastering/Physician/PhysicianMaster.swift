@@ -197,36 +197,36 @@ enum PhysicianMaster {
             return r
         }
         try rows("SELECT * FROM raw_nppes.nppes ORDER BY npi") { row, c in
-            let npi: String = row[c["npi"]!]
-            guard (row[c["entity_type_code"]!] as Int?) == 1 else {
+            let npi: String = row[try c.at("npi")]
+            guard (row[try c.at("entity_type_code")] as Int?) == 1 else {
                 organisations.append(npi)
                 return
             }
             var r = person(.nppes, npi, row, c)
-            r.npi = (row[c["npi_valid"]!] as Int?) == 1 ? npi : nil
-            r.zip5 = NameNormalizer.zip5(row[c["postal_code"]!])
-            r.specialty = specialty(row[c["taxonomy_code"]!])
-            r.deactivated = (row[c["deactivation_date"]!] as String?) != nil
-            if let credential: String = row[c["credential"]!] { r.credential = credential }
+            r.npi = (row[try c.at("npi_valid")] as Int?) == 1 ? npi : nil
+            r.zip5 = NameNormalizer.zip5(row[try c.at("postal_code")])
+            r.specialty = specialty(row[try c.at("taxonomy_code")])
+            r.deactivated = (row[try c.at("deactivation_date")] as String?) != nil
+            if let credential: String = row[try c.at("credential")] { r.credential = credential }
             records.append(r)
         }
         try rows("SELECT * FROM raw_ama.ama ORDER BY me_number") { row, c in
-            let me: String = row[c["me_number"]!]
+            let me: String = row[try c.at("me_number")]
             var r = person(.ama, me, row, c)
             r.me = me
-            r.npi = (row[c["npi_valid"]!] as Int?) == 1 ? row[c["npi"]!] : nil
-            r.zip5 = NameNormalizer.zip5(row[c["zip"]!])
-            r.specialty = specialty(row[c["primary_specialty"]!])
-            r.birthYear = row[c["birth_year"]!]
-            r.deceased = (row[c["dead_ind"]!] as Int?) == 1
-            r.retired = (row[c["mpa"]!] as String?) == "RET"
+            r.npi = (row[try c.at("npi_valid")] as Int?) == 1 ? row[try c.at("npi")] : nil
+            r.zip5 = NameNormalizer.zip5(row[try c.at("zip")])
+            r.specialty = specialty(row[try c.at("primary_specialty")])
+            r.birthYear = row[try c.at("birth_year")]
+            r.deceased = (row[try c.at("dead_ind")] as Int?) == 1
+            r.retired = (row[try c.at("mpa")] as String?) == "RET"
             records.append(r)
         }
         try rows("SELECT * FROM raw_crm_accounts.crm_accounts ORDER BY account_id") { row, c in
-            var r = person(.crm, row[c["account_id"]!], row, c)
-            r.npi = (row[c["npi_valid"]!] as Int?) == 1 ? row[c["npi"]!] : nil
-            r.zip5 = NameNormalizer.zip5(row[c["zip"]!])
-            r.specialty = specialty(row[c["specialty"]!])
+            var r = person(.crm, row[try c.at("account_id")], row, c)
+            r.npi = (row[try c.at("npi_valid")] as Int?) == 1 ? row[try c.at("npi")] : nil
+            r.zip5 = NameNormalizer.zip5(row[try c.at("zip")])
+            r.specialty = specialty(row[try c.at("specialty")])
             records.append(r)
         }
         // One row per prescriber id with its identifiers (a valid NPI, an ME number) from any delivery, and one
@@ -248,10 +248,22 @@ enum PhysicianMaster {
     /// Column name → position in a query's result.
     struct Columns {
         private let positions: [String: Int]
+        private let names: [String]
         init(_ names: [String]) {
+            self.names = names
             positions = Dictionary(names.enumerated().map { ($1.lowercased(), $0) }) { first, _ in first }
         }
         subscript(_ name: String) -> Int? { positions[name] }
+        /// The position of a column the query must have.
+        func at(_ name: String) throws -> Int {
+            guard let position = positions[name] else {
+                throw MeshError(
+                    .invalidDefinition,
+                    "physician-master reads a raw column `\(name)` that is not there (columns: \(names.joined(separator: ", "))): the raw layout and the master disagree"
+                )
+            }
+            return position
+        }
     }
 
     // MARK: Resolution
