@@ -171,8 +171,8 @@ enum PhysicianMaster {
             specialties[value] = term
             return term
         }
-        // Columns are read by position, found once per query: GRDB's lookup by name compares every column name
-        // case-insensitively on each access, a tenth of loading's samples.
+        // Columns are read by position from a name table built once per query: GRDB's lookup by name compares
+        // every column name case-insensitively on each access, a tenth of loading's samples.
         func rows(_ sql: String, _ body: (Row, Columns) throws -> Void) throws {
             let statement = try db.makeStatement(sql: sql)
             let columns = Columns(statement.columnNames)
@@ -180,20 +180,22 @@ enum PhysicianMaster {
         }
         func person(_ source: PhysicianSource, _ id: String, _ row: Row, _ c: Columns) -> PersonRecord {
             func text(_ name: String) -> String? { c[name].flatMap { row[$0] } }
-            func shown(_ name: String) -> String? { text(name).flatMap { $0.isEmpty ? nil : $0 } }
+            func shown(_ value: String?) -> String? { value.flatMap { $0.isEmpty ? nil : $0 } }
+            // Each value is read once, for matching (normalised) and for display (as the source spells it).
+            let (first, last, middle) = (text("first_name"), text("last_name"), text("middle_name"))
+            let (address, city) = (text("address_line1"), text("city"))
             var r = PersonRecord(source: source, sourceID: id)
-            let first = NameNormalizer.clean(text("first_name"))
-            r.first = first
-            r.firstCanonical = NameNormalizer.canonicalFirst(first)
-            r.last = NameNormalizer.clean(text("last_name"))
-            r.middle = c["middle_name"] != nil ? NameNormalizer.clean(text("middle_name")) : ""
-            r.address = NameNormalizer.words(text("address_line1")).joined(separator: " ")
-            r.city = NameNormalizer.words(text("city")).joined(separator: " ")
+            r.first = NameNormalizer.clean(first)
+            r.firstCanonical = NameNormalizer.canonicalFirst(r.first)
+            r.last = NameNormalizer.clean(last)
+            r.middle = NameNormalizer.clean(middle)
+            r.address = NameNormalizer.words(address).joined(separator: " ")
+            r.city = NameNormalizer.words(city).joined(separator: " ")
             r.state = (text("state") ?? "").uppercased()
             r.batch = text("batch") ?? ""
             r.display = PersonRecord.Display(
-                firstName: shown("first_name"), lastName: shown("last_name"), middleName: shown("middle_name"),
-                credential: shown("credential"), addressLine1: shown("address_line1"), city: shown("city"))
+                firstName: shown(first), lastName: shown(last), middleName: shown(middle),
+                credential: shown(text("credential")), addressLine1: shown(address), city: shown(city))
             return r
         }
         try rows("SELECT * FROM raw_nppes.nppes ORDER BY npi") { row, c in

@@ -235,7 +235,7 @@ struct DomainBuilder: Sendable {
             var phases: [String] = []
             func lap(_ name: String) {
                 let next = ContinuousClock.now
-                phases.append(String(format: "%@ %.2f s", name, Double((next - phase) / .milliseconds(1)) / 1000))
+                phases.append("\(name) \(Self.seconds(next - phase))")
                 phase = next
             }
             if startedFromPrevious, let previous {
@@ -300,11 +300,9 @@ struct DomainBuilder: Sendable {
             try Self.durablyMove(URL(fileURLWithPath: workPath), to: mesh.home.appendingPathComponent(relativePath))
             lap("fsync and rename")
             // With the time before the first step, which a build on the previous version spends mostly copying it.
-            let seconds = { (time: Duration) in String(format: "%.2f s", Double(time / .milliseconds(1)) / 1000) }
             let setup =
-                startedFromPrevious
-                ? "; before the steps \(seconds(setupTime)) (the copy \(seconds(copyTime)))"
-                : "; before the steps \(seconds(setupTime))"
+                "; before the steps \(Self.seconds(setupTime))"
+                + (startedFromPrevious ? " (the copy \(Self.seconds(copyTime)))" : "")
             log("publication: \(phases.joined(separator: ", "))\(setup)", logger: domainLogger)
 
             var upstream: [String: Int] = [:]
@@ -488,6 +486,11 @@ struct DomainBuilder: Sendable {
         }
     }
 
+    /// A duration as the publication line writes it: seconds, two decimals.
+    static func seconds(_ time: Duration) -> String {
+        String(format: "%.2f s", Double(time / .milliseconds(1)) / 1000)
+    }
+
     /// `PHARMA_MESH_TRACE_SQL`: the duration in milliseconds from which a build's statements are printed.
     static let slowStatementThreshold: Double? = ProcessInfo.processInfo.environment["PHARMA_MESH_TRACE_SQL"]
         .flatMap(Double.init)
@@ -586,12 +589,11 @@ struct DomainBuilder: Sendable {
             } else {
                 try db.execute(sql: "PRAGMA analysis_limit = 1000; ANALYZE")
             }
-            let seconds = { (duration: Duration) in Double(duration / .milliseconds(1)) / 1000 }
             return (
                 digests, incremental, copied,
                 [
-                    String(format: "digest %.2f s", seconds(digested - started)),
-                    String(format: "statistics %.2f s", seconds(ContinuousClock.now - digested)),
+                    "digest \(Self.seconds(digested - started))",
+                    "statistics \(Self.seconds(ContinuousClock.now - digested))",
                 ]
             )
         }
