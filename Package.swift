@@ -20,10 +20,13 @@ let package = Package(
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
     ],
     targets: [
+        // Process-wide SQLite settings (C: `sqlite3_config` is variadic), applied when the program loads.
+        .target(name: "SQLiteTuning", linkerSettings: [.linkedLibrary("sqlite3")]),
         // The generic runtime: domains, recipes, tests, versions, scheduler. Knows nothing of pharma.
         .target(
             name: "MeshRuntime",
             dependencies: [
+                "SQLiteTuning",
                 .product(name: "GRDB", package: "GRDB.swift"),
                 .product(name: "GRDBSQLite", package: "GRDB.swift"),
                 .product(name: "Logging", package: "swift-log"),

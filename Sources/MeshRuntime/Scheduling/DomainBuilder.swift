@@ -521,21 +521,22 @@ struct DomainBuilder: Sendable {
         return try await database.writeWithoutTransaction { db in
             let started = ContinuousClock.now
             let unchanged = try tracker.map { try !$0.hasChanges(in: db) && Self.schemaText(db) == schemaAtStart }
-            for schema in ["previous"] + inputs.keys.map(\.schemaName) {
-                if try Row.fetchAll(db, sql: "PRAGMA database_list").contains(where: { $0["name"] == schema }) {
-                    try db.execute(sql: "DETACH DATABASE \(quoteQualified(schema))")
-                }
-            }
+            // Each DDL statement makes GRDB reload the schema before its next lookup: one batch each.
+            let attached = Set(try Row.fetchAll(db, sql: "PRAGMA database_list").map { $0["name"] as String })
+            let detach = (["previous"] + inputs.keys.map(\.schemaName).sorted()).filter(attached.contains)
+                .map { "DETACH DATABASE \(quoteQualified($0));" }
+            if !detach.isEmpty { try db.execute(sql: detach.joined(separator: "\n")) }
             let objects = try Row.fetchAll(
                 db,
                 sql: "SELECT type, name FROM sqlite_master WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite_%'"
             )
+            var drops: [String] = []
             for object in objects.sorted(by: { ($0["type"] as String) > ($1["type"] as String) }) {  // views first
                 let name: String = object["name"]
                 guard !keep.contains(name) else { continue }
-                try db.execute(
-                    sql: "DROP \((object["type"] as String) == "view" ? "VIEW" : "TABLE") \(quoteQualified(name))")
+                drops.append("DROP \((object["type"] as String) == "view" ? "VIEW" : "TABLE") \(quoteQualified(name));")
             }
+            if !drops.isEmpty { try db.execute(sql: drops.joined(separator: "\n")) }
             var digests: [String: Fingerprint.TableDigest] = [:]
             var incremental = Set<String>()
             var copied = Set<String>()

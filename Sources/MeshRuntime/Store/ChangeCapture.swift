@@ -35,6 +35,9 @@ struct ChangeCapture {
     static func install(tables: [String], sequence: Int?, in db: Database) throws -> ChangeCapture {
         try db.execute(sql: "PRAGMA recursive_triggers = ON")  // a REPLACE's deletes fire delete triggers
         var capture = ChangeCapture()
+        // The tables are looked up first and the TEMP tables and triggers created in one batch: each DDL
+        // statement makes GRDB reload the schema before its next lookup.
+        var ddl: [String] = []
         for (index, table) in tables.enumerated() {
             guard try db.tableExists(table) else { continue }
             let columns = try IncrementalDigest.selectStarColumns(of: table, in: db)
@@ -48,8 +51,11 @@ struct ChangeCapture {
                 prefix = "\(sequence), "
             } else {
                 let name = "mesh_capture_\(index)"
-                try db.execute(sql: "DROP TABLE IF EXISTS temp.\(name)")
-                try db.execute(sql: "CREATE TEMP TABLE \(name) AS SELECT 1 AS mesh_sign, * FROM main.\(t) WHERE 0")
+                ddl.append(
+                    """
+                    DROP TABLE IF EXISTS temp.\(name);
+                    CREATE TEMP TABLE \(name) AS SELECT 1 AS mesh_sign, * FROM main.\(t) WHERE 0;
+                    """)
                 destination = "temp.\(name)"
                 prefix = ""
             }
@@ -62,19 +68,20 @@ struct ChangeCapture {
             let insert = "INSERT INTO \(quoteIdentifier(target)) (\(list.joined(separator: ", "))) VALUES"
             let kind = sequence == nil ? "capture" : "log"
             let names = ["insert", "delete", "update"].map { "mesh_\(kind)_\(index)_\($0)" }
-            try db.execute(
-                sql: """
-                    DROP TRIGGER IF EXISTS temp.\(names[0]);
-                    DROP TRIGGER IF EXISTS temp.\(names[1]);
-                    DROP TRIGGER IF EXISTS temp.\(names[2]);
-                    CREATE TEMP TRIGGER \(names[0]) AFTER INSERT ON main.\(t) BEGIN \(insert) \(row(1, "NEW")); END;
-                    CREATE TEMP TRIGGER \(names[1]) AFTER DELETE ON main.\(t) BEGIN \(insert) \(row(-1, "OLD")); END;
-                    CREATE TEMP TRIGGER \(names[2]) AFTER UPDATE ON main.\(t) BEGIN
-                        \(insert) \(row(-1, "OLD")), \(row(1, "NEW"));
-                    END;
-                    """)
+            ddl.append(
+                """
+                DROP TRIGGER IF EXISTS temp.\(names[0]);
+                DROP TRIGGER IF EXISTS temp.\(names[1]);
+                DROP TRIGGER IF EXISTS temp.\(names[2]);
+                CREATE TEMP TRIGGER \(names[0]) AFTER INSERT ON main.\(t) BEGIN \(insert) \(row(1, "NEW")); END;
+                CREATE TEMP TRIGGER \(names[1]) AFTER DELETE ON main.\(t) BEGIN \(insert) \(row(-1, "OLD")); END;
+                CREATE TEMP TRIGGER \(names[2]) AFTER UPDATE ON main.\(t) BEGIN
+                    \(insert) \(row(-1, "OLD")), \(row(1, "NEW"));
+                END;
+                """)
             capture.targets[table] = Target(table: table, destination: destination, triggers: names)
         }
+        if !ddl.isEmpty { try db.execute(sql: ddl.joined(separator: "\n")) }
         capture.dataVersion = try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0
         return capture
     }
@@ -93,12 +100,14 @@ struct ChangeCapture {
 
     /// Removes the triggers (and the TEMP capture tables).
     func uninstall(in db: Database) throws {
-        for target in targets.values {
-            for name in target.triggers { try db.execute(sql: "DROP TRIGGER IF EXISTS temp.\(name)") }
+        var drops: [String] = []
+        for (_, target) in targets.sorted(by: { $0.key < $1.key }) {
+            drops += target.triggers.map { "DROP TRIGGER IF EXISTS temp.\($0);" }
             if target.destination.hasPrefix("temp.") {
-                try db.execute(sql: "DROP TABLE IF EXISTS \(quoteQualified(target.destination))")
+                drops.append("DROP TABLE IF EXISTS \(quoteQualified(target.destination));")
             }
         }
+        if !drops.isEmpty { try db.execute(sql: drops.joined(separator: "\n")) }
     }
 
     /// Creates `mesh_changes_TABLE` with the table's columns, or recreates it empty when they differ.

@@ -39,6 +39,9 @@ struct IncrementalDigest {
         // A REPLACE that deletes a conflicting row fires delete triggers only when recursive triggers are on.
         try db.execute(sql: "PRAGMA recursive_triggers = ON")
         var result = IncrementalDigest()
+        // Every DDL statement makes GRDB reload the schema before the next lookup: the tables are looked up
+        // first, then every log and trigger is created in one batch.
+        var ddl: [String] = []
         for (index, table) in tables.enumerated() {
             guard try db.tableExists(table) else { continue }
             let columns = try db.columns(in: table)
@@ -52,24 +55,25 @@ struct IncrementalDigest {
             let logName = "\(logTable)_\(index)"
             let log = "INSERT INTO \(logName) (sign, hash) VALUES"  // a TEMP trigger writes its own schema
             let names3 = ["insert", "delete", "update"].map { "mesh_digest_\(index)_\($0)" }
-            try db.execute(
-                sql: """
-                    DROP TABLE IF EXISTS temp.\(logName);
-                    CREATE TEMP TABLE \(logName) (sign INTEGER NOT NULL, hash BLOB NOT NULL);
-                    CREATE TEMP TRIGGER \(names3[0]) AFTER INSERT ON main.\(t) BEGIN
-                        \(log) (1, \(hash("NEW")));
-                    END;
-                    CREATE TEMP TRIGGER \(names3[1]) AFTER DELETE ON main.\(t) BEGIN
-                        \(log) (-1, \(hash("OLD")));
-                    END;
-                    CREATE TEMP TRIGGER \(names3[2]) AFTER UPDATE ON main.\(t) BEGIN
-                        \(log) (-1, \(hash("OLD"))), (1, \(hash("NEW")));
-                    END;
-                    """)
+            ddl.append(
+                """
+                DROP TABLE IF EXISTS temp.\(logName);
+                CREATE TEMP TABLE \(logName) (sign INTEGER NOT NULL, hash BLOB NOT NULL);
+                CREATE TEMP TRIGGER \(names3[0]) AFTER INSERT ON main.\(t) BEGIN
+                    \(log) (1, \(hash("NEW")));
+                END;
+                CREATE TEMP TRIGGER \(names3[1]) AFTER DELETE ON main.\(t) BEGIN
+                    \(log) (-1, \(hash("OLD")));
+                END;
+                CREATE TEMP TRIGGER \(names3[2]) AFTER UPDATE ON main.\(t) BEGIN
+                    \(log) (-1, \(hash("OLD"))), (1, \(hash("NEW")));
+                END;
+                """)
             result.tracked[table] = columns.map { "\($0.name) \($0.type.uppercased())" }
             result.triggers[table] = names3
             result.logs[table] = logName
         }
+        if !ddl.isEmpty { try db.execute(sql: ddl.joined(separator: "\n")) }
         result.dataVersion = try Int.fetchOne(db, sql: "PRAGMA data_version") ?? 0
         return result
     }
@@ -126,8 +130,10 @@ struct IncrementalDigest {
 
     /// Removes the triggers, the log and the function's use, leaving the connection as before `install`.
     func uninstall(in db: Database) throws {
-        for name in triggers.values.joined() { try db.execute(sql: "DROP TRIGGER IF EXISTS temp.\(name)") }
-        for log in logs.values.sorted() { try db.execute(sql: "DROP TABLE IF EXISTS temp.\(log)") }
+        let drops =
+            triggers.values.joined().sorted().map { "DROP TRIGGER IF EXISTS temp.\($0);" }
+            + logs.values.sorted().map { "DROP TABLE IF EXISTS temp.\($0);" }
+        if !drops.isEmpty { try db.execute(sql: drops.joined(separator: "\n")) }
     }
 
     /// The column names `SELECT *` returns for a table (`schema.name` or a name in `main`), in order: the names
