@@ -34,7 +34,11 @@ public enum ExtractExport {
             let rows = try source.read { db -> Int in
                 try writeCSV(db, sql: "SELECT * FROM \"\(output.table)\" ORDER BY \(order)", to: csv)
             }
-            let standalone = try DatabaseQueue(path: sqlite.path)
+            // No rollback journal: the file is new, in a folder renamed into place only once complete.
+            var standaloneConfig = Configuration()
+            standaloneConfig.journalMode = .default
+            standaloneConfig.prepareDatabase { db in try db.execute(sql: "PRAGMA journal_mode = OFF") }
+            let standalone = try DatabaseQueue(path: sqlite.path, configuration: standaloneConfig)
             try standalone.writeWithoutTransaction { db in
                 let path = published.file.standardizedFileURL.path
                 let uri =
@@ -88,19 +92,16 @@ public enum ExtractExport {
         var count = 0
         let rows = try Row.fetchCursor(statement)
         while let row = try rows.next() {
-            buffer += (0..<row.count).map { index -> String in
-                switch row[index] as DatabaseValue {
-                case let value where value.isNull: return ""
-                case let value:
-                    switch value.storage {
-                    case .int64(let int): return String(int)
-                    case .double(let double): return format(double)
-                    case .string(let string): return field(string)
-                    case .blob(let data): return data.base64EncodedString()
-                    case .null: return ""
-                    }
+            for index in 0..<row.count {
+                if index > 0 { buffer += "," }
+                switch (row[index] as DatabaseValue).storage {
+                case .int64(let int): buffer += String(int)
+                case .double(let double): buffer += format(double)
+                case .string(let string): buffer += field(string)
+                case .blob(let data): buffer += data.base64EncodedString()
+                case .null: break
                 }
-            }.joined(separator: ",")
+            }
             buffer += "\n"
             count += 1
             if buffer.utf8.count > 1 << 20 {
@@ -113,7 +114,8 @@ public enum ExtractExport {
     }
 
     static func field(_ text: String) -> String {
-        guard text.contains(where: { $0 == "," || $0 == "\"" || $0 == "\n" || $0 == "\r" }) else { return text }
+        // Scanned as bytes: the four are ASCII, and iterating characters costs grapheme breaking.
+        guard text.utf8.contains(where: { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }) else { return text }
         return "\"" + text.replacingOccurrences(of: "\"", with: "\"\"") + "\""
     }
 
@@ -121,7 +123,7 @@ public enum ExtractExport {
     static func format(_ value: Double) -> String {
         if value == value.rounded(), abs(value) < 1e15 { return String(Int64(value)) }
         let text = "\(value)"
-        if text.contains("e") { return String(format: "%.10f", value) }
+        if text.utf8.contains(UInt8(ascii: "e")) { return String(format: "%.10f", value) }
         return text
     }
 }

@@ -128,11 +128,19 @@ enum FieldExtracts {
                     SELECT d.physician_id, t.territory_id FROM physician_deciles d
                     JOIN physician_territory t ON t.physician_key = d.physician_id
                     WHERE d.market = (SELECT market FROM own) AND d.decile >= 7;
+                    -- The week of a call from the calendar (a lookup costs less than date() on every row).
                     CREATE TABLE calls_weekly AS
-                    SELECT t.territory_id, c.physician_key, date(c.call_date, 'weekday 5') AS week_ending, SUM(c.calls) AS calls
+                    SELECT t.territory_id, c.physician_key, COALESCE(d.week_ending, date(c.call_date, 'weekday 5')) AS week_ending,
+                           SUM(c.calls) AS calls
                     FROM physician_mart.fact_calls c JOIN physician_territory t ON t.physician_key = c.physician_key
+                    LEFT JOIN physician_mart.dim_date d ON d.date_key = c.date_key
                     GROUP BY 1, 2, 3;
-                    CREATE INDEX calls_weekly_by_territory ON calls_weekly (territory_id, week_ending);
+                    CREATE TABLE territory_calls AS
+                    SELECT territory_id, week_ending, SUM(calls) AS calls FROM calls_weekly GROUP BY 1, 2;
+                    CREATE TABLE target_calls AS
+                    SELECT territory_id, week_ending, physician_key, calls FROM calls_weekly
+                    WHERE physician_key IN (SELECT physician_id FROM targets);
+                    CREATE INDEX target_calls_by_territory ON target_calls (territory_id, week_ending);
                     CREATE TABLE clicks_weekly AS
                     SELECT t.territory_id, e.week_ending, SUM(e.clicks) AS clicks
                     FROM npp_mart.fact_hcp_email_weekly e JOIN physician_territory t ON t.physician_key = e.physician_key
@@ -143,20 +151,19 @@ enum FieldExtracts {
                         WHERE market = (SELECT market FROM own)),
                     reached AS (
                         SELECT w.territory_id, w.week_ending, COUNT(DISTINCT c.physician_key) AS reached, SUM(c.calls) AS calls
-                        FROM weeks w JOIN calls_weekly c ON c.territory_id = w.territory_id
+                        FROM weeks w JOIN target_calls c ON c.territory_id = w.territory_id
                             AND c.week_ending > date(w.week_ending, '-28 days') AND c.week_ending <= w.week_ending
-                        WHERE c.physician_key IN (SELECT physician_id FROM targets)
                         GROUP BY 1, 2),
                     target_counts AS (SELECT territory_id, COUNT(*) AS targets FROM targets GROUP BY 1)
                     SELECT w.territory_id, w.week_ending, w.own_trx, w.market_trx, w.share,
-                           COALESCE((SELECT SUM(c.calls) FROM calls_weekly c WHERE c.territory_id = w.territory_id
-                                     AND c.week_ending = w.week_ending), 0) AS calls,
+                           COALESCE(tc.calls, 0) AS calls,
                            COALESCE(t.targets, 0) AS targets,
                            CASE WHEN t.targets > 0 THEN ROUND(1.0 * COALESCE(r.reached, 0) / t.targets, 6) END AS reach,
                            CASE WHEN r.reached > 0 THEN ROUND(1.0 * r.calls / r.reached, 6) END AS frequency,
                            COALESCE(k.clicks, 0) AS hcp_email_clicks
                     FROM weeks w LEFT JOIN target_counts t ON t.territory_id = w.territory_id
                     LEFT JOIN reached r ON r.territory_id = w.territory_id AND r.week_ending = w.week_ending
+                    LEFT JOIN territory_calls tc ON tc.territory_id = w.territory_id AND tc.week_ending = w.week_ending
                     LEFT JOIN clicks_weekly k ON k.territory_id = w.territory_id AND k.week_ending = w.week_ending
                     ORDER BY 1, 2;
                     """),
