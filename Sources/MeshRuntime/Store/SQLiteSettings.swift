@@ -5,7 +5,8 @@ import SQLiteTuning
 /// database opens: `sqlite3_config` only works before SQLite initialises).
 public enum SQLiteSettings {
     /// True when SQLite keeps no memory statistics. With them on, every allocation SQLite makes takes one
-    /// global mutex, which two builds on two threads contend for (the demo: 27.9 s without, 36.5 s with).
+    /// global mutex, which two builds on two threads contend for (`docs/benchmarks.md`, the demo, fourteenth
+    /// session).
     public static var memoryStatisticsOff: Bool { pharma_mesh_sqlite_memstatus_result() == 0 }
 
     /// The bytes SQLite counts as allocated: always 0 while the statistics are off.
