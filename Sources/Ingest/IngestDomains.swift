@@ -46,7 +46,11 @@ public enum IngestDomains {
     /// Source ids are indexed only where the fact reaches the cross-walk through a LEFT JOIN (the raw table
     /// stays the outer loop): an index on `email_events.npi` made SQLite drive npp-mart's inner joins from the
     /// cross-walk, 0.47 s for three weeks against 8 ms through the week's index.
+    ///
+    /// An entry `EXPRESSION WHERE PREDICATE` is a partial index: xponent's holds only the rows its warn test
+    /// counts, so the test seeks them instead of reading every row of every build (6 ms a build at sample scale).
     static let indexes: [String: [String]] = [
+        "xponent": ["trx_lt_nrx WHERE trx_lt_nrx = 1"],
         "claims": ["date(fill_date, 'weekday 5')", "prescriber_npi"],
         "crm_calls": ["call_date", "account_id"],
         "email_events": ["substr(ts, 1, 10)", "date(substr(ts, 1, 10), 'weekday 5')", "campaign_id"],

@@ -206,9 +206,12 @@ struct RawLoader: Sendable {
             // load found them in the previous version's file and kept them up to date.
             for table in feed.tables {
                 for (number, expression) in table.indexes.enumerated() {
+                    // `EXPRESSION WHERE PREDICATE`: a partial index.
+                    let parts = expression.components(separatedBy: " WHERE ")
+                    let predicate = parts.count > 1 ? " WHERE \(parts[1...].joined(separator: " WHERE "))" : ""
                     try db.execute(
                         sql:
-                            "CREATE INDEX IF NOT EXISTS \(table.name)_index_\(number + 1) ON \(table.name) (\(expression))"
+                            "CREATE INDEX IF NOT EXISTS \(table.name)_index_\(number + 1) ON \(table.name) (\(parts[0]))\(predicate)"
                     )
                 }
             }

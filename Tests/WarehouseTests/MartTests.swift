@@ -1,11 +1,11 @@
 import Foundation
 import GRDB
-import Ingest
 import Mastering
 import MeshRuntime
 import MeshTestSupport
 import Testing
 
+@testable import Ingest
 @testable import Warehouse
 
 /// The marts built from the committed sample-data, the way the demo builds them.
@@ -147,6 +147,20 @@ struct MartTests {
                 let raw = try #require(fact.sources.first?.table.split(separator: ".").last)
                 #expect(plan.contains { $0.contains("USING INDEX \(raw)_index_") }, "\(fact.table): \(plan)")
             }
+        }
+        // raw-xponent's warn test counts its flagged rows through the partial index that holds only them.
+        let (xponent, _) = try mesh.snapshot(attaching: ["raw-xponent"])
+        try await xponent.read { db in
+            let test = try #require(
+                IngestDomains.extraTests["xponent"]?.compactMap { $0 as? CustomSQLTest }.first {
+                    $0.name == "trx_below_nrx_flagged"
+                })
+            let plan = try GRDB.Row.fetchAll(
+                db,
+                sql:
+                    "EXPLAIN QUERY PLAN \(test.sql.replacingOccurrences(of: "FROM xponent", with: "FROM raw_xponent.xponent"))"
+            ).map { $0["detail"] as String }
+            #expect(plan.contains { $0.contains("INDEX xponent_index_1") }, "\(plan)")
         }
     }
 
