@@ -57,7 +57,8 @@ actor RunLauncher {
         pending[runID]?.state = "running"
         do {
             let mesh = try reopen?() ?? self.mesh
-            let summary = try await mesh.run(try await prepare(request))
+            let prepare = self.prepare
+            let summary = try await mesh.run(request) { request in request = try await prepare(request) }
             pending[runID]?.state = summary.status.rawValue
         } catch {
             // The run never reached the history (bad request, the lock): keep the reason for whoever polls.

@@ -49,8 +49,12 @@ struct PublicationTests {
             try FileManager.default.contentsOfDirectory(atPath: domainDirectory.path).contains {
                 $0.hasPrefix(".build-")
             })
+        // No process holds the writer lock: readers see the dead build as interrupted before any run recovers.
         let interruptedRun = try #require(try mesh.store.domainRuns(of: "slow").first)
-        #expect(interruptedRun.status == .running)
+        #expect(interruptedRun.status == .interrupted)
+        #expect(interruptedRun.message?.contains("the process stopped during the build") == true)
+        #expect(try mesh.store.run(interruptedRun.runID)?.status == .interrupted)
+        #expect(try mesh.status().first?.lastStatus == .interrupted)
 
         // The next run (the lock died with the process) recovers and builds version 2.
         let summary = try await quick.run(RunRequest(sourceStates: ["s": "after-kill"]))
@@ -78,6 +82,29 @@ struct PublicationTests {
         #expect(try mesh.status().first?.version == 1)
         #expect(try ToyMesh.values(of: "a", in: mesh) == [1])
         withExtendedLifetime(held) {}
+    }
+
+    @Test func aRunningRecordIsRunningOnlyWhileAWriterHoldsTheLock() async throws {
+        let dir = try TemporaryDirectory()
+        defer { dir.remove() }
+        let mesh = try ToyMesh.mesh([ToyMesh.source("a", source: "s")], home: dir.url)
+        let record = DomainRunRecord(
+            runID: "r-live", domain: "a", status: .running, reason: "test", startedAt: Date(), finishedAt: nil,
+            durationMS: nil, version: nil, inputVersions: [:], parameters: [:], codeVersion: "c", rowsIn: 0,
+            rowsOut: 0, message: nil)
+        try mesh.store.save(record)
+        do {
+            let held = try MeshLock.acquire(home: dir.url, holder: "run r-live", wait: 0)
+            #expect(MeshLock.isHeld(home: dir.url))
+            #expect(try mesh.store.domainRuns(of: "a").first?.status == .running)
+            withExtendedLifetime(held) {}
+        }
+        #expect(!MeshLock.isHeld(home: dir.url))
+        #expect(try mesh.store.domainRuns(of: "a").first?.status == .interrupted)
+        // A probe never makes a writer that does not wait fail: it holds the lock for microseconds.
+        let probes = Task.detached { for _ in 0..<2000 { _ = MeshLock.isHeld(home: dir.url) } }
+        for _ in 0..<20 { withExtendedLifetime(try MeshLock.acquire(home: dir.url, holder: "w", wait: 0)) {} }
+        await probes.value
     }
 
     @Test func sha256HexGivesTheStandardDigests() throws {

@@ -93,6 +93,8 @@ struct CommandLineTests {
         let badDate = try pharmaMesh(["run", "--as-of", "2024-13-01", "--home", home])
         #expect(badDate.code == 2)
         #expect(badDate.err.contains("--as-of 2024-13-01 is not a date"))
+        // Read-only commands need a mesh: a run with no feeds makes one.
+        #expect(try pharmaMesh(["run", "--home", home]).code == 0)
         let unknown = try pharmaMesh(["history", "raw-xponnet", "--home", home])
         #expect(unknown.code == 2)
         #expect(unknown.err.contains("unknown domain 'raw-xponnet'"))

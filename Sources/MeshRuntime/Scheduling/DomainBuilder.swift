@@ -76,7 +76,8 @@ struct DomainBuilder: Sendable {
             if let version {
                 do { try store.publish(version, domainRun: record) } catch {
                     record.status = .error
-                    record.message = "could not record the new version: \(error)"
+                    record.message =
+                        "could not record the new version: \(MeshError.describe(error, file: RuntimeStore.file(in: mesh.home).path)); the previous version keeps serving"
                     try? store.save(record)
                 }
             } else {
@@ -334,7 +335,11 @@ struct DomainBuilder: Sendable {
                 warned ? .warn : .success, message: warned ? "published with warnings" : nil, version: version,
                 rowsOut: digests.values.map(\.rowCount).reduce(0, +))
         } catch {
-            return await finish(.error, message: "\(error)")
+            return await finish(
+                .error,
+                message:
+                    "\(MeshError.describe(error, file: buildDirectory.appendingPathComponent("work.sqlite").path)); the previous version keeps serving"
+            )
         }
     }
 
@@ -417,7 +422,7 @@ struct DomainBuilder: Sendable {
             do {
                 report = try await node.step.run(in: stepContext)
             } catch {
-                failure = Failure(status: .error, message: "step \(stepID) failed: \(error)")
+                failure = Failure(status: .error, message: "step \(stepID) failed: \(MeshError.describe(error))")
             }
         }
         tally.add(rowsIn: report.rowsIn)

@@ -74,12 +74,20 @@ public final class Mesh: Sendable {
 
     /// Runs the mesh: rebuilds exactly the affected domains in dependency order, then any runs that events
     /// triggered meanwhile.
-    public func run(_ request: RunRequest) async throws -> RunSummary {
+    ///
+    /// `prepare` runs first, under the writer lock, before anything is planned: what it lands and the source
+    /// states it sets are seen by this run alone, and a second process waits (or stops with the lock message)
+    /// from its first byte, never half-way through another's landing.
+    public func run(
+        _ request: RunRequest, prepare: @Sendable (inout RunRequest) async throws -> Void = { _ in }
+    ) async throws -> RunSummary {
         let lock = try MeshLock.acquire(
             home: home, holder: "run started \(ISO8601DateFormatter().string(from: Date()))",
             wait: configuration.lockWait)
         defer { withExtendedLifetime(lock) {} }
         try recover()
+        var request = request
+        try await prepare(&request)
         var summary = try await MeshRun(mesh: self, request: request).execute()
         recordLineage(summary.runID)
         // Triggered runs go after the run that caused them, one at a time, each with its own run id.

@@ -61,12 +61,14 @@ actor MeshRun {
         }
         (variationName, variation) = try mesh.configuration.variations.variation(named: request.variation)
         let requestText = String(decoding: (try? JSONEncoder.sorted.encode(request)) ?? Data(), as: UTF8.self)
-        try mesh.store.save(
-            MeshRunRecord(
-                runID: runID, startedAt: mesh.configuration.now(), finishedAt: nil, status: .running,
-                variation: variationName,
-                trigger: request.trigger, triggerEventID: request.triggerEventID, request: requestText,
-                codeCommit: mesh.configuration.codeCommit, message: nil))
+        try recording("start") {
+            try mesh.store.save(
+                MeshRunRecord(
+                    runID: runID, startedAt: mesh.configuration.now(), finishedAt: nil, status: .running,
+                    variation: variationName,
+                    trigger: request.trigger, triggerEventID: request.triggerEventID, request: requestText,
+                    codeCommit: mesh.configuration.codeCommit, message: nil))
+        }
         await emit(.runStarted, payload: ["variation": variationName, "trigger": request.trigger])
         logger.info("run started")
 
@@ -97,14 +99,29 @@ actor MeshRun {
         let message = counts.keys.sorted { $0.rawValue < $1.rawValue }.map { "\(counts[$0]!) \($0.rawValue)" }.joined(
             separator: ", ")
         let finishedAt = mesh.configuration.now()
-        try await mesh.store.pool.write { [runID] db in
-            try db.execute(
-                sql: "UPDATE mesh_run SET status = ?, finished_at = ?, message = ? WHERE run_id = ?",
-                arguments: [status, finishedAt, message, runID])
+        try recording("outcome (\(status.rawValue): \(message))") {
+            try mesh.store.pool.write { [runID] db in
+                try db.execute(
+                    sql: "UPDATE mesh_run SET status = ?, finished_at = ?, message = ? WHERE run_id = ?",
+                    arguments: [status, finishedAt, message, runID])
+            }
         }
         await emit(.runFinished, payload: ["status": status.rawValue, "summary": message])
         logger.info("run finished: \(status.rawValue) (\(message))")
         return RunSummary(runID: runID, status: status, outcomes: outcomes, triggeredRuns: [])
+    }
+
+    /// Runs a write to the run history; a failure is the run's error, in words that name the database. A run
+    /// whose end is not recorded shows as interrupted (no live process holds the lock) and is recorded so by
+    /// the next run.
+    private func recording(_ what: String, _ write: () throws -> Void) throws {
+        do { try write() } catch {
+            let file = RuntimeStore.file(in: mesh.home).path
+            throw MeshError(
+                .storage,
+                "run \(runID) could not record its \(what) in the run history: \(MeshError.describe(error, file: file)). "
+                    + "Published versions are unchanged and keep serving; run again once this is fixed.")
+        }
     }
 
     /// Waits for the domain's inputs in this run, then builds it if anything it depends on changed.

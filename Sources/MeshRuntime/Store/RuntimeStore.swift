@@ -6,14 +6,20 @@ import GRDB
 /// A WAL-mode pool: readers (status, queries, the HTTP surface) never wait for a run that writes.
 public final class RuntimeStore: Sendable {
     public let pool: DatabasePool
+    /// The home whose writer lock tells a live run's `running` records from a dead process's; nil for a store
+    /// opened by path.
+    let home: URL?
 
     /// The file of a mesh home's runtime database.
     public static func file(in home: URL) -> URL { home.appendingPathComponent("runtime.sqlite") }
 
     /// The runtime database of a mesh home.
-    public convenience init(home: URL) throws { try self.init(path: Self.file(in: home).path) }
+    public convenience init(home: URL) throws { try self.init(path: Self.file(in: home).path, home: home) }
 
-    public init(path: String) throws {
+    public convenience init(path: String) throws { try self.init(path: path, home: nil) }
+
+    init(path: String, home: URL?) throws {
+        self.home = home
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.label = "runtime"
@@ -23,9 +29,19 @@ public final class RuntimeStore: Sendable {
         configuration.prepareDatabase { db in try db.execute(sql: "PRAGMA synchronous = NORMAL") }
         do {
             pool = try DatabasePool(path: path, configuration: configuration)
-            try Self.migrator.migrate(pool)
+            // GRDB reads which migrations are applied before it starts each one's transaction, so two processes
+            // opening a new home together would both create the tables: the schema is set up under a lock file.
+            let migrator = Self.migrator
+            if try !pool.read({ try migrator.hasCompletedMigrations($0) }) {
+                try HomeSetupLock.withLock(at: path + "-setup.lock") { try migrator.migrate(pool) }
+            }
+        } catch let error as MeshError {
+            throw error
         } catch {
-            throw MeshError(.storage, "cannot open the runtime database \(path): \(error)")
+            throw MeshError(
+                .storage,
+                "cannot open the mesh's runtime database \(path): \(MeshError.describe(error)). "
+                    + "Check that the disk has space and the file is readable and writable by this user.")
         }
     }
 
@@ -235,19 +251,43 @@ public final class RuntimeStore: Sendable {
         try pool.read { db in
             try MeshRunRecord.fetchAll(
                 db, sql: "SELECT * FROM mesh_run ORDER BY started_at DESC LIMIT ?", arguments: [limit])
-        }
+        }.map(settled)
     }
 
     public func run(_ id: RunID) throws -> MeshRunRecord? {
-        try pool.read { db in try MeshRunRecord.fetchOne(db, key: id.rawValue) }
+        try pool.read { db in try MeshRunRecord.fetchOne(db, key: id.rawValue) }.map(settled)
+    }
+
+    /// Records still `running` with no process holding the writer lock belong to a process that died (killed,
+    /// or stopped by a full disk before it could record the end): readers see them as interrupted at once,
+    /// and the next run records them so (`Mesh.recover`).
+    private var writerAlive: Bool { home.map(MeshLock.isHeld(home:)) ?? true }
+
+    private func settled(_ run: MeshRunRecord) -> MeshRunRecord {
+        guard run.status == .running, !writerAlive else { return run }
+        var run = run
+        run.status = .interrupted
+        run.message = run.message ?? "the process stopped during the run"
+        return run
+    }
+
+    private func settled(_ runs: [DomainRunRecord]) -> [DomainRunRecord] {
+        guard runs.contains(where: { $0.status == .running }), !writerAlive else { return runs }
+        return runs.map { run in
+            guard run.status == .running else { return run }
+            var run = run
+            run.status = .interrupted
+            run.message = "the process stopped during the build; the previous version kept serving"
+            return run
+        }
     }
 
     public func domainRuns(of domain: DomainID, limit: Int = 50) throws -> [DomainRunRecord] {
-        try pool.read { db in
+        try settled(pool.read { db in
             try DomainRunRecord.fetchAll(
                 db, sql: "SELECT * FROM domain_run WHERE domain = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
                 arguments: [domain, limit])
-        }
+        })
     }
 
     /// Each domain's typical build time in milliseconds: the median of its last `builds` builds that did work
@@ -270,10 +310,10 @@ public final class RuntimeStore: Sendable {
     }
 
     public func domainRuns(in run: RunID) throws -> [DomainRunRecord] {
-        try pool.read { db in
+        try settled(pool.read { db in
             try DomainRunRecord.fetchAll(
                 db, sql: "SELECT * FROM domain_run WHERE run_id = ? ORDER BY started_at, rowid", arguments: [run])
-        }
+        })
     }
 
     public func steps(of domain: DomainID, in run: RunID) throws -> [StepRunRecord] {

@@ -42,9 +42,14 @@ enum CommandLineEntry {
         } catch let error as ValidationError {
             Console.error("error: \(error.message)")
             return 2
-        } catch {
+        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
             // Help requests and argument errors raised while running come back through ArgumentParser.
             return argumentParserExit(error)
+        } catch {
+            // Anything else (a file the system refused, a database that could not be written) in words, never
+            // as a library's bare text.
+            Console.error("error: \(MeshError.describe(error))")
+            return 2
         }
     }
 }

@@ -16,7 +16,10 @@ struct MeshOptions: ParsableArguments {
     )
     var home: String?
 
-    @Option(help: "The variations file. Default: $PHARMA_MESH_CONFIG, else ./config/variations.json when present.")
+    @Option(
+        help:
+            "A variations file to give the mesh (with steward-overrides.csv beside it, if any): commands that write copy them into HOME/config/, which every later command uses. Default: $PHARMA_MESH_CONFIG, else the home's own copy."
+    )
     var config: String?
 
     var homeURL: URL {
@@ -24,18 +27,23 @@ struct MeshOptions: ParsableArguments {
         return URL(fileURLWithPath: path).standardizedFileURL
     }
 
-    var configURL: URL {
-        URL(
-            fileURLWithPath: config ?? ProcessInfo.processInfo.environment["PHARMA_MESH_CONFIG"]
-                ?? "config/variations.json")
+    /// The settings file named on the command line or in the environment, if any.
+    var explicitConfig: URL? {
+        (config ?? ProcessInfo.processInfo.environment["PHARMA_MESH_CONFIG"]).map {
+            URL(fileURLWithPath: $0).standardizedFileURL
+        }
     }
+
+    /// The variations file in effect: the one named, else the home's copy. Never a file found from the current
+    /// folder: a mesh reads the same settings wherever its commands run.
+    var configURL: URL { explicitConfig ?? HomeSettings.folder(of: homeURL).appendingPathComponent(HomeSettings.variations) }
 
     /// The mesh's kitchens; they share the landed batches of the production home.
     var kitchens: Kitchens { Kitchens(home: homeURL, sharedFolders: ["landing"]) }
 
     /// The domains as the code defines them, before any promoted recipe change.
     func baseRegistry() throws -> DomainRegistry {
-        let overrides = configURL.deletingLastPathComponent().appendingPathComponent("steward-overrides.csv")
+        let overrides = configURL.deletingLastPathComponent().appendingPathComponent(HomeSettings.stewardOverrides)
         return try PharmaDomains.registry(stewardOverrides: overrides)
     }
 
@@ -53,11 +61,32 @@ struct MeshOptions: ParsableArguments {
         return configuration
     }
 
+    /// What a command does with the home: reading needs a mesh there; writing creates one and settles its settings.
+    enum Access { case read, write }
+
     /// Opens the mesh with every pharma domain registered, and the recipe changes promoted from kitchens.
-    func open(lockWait: TimeInterval = 0) throws -> Mesh {
-        try Mesh(
+    ///
+    /// A command that only reads refuses a home that holds no mesh (a mistyped `--home` must not create an
+    /// empty one); a command that writes first gives the home its settings (`HomeSettings.settle`).
+    func open(lockWait: TimeInterval = 0, access: Access = .write) throws -> Mesh {
+        switch access {
+        case .read: try requireMesh()
+        case .write: try HomeSettings.settle(home: homeURL, explicit: explicitConfig)
+        }
+        return try Mesh(
             registry: try kitchens.effectiveRegistry(for: nil, base: baseRegistry()),
             configuration: configuration(lockWait: lockWait))
+    }
+
+    /// Refuses a home with no mesh in it, naming the path and how to make one.
+    func requireMesh() throws {
+        let home = homeURL
+        guard !FileManager.default.fileExists(atPath: RuntimeStore.file(in: home).path) else { return }
+        let exists = FileManager.default.fileExists(atPath: home.path)
+        throw ValidationError(
+            "\(home.path) \(exists ? "holds no mesh (it has no runtime.sqlite)" : "does not exist"). "
+                + "Check --home (or $PHARMA_MESH_HOME); to create a mesh there, run "
+                + "`pharma-mesh run --feeds DIR --home \(home.path)`.")
     }
 
     /// The commit of the working tree the command runs from, when it is a git checkout.

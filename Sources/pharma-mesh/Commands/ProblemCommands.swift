@@ -17,7 +17,7 @@ struct ProblemCommand: ParsableCommand {
         @Option(help: "Who reports it. Default: $USER.") var by: String?
 
         func run() async throws {
-            let mesh = try self.mesh.open()
+            let mesh = try self.mesh.open(access: .read)
             try mesh.requireDomain(domain)
             let problem = try await mesh.reportProblem(
                 domain: domain, title: title, detail: detail,
@@ -36,7 +36,7 @@ struct ProblemCommand: ParsableCommand {
         @Flag(help: "Print JSON.") var json = false
 
         func run() throws {
-            let mesh = try self.mesh.open()
+            let mesh = try self.mesh.open(access: .read)
             if let domain { try mesh.requireDomain(domain) }
             let problems = try mesh.store.problems(of: domain, includeClosed: all)
             if json {
@@ -68,7 +68,7 @@ struct ProblemCommand: ParsableCommand {
         @Option(help: "Who closes it. Default: $USER.") var by: String?
 
         func run() async throws {
-            let mesh = try self.mesh.open()
+            let mesh = try self.mesh.open(access: .read)
             let problem = try await mesh.closeProblem(
                 id, by: by ?? ProcessInfo.processInfo.environment["USER"] ?? "cli", resolution: resolution,
                 fixedBy: fixedBy.map(RunID.init))

@@ -23,7 +23,7 @@ struct QueryCommand: AsyncParsableCommand {
     func run() async throws {
         let result: QueryResult
         switch engine {
-        case .sqlite: result = try mesh.open().query(sql, maxRows: maxRows, timeout: timeout)
+        case .sqlite: result = try mesh.open(access: .read).query(sql, maxRows: maxRows, timeout: timeout)
         case .postgresql:
             result = try await EngineCommand.postgres(mesh).1.query(sql, maxRows: maxRows, timeout: timeout)
         }

@@ -70,20 +70,28 @@ struct RunCommand: AsyncParsableCommand {
     static func execute(mesh: Mesh, feeds: URL?, asOf: LandingDate?, request: RunRequest, quiet: Bool = false)
         async throws -> RunSummary
     {
-        var request = request
-        if let feeds {
-            let report = try Landing.land(feeds: feeds, home: mesh.home, asOf: asOf)
-            if !quiet && !report.landed.isEmpty {
-                let perFeed = Dictionary(grouping: report.landed, by: \.feed).mapValues(\.count)
-                print(
-                    "landed \(report.landed.count) batch\(report.landed.count == 1 ? "" : "es"): "
-                        + perFeed.keys.sorted().map { "\($0) \(perFeed[$0]!)" }.joined(separator: ", "))
-            }
-            for problem in report.problems { Console.error("warning: \(problem)") }
-        }
-        request.sourceStates = try Landing.sourceStates(home: mesh.home)
         let display = await ProgressDisplay.attach(to: mesh, quiet: quiet)
-        let summary = try await mesh.run(request)
+        // Landing happens under the run's writer lock: a second run on the same home waits or stops with the
+        // lock message before it copies a byte, so no batch is landed twice or moved under another's feet.
+        let summary: RunSummary
+        do {
+            summary = try await mesh.run(request) { request in
+                if let feeds {
+                    let report = try Landing.land(feeds: feeds, home: mesh.home, asOf: asOf)
+                    if !quiet && !report.landed.isEmpty {
+                        let perFeed = Dictionary(grouping: report.landed, by: \.feed).mapValues(\.count)
+                        print(
+                            "landed \(report.landed.count) batch\(report.landed.count == 1 ? "" : "es"): "
+                                + perFeed.keys.sorted().map { "\($0) \(perFeed[$0]!)" }.joined(separator: ", "))
+                    }
+                    for problem in report.problems { Console.error("warning: \(problem)") }
+                }
+                request.sourceStates = try Landing.sourceStates(home: mesh.home)
+            }
+        } catch {
+            await display.close()
+            throw error
+        }
         await display.close()
         if !quiet { print(summarize(summary)) }
         return summary

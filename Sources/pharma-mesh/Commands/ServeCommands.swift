@@ -31,7 +31,7 @@ struct ServeCommand: AsyncParsableCommand {
 
     func run() async throws {
         // A run asked for over HTTP waits for one started from the command line instead of failing.
-        let mesh = try self.mesh.open(lockWait: 3600)
+        let mesh = try self.mesh.open(lockWait: 3600, access: .read)
         let home = mesh.home
         var configuration = MeshServerConfiguration(
             host: host, port: port, queryTimeout: queryTimeout, queryMaxRows: queryMaxRows,
@@ -42,7 +42,7 @@ struct ServeCommand: AsyncParsableCommand {
             }, title: "pharma-mesh")
         // Each run asked for over HTTP opens the mesh again: recipe changes promoted meanwhile are built.
         let options = self.mesh
-        configuration.reopen = { try options.open(lockWait: 3600) }
+        configuration.reopen = { try options.open(lockWait: 3600, access: .read) }
         configuration.kitchens = KitchenSupport(
             kitchens: options.kitchens, base: try options.baseRegistry(),
             variations: mesh.configuration.variations, sourceStates: { try Landing.sourceStates(home: home) })

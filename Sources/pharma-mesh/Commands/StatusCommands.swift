@@ -12,7 +12,7 @@ struct StatusCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() throws {
-        let statuses = try mesh.open().status()
+        let statuses = try mesh.open(access: .read).status()
         if json {
             print(try JSON.string(statuses))
             return
@@ -54,7 +54,7 @@ struct HistoryCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of a table.") var json = false
 
     func run() throws {
-        let mesh = try self.mesh.open()
+        let mesh = try self.mesh.open(access: .read)
         try mesh.requireDomain(domain)
         let runs = try mesh.store.domainRuns(of: domain, limit: limit)
         if json {
@@ -92,7 +92,7 @@ struct TestsCommand: ParsableCommand {
     @Option(help: "With --history: only this test.") var test: String?
 
     func run() throws {
-        let mesh = try self.mesh.open()
+        let mesh = try self.mesh.open(access: .read)
         try mesh.requireDomain(domain)
         if history {
             var results = try mesh.store.testResults(of: domain, limit: 5000).reversed().filter {
@@ -156,7 +156,7 @@ struct LineageCommand: ParsableCommand {
     @Flag(help: "Print JSON instead of a tree.") var json = false
 
     func run() throws {
-        let mesh = try self.mesh.open()
+        let mesh = try self.mesh.open(access: .read)
         let parts = target.split(separator: ".", maxSplits: 1).map(String.init)
         let domain = DomainID(parts[0])
         try mesh.requireDomain(domain)
