@@ -53,8 +53,11 @@ extension DomainRegistry {
         }
         var recipe = recipe
         if path.count == 1 {
-            guard recipe.nodes[index].step is SQLStep else { return nil }
-            recipe.nodes[index].step = SQLStep(sql)
+            // Only the SQL changes: the step keeps the rest of its declaration (what it keeps when its inputs are
+            // unchanged), so an unedited override gives the same definition, and code version, as the code.
+            guard var step = recipe.nodes[index].step as? SQLStep else { return nil }
+            step.sql = sql
+            recipe.nodes[index].step = step
             return recipe
         }
         guard let nested = recipe.nodes[index].step as? NestedRecipe,
