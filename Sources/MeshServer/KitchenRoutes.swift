@@ -130,23 +130,30 @@ extension MeshHTTPServer {
             let report = try await support.kitchens.promote(
                 manifest.name, base: support.base, variations: support.variations)
             struct Promoted: Encodable {
-                var runID: String
+                var runID: String?
+                var message: String
                 var promoted: [[String: String]]
                 var recipeFiles: [String]
                 var staleDownstream: [String]
+                var unchanged: [String]
                 enum CodingKeys: String, CodingKey {
-                    case runID = "run_id", promoted, recipeFiles = "recipe_files", staleDownstream = "stale_downstream"
+                    case runID = "run_id", message, promoted, recipeFiles = "recipe_files",
+                        staleDownstream = "stale_downstream", unchanged
                 }
             }
             return try Respond.json(
                 Promoted(
-                    runID: report.runID.rawValue,
+                    runID: report.runID?.rawValue,
+                    message: report.nothingToPromote
+                        ? "nothing to promote: the kitchen builds what \(manifest.from) builds"
+                        : "promoted \(report.promoted.map(\.domain.rawValue).joined(separator: ", ")) into \(manifest.from)",
                     promoted: report.promoted.map {
                         [
                             "domain": $0.domain.rawValue, "kitchen_version": "\($0.kitchenVersion)",
                             "version": "\($0.version)",
                         ]
-                    }, recipeFiles: report.recipeFiles, staleDownstream: report.staleDownstream.map(\.rawValue)))
+                    }, recipeFiles: report.recipeFiles, staleDownstream: report.staleDownstream.map(\.rawValue),
+                    unchanged: report.unchanged.map(\.rawValue)))
         }
         add(.delete, "/kitchens/{kitchen}") { _, context, caller in
             let (support, manifest) = try self.kitchen(context, caller, role: .owner)

@@ -16,6 +16,17 @@ public enum WarehouseDomains {
             .monthly(day: 5), hour: 9, description: "by the 5th of the month 09:00 UTC, after the monthly formulary")
         var conformed = ConformedDimensions.domain
         conformed.freshness = FreshnessSLA(.weekly(weekday: 2), hour: 8, description: "by Monday 08:00 UTC")
+        for index in marts.indices {
+            marts[index].outputs = marts[index].outputs.map { port in
+                var port = port
+                port.partition = port.grain.first(where: timeColumns.contains)
+                return port
+            }
+        }
         return [conformed] + marts
     }
+
+    /// The time columns of the marts' grains, by which their facts are partitioned (what `kitchen diff` counts
+    /// rows by).
+    static let timeColumns: Set<String> = ["week_ending", "month", "quarter", "date", "call_date", "year", "period"]
 }

@@ -15,10 +15,27 @@ public struct KitchenDiff: Codable, Sendable {
         public var changedRows: Int
         /// A few changed rows, keyed: `key`, then `parent` and `kitchen` values of the common columns.
         public var sample: [[String: String]]
+        /// A few rows only the kitchen has, and only the parent has, by the grain: `key`, then `row` (the
+        /// common columns' values).
+        public var addedSample: [[String: String]] = []
+        public var removedSample: [[String: String]] = []
+        /// The partition column (`OutputPort.partition`), and the partitions whose row count differs.
+        public var partition: String?
+        public var partitionCounts: [PartitionCount] = []
         enum CodingKeys: String, CodingKey {
             case table, addedColumns = "added_columns", removedColumns = "removed_columns",
                 parentRows = "parent_rows", kitchenRows = "kitchen_rows", addedRows = "added_rows",
-                removedRows = "removed_rows", changedRows = "changed_rows", sample
+                removedRows = "removed_rows", changedRows = "changed_rows", sample, addedSample = "added_sample",
+                removedSample = "removed_sample", partition, partitionCounts = "partition_counts"
+        }
+    }
+    /// The rows of one partition in the parent and in the kitchen.
+    public struct PartitionCount: Codable, Sendable, Hashable {
+        public var partition: String
+        public var parentRows: Int
+        public var kitchenRows: Int
+        enum CodingKeys: String, CodingKey {
+            case partition, parentRows = "parent_rows", kitchenRows = "kitchen_rows"
         }
     }
     public struct TestSideBySide: Codable, Sendable {
@@ -84,8 +101,8 @@ extension Kitchens {
                     try db.execute(sql: "ATTACH DATABASE ? AS p", arguments: [DomainBuilder.readOnlyURI(parentFile)])
                 }
             }
-            let grains = Dictionary(
-                (registry[id]?.outputs ?? []).map { ($0.table, $0.grain) }, uniquingKeysWith: { a, _ in a })
+            let ports = Dictionary(
+                (registry[id]?.outputs ?? []).map { ($0.table, $0) }, uniquingKeysWith: { a, _ in a })
             for table in k.schema.keys.sorted() {
                 let kColumns = Self.columnNames(k.schema[table] ?? [])
                 let pColumns = Self.columnNames(p?.schema[table] ?? [])
@@ -95,10 +112,15 @@ extension Kitchens {
                     kitchenRows: k.rowCounts[table], addedRows: 0, removedRows: 0, changedRows: 0, sample: [])
                 if parentFile != nil, !pColumns.isEmpty {
                     let common = kColumns.filter { pColumns.contains($0) }
-                    let grain = (grains[table] ?? []).filter { common.contains($0) }
+                    let grain = (ports[table]?.grain ?? []).filter { common.contains($0) }
+                    let partition = ports[table]?.partition.flatMap { common.contains($0) ? $0 : nil }
                     try queue.read { db in
                         try Self.compare(
                             db, table: table, common: common, grain: grain, into: &t, sampleSize: sampleSize)
+                        if let partition {
+                            t.partition = partition
+                            t.partitionCounts = try Self.partitionCounts(db, table: table, column: partition)
+                        }
                     }
                 } else {
                     t.addedRows = k.rowCounts[table] ?? 0
@@ -145,6 +167,26 @@ extension Kitchens {
         }
         t.addedRows = try onlyIn("k", not: "p")
         t.removedRows = try onlyIn("p", not: "k")
+        // A few whole rows of each side's extra keys, in key order.
+        let keyColumns = grain.isEmpty ? common : grain
+        func sampleOnly(_ a: String, not b: String) throws -> [[String: String]] {
+            let match = keyColumns.map { "x.\(q($0)) IS y.\(q($0))" }.joined(separator: " AND ")
+            let selected = common.map { "x.\(q($0))" }.joined(separator: ", ")
+            let order = keyColumns.map { "x.\(q($0))" }.joined(separator: ", ")
+            let rows = try Row.fetchAll(
+                db,
+                sql: "SELECT \(selected) FROM \(a).\(tableName) x "
+                    + "WHERE NOT EXISTS (SELECT 1 FROM \(b).\(tableName) y WHERE \(match)) "
+                    + "ORDER BY \(order) LIMIT \(sampleSize)")
+            return rows.map { row in
+                [
+                    "key": keyColumns.map { "\($0)=\(row[$0] as DatabaseValue)" }.joined(separator: " "),
+                    "row": common.map { "\($0)=\(row[$0] as DatabaseValue)" }.joined(separator: " "),
+                ]
+            }
+        }
+        if t.addedRows > 0 { t.addedSample = try sampleOnly("k", not: "p") }
+        if t.removedRows > 0 { t.removedSample = try sampleOnly("p", not: "k") }
         guard !grain.isEmpty else { return }
         let join = grain.map { "a.\(q($0)) IS b.\(q($0))" }.joined(separator: " AND ")
         let changedSQL = """
@@ -170,6 +212,24 @@ extension Kitchens {
             entry["kitchen"] = differing.map { "\($0)=\(kitchenRow?[$0] as DatabaseValue? ?? .null)" }.joined(
                 separator: " ")
             t.sample.append(entry)
+        }
+    }
+
+    /// Rows per partition on each side, for the partitions whose counts differ, in partition order.
+    static func partitionCounts(_ db: Database, table: String, column: String) throws -> [KitchenDiff.PartitionCount]
+    {
+        let q = quoteIdentifier
+        let rows = try Row.fetchAll(
+            db,
+            sql: """
+                SELECT part, SUM(p), SUM(k) FROM (
+                    SELECT CAST(\(q(column)) AS TEXT) AS part, COUNT(*) AS p, 0 AS k FROM p.\(q(table)) GROUP BY 1
+                    UNION ALL
+                    SELECT CAST(\(q(column)) AS TEXT), 0, COUNT(*) FROM k.\(q(table)) GROUP BY 1)
+                GROUP BY part HAVING SUM(p) <> SUM(k) ORDER BY part
+                """)
+        return rows.map {
+            KitchenDiff.PartitionCount(partition: $0[0] ?? "NULL", parentRows: $0[1], kitchenRows: $0[2])
         }
     }
 }

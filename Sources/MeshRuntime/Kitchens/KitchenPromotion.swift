@@ -3,13 +3,19 @@ import GRDB
 
 /// What a promotion did.
 public struct PromotionReport: Sendable {
-    public var runID: RunID
+    /// The parent's run that recorded the promotion; nil when there was nothing to promote.
+    public var runID: RunID?
     /// domain, kitchen version, version published in the parent.
     public var promoted: [(domain: DomainID, kitchenVersion: Int, version: Int)]
     /// Recipe files copied into the parent's `recipes/` folder.
     public var recipeFiles: [String]
     /// The parent's domains that read a promoted one: its next run rebuilds them.
     public var staleDownstream: [DomainID]
+    /// The kitchen's domains whose code and parameters are the parent's: nothing of theirs is promoted.
+    public var unchanged: [DomainID] = []
+
+    /// True when the kitchen builds what its parent builds: the promotion changed nothing.
+    public var nothingToPromote: Bool { runID == nil }
 }
 
 extension Kitchens {
@@ -22,15 +28,35 @@ extension Kitchens {
         return try parent.applyingRecipeOverrides(from: home(of: kitchen).appendingPathComponent("recipes"))
     }
 
-    /// Publishes the kitchen's builds into its parent through the same atomic path as a build: only when the
-    /// last kitchen run of each domain passed its `fail` tests, the kitchen was built from the parent's
-    /// current versions (the sync check), and the parent will build the same code with the same parameters.
-    /// Records the promotion as a run of the parent (trigger `kitchen:NAME`).
+    /// The command that brings a home up to date: a production run, or the run of the kitchen it is.
+    func runCommand(of home: String) -> String {
+        home == "production" ? "pharma-mesh run" : "pharma-mesh kitchen run \(home)"
+    }
+
+    /// The parameters a home resolves for a domain: its variation, then its own parameters (a kitchen's).
+    func resolvedParameters(
+        of domain: Domain, in home: String, variations: VariationSet
+    ) throws -> [String: String] {
+        let manifest = home == "production" ? nil : try self.manifest(home)
+        let (_, variation) = try variations.variation(named: manifest?.variation)
+        return VariationSet.resolve(
+            domain: domain, variation: variation, overrides: manifest?.parameters[domain.id.rawValue] ?? [:])
+    }
+
+    /// Publishes the kitchen's changes into its parent through the same atomic path as a build.
+    ///
+    /// A domain is promoted when the kitchen's code or parameters for it differ from the parent's (and the
+    /// kitchen domains built on it); an unedited kitchen promotes nothing and says so. A changed domain goes
+    /// only when the kitchen's last build of it is of its current code and passed its `fail` tests, was built
+    /// from the parent's current versions (the sync check), and the parent will build the same code with the
+    /// same parameters once the kitchen's SQL is copied. Each refusal says which side must move and the exact
+    /// command. Records the promotion as a run of the parent (trigger `kitchen:NAME`) with its OpenLineage
+    /// events.
     public func promote(
         _ name: String, base: DomainRegistry, variations: VariationSet, now: Date = Date(),
         logger: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> PromotionReport {
-        var manifest = try manifest(name)
+        let manifest = try manifest(name)
         let parentName = manifest.from == "production" ? nil : manifest.from
         let parentHome = parentHome(of: manifest)
         let home = home(of: name)
@@ -40,98 +66,186 @@ extension Kitchens {
 
         let parent = try RuntimeStore(home: parentHome)
         let kitchen = try RuntimeStore(home: home)
-        let parentCurrent = try parent.currentVersions()
-        let kitchenCurrent = try kitchen.currentVersions()
         let kitchenRegistry = try effectiveRegistry(for: name, base: base)
-        var parentRegistry = try effectiveRegistry(for: parentName, base: base)
-
-        let candidates = manifest.domains.filter { kitchenCurrent[$0]?.retained == true }
-        guard !candidates.isEmpty else {
+        let parentRegistry = try effectiveRegistry(for: parentName, base: base)
+        let plan = try promotionPlan(
+            manifest, kitchenRegistry: kitchenRegistry, parentRegistry: parentRegistry,
+            parentCurrent: try parent.currentVersions(), kitchenCurrent: try kitchen.currentVersions(),
+            kitchen: kitchen, variations: variations)
+        guard !plan.candidates.isEmpty else {
+            return PromotionReport(
+                runID: nil, promoted: [], recipeFiles: [], staleDownstream: [], unchanged: manifest.domains)
+        }
+        guard plan.problems.isEmpty else {
             throw MeshError(
                 .invalid,
-                "nothing to promote: kitchen \(name) has not built any of its domains yet; run `pharma-mesh kitchen run \(name)`"
-            )
+                "promotion of kitchen \(name) refused, nothing changed:\n  - "
+                    + plan.problems.joined(separator: "\n  - "))
         }
-        // Every check first, so that a refusal changes nothing.
+        var report = try await publish(
+            plan, of: manifest, parent: parent, kitchen: kitchen, base: base, now: now, logger: logger)
+        report.unchanged = manifest.domains.filter { !plan.candidates.contains($0) }
+        // The parent's OpenLineage events of the promotion, as a run of its own writes them.
+        do {
+            let parentMesh = try Mesh(
+                registry: try parentRegistry.applyingRecipeOverrides(
+                    from: home.appendingPathComponent("recipes")),
+                configuration: MeshConfiguration(home: parentHome))
+            if let runID = report.runID { _ = try OpenLineage.record(runID, mesh: parentMesh) }
+        } catch {
+            logger("warning: the OpenLineage events of the promotion were not written: \(MeshError.describe(error))")
+        }
+        return report
+    }
+
+    /// What a promotion would publish, and why it cannot yet.
+    struct PromotionPlan {
+        var candidates: [DomainID] = []
         var problems: [String] = []
+        var recipeFiles: [(URL, String)] = []
+        var kitchenCurrent: [DomainID: VersionRecord] = [:]
+    }
+
+    /// Every check first, so that a refusal changes nothing.
+    func promotionPlan(
+        _ manifest: KitchenManifest, kitchenRegistry: DomainRegistry, parentRegistry: DomainRegistry,
+        parentCurrent: [DomainID: VersionRecord], kitchenCurrent: [DomainID: VersionRecord], kitchen: RuntimeStore,
+        variations: VariationSet
+    ) throws -> PromotionPlan {
+        let name = manifest.name
+        var plan = PromotionPlan(kitchenCurrent: kitchenCurrent)
+        var parameters: [DomainID: (kitchen: [String: String], parent: [String: String])] = [:]
+        var changed: Set<DomainID> = []
+        for id in manifest.domains {
+            let mine = try resolvedParameters(of: kitchenRegistry[id]!, in: name, variations: variations)
+            let theirs = try resolvedParameters(of: parentRegistry[id]!, in: manifest.from, variations: variations)
+            parameters[id] = (mine, theirs)
+            if kitchenRegistry[id]!.codeVersion != parentRegistry[id]!.codeVersion || mine != theirs {
+                changed.insert(id)
+            }
+        }
+        // The kitchen's builds on a changed domain go with it: production would otherwise keep versions built
+        // from the code the promotion replaces.
+        let order = GraphAlgorithms.topologicalOrder(
+            nodes: manifest.domains, edges: kitchenRegistry.domains.mapValues(\.upstreamDomains))
+        var candidates: [DomainID] = []
+        for id in order {
+            let readsCandidate = kitchenRegistry[id]!.upstreamDomains.contains(where: candidates.contains)
+            let builtHere = kitchenCurrent[id]?.retained == true
+            if changed.contains(id) || (readsCandidate && builtHere) { candidates.append(id) }
+        }
+        plan.candidates = candidates
         for id in candidates {
-            let record = kitchenCurrent[id]!
-            // What is promoted is what the kitchen's code builds now: its current version must be of that code.
-            if kitchenRegistry[id]!.codeVersion != record.codeVersion {
-                if let last = try kitchen.domainRuns(of: id, limit: 5).first(where: { $0.status != .skipped }),
-                    last.status.failed || last.status == .fail
-                {
-                    let failed = try kitchen.testResults(of: id, run: last.runID).filter {
-                        $0.status == .fail || $0.status == .error
-                    }
+            guard let record = kitchenCurrent[id], record.retained,
+                record.codeVersion == kitchenRegistry[id]!.codeVersion
+            else {
+                plan.problems.append(try notBuiltProblem(id, kitchen: kitchen, name: name))
+                continue
+            }
+            plan.problems += syncProblems(
+                of: record, manifest: manifest, candidates: candidates, kitchenCurrent: kitchenCurrent,
+                parentCurrent: parentCurrent)
+            if let (mine, theirs) = parameters[id], mine != theirs {
+                let keys = Set(mine.keys).union(theirs.keys).filter { mine[$0] != theirs[$0] }.sorted()
+                plan.problems.append(
+                    "\(id) was built with \(keys.map { "\($0)=\(mine[$0] ?? "-")" }.joined(separator: ", ")) but \(manifest.from) resolves \(keys.map { "\($0)=\(theirs[$0] ?? "-")" }.joined(separator: ", ")): a promotion carries SQL, not parameters; put them in the variation \(manifest.from) runs (the home's config/variations.json), or run the kitchen with \(manifest.from)'s parameters"
+                )
+            }
+        }
+        // The parent must build the same code: copy the kitchen's changed SQL, then compare code versions.
+        var parentAfter = parentRegistry
+        for id in candidates {
+            let changedSQL = DomainRegistry.sqlSteps(of: kitchenRegistry[id]!.recipe).filter { step, sql in
+                DomainRegistry.sqlSteps(of: parentRegistry[id]!.recipe).first { $0.0 == step }?.1 != sql
+            }
+            for (step, sql) in changedSQL {
+                plan.recipeFiles.append(
+                    (parentHome(of: manifest).appendingPathComponent("recipes/\(id)/\(step).sql"), sql))
+                var domain = parentAfter[id]!
+                domain.recipe = DomainRegistry.replacing(
+                    step: step.split(separator: ".").map(String.init), sql: sql, in: domain.recipe)!
+                try parentAfter.replace(domain)
+            }
+            if let record = kitchenCurrent[id], record.retained,
+                parentAfter[id]!.codeVersion != record.codeVersion
+            {
+                plan.problems.append(
+                    "\(id): the kitchen built it with code \(record.codeVersion), and \(manifest.from) would build \(parentAfter[id]!.codeVersion) even with the kitchen's SQL: the kitchen's build is of another program; rebuild it with this one (`pharma-mesh kitchen run \(name) --force`)"
+                )
+            }
+        }
+        return plan
+    }
+
+    /// Why a changed domain has no promotable build, and the command that makes one.
+    func notBuiltProblem(_ id: DomainID, kitchen: RuntimeStore, name: String) throws -> String {
+        if let last = try kitchen.domainRuns(of: id, limit: 5).first(where: { $0.status != .skipped }),
+            last.status.failed
+        {
+            let failed = try kitchen.testResults(of: id, run: last.runID).filter {
+                $0.status == .fail || $0.status == .error
+            }
+            return "\(id): its last kitchen run \(last.runID) ended in \(last.status.rawValue)"
+                + (failed.isEmpty
+                    ? (last.message.map { " (\($0))" } ?? "")
+                    : "; failed tests: \(failed.map(\.test).joined(separator: ", "))")
+                + "; fix the recipe and run the kitchen again (`pharma-mesh kitchen run \(name)`)"
+        }
+        return
+            "\(id): the kitchen changed it but has not built the change yet; run `pharma-mesh kitchen run \(name)`, check `pharma-mesh kitchen diff \(name)`, then promote"
+    }
+
+    /// The sync check of a promotion: the kitchen's build must have read the parent's current versions. When the
+    /// kitchen read them but they lag themselves, the parent must move first.
+    func syncProblems(
+        of record: VersionRecord, manifest: KitchenManifest, candidates: [DomainID],
+        kitchenCurrent: [DomainID: VersionRecord], parentCurrent: [DomainID: VersionRecord]
+    ) -> [String] {
+        let id = record.domain
+        var problems: [String] = []
+        let kitchenRun = "`pharma-mesh kitchen run \(manifest.name)`"
+        let parentLags = record.inputVersions.allSatisfy { input, used in
+            candidates.contains(DomainID(input)) || parentCurrent[DomainID(input)]?.version == used
+        }
+        for (upstream, used) in record.upstreamVersions.sorted(by: { $0.key < $1.key }) {
+            let upstreamID = DomainID(upstream)
+            if candidates.contains(upstreamID) {
+                if kitchenCurrent[upstreamID]?.version != used {
                     problems.append(
-                        "\(id): its last kitchen run \(last.runID) ended in \(last.status.rawValue)"
-                            + (failed.isEmpty
-                                ? (last.message.map { " (\($0))" } ?? "")
-                                : "; failed tests: \(failed.map(\.test).joined(separator: ", "))")
-                            + "; fix the recipe and run the kitchen again")
-                } else {
-                    problems.append(
-                        "\(id): its recipe changed since the kitchen built v\(record.version); run `pharma-mesh kitchen run \(name)` first"
+                        "\(id) was built from the kitchen's \(upstream)@v\(used), which is now v\(kitchenCurrent[upstreamID]?.version ?? 0): run the kitchen again (\(kitchenRun))"
                     )
                 }
                 continue
             }
-            for (upstream, used) in record.upstreamVersions.sorted(by: { $0.key < $1.key }) {
-                let upstreamID = DomainID(upstream)
-                if candidates.contains(upstreamID) {
-                    if kitchenCurrent[upstreamID]?.version != used {
-                        problems.append(
-                            "\(id) was built from the kitchen's \(upstream)@v\(used), which is now v\(kitchenCurrent[upstreamID]?.version ?? 0): run the kitchen again"
-                        )
-                    }
-                } else if parentCurrent[upstreamID]?.version != used {
-                    problems.append(
-                        "\(id) was built from \(upstream)@v\(used), but \(manifest.from)'s \(upstream) is now v\(parentCurrent[upstreamID].map { String($0.version) } ?? "-"): run `pharma-mesh kitchen run \(name)` (it reads the parent's current versions), check the diff, then promote"
-                    )
-                }
-            }
-        }
-        // The parent must build the same code: copy the kitchen's changed SQL, then compare code versions.
-        var recipeFiles: [(URL, String)] = []
-        for id in candidates {
-            let changed = DomainRegistry.sqlSteps(of: kitchenRegistry[id]!.recipe).filter { step, sql in
-                DomainRegistry.sqlSteps(of: parentRegistry[id]!.recipe).first { $0.0 == step }?.1 != sql
-            }
-            for (step, sql) in changed {
-                recipeFiles.append((parentHome.appendingPathComponent("recipes/\(id)/\(step).sql"), sql))
-                var domain = parentRegistry[id]!
-                domain.recipe = DomainRegistry.replacing(
-                    step: step.split(separator: ".").map(String.init), sql: sql, in: domain.recipe)!
-                try parentRegistry.replace(domain)
-            }
-            let record = kitchenCurrent[id]!
-            if parentRegistry[id]!.codeVersion != record.codeVersion {
+            let now = parentCurrent[upstreamID].map { String($0.version) } ?? "-"
+            guard parentCurrent[upstreamID]?.version != used else { continue }
+            if parentLags {
+                // The kitchen read the parent's current inputs, and they were built from an older upstream: only
+                // a run of the parent brings them up to date.
                 problems.append(
-                    "\(id): the kitchen built it with code \(record.codeVersion), and \(manifest.from) would build \(parentRegistry[id]!.codeVersion) even with the kitchen's SQL: the program itself differs; deploy it to \(manifest.from) first"
+                    "\(id) reads \(manifest.from)'s current inputs, but they were built from \(upstream)@v\(used) and \(manifest.from)'s \(upstream) is now v\(now): \(manifest.from) is out of date; run `\(runCommand(of: manifest.from))` first, then \(kitchenRun), then promote"
                 )
-            }
-            let parentManifest = parentName.flatMap { try? self.manifest($0) }
-            let (_, variation) = try variations.variation(named: parentManifest?.variation)
-            let expected = VariationSet.resolve(
-                domain: parentRegistry[id]!, variation: variation,
-                overrides: parentManifest?.parameters[id.rawValue] ?? [:])
-            if expected != record.parameters {
-                let keys = Set(expected.keys).union(record.parameters.keys).filter {
-                    expected[$0] != record.parameters[$0]
-                }.sorted()
+            } else {
                 problems.append(
-                    "\(id) was built with \(keys.map { "\($0)=\(record.parameters[$0] ?? "-")" }.joined(separator: ", ")) but \(manifest.from) resolves \(keys.map { "\($0)=\(expected[$0] ?? "-")" }.joined(separator: ", ")): put the parameters in the variation \(manifest.from) runs (config/variations.json) first"
+                    "\(id) was built from \(upstream)@v\(used), but \(manifest.from)'s \(upstream) is now v\(now): run \(kitchenRun) (it reads \(manifest.from)'s current versions), check the diff, then promote"
                 )
             }
         }
-        guard problems.isEmpty else {
-            throw MeshError(
-                .invalid,
-                "promotion of kitchen \(name) refused, nothing changed:\n  - " + problems.joined(separator: "\n  - "))
-        }
+        return problems
+    }
 
-        // Publish: files first (fsynced, renamed into place), then every record in one transaction.
+    /// Publishes a checked plan: files first (fsynced, renamed into place), then every record in one transaction.
+    func publish(
+        _ plan: PromotionPlan, of manifest: KitchenManifest, parent: RuntimeStore, kitchen: RuntimeStore,
+        base: DomainRegistry, now: Date, logger: @escaping @Sendable (String) -> Void
+    ) async throws -> PromotionReport {
+        var manifest = manifest
+        let name = manifest.name
+        let parentHome = parentHome(of: manifest)
+        let home = home(of: name)
+        let candidates = plan.candidates
+        let kitchenCurrent = plan.kitchenCurrent
+        let recipeFiles = plan.recipeFiles
         let runID = RunID.make(at: now)
         let order = GraphAlgorithms.topologicalOrder(
             nodes: candidates,

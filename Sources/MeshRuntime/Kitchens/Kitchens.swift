@@ -108,9 +108,12 @@ public struct Kitchens: Sendable {
         }
         guard !domains.isEmpty else { throw MeshError(.invalid, "name the domains the kitchen builds (--domains A,B)") }
         for id in domains where registry[id] == nil {
+            let names = registry.ids.map(\.rawValue)
+            let close = MeshRun.suggestion(for: id.rawValue, among: names)
             throw MeshError(
                 .unknownDomain,
-                "unknown domain '\(id)'\(MeshRun.suggestion(for: id.rawValue, among: registry.ids.map(\.rawValue)))")
+                "unknown domain '\(id)'\(close)"
+                    + (close.hasPrefix("; the domains are") ? "" : "; the domains are: \(names.joined(separator: ", "))"))
         }
         var manifest = KitchenManifest(
             name: name, from: parent, domains: domains.sorted(), createdAt: now, parameters: [:], variation: nil,

@@ -50,11 +50,18 @@ public struct OutputPort: Sendable, Hashable, Codable {
     /// The columns that identify one row.
     public var grain: [String]
     public var columns: [ColumnContract]
-    public init(table: String, description: String = "", grain: [String] = [], columns: [ColumnContract]) {
+    /// The column that splits the table into the partitions an incremental build rewrites (a week, a month),
+    /// when it has one: `kitchen diff` counts rows per partition by it. Not part of the code version.
+    public var partition: String?
+    public init(
+        table: String, description: String = "", grain: [String] = [], columns: [ColumnContract],
+        partition: String? = nil
+    ) {
         self.table = table
         self.description = description
         self.grain = grain
         self.columns = columns
+        self.partition = partition
     }
 }
 

@@ -19,16 +19,20 @@ struct KitchenCommand: ParsableCommand {
         subcommands: [Create.self, List.self, Run.self, Diff.self, Promote.self, Delete.self])
 
     struct Create: ParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Create a kitchen of some domains (instant).")
+        static let configuration = CommandConfiguration(
+            abstract: "Create a kitchen of the whole mesh, or of some domains (instant: no data is copied).")
         @OptionGroup var mesh: MeshOptions
         @Argument(help: "The kitchen's name.") var name: String
         @Option(help: "production, or the kitchen to start from.") var from = "production"
-        @Option(help: "The domains the kitchen builds, comma-separated.") var domains: String
+        @Option(help: "The domains the kitchen builds, comma-separated. Default: every domain of the mesh.")
+        var domains: String?
 
         func run() throws {
-            let ids = domains.split(separator: ",").map { DomainID($0.trimmingCharacters(in: .whitespaces)) }
             let base = try mesh.baseRegistry()
             let effective = try mesh.kitchens.effectiveRegistry(for: from == "production" ? nil : from, base: base)
+            let ids =
+                domains.map { $0.split(separator: ",").map { DomainID($0.trimmingCharacters(in: .whitespaces)) } }
+                ?? effective.ids
             let manifest = try mesh.kitchens.create(name, from: from, domains: ids, registry: effective)
             let home = mesh.kitchens.home(of: name)
             print(
@@ -145,10 +149,27 @@ struct KitchenCommand: ParsableCommand {
                 print(
                     Console.table(
                         ["TABLE", "PARENT ROWS", "KITCHEN ROWS", "ROWS +ADDED -REMOVED ~CHANGED", "COLUMNS"], rows))
-                for t in d.tables where !t.sample.isEmpty {
-                    print("  changed rows of \(t.table):")
-                    for row in t.sample {
-                        print("    \(row["key"] ?? ""): \(row["parent"] ?? "") → \(row["kitchen"] ?? "")")
+                for t in d.tables {
+                    if !t.addedSample.isEmpty {
+                        print("  rows only in the kitchen's \(t.table) (\(t.addedRows), the first by \(t.table)'s grain):")
+                        for row in t.addedSample { print("    + \(row["row"] ?? "")") }
+                    }
+                    if !t.removedSample.isEmpty {
+                        print("  rows only in \(diff.parent)'s \(t.table) (\(t.removedRows)):")
+                        for row in t.removedSample { print("    - \(row["row"] ?? "")") }
+                    }
+                    if !t.sample.isEmpty {
+                        print("  changed rows of \(t.table) (\(t.changedRows)):")
+                        for row in t.sample {
+                            print("    ~ \(row["key"] ?? ""): \(row["parent"] ?? "") → \(row["kitchen"] ?? "")")
+                        }
+                    }
+                    if let partition = t.partition, !t.partitionCounts.isEmpty {
+                        print("  rows per \(partition) of \(t.table), where they differ (\(diff.parent) → kitchen):")
+                        for count in t.partitionCounts.prefix(20) {
+                            print("    \(count.partition): \(Console.number(count.parentRows)) → \(Console.number(count.kitchenRows))")
+                        }
+                        if t.partitionCounts.count > 20 { print("    … \(t.partitionCounts.count - 20) more (--json lists all)") }
                     }
                 }
                 let differing = d.tests.filter { $0.parent != $0.kitchen }
@@ -177,7 +198,11 @@ struct KitchenCommand: ParsableCommand {
                 name, base: try mesh.baseRegistry(), variations: try VariationSet.load(from: mesh.configURL),
                 logger: { Console.error($0) })
             let from = try kitchens.manifest(name).from
-            print("promoted kitchen \(name) into \(from) as run \(report.runID):")
+            guard let runID = report.runID else {
+                print("nothing to promote: the kitchen builds what \(from) builds (\(report.unchanged.map(\.rawValue).joined(separator: ", ")) unchanged)")
+                return
+            }
+            print("promoted kitchen \(name) into \(from) as run \(runID):")
             for p in report.promoted { print("  \(p.domain): kitchen v\(p.kitchenVersion) → \(from) v\(p.version)") }
             for file in report.recipeFiles { print("  recipe: \(file)") }
             // Production's PostgreSQL serves the promoted versions too.
