@@ -20,7 +20,7 @@ import MeshRuntime
 ///     sources: [.init("raw_orders.orders", partition: "CAST(strftime('%Y%m%d', day) AS INTEGER)")],
 ///     insert: "INSERT INTO fact_daily SELECT CAST(strftime('%Y%m%d', r.day) AS INTEGER), COUNT(*) FROM raw_orders.orders r WHERE {partitions} GROUP BY 1")
 /// ```
-struct IncrementalFact: Step {
+struct IncrementalFact: EditableSQL {
     /// A table whose rows land in the fact's partitions.
     struct Source: Sendable {
         var table: String
@@ -73,7 +73,7 @@ struct IncrementalFact: Step {
 
     func run(in context: StepContext) async throws -> StepReport {
         let fact = self
-        let full = context.fullRefresh
+        let full = context.rebuildsInFull
         // Sources whose raw domain logged the rows it changed since the version the previous build read.
         // Likewise the inputs of mappings that log their changes (physician-master's cross-walk).
         let changes = Dictionary(
@@ -281,7 +281,7 @@ struct IncrementalFact: Step {
 /// A table derived from incremental facts of the same build (a share, a reconciliation): it rebuilds the
 /// partitions its facts rebuilt, or everything when a fact was built in full or a `fullWhen` query finds a
 /// reason (a changed alignment, say).
-struct DerivedTable: Step {
+struct DerivedTable: EditableSQL {
     var table: String
     var partitionColumn: String
     var create: String
@@ -313,7 +313,7 @@ struct DerivedTable: Step {
 
     func run(in context: StepContext) async throws -> StepReport {
         let step = self
-        let forceFull = context.fullRefresh
+        let forceFull = context.rebuildsInFull
         // Each input fullWhen reads: known unchanged, or the relation of its logged changes (nil: unknown).
         let reads: [(filter: String, unchanged: Bool, changes: String?)]? =
             context.definitionUnchanged && !fullWhenReads.isEmpty
@@ -426,7 +426,7 @@ struct DerivedTable: Step {
 /// table): when every table it `reads` was built incrementally and rebuilt no partition, and the table it
 /// `writesInto` was not rebuilt in full (which would have dropped its rows), the published rows are already
 /// right.
-struct DerivedSummary: Step {
+struct DerivedSummary: EditableSQL {
     var name: String
     var reads: [String]
     var writesInto: String
@@ -443,7 +443,7 @@ struct DerivedSummary: Step {
             let incremental = try Int.fetchOne(
                 db, sql: "SELECT COUNT(*) FROM temp.fact_mode WHERE fact IN (\(list)) AND incremental = 1")
             let touched = try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM temp.fact_touched WHERE fact IN (\(reads))")
-            let unchanged = !context.fullRefresh && incremental == step.reads.count + 1 && touched == 0
+            let unchanged = !context.rebuildsInFull && incremental == step.reads.count + 1 && touched == 0
             guard !unchanged else { return StepReport(message: "nothing it reads changed") }
             let before = db.totalChangesCount
             try db.execute(sql: step.sql)
@@ -525,4 +525,39 @@ enum PartitionRewrite {
                 DROP TABLE temp.\(rebuilt);
                 """)
     }
+}
+
+// A kitchen changes the SELECT of an incremental step; its partitions, sources and lookups stay as declared.
+// `{partitions}` in the SQL is where the step puts its partition filter (`1` on a full build).
+extension IncrementalFact {
+    var editableSQL: String { insert }
+    func replacingSQL(_ sql: String) -> IncrementalFact {
+        var step = self
+        step.insert = sql
+        return step
+    }
+}
+
+extension DerivedTable {
+    var editableSQL: String { insert }
+    func replacingSQL(_ sql: String) -> DerivedTable {
+        var step = self
+        step.insert = sql
+        return step
+    }
+}
+
+extension DerivedSummary {
+    var editableSQL: String { sql }
+    func replacingSQL(_ sql: String) -> DerivedSummary {
+        var step = self
+        step.sql = sql
+        return step
+    }
+}
+
+extension StepContext {
+    /// Whether an incremental step must build everything: a full refresh, or a definition (SQL, parameters)
+    /// other than the one the previous version was built with, whose rows the step would otherwise keep.
+    var rebuildsInFull: Bool { fullRefresh || (startedFromPrevious && !previousDefinitionUnchanged) }
 }

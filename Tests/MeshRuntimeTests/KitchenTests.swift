@@ -124,13 +124,14 @@ struct KitchenTests {
 
         let report = try await f.kitchens.promote("triple", base: f.registry, variations: VariationSet())
         #expect(report.promoted.map(\.version) == [2])
+        let runID = try #require(report.runID)
         #expect(report.recipeFiles == ["recipes/orders-mart/build.sql"])
         let production = try f.production()
         #expect(try f.mart(in: production) == [[2, 6], [3, 9], [4, 12]])
         let promoted = try #require(try production.store.currentVersion(of: "orders-mart"))
-        #expect(promoted.runID == report.runID && promoted.inputVersions == ["orders": 1])
-        #expect(try production.store.run(report.runID)?.trigger == "kitchen:triple")
-        #expect(try production.store.testResults(of: "orders-mart", run: report.runID).map(\.status) == [.pass])
+        #expect(promoted.runID == runID && promoted.inputVersions == ["orders": 1])
+        #expect(try production.store.run(runID)?.trigger == "kitchen:triple")
+        #expect(try production.store.testResults(of: "orders-mart", run: runID).map(\.status) == [.pass])
         #expect(try production.status().first { $0.domain == "orders-mart" }?.sync.state == .inSync)
         // Production now builds the promoted code: its next run has nothing to do.
         #expect(try await f.runProduction().outcomes["orders-mart"]?.status == .upToDate)
@@ -146,9 +147,12 @@ struct KitchenTests {
         defer { f.directory.remove() }
         try await f.runProduction()
         try f.kitchens.create("wip", domains: ["orders-mart"], registry: f.registry)
-        await #expect(throws: MeshError.self) {
-            try await f.kitchens.promote("wip", base: f.registry, variations: VariationSet())
-        }
+        // Unedited, the kitchen builds what production builds: nothing to promote, and nothing changes.
+        let untouched = try f.productionFingerprint()
+        let noop = try await f.kitchens.promote("wip", base: f.registry, variations: VariationSet())
+        #expect(noop.nothingToPromote)
+        #expect(noop.unchanged == ["orders-mart"])
+        #expect(try f.productionFingerprint() == untouched)
         try f.editSQL("wip", "CREATE TABLE items AS SELECT value AS id, value * 5 AS doubled FROM orders.items")
         try await f.runKitchen("wip")
         try f.editSQL("wip", "CREATE TABLE items AS SELECT value AS id, NULL AS doubled FROM orders.items")

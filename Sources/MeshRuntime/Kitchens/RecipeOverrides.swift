@@ -1,12 +1,41 @@
 import Foundation
 
-/// SQL steps can be changed without rebuilding the program: a file `DIR/DOMAIN/STEP.sql` replaces the SQL of
-/// that step (a nested step is `parent.child.sql`). Kitchens export their domains' SQL this way for the team
+/// A step whose transformation is SQL a team can change without rebuilding the program: a kitchen writes it out
+/// as a recipe file (`DOMAIN/STEP.sql`) and an override replaces it. `SQLStep` is one; an incremental kind that
+/// keeps its own machinery (partitions, lookups) around a SELECT exposes that SELECT.
+///
+/// ```swift
+/// struct Rollup: EditableSQL {
+///     var sql: String
+///     var editableSQL: String { sql }
+///     func replacingSQL(_ sql: String) -> Rollup { Rollup(sql: sql) }
+///     // kind, definition, run(in:) as for any step
+/// }
+/// ```
+public protocol EditableSQL: Step {
+    /// The SQL a kitchen writes out as the step's recipe file.
+    var editableSQL: String { get }
+    /// The same step with other SQL: everything else it declares stays, so an unedited file gives the same
+    /// definition (and code version) as the code.
+    func replacingSQL(_ sql: String) -> Self
+}
+
+extension SQLStep: EditableSQL {
+    public var editableSQL: String { sql }
+    public func replacingSQL(_ sql: String) -> SQLStep {
+        var step = self
+        step.sql = sql
+        return step
+    }
+}
+
+/// Editable steps can be changed without rebuilding the program: a file `DIR/DOMAIN/STEP.sql` replaces the SQL
+/// of that step (a nested step is `parent.child.sql`). Kitchens export their domains' SQL this way for the team
 /// to edit, and a promotion copies the changed files into the production home's `recipes/` folder, so that
 /// production builds with the code it promoted (the code version hashes the SQL).
 extension DomainRegistry {
     /// The registry with every override under `directory` applied; a file naming an unknown domain or a step
-    /// that is not SQL is an error naming the file.
+    /// that is not editable SQL is an error naming the file.
     public func applyingRecipeOverrides(from directory: URL) throws -> DomainRegistry {
         let fm = FileManager.default
         guard let domainNames = try? fm.contentsOfDirectory(atPath: directory.path) else { return self }
@@ -37,11 +66,11 @@ extension DomainRegistry {
         return result
     }
 
-    /// Every SQL step of a recipe, nested ones as `parent.child`, with its SQL.
+    /// Every editable SQL step of a recipe, nested ones as `parent.child`, with its SQL.
     public static func sqlSteps(of recipe: Recipe, prefix: String = "") -> [(String, String)] {
         recipe.nodes.flatMap { node -> [(String, String)] in
             let id = prefix + node.id.rawValue
-            if let sql = node.step as? SQLStep { return [(id, sql.sql)] }
+            if let step = node.step as? any EditableSQL { return [(id, step.editableSQL)] }
             if let nested = node.step as? NestedRecipe { return sqlSteps(of: nested.recipe, prefix: id + ".") }
             return []
         }
@@ -53,11 +82,10 @@ extension DomainRegistry {
         }
         var recipe = recipe
         if path.count == 1 {
-            // Only the SQL changes: the step keeps the rest of its declaration (what it keeps when its inputs are
-            // unchanged), so an unedited override gives the same definition, and code version, as the code.
-            guard var step = recipe.nodes[index].step as? SQLStep else { return nil }
-            step.sql = sql
-            recipe.nodes[index].step = step
+            // Only the SQL changes: the step keeps the rest of its declaration, so an unedited override gives the
+            // same definition, and code version, as the code.
+            guard let step = recipe.nodes[index].step as? any EditableSQL else { return nil }
+            recipe.nodes[index].step = step.replacingSQL(sql)
             return recipe
         }
         guard let nested = recipe.nodes[index].step as? NestedRecipe,
