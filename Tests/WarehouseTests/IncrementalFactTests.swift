@@ -254,3 +254,45 @@ extension IncrementalFactTests {
         #expect(try mesh.store.currentVersion(of: "toy-fact")?.fingerprint == incremental.fingerprint)
     }
 }
+
+extension IncrementalFactTests {
+    /// A kitchen's edit of the fact's SELECT (a recipe file over the code's step) keeps the step's partitions
+    /// and lookups, and the first build with it rebuilds every partition: rows built by the old SELECT never
+    /// stay. The next build is incremental again.
+    @Test func anEditedSelectRebuildsEveryPartitionOnceThenIncrementally() async throws {
+        let dir = try TemporaryDirectory("incremental-fact-edit")
+        defer { dir.remove() }
+        var world = World(
+            rows: [
+                SourceRow(id: "a", week: "w1", value: 1, batch: "b1", line: 1),
+                SourceRow(id: "b", week: "w2", value: 2, batch: "b1", line: 2),
+            ],
+            map: ["a": 10, "b": 20])
+        let before = try ToyMesh.mesh([Self.raw, Self.fact], home: dir.url)
+        _ = try await before.run(RunRequest(sourceStates: try Self.write(world, home: dir.url)))
+        #expect(try Self.fact(in: before) == ["w1 10 1", "w2 20 2"])
+
+        // The recipe file a kitchen writes for the step, edited to count each value ten times.
+        let recipes = dir.url.appendingPathComponent("recipes")
+        let steps = DomainRegistry.sqlSteps(of: Self.fact.recipe)
+        #expect(steps.map(\.0) == ["fact"])
+        let edited = try #require(steps.first?.1).replacingOccurrences(of: "SUM(r.value)", with: "10 * SUM(r.value)")
+        try FileManager.default.createDirectory(
+            at: recipes.appendingPathComponent("toy-fact"), withIntermediateDirectories: true)
+        try edited.write(to: recipes.appendingPathComponent("toy-fact/fact.sql"), atomically: true, encoding: .utf8)
+        let registry = try DomainRegistry([Self.raw, Self.fact]).applyingRecipeOverrides(from: recipes)
+        // Unedited, the override gives the code's definition; edited, only the SELECT differs.
+        #expect(registry["toy-fact"]!.codeVersion != Self.fact.codeVersion)
+        let after = try Mesh(registry: registry, configuration: before.configuration)
+
+        world.rows.append(SourceRow(id: "a", week: "w3", value: 4, batch: "b2", line: 1))
+        _ = try await after.run(RunRequest(sourceStates: try Self.write(world, home: dir.url)))
+        #expect(try Self.fact(in: after) == ["w1 10 10", "w2 20 20", "w3 10 40"])
+        #expect(try Self.message(in: after) == "fact: full build")
+
+        world.rows.append(SourceRow(id: "b", week: "w4", value: 8, batch: "b3", line: 1))
+        _ = try await after.run(RunRequest(sourceStates: try Self.write(world, home: dir.url)))
+        #expect(try Self.fact(in: after) == ["w1 10 10", "w2 20 20", "w3 10 40", "w4 20 80"])
+        #expect(try Self.message(in: after) == "fact: 1 partition(s) rebuilt on the previous version")
+    }
+}
