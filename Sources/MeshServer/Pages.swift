@@ -128,7 +128,7 @@ enum Page {
             body +=
                 "<p id=\"freshness\">freshness: \(badge(f.state.rawValue))"
                 + (f.expected.map { " expected \(escape($0))" } ?? " (no service level declared)")
-                + (f.lateBySeconds.map { "; late by \(Page.span($0))" } ?? "")
+                + (f.overdue.map { "; \($0)" } ?? "")
                 + (f.lateUpstream.isEmpty
                     ? "" : "; reads late inputs: \(escape(f.lateUpstream.joined(separator: ", ")))")
                 + "</p>"

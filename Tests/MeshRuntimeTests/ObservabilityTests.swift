@@ -54,8 +54,16 @@ struct ObservabilityTests {
         #expect(events.count == 1)
         #expect(events.first?.payload["deadline"] == "2026-12-07T09:00:00Z")
 
+        #expect(verdict.overdue == "overdue since 2026-12-07 09:00 (1 d 1 h)")
+
+        // A week later it is stale, and still overdue since the first deadline it missed, not the latest one.
         clock.set("2026-12-15T10:00:00Z")
-        #expect(try mesh.freshness()["orders"]?.state == .stale)
+        verdict = try #require(try mesh.freshness()["orders"])
+        #expect(verdict.state == .stale)
+        #expect(verdict.overdueSince == ISO8601DateFormatter().date(from: "2026-12-07T09:00:00Z"))
+        #expect(verdict.lateBySeconds == 8 * 86_400 + 3600)
+        #expect(verdict.overdue == "overdue since 2026-12-07 09:00 (8 d 1 h)")
+        #expect(FreshnessVerdict.span(45) == "45 s" && FreshnessVerdict.span(3 * 3600 + 12 * 60) == "3 h 12 min")
         // A new version puts it back on time.
         let next = try ToyMesh.writeSource("orders", values: [1, 2], home: dir.url)
         _ = try await mesh.run(RunRequest(sourceStates: ["orders": next]))

@@ -48,7 +48,7 @@ public struct RunID: MeshIdentifier {
     /// A new run id: the start time, then a random suffix (`r20261201T101500-3fa2b1c0`).
     public static func make(at date: Date) -> RunID {
         let stamp = ISO8601DateFormatter.runStamp.string(from: date)
-        return RunID("r\(stamp)-\(String(UInt32.random(in: 0...UInt32.max), radix: 16))")
+        return RunID("r\(stamp)-\(String(format: "%08x", UInt32.random(in: 0...UInt32.max)))")
     }
 }
 

@@ -83,14 +83,51 @@ public struct FreshnessVerdict: Sendable, Hashable, Codable {
     /// The deadline the verdict is about.
     public var deadline: Date?
     public var lastPublished: Date?
-    /// Seconds since the missed deadline.
+    /// The first deadline the domain missed since it last published: when it went overdue.
+    public var overdueSince: Date?
+    /// Seconds since it went overdue (`overdueSince`), for machines.
     public var lateBySeconds: Int?
+    /// For people: `overdue since 2026-12-08 09:00 (2 d 1 h)`.
+    public var overdue: String?
     /// Direct inputs that are late or stale: the domain is reading a stale upstream.
     public var lateUpstream: [String]
 
     enum CodingKeys: String, CodingKey {
-        case state, expected, deadline, lastPublished = "last_published", lateBySeconds = "late_by_seconds"
-        case lateUpstream = "late_upstream"
+        case state, expected, deadline, lastPublished = "last_published", overdueSince = "overdue_since"
+        case lateBySeconds = "late_by_seconds", overdue, lateUpstream = "late_upstream"
+    }
+
+    public init(
+        state: State, expected: String?, deadline: Date?, lastPublished: Date?, overdueSince: Date? = nil,
+        lateBySeconds: Int?, lateUpstream: [String]
+    ) {
+        self.state = state
+        self.expected = expected
+        self.deadline = deadline
+        self.lastPublished = lastPublished
+        self.overdueSince = overdueSince
+        self.lateBySeconds = lateBySeconds
+        self.lateUpstream = lateUpstream
+        if let overdueSince, let lateBySeconds {
+            overdue = "overdue since \(Self.minute.string(from: overdueSince)) (\(Self.span(lateBySeconds)))"
+        }
+    }
+
+    static let minute: DateFormatter = {
+        let formatter = DateFormatter()
+        formatter.locale = Locale(identifier: "en_US_POSIX")
+        formatter.timeZone = TimeZone(identifier: "UTC")
+        formatter.dateFormat = "yyyy-MM-dd HH:mm"
+        return formatter
+    }()
+
+    /// A length of time in its two largest units: `2 d 1 h`, `3 h 12 min`, `45 min`, `30 s`.
+    public static func span(_ seconds: Int) -> String {
+        let s = max(0, seconds)
+        let (d, h, m) = (s / 86_400, s % 86_400 / 3_600, s % 3_600 / 60)
+        if d > 0 { return h > 0 ? "\(d) d \(h) h" : "\(d) d" }
+        if h > 0 { return m > 0 ? "\(h) h \(m) min" : "\(h) h" }
+        return m > 0 ? "\(m) min" : "\(s) s"
     }
 
     public static func evaluate(_ sla: FreshnessSLA?, lastPublished: Date?, now: Date) -> FreshnessVerdict {
@@ -109,9 +146,23 @@ public struct FreshnessVerdict: Sendable, Hashable, Codable {
         } else {
             state = .stale
         }
+        guard state != .onTime else {
+            return FreshnessVerdict(
+                state: state, expected: sla.description, deadline: deadline, lastPublished: lastPublished,
+                lateBySeconds: nil, lateUpstream: [])
+        }
+        // Back from the latest deadline to the first one whose period had no publication: a domain that last
+        // published eight days ago on a daily cadence went overdue eight deadlines ago, not at the latest one.
+        // A deadline was missed when nothing was published in its period (after the deadline before it).
+        var since = deadline
+        for _ in 0..<2_000 {
+            let previous = sla.deadline(before: since)
+            guard let published = lastPublished, sla.deadline(before: previous) >= published else { break }
+            since = previous
+        }
         return FreshnessVerdict(
             state: state, expected: sla.description, deadline: deadline, lastPublished: lastPublished,
-            lateBySeconds: state == .onTime ? nil : Int(now.timeIntervalSince(deadline)), lateUpstream: [])
+            overdueSince: since, lateBySeconds: Int(now.timeIntervalSince(since)), lateUpstream: [])
     }
 }
 

@@ -70,7 +70,9 @@ struct DomainBuilder: Sendable {
             record.finishedAt = now
             record.durationMS = Int((ContinuousClock.now - clock) / .milliseconds(1))
             record.message = message
-            record.rowsIn = tally.rowsIn
+            // Steps that load external sources count what they read; a domain over other domains read the rows
+            // of its inputs' versions.
+            record.rowsIn = tally.rowsIn > 0 ? tally.rowsIn : inputs.values.reduce(0) { $0 + $1.rowCounts.values.reduce(0, +) }
             record.rowsOut = rowsOut
             record.version = version?.version ?? previous?.version
             if let version {

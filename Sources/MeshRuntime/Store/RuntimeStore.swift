@@ -290,6 +290,18 @@ public final class RuntimeStore: Sendable {
         })
     }
 
+    /// A domain's runs, newest first, each with the mesh run it was part of (its trigger, variation and outcome).
+    public func history(of domain: DomainID, limit: Int = 50) throws -> [(domain: DomainRunRecord, run: MeshRunRecord?)]
+    {
+        let runs = try domainRuns(of: domain, limit: limit)
+        let ids = runs.map(\.runID.rawValue)
+        let meshRuns = try pool.read { db in
+            try MeshRunRecord.fetchAll(db, keys: ids)
+        }.map(settled)
+        let byID = Dictionary(meshRuns.map { ($0.runID, $0) }, uniquingKeysWith: { a, _ in a })
+        return runs.map { ($0, byID[$0.runID]) }
+    }
+
     /// Each domain's typical build time in milliseconds: the median of its last `builds` builds that did work
     /// (skipped and up-to-date domains record no duration). Domains never built are absent.
     public func typicalBuildDurations(builds: Int = 5) throws -> [DomainID: Int] {

@@ -28,7 +28,7 @@ struct StatusCommand: ParsableCommand {
                 s.freshness.state == .noLevel
                     ? "-"
                     : s.freshness.state.rawValue.replacingOccurrences(of: "_", with: " ")
-                        + (s.freshness.lateBySeconds.map { " by \(Console.duration(ms: $0 * 1000))" } ?? "")
+                        + (s.freshness.overdue.map { ": \($0)" } ?? "")
                         + (s.freshness.lateUpstream.isEmpty
                             ? "" : "; reads late \(s.freshness.lateUpstream.joined(separator: ", "))"),
                 s.openProblems == 0 ? "" : "\(s.openProblems)",
@@ -53,27 +53,60 @@ struct HistoryCommand: ParsableCommand {
     @Option(help: "How many runs to show.") var limit = 20
     @Flag(help: "Print JSON instead of a table.") var json = false
 
+    /// One line of a domain's history: its part in a run, and what the run was.
+    struct Entry: Encodable {
+        var run: DomainRunRecord
+        var trigger: String?
+        var variation: String?
+        var runStatus: RunStatus?
+        var runMessage: String?
+
+        func encode(to encoder: any Encoder) throws {
+            try run.encode(to: encoder)
+            var container = encoder.container(keyedBy: Keys.self)
+            try container.encode(trigger, forKey: .trigger)
+            try container.encode(variation, forKey: .variation)
+            try container.encode(runStatus, forKey: .runStatus)
+            try container.encode(runMessage, forKey: .runMessage)
+        }
+        enum Keys: String, CodingKey {
+            case trigger, variation, runStatus = "run_status", runMessage = "run_message"
+        }
+    }
+
     func run() throws {
         let mesh = try self.mesh.open(access: .read)
         try mesh.requireDomain(domain)
-        let runs = try mesh.store.domainRuns(of: domain, limit: limit)
+        let entries = try mesh.store.history(of: domain, limit: limit).map {
+            Entry(
+                run: $0.domain, trigger: $0.run?.trigger, variation: $0.run?.variation, runStatus: $0.run?.status,
+                runMessage: $0.run?.message)
+        }
         if json {
-            print(try JSON.string(runs))
+            print(try JSON.string(entries))
             return
         }
-        guard !runs.isEmpty else {
+        guard !entries.isEmpty else {
             print("\(domain) has never run. Start it with `pharma-mesh run --feeds DIR`.")
             return
         }
-        let rows = runs.map { r -> [String] in
-            [
-                r.runID.rawValue, Console.date(r.startedAt), r.status.rawValue, r.version.map { "v\($0)" } ?? "-",
-                Console.duration(ms: r.durationMS), Console.number(r.rowsOut),
+        let rows = entries.map { e -> [String] in
+            let r = e.run
+            let parameters = r.parameters.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }
+                .joined(separator: " ")
+            return [
+                r.runID.rawValue, Console.date(r.startedAt), e.trigger ?? "-", e.variation ?? "-", r.status.rawValue,
+                r.version.map { "v\($0)" } ?? "-", Console.duration(ms: r.durationMS), Console.number(r.rowsOut),
+                parameters.isEmpty ? "-" : parameters,
                 r.message.map { "\(r.reason): \($0)" } ?? r.reason,
             ]
         }
         print(
-            Console.table(["RUN", "STARTED", "STATUS", "VERSION", "DURATION", "ROWS OUT", "WHY / WHAT HAPPENED"], rows))
+            Console.table(
+                [
+                    "RUN", "STARTED", "TRIGGER", "VARIATION", "STATUS", "VERSION", "DURATION", "ROWS OUT", "PARAMETERS",
+                    "WHY / WHAT HAPPENED",
+                ], rows))
     }
 }
 
