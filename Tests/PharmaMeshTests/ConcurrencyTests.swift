@@ -38,6 +38,7 @@ final class BackgroundMesh {
     static let header = "PRESCRIBER_ID,NPI,ME_NUMBER,PRODUCT_NDC11,WEEK_ENDING,NRX,TRX,NQTY,TQTY\n"
 
     /// Weekly Xponent batches, two prescribers each, from `first` on.
+    @discardableResult
     static func xponentFeeds(in dir: URL, weeks: Int, from first: Int = 0) throws -> URL {
         let feeds = dir.appendingPathComponent("feeds")
         var day = DateComponents(calendar: Calendar(identifier: .gregorian), year: 2024, month: 3, day: 1).date!

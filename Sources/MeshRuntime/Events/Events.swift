@@ -8,6 +8,8 @@ public enum EventKind: String, Sendable, Codable, Hashable, CaseIterable, Databa
     case domainStarted = "domain.started"
     case domainFinished = "domain.finished"
     case domainSkipped = "domain.skipped"
+    /// A domain of the run had nothing to do (delivered to subscribers as it happens, not kept in the history).
+    case domainUpToDate = "domain.up_to_date"
     case stepFinished = "step.finished"
     case stepProgress = "step.progress"
     case testWarned = "test.warned"

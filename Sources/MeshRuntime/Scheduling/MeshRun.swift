@@ -69,7 +69,9 @@ actor MeshRun {
                     trigger: request.trigger, triggerEventID: request.triggerEventID, request: requestText,
                     codeCommit: mesh.configuration.codeCommit, message: nil))
         }
-        await emit(.runStarted, payload: ["variation": variationName, "trigger": request.trigger])
+        let planned = request.only?.count ?? registry.ids.count
+        await emit(
+            .runStarted, payload: ["variation": variationName, "trigger": request.trigger, "domains": "\(planned)"])
         logger.info("run started")
 
         let candidates = request.only ?? Set(registry.ids)
@@ -207,6 +209,8 @@ actor MeshRun {
                 reasons.insert("brought up to date for the sync check of \(consumer)", at: 0)
             }
             guard !reasons.isEmpty else {
+                await mesh.events.deliverTransient(
+                    MeshEvent(kind: .domainUpToDate, runID: runID, domain: id, at: mesh.configuration.now()))
                 return DomainOutcome(
                     domain: id, status: .upToDate, reason: "inputs, code and parameters unchanged",
                     version: current?.version,

@@ -51,22 +51,23 @@ struct QueryCommand: AsyncParsableCommand {
                 + result.rows.map { $0.map { field($0.description) }.joined(separator: ",") })
                 .joined(separator: "\n")
         case .json:
-            struct Row: Encodable {
-                let columns: [String]
-                let values: [QueryValue]
-                func encode(to encoder: any Encoder) throws {
-                    var container = encoder.container(keyedBy: Key.self)
-                    for (column, value) in zip(columns, values) { try container.encode(value, forKey: Key(column)) }
-                }
-                struct Key: CodingKey {
-                    var stringValue: String
-                    var intValue: Int? { nil }
-                    init(_ s: String) { stringValue = s }
-                    init?(stringValue: String) { self.stringValue = stringValue }
-                    init?(intValue: Int) { nil }
-                }
-            }
-            return (try? JSON.string(result.rows.map { Row(columns: result.columns, values: $0) })) ?? "[]"
+            return jsonRows(result)
         }
+    }
+
+    /// An array of objects whose keys are in the query's column order (not sorted: the columns are the
+    /// query's own order), pretty-printed like the other JSON the command line prints.
+    static func jsonRows(_ result: QueryResult) -> String {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.withoutEscapingSlashes]
+        func encoded<T: Encodable>(_ value: T) -> String {
+            (try? encoder.encode(value)).map { String(decoding: $0, as: UTF8.self) } ?? "null"
+        }
+        let keys = result.columns.map(encoded)
+        guard !result.rows.isEmpty else { return "[]" }
+        let objects = result.rows.map { row in
+            "  {\n" + zip(keys, row).map { "    \($0) : \(encoded($1))" }.joined(separator: ",\n") + "\n  }"
+        }
+        return "[\n" + objects.joined(separator: ",\n") + "\n]"
     }
 }

@@ -1,0 +1,103 @@
+import Foundation
+import MeshTestSupport
+import Testing
+
+/// What a person sees: the progress of a run on a terminal and piped, the history's fields, and query output.
+struct OutputTests {
+    /// Runs the built binary under a pseudo-terminal (util-linux `script`), so that standard output is a tty.
+    static func underTerminal(_ arguments: [String]) throws -> String {
+        let binary = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("pharma-mesh").path
+        let command = ([binary] + arguments).map { "'\($0)'" }.joined(separator: " ")
+        let result = try run("/usr/bin/script", ["-qec", command, "/dev/null"])
+        return result
+    }
+
+    static func run(_ executable: String, _ arguments: [String]) throws -> String {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = arguments
+        var environment = ProcessInfo.processInfo.environment
+        environment["TERM"] = "xterm"
+        environment["COLUMNS"] = "160"
+        process.environment = environment
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = out
+        try process.run()
+        let data = out.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    @Test func aRunOnATerminalShowsTotalsElapsedTimeAndReasonsAndPipedOutputStaysPlain() throws {
+        let dir = try TemporaryDirectory("progress")
+        defer { dir.remove() }
+        let feeds = try ConcurrencyTests.xponentFeeds(in: dir.url, weeks: 3)
+        let home = dir.url.appendingPathComponent("home").path
+        let terminal = try Self.underTerminal(["run", "--feeds", feeds.path, "--home", home])
+        // A counter of the run's 24 domains on every finished line, and the live line with elapsed time.
+        #expect(terminal.contains("✔ [1/24] "), "\(terminal.prefix(3000))")
+        #expect(terminal.range(of: #"\[\d+/24\] \d+\.\d s · building "#, options: .regularExpression) != nil)
+        // Why each domain builds is on the terminal too.
+        #expect(terminal.contains("▶ raw-xponent: first build"))
+        #expect(terminal.contains("\u{1B}[2K"))
+
+        try ConcurrencyTests.xponentFeeds(in: dir.url, weeks: 1, from: 3)
+        let piped = try pharmaMesh(["run", "--feeds", feeds.path, "--home", home])
+        #expect(piped.code == 0, "\(piped.err)")
+        #expect(piped.out.contains("▶ raw-xponent: source xponent changed"), "\(piped.out)")
+        #expect(!piped.out.contains("\u{1B}["))
+        #expect(!piped.out.contains("/24]"))
+    }
+
+    @Test func historyShowsTriggerVariationParametersAndTheRunsOutcome() throws {
+        let dir = try TemporaryDirectory("history")
+        defer { dir.remove() }
+        let feeds = try ConcurrencyTests.xponentFeeds(in: dir.url, weeks: 2)
+        let home = dir.url.appendingPathComponent("home").path
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        #expect(try pharmaMesh(["run", "--feeds", feeds.path, "--home", home], in: root).code == 0)
+        let dev = try pharmaMesh(
+            ["run", "--home", home, "--variation", "dev", "--only", "field-extracts", "--force"], in: root)
+        #expect(dev.code == 0, "\(dev.err)")
+        let table = try pharmaMesh(["history", "field-extracts", "--home", home])
+        #expect(table.out.contains("TRIGGER") && table.out.contains("VARIATION") && table.out.contains("PARAMETERS"))
+        #expect(table.out.contains("window_weeks=4"), "\(table.out)")
+        let json = try pharmaMesh(["history", "field-extracts", "--json", "--home", home])
+        let entries = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
+        #expect(entries.count == 2)
+        #expect(entries[0]["trigger"] as? String == "cli")
+        #expect(entries[0]["variation"] as? String == "dev")
+        #expect((entries[0]["parameters"] as? [String: String])?["window_weeks"] == "4")
+        #expect(entries[0]["run_status"] as? String == "success")
+        #expect(entries[1]["variation"] as? String == "prod")
+        // A domain over other domains counts the rows it read.
+        #expect((entries[0]["rows_in"] as? Int ?? 0) > 0)
+        // Run ids have one length: the start time and eight hex digits.
+        let ids = entries.compactMap { $0["run_id"] as? String }
+        #expect(ids.allSatisfy { $0.range(of: #"^r\d{8}T\d{6}-[0-9a-f]{8}$"#, options: .regularExpression) != nil })
+    }
+
+    @Test func queryOutputKeepsColumnOrderAndAlignsNumbers() throws {
+        let dir = try TemporaryDirectory("query-output")
+        defer { dir.remove() }
+        let home = dir.url.appendingPathComponent("home").path
+        #expect(try pharmaMesh(["run", "--home", home]).code == 0)
+        let json = try pharmaMesh([
+            "query", "--format", "json", "--home", home, "SELECT 1 AS zeta, 'x' AS alpha, NULL AS middle, 2.5 AS b",
+        ])
+        let keys = ["zeta", "alpha", "middle", "b"].compactMap { json.out.range(of: "\"\($0)\"")?.lowerBound }
+        #expect(keys.count == 4 && keys == keys.sorted(), "\(json.out)")
+        let parsed = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]]
+        #expect(parsed?.first?["zeta"] as? Int == 1 && parsed?.first?["alpha"] as? String == "x")
+
+        let table = try pharmaMesh(["query", "--home", home, "SELECT 1 AS a_long_name, 'x' UNION ALL SELECT 100, 'y'"])
+        let lines = table.out.split(separator: "\n").map(String.init)
+        #expect(lines.count == 4, "\(table.out)")
+        // The numeric column is right-aligned, header included: its last digits line up.
+        let ends = lines.map { $0.prefix("a_long_name".count) }
+        #expect(ends[0] == "a_long_name" && ends[2] == "          1" && ends[3] == "        100", "\(table.out)")
+    }
+}
