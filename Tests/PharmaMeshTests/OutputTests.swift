@@ -73,6 +73,14 @@ struct OutputTests {
         #expect((entries[0]["parameters"] as? [String: String])?["window_weeks"] == "4")
         #expect(entries[0]["run_status"] as? String == "success")
         #expect(entries[1]["variation"] as? String == "prod")
+        // The commit of the program, found from the binary's checkout wherever the command runs.
+        let elsewhere = try pharmaMesh(
+            ["run", "--home", home, "--only", "field-extracts", "--force"], in: dir.url)
+        #expect(elsewhere.code == 0, "\(elsewhere.err)")
+        let latest = try pharmaMesh(["history", "field-extracts", "--json", "--limit", "1", "--home", home])
+        let commit = (try JSONSerialization.jsonObject(with: Data(latest.out.utf8)) as? [[String: Any]])?.first?[
+            "code_commit"] as? String
+        #expect(commit?.count == 40, "\(latest.out.prefix(1500))")
         // A domain over other domains counts the rows it read.
         #expect((entries[0]["rows_in"] as? Int ?? 0) > 0)
         // Run ids have one length: the start time and eight hex digits.

@@ -89,20 +89,66 @@ struct MeshOptions: ParsableArguments {
                 + "`pharma-mesh run --feeds DIR --home \(home.path)`.")
     }
 
-    /// The commit of the working tree the command runs from, when it is a git checkout.
+    /// The git commit of the program's source, when known: the checkout the binary was built in (found from the
+    /// executable's path, `.build/release/pharma-mesh`), else the checkout the command runs from. Reads git's
+    /// files directly (HEAD, loose and packed refs, a worktree's `.git` file); no git program is needed.
     static func gitCommit() -> String? {
-        var directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath)
-        for _ in 0..<6 {
-            let head = directory.appendingPathComponent(".git/HEAD")
-            if let text = try? String(contentsOf: head, encoding: .utf8) {
-                let trimmed = text.trimmingCharacters(in: .whitespacesAndNewlines)
-                guard trimmed.hasPrefix("ref: ") else { return trimmed }
-                let ref = directory.appendingPathComponent(".git/" + trimmed.dropFirst(5))
-                return (try? String(contentsOf: ref, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+        let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
+        let starts = [executable.deletingLastPathComponent(), URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+        for start in starts {
+            var directory = start.standardizedFileURL
+            for _ in 0..<8 {
+                if let commit = GitCheckout.commit(at: directory) { return commit }
+                let parent = directory.deletingLastPathComponent()
+                if parent.path == directory.path { break }
+                directory = parent
             }
-            directory.deleteLastPathComponent()
         }
         return nil
+    }
+}
+
+/// The commit a git checkout's HEAD names, from git's files.
+enum GitCheckout {
+    static func commit(at directory: URL) -> String? {
+        let dotGit = directory.appendingPathComponent(".git")
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: dotGit.path, isDirectory: &isDirectory) else { return nil }
+        var gitDirectory = dotGit
+        if !isDirectory.boolValue {
+            // A worktree or submodule: `.git` is a file `gitdir: PATH`.
+            guard let text = try? String(contentsOf: dotGit, encoding: .utf8), text.hasPrefix("gitdir: ") else {
+                return nil
+            }
+            let path = text.dropFirst("gitdir: ".count).trimmingCharacters(in: .whitespacesAndNewlines)
+            gitDirectory = URL(fileURLWithPath: path, relativeTo: directory).standardizedFileURL
+        }
+        guard let head = read(gitDirectory.appendingPathComponent("HEAD")) else { return nil }
+        guard head.hasPrefix("ref: ") else { return isCommit(head) ? head : nil }
+        let ref = String(head.dropFirst(5))
+        // A worktree keeps its HEAD but shares the refs of the main repository (`commondir`).
+        var refRoots = [gitDirectory]
+        if let common = read(gitDirectory.appendingPathComponent("commondir")) {
+            refRoots.append(URL(fileURLWithPath: common, relativeTo: gitDirectory).standardizedFileURL)
+        }
+        for root in refRoots {
+            if let loose = read(root.appendingPathComponent(ref)), isCommit(loose) { return loose }
+            if let packed = read(root.appendingPathComponent("packed-refs")) {
+                for line in packed.split(separator: "\n") where line.hasSuffix(" " + ref) {
+                    let commit = String(line.prefix(40))
+                    if isCommit(commit) { return commit }
+                }
+            }
+        }
+        return nil
+    }
+
+    private static func read(_ url: URL) -> String? {
+        (try? String(contentsOf: url, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    private static func isCommit(_ text: String) -> Bool {
+        text.count == 40 && text.allSatisfy(\.isHexDigit)
     }
 }
 

@@ -60,6 +60,8 @@ struct HistoryCommand: ParsableCommand {
         var variation: String?
         var runStatus: RunStatus?
         var runMessage: String?
+        /// The git commit of the program that ran.
+        var codeCommit: String?
 
         func encode(to encoder: any Encoder) throws {
             try run.encode(to: encoder)
@@ -68,9 +70,10 @@ struct HistoryCommand: ParsableCommand {
             try container.encode(variation, forKey: .variation)
             try container.encode(runStatus, forKey: .runStatus)
             try container.encode(runMessage, forKey: .runMessage)
+            try container.encode(codeCommit, forKey: .codeCommit)
         }
         enum Keys: String, CodingKey {
-            case trigger, variation, runStatus = "run_status", runMessage = "run_message"
+            case trigger, variation, runStatus = "run_status", runMessage = "run_message", codeCommit = "code_commit"
         }
     }
 
@@ -80,7 +83,7 @@ struct HistoryCommand: ParsableCommand {
         let entries = try mesh.store.history(of: domain, limit: limit).map {
             Entry(
                 run: $0.domain, trigger: $0.run?.trigger, variation: $0.run?.variation, runStatus: $0.run?.status,
-                runMessage: $0.run?.message)
+                runMessage: $0.run?.message, codeCommit: $0.run?.codeCommit)
         }
         if json {
             print(try JSON.string(entries))
