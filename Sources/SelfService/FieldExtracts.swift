@@ -20,7 +20,11 @@ enum FieldExtracts {
                 ("specialty", "TEXT", "normalised specialty"), ("territory_id", "TEXT", "sales territory"),
                 ("market", "TEXT", "market basket"), ("as_of_week", "TEXT", "the last week of the window"),
                 ("window_weeks", "INTEGER", "weeks in the window (13 by default)"),
-                ("trx_13wk", "REAL", "basket TRx in the window (week_ending in (as_of − 7×weeks days, as_of])"),
+                (
+                    "trx_13wk", "REAL",
+                    "basket TRx in the window (week_ending in (as_of − 7×weeks days, as_of]); the contract's name, kept whatever window_weeks is: trx_window is the same figure"
+                ),
+                ("trx_window", "REAL", "basket TRx in the window of window_weeks weeks (the same as trx_13wk)"),
                 (
                     "decile", "INTEGER",
                     "groups − floor(cumulative share before × groups), clamped to 1..groups; 0 non-writer"
@@ -36,8 +40,12 @@ enum FieldExtracts {
                 ("last_name", "TEXT", "golden last name"), ("first_name", "TEXT", "golden first name"),
                 ("territory_id", "TEXT", "sales territory"), ("decile", "INTEGER", "from physician_deciles"),
                 ("trx_13wk", "REAL", "basket TRx in the window"),
+                ("trx_window", "REAL", "basket TRx in the window (the same as trx_13wk)"),
                 ("covered_plans", "INTEGER", "plans of the territory's states covering our brand in the latest month"),
-                ("calls_per_month", "INTEGER", "suggested frequency: decile 10 → 4, 9 → 3, 8 → 2, lower → 1"),
+                (
+                    "calls_per_month", "INTEGER",
+                    "suggested frequency: the top group → 4, the next → 3, the third → 2, lower → 1 (deciles 10, 9, 8)"
+                ),
             ])),
         OutputPort(
             table: "territory_scorecard",
@@ -88,6 +96,7 @@ enum FieldExtracts {
                     CREATE TABLE physician_deciles AS
                     SELECT d.physician_id, d.npi, d.last_name, d.first_name, d.specialty, d.territory_id, m.market,
                            params.as_of AS as_of_week, params.weeks AS window_weeks, COALESCE(r.trx_milli, 0) / 1000.0 AS trx_13wk,
+                           COALESCE(r.trx_milli, 0) / 1000.0 AS trx_window,
                            CASE WHEN r.physician_id IS NULL THEN 0
                                 ELSE MAX(1, MIN(params.groups, params.groups - (r.before * params.groups) / r.total)) END AS decile
                     FROM physician_mart.dim_physician d CROSS JOIN markets m CROSS JOIN params
@@ -110,8 +119,9 @@ enum FieldExtracts {
                     GROUP BY 1;
                     CREATE TABLE call_plan AS
                     SELECT d.physician_id, d.npi, d.last_name, d.first_name, d.territory_id, d.decile, d.trx_13wk,
-                           c.plans AS covered_plans,
-                           CASE d.decile WHEN 10 THEN 4 WHEN 9 THEN 3 WHEN 8 THEN 2 ELSE 1 END AS calls_per_month
+                           d.trx_window, c.plans AS covered_plans,
+                           CASE CAST(:groups AS INTEGER) - d.decile WHEN 0 THEN 4 WHEN 1 THEN 3 WHEN 2 THEN 2 ELSE 1 END
+                               AS calls_per_month
                     FROM physician_deciles d
                     JOIN physician_mart.dim_physician p ON p.physician_key = d.physician_id
                     JOIN covered_plans c ON c.territory_id = d.territory_id
@@ -199,6 +209,22 @@ enum FieldExtracts {
                                COUNT(*) FILTER (WHERE decile = 1) AS bottom
                         FROM physician_deciles GROUP BY market
                         HAVING COUNT(*) FILTER (WHERE decile = 10) > COUNT(*) FILTER (WHERE decile = 1)
+                        """),
+                // Parameters that contradict each other make an empty extract: that is a failure, not a success.
+                CustomSQLTest(
+                    "call_plan_min_decile_within_groups",
+                    sql: """
+                        SELECT CAST(:call_plan_min_decile AS INTEGER) AS call_plan_min_decile,
+                               CAST(:groups AS INTEGER) AS groups
+                        WHERE CAST(:call_plan_min_decile AS INTEGER) > CAST(:groups AS INTEGER)
+                           OR CAST(:call_plan_min_decile AS INTEGER) < 1
+                        """),
+                CustomSQLTest(
+                    "call_plan_not_empty", severity: .warn,
+                    sql: """
+                        SELECT COUNT(*) AS ranked_writers FROM physician_deciles
+                        WHERE decile >= CAST(:call_plan_min_decile AS INTEGER) AND NOT EXISTS (SELECT 1 FROM call_plan)
+                        HAVING COUNT(*) > 0
                         """),
                 CustomSQLTest(
                     "reach_is_a_share",

@@ -109,3 +109,33 @@ struct OutputTests {
         #expect(ends[0] == "a_long_name" && ends[2] == "          1" && ends[3] == "        100", "\(table.out)")
     }
 }
+
+extension OutputTests {
+    @Test func quintilesPublishACallPlanAndContradictoryParametersFail() throws {
+        let dir = try TemporaryDirectory("variations")
+        defer { dir.remove() }
+        let home = try KitchenPromotionTests.production(in: dir)
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let quintiles = try pharmaMesh(["run", "--home", home, "--variation", "quintiles"], in: root)
+        #expect(quintiles.code == 0, "\(quintiles.err)")
+        let plan = try pharmaMesh([
+            "query", "--format", "csv", "--home", home,
+            "SELECT COUNT(*), MIN(c.decile), MAX(c.decile), MAX(c.calls_per_month), (SELECT MAX(window_weeks) FROM field_extracts.physician_deciles) FROM field_extracts.call_plan c",
+        ])
+        let cells = plan.out.split(separator: "\n").last?.split(separator: ",").map(String.init) ?? []
+        #expect(cells.count == 5 && (Int(cells[0]) ?? 0) > 0, "\(plan.out)")
+        #expect(cells.count == 5 && cells[1] == "4" && cells[2] == "5" && cells[3] == "4" && cells[4] == "26")
+
+        // The same groups with the call plan's default minimum (8): no group reaches it, and the test says so.
+        let variations = dir.url.appendingPathComponent("variations.json")
+        try """
+        {"default": "prod", "variations": {"prod": {"parameters": {}},
+         "broken": {"domains": {"field-extracts": {"groups": "5"}}}}}
+        """.write(to: variations, atomically: true, encoding: .utf8)
+        let broken = try pharmaMesh(["run", "--home", home, "--config", variations.path, "--variation", "broken"])
+        #expect(broken.code == 1, "\(broken.out)")
+        #expect(broken.out.contains("call_plan_min_decile_within_groups"), "\(broken.out)")
+        #expect(broken.out.contains("✘ field-extracts fail"), "\(broken.out)")
+    }
+}
