@@ -139,3 +139,29 @@ extension OutputTests {
         #expect(broken.out.contains("✘ field-extracts fail"), "\(broken.out)")
     }
 }
+
+extension OutputTests {
+    @Test func aCanaryBuildsInAKitchenOfItsOwnAndLeavesProductionAsItWas() throws {
+        let dir = try TemporaryDirectory("canary")
+        defer { dir.remove() }
+        let home = try KitchenPromotionTests.production(in: dir)
+        // What production serves and last ran, domain by domain (freshness moves with the clock, so not all of
+        // status).
+        func served() throws -> [String] {
+            let out = try pharmaMesh(["status", "--json", "--home", home]).out
+            let parsed = try JSONSerialization.jsonObject(with: Data(out.utf8)) as? [[String: Any]] ?? []
+            return parsed.map { "\($0["domain"] ?? "") v\($0["version"] ?? "-") \($0["lastRun"] ?? "-")" }
+        }
+        let before = try served()
+        #expect(before.count == 24)
+        let canary = try pharmaMesh(["run", "--home", home, "--variation", "canary", "--force"])
+        #expect(canary.code == 0, "\(canary.err)")
+        #expect(canary.out.contains("variation canary builds in kitchen canary"), "\(canary.out)")
+        #expect(canary.out.contains("production is untouched"))
+        #expect(try served() == before)
+        let kitchens = try pharmaMesh(["kitchen", "list", "--home", home])
+        #expect(kitchens.out.contains("canary"))
+        let history = try pharmaMesh(["history", "field-extracts", "--json", "--home", home, "--limit", "1"])
+        #expect(!history.out.contains("\"variation\" : \"canary\""))
+    }
+}

@@ -225,6 +225,7 @@ public struct Kitchens: Sendable {
         configuration.home = home(of: name)
         // A kitchen is private: its builds never reach the servers production publishes to.
         configuration.servingEngines = []
+        configuration.kitchen = name
         return try Mesh(registry: try effectiveRegistry(for: name, base: base), configuration: configuration)
     }
 

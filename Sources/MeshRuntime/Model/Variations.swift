@@ -7,21 +7,35 @@ public struct Variation: Codable, Sendable, Hashable {
     public var parameters: [String: String]
     /// Parameters for one domain, applied whether or not it declares them.
     public var domains: [String: [String: String]]
+    /// True for a variation that never builds over the mesh it is asked of: it runs in a kitchen of its own
+    /// (a canary beside production), and a run of it in a home that is not a kitchen is refused.
+    public var kitchen: Bool
 
     public init(
-        description: String? = nil, parameters: [String: String] = [:], domains: [String: [String: String]] = [:]
+        description: String? = nil, parameters: [String: String] = [:], domains: [String: [String: String]] = [:],
+        kitchen: Bool = false
     ) {
         self.description = description
         self.parameters = parameters
         self.domains = domains
+        self.kitchen = kitchen
     }
 
-    enum CodingKeys: String, CodingKey { case description, parameters, domains }
+    enum CodingKeys: String, CodingKey { case description, parameters, domains, kitchen }
     public init(from decoder: any Decoder) throws {
         let c = try decoder.container(keyedBy: CodingKeys.self)
         description = try c.decodeIfPresent(String.self, forKey: .description)
         parameters = try c.decodeIfPresent([String: String].self, forKey: .parameters) ?? [:]
         domains = try c.decodeIfPresent([String: [String: String]].self, forKey: .domains) ?? [:]
+        kitchen = try c.decodeIfPresent(Bool.self, forKey: .kitchen) ?? false
+    }
+
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encodeIfPresent(description, forKey: .description)
+        try c.encode(parameters, forKey: .parameters)
+        try c.encode(domains, forKey: .domains)
+        if kitchen { try c.encode(kitchen, forKey: .kitchen) }
     }
 }
 

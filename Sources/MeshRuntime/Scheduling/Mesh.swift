@@ -20,6 +20,9 @@ public struct MeshConfiguration: Sendable {
     public var logger: Logger
     /// Engines that serve the published versions of some domains besides the SQLite files (PostgreSQL, say).
     public var servingEngines: [any ServingEngine] = []
+    /// The kitchen this mesh is, if it is one (`Kitchens.mesh`): only a kitchen builds a variation marked
+    /// `kitchen`.
+    public var kitchen: String? = nil
 
     public init(
         home: URL, keepVersions: Int = 5,
@@ -81,13 +84,32 @@ public final class Mesh: Sendable {
     public func run(
         _ request: RunRequest, prepare: @Sendable (inout RunRequest) async throws -> Void = { _ in }
     ) async throws -> RunSummary {
+        let (variationName, variation) = try configuration.variations.variation(named: request.variation)
+        if variation.kitchen && configuration.kitchen == nil {
+            throw MeshError(
+                .invalid,
+                "the variation \(variationName) builds in a kitchen of its own, never over this mesh: run it in a kitchen (the command line's `run --variation \(variationName)` makes kitchen \(variationName) and builds there)"
+            )
+        }
+        return try await exclusively(holder: "run") {
+            try recover()
+            var request = request
+            try await prepare(&request)
+            return try await runHoldingLock(request)
+        }
+    }
+
+    /// Runs `body` holding the home's writer lock (waiting `lockWait` seconds for it): what a run does first,
+    /// for work that must not interleave with another process's run, such as landing batches.
+    public func exclusively<T>(holder: String, _ body: () async throws -> T) async throws -> T {
         let lock = try MeshLock.acquire(
-            home: home, holder: "run started \(ISO8601DateFormatter().string(from: Date()))",
+            home: home, holder: "\(holder) started \(ISO8601DateFormatter().string(from: Date()))",
             wait: configuration.lockWait)
         defer { withExtendedLifetime(lock) {} }
-        try recover()
-        var request = request
-        try await prepare(&request)
+        return try await body()
+    }
+
+    private func runHoldingLock(_ request: RunRequest) async throws -> RunSummary {
         var summary = try await MeshRun(mesh: self, request: request).execute()
         recordLineage(summary.runID)
         // Triggered runs go after the run that caused them, one at a time, each with its own run id.

@@ -52,6 +52,8 @@ struct RunCommand: AsyncParsableCommand {
 
     func run() async throws {
         let mesh = try self.mesh.open(lockWait: wait)
+        let chosen = try mesh.configuration.variations.variation(named: variation)
+        if chosen.1.kitchen { return try await runInKitchen(chosen.0, production: mesh) }
         let summary = try await Self.execute(
             mesh: mesh, feeds: feeds.map { URL(fileURLWithPath: $0) }, asOf: asOf.flatMap(LandingDate.parse),
             request: RunRequest(
@@ -62,6 +64,38 @@ struct RunCommand: AsyncParsableCommand {
             throw WorkFailed(
                 message:
                     "run \(summary.runID) failed: \(summary.failed.map(\.rawValue).joined(separator: ", ")). See `pharma-mesh history DOMAIN`."
+            )
+        }
+    }
+
+    /// A variation marked `kitchen` (a canary) builds in the kitchen named after it, never over production:
+    /// the new batches land in production (under its lock, as for any run), then the kitchen, of the whole mesh
+    /// or of `--only`, is built with the variation.
+    func runInKitchen(_ name: String, production: Mesh) async throws {
+        if let feeds {
+            let asOf = asOf.flatMap(LandingDate.parse)
+            try await production.exclusively(holder: "landing for kitchen \(name)") {
+                let report = try Landing.land(feeds: URL(fileURLWithPath: feeds), home: production.home, asOf: asOf)
+                if !report.landed.isEmpty { print("landed \(report.landed.count) batches into production") }
+                for problem in report.problems { Console.error("warning: \(problem)") }
+            }
+        }
+        let kitchens = mesh.kitchens
+        let base = try mesh.baseRegistry()
+        if (try? kitchens.manifest(name)) == nil {
+            let domains = onlySet.map { Array($0).sorted() } ?? base.ids
+            try kitchens.create(name, domains: domains, registry: try kitchens.effectiveRegistry(for: nil, base: base))
+            print("variation \(name) builds in kitchen \(name) (\(kitchens.home(of: name).path)), never over production")
+        }
+        let (kitchenMesh, request) = try kitchens.prepareRun(
+            name, base: base, configuration: try mesh.configuration(lockWait: wait), variation: name,
+            force: force || fullRefresh, sourceStates: try Landing.sourceStates(home: production.home))
+        let summary = try await Self.execute(mesh: kitchenMesh, feeds: nil, asOf: nil, request: request)
+        print("production is untouched; compare with `pharma-mesh kitchen diff \(name)`")
+        if summary.status.failed || summary.status == .fail {
+            throw WorkFailed(
+                message:
+                    "run \(summary.runID) of kitchen \(name) failed: \(summary.failed.map(\.rawValue).joined(separator: ", "))."
             )
         }
     }
