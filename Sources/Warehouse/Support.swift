@@ -114,3 +114,9 @@ enum DimensionContracts {
             ("dma_name", "TEXT", "DMA name"),
         ]))
 }
+
+// What each copied dimension is built from, for table-level lineage: the conformed table of the same name.
+extension CopyDimensions: DeclaresReads {
+    var writes: [String] { tables }
+    func reads(writing table: String) -> [String] { tables.contains(table) ? ["conformed_dims.\(table)"] : [] }
+}

@@ -72,7 +72,7 @@ struct CommandLineTests {
         #expect(tests.out.contains("warn"))
 
         let lineage = try pharmaMesh(["lineage", "raw-xponent.xponent", "--home", home])
-        #expect(lineage.out.contains("raw-xponent@v2"))
+        #expect(lineage.out.contains("raw-xponent.xponent@v2"), "\(lineage.out)")
         #expect(lineage.out.contains("source:xponent"))
 
         let csv = try pharmaMesh([

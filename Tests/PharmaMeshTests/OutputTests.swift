@@ -165,3 +165,31 @@ extension OutputTests {
         #expect(!history.out.contains("\"variation\" : \"canary\""))
     }
 }
+
+extension OutputTests {
+    @Test func aTablesLineageIsWhatItsStepsReadEachTableOnce() throws {
+        let dir = try TemporaryDirectory("table-lineage")
+        defer { dir.remove() }
+        let home = try KitchenPromotionTests.production(in: dir)
+        let rx = try pharmaMesh(["lineage", "physician-mart.fact_rx_weekly", "--home", home])
+        #expect(rx.code == 0, "\(rx.err)")
+        // fact_rx_weekly reads Xponent, the prescriber cross-walk and the product dimension: not the calls,
+        // claims or Part D that other tables of its domain read.
+        for read in ["raw-xponent.xponent@v", "physician-master.physician_xref@v", "conformed-dims.dim_product@v"] {
+            #expect(rx.out.contains(read), "\(read) missing: \(rx.out)")
+        }
+        for other in ["raw-crm_calls", "raw-partd", "raw-claims.claims"] {
+            #expect(!rx.out.contains(other), "\(other) is not read by fact_rx_weekly: \(rx.out)")
+        }
+        // Each table is drawn once; a table met again is marked, never expanded twice.
+        let plan = try pharmaMesh(["lineage", "field-extracts.call_plan", "--home", home])
+        let drawn = plan.out.split(separator: "\n").filter { $0.contains("@v") && !$0.contains("(shown above)") }
+            .map { $0.drop(while: { !$0.isLetter }) }.map { $0.split(separator: " ").first.map(String.init) ?? "" }
+        #expect(drawn.count == Set(drawn).count, "\(plan.out)")
+        #expect(plan.out.split(separator: "\n").count < 80, "\(plan.out)")
+        let json = try pharmaMesh(["lineage", "physician-mart.fact_rx_weekly", "--json", "--home", home])
+        let parsed = try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [String: Any]
+        let edges = parsed?["edges"] as? [[String: String]] ?? []
+        #expect(edges.contains { $0["from"] == "raw-xponent.xponent" && $0["to"] == "physician-mart.fact_rx_weekly" })
+    }
+}

@@ -203,8 +203,9 @@ struct LineageCommand: ParsableCommand {
                 "\(domain) publishes no table \(parts[1]); its tables are: \(definition.outputs.map(\.table).joined(separator: ", "))"
             )
         }
-        let lineage = try mesh.lineage(of: domain)
         let consumers = try mesh.consumers(of: domain)
+        if parts.count == 2 { return try printTableLineage(mesh, domain: domain, table: parts[1], consumers: consumers) }
+        let lineage = try mesh.lineage(of: domain)
         if json {
             struct Output: Encodable {
                 var lineage: Mesh.LineageNode
@@ -245,6 +246,47 @@ struct LineageCommand: ParsableCommand {
                     ?? " (never built)"
                 print("  \(consumer.domain)@\(consumer.version.map { "v\($0)" } ?? "-")\(note)")
             }
+        }
+    }
+}
+
+extension LineageCommand {
+    /// A table's lineage as a tree in which every table appears once: a table met again is marked as shown.
+    func printTableLineage(
+        _ mesh: Mesh, domain: DomainID, table: String, consumers: [(domain: DomainID, version: Int?, builtFrom: Int?)]
+    ) throws {
+        let lineage = try mesh.lineage(of: domain, table: table)
+        if json {
+            print(try JSON.string(lineage))
+            return
+        }
+        let nodes = Dictionary(uniqueKeysWithValues: lineage.nodes.map { ($0.id, $0) })
+        func label(_ id: String) -> String {
+            guard let node = nodes[id], !id.hasPrefix("source:") else { return id }
+            return "\(id)@\(node.version.map { "v\($0)" } ?? "never built")"
+                + (node.table == nil ? " (whole domain)" : "")
+        }
+        var shown: Set<String> = []
+        var lines: [String] = []
+        func draw(_ id: String, indent: String, last: Bool, root: Bool) {
+            let again = !shown.insert(id).inserted
+            let text = label(id) + (again && !lineage.upstream(of: id).isEmpty ? " (shown above)" : "")
+            lines.append(root ? text : indent + (last ? "└─ " : "├─ ") + text)
+            guard !again else { return }
+            let upstream = lineage.upstream(of: id)
+            let childIndent = root ? "" : indent + (last ? "   " : "│  ")
+            for (index, child) in upstream.enumerated() {
+                draw(child, indent: childIndent, last: index == upstream.count - 1, root: false)
+            }
+        }
+        draw(lineage.root, indent: "", last: true, root: true)
+        print("\(domain).\(table) is built from (each table once, \(lineage.nodes.count - 1) upstream):")
+        print(lines.joined(separator: "\n"))
+        if lineage.nodes.contains(where: { $0.table == nil && !$0.id.hasPrefix("source:") }) {
+            print("(whole domain: read by a step that does not name the tables it reads)")
+        }
+        if !consumers.isEmpty {
+            print("its domain is read by: " + consumers.map { "\($0.domain)@\($0.version.map { "v\($0)" } ?? "-")" }.joined(separator: ", "))
         }
     }
 }
