@@ -29,10 +29,11 @@ final class MeshHolder: @unchecked Sendable {
     /// Opens the mesh again when a promotion or an engine change was recorded since the last call; returns
     /// the mesh to answer from and the newest event id (the stamp of cached answers).
     func refresh() throws -> (mesh: Mesh, latestEvent: Int64) {
+        // Read outside the lock: requests do not queue behind each other's read, only behind a reopening.
+        let latest = try current.store.latestEventID()
         lock.lock()
         defer { lock.unlock() }
-        let latest = try mesh.store.latestEventID()
-        guard latest != seen else { return (mesh, latest) }
+        guard latest > seen else { return (mesh, max(latest, seen)) }
         let since = seen
         seen = latest
         guard let reopen else { return (mesh, latest) }
