@@ -13,11 +13,31 @@ extension MeshHTTPServer {
         return support
     }
 
+    /// The kitchen named in the path, whose every domain the caller's token must cover with `role`.
+    ///
+    /// A token that does not cover every domain gets the same 403 whether the kitchen exists or not (a
+    /// kitchen's name and domains are for those who may see them); only a token that covers every domain
+    /// hears that a kitchen does not exist.
     func kitchen(_ context: BasicRequestContext, _ caller: Caller, role: AccessRole) throws -> (
         KitchenSupport, KitchenManifest
     ) {
         let support = try kitchenSupport()
-        let manifest = try support.kitchens.manifest(context.parameters.get("kitchen") ?? "")
+        let token = try caller.require()
+        let name = context.parameters.get("kitchen") ?? ""
+        let everything = token.domains.contains("*")
+        let hidden = AccessDenied.forbidden("the token \(token.name) does not cover kitchen '\(name)'")
+        if everything, token.role < role {
+            throw AccessDenied.forbidden(
+                "the token \(token.name) is a \(token.role.rawValue); this needs the \(role.rawValue) role")
+        }
+        let manifest: KitchenManifest
+        do {
+            manifest = try support.kitchens.manifest(name)
+        } catch {
+            if everything { throw error }
+            throw hidden
+        }
+        guard manifest.domains.allSatisfy(token.covers) else { throw hidden }
         for domain in manifest.domains { _ = try caller.require(role, on: domain) }
         return (support, manifest)
     }

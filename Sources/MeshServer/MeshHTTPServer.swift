@@ -4,18 +4,30 @@ import Hummingbird
 import Logging
 import MeshRuntime
 import NIOCore
+import ServiceLifecycle
 
 /// How the HTTP surface of a mesh is served.
 public struct MeshServerConfiguration: Sendable {
     public var host: String
     /// 0 picks a free port (tests); the bound port is passed to `onRunning`.
     public var port: Int
-    /// A query is stopped after this many seconds.
+    /// A query is stopped after this many seconds (by SQLite itself: its progress handler checks the clock).
     public var queryTimeout: TimeInterval
     /// A query returns at most this many rows (`truncated` says when it was cut); `?limit=` may ask for fewer.
     public var queryMaxRows: Int
+    /// A query returns at most this many bytes of values (`truncated` again); see `QueryLimits.maxResultBytes`.
+    public var queryMaxBytes: Int = 32 << 20
     /// The longest SQL text accepted.
     public var queryMaxLength: Int
+    /// Queries that run at once, each on a thread of its own; one more is answered 503 with `Retry-After`
+    /// at once, never queued. The default is the machine's core count.
+    public var queryConcurrency: Int = MeshServerConfiguration.defaultQueryConcurrency
+    /// Queries one token runs at once; one more is answered 429 with `Retry-After`. The default leaves a
+    /// slot for other tokens: one less than `queryConcurrency` (at least 1).
+    public var queryConcurrencyPerToken: Int? = nil
+    /// How long SIGTERM or Ctrl-C waits for requests in flight (running queries are stopped at once) before
+    /// the server stops regardless.
+    public var shutdownGrace: Duration = .seconds(5)
     /// How often the event stream looks for new events in the run history (runs may happen in other processes).
     public var eventPollInterval: Duration
     /// A comment line keeps idle event streams open through proxies.
@@ -50,6 +62,14 @@ public struct MeshServerConfiguration: Sendable {
         self.prepareRun = prepareRun
         self.title = title
     }
+
+    /// The machine's cores (at least 1).
+    public static var defaultQueryConcurrency: Int { max(1, ProcessInfo.processInfo.activeProcessorCount) }
+
+    /// `queryConcurrencyPerToken`, or its default.
+    var queriesPerToken: Int {
+        max(1, min(queryConcurrency, queryConcurrencyPerToken ?? (queryConcurrency - 1)))
+    }
 }
 
 /// The URL surface of a mesh: every domain's four W's and an H, runs, tests, lineage, versions, catalog,
@@ -60,34 +80,54 @@ public struct MeshServerConfiguration: Sendable {
 /// try await server.application().runService()
 /// ```
 public final class MeshHTTPServer: Sendable {
-    public let mesh: Mesh
     public let tokens: AccessTokens
     public let configuration: MeshServerConfiguration
+    let meshes: MeshHolder
     let launcher: RunLauncher
     let logger: Logger
     let cache = ResponseCache(capacity: 512)
     let metrics = ServerMetrics()
+    let queries: QueryWorkers
 
     public init(mesh: Mesh, configuration: MeshServerConfiguration, tokens: AccessTokens? = nil) throws {
-        self.mesh = mesh
         self.configuration = configuration
         self.tokens = try tokens ?? AccessTokens(home: mesh.home)
         self.launcher = RunLauncher(mesh: mesh, reopen: configuration.reopen, prepare: configuration.prepareRun)
         var logger = Logger(label: "mesh-server")
         logger.logLevel = mesh.configuration.logger.logLevel
         self.logger = logger
+        self.meshes = try MeshHolder(mesh, reopen: configuration.reopen, logger: logger)
+        self.queries = QueryWorkers(
+            limit: max(1, configuration.queryConcurrency), perCaller: configuration.queriesPerToken)
     }
+
+    /// The mesh the server answers from: the one it started with, or the one opened again after a kitchen
+    /// promotion or an engine change (`MeshHolder`).
+    public var mesh: Mesh { meshes.current }
 
     /// The application, ready to run; `onRunning` receives the bound port.
     public func application(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) -> some ApplicationProtocol {
         let (router, _) = buildRouter()
+        let meshes = self.meshes
         return Application(
             router: router,
             configuration: ApplicationConfiguration(
                 address: .hostname(configuration.host, port: configuration.port), serverName: "pharma-mesh"),
-            services: [FreshnessWatcher(mesh: mesh, interval: configuration.freshnessInterval)],
+            services: [FreshnessWatcher(mesh: { meshes.current }, interval: configuration.freshnessInterval)],
             onServerRunning: { channel in await onRunning(channel.localAddress?.port ?? 0) },
             logger: logger)
+    }
+
+    /// Serves until SIGTERM or SIGINT, then stops within `shutdownGrace`: running queries are stopped at
+    /// once (each query's handler is told of the shutdown), requests in flight get that long to finish,
+    /// and then whatever still runs is cancelled.
+    public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        var group = ServiceGroupConfiguration(
+            services: [.init(service: application(onRunning: onRunning))],
+            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+        group.maximumGracefulShutdownDuration = configuration.shutdownGrace
+        group.maximumCancellationDuration = configuration.shutdownGrace
+        try await ServiceGroup(configuration: group).run()
     }
 
     /// Waits until every run started over HTTP has finished (tests, shutdown).
@@ -142,13 +182,16 @@ struct RouteKey: Hashable, CustomStringConvertible {
     var description: String { "\(method) \(path)" }
 }
 
-/// An error a handler returns to the caller, with the HTTP status and a sentence for people.
+/// An error a handler returns to the caller, with the HTTP status, a sentence for people, and any
+/// headers the answer needs (`Retry-After`).
 struct APIError: Error {
     var status: HTTPResponse.Status
     var message: String
-    init(_ status: HTTPResponse.Status, _ message: String) {
+    var headers: HTTPFields
+    init(_ status: HTTPResponse.Status, _ message: String, headers: HTTPFields = [:]) {
         self.status = status
         self.message = message
+        self.headers = headers
     }
 }
 

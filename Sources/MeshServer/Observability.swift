@@ -33,13 +33,21 @@ final class ServerMetrics: Sendable {
                 duration.components.seconds * 1_000_000_000 + duration.components.attoseconds / 1_000_000_000)
     }
 
-    /// Prometheus text exposition: the registry, then the history's figures.
-    func exposition(mesh: Mesh) throws -> String {
+    /// Prometheus text exposition: the registry (requests by route, which name no domain), the query
+    /// threads, then the history's figures of the domains `covers` lets the caller see.
+    func exposition(mesh: Mesh, queries: QueryWorkers, covers: (DomainID) -> Bool) throws -> String {
         var text = registry.emitToString()
         func family(_ name: String, _ type: String, _ help: String, _ samples: [(String, Double)]) {
             text += "# HELP \(name) \(help)\n# TYPE \(name) \(type)\n"
             for (labels, value) in samples { text += "\(name)\(labels) \(value)\n" }
         }
+        let load = queries.counts
+        family(
+            "mesh_queries_running", "gauge", "Queries running now, each on a query thread.",
+            [("", Double(load.running))])
+        family(
+            "mesh_queries_refused_total", "counter", "Queries refused at once because a limit was reached.",
+            [("{limit=\"server\"}", Double(load.refusedServer)), ("{limit=\"token\"}", Double(load.refusedCaller))])
         func label(_ pairs: (String, String)...) -> String {
             "{"
                 + pairs.map {
@@ -48,6 +56,7 @@ final class ServerMetrics: Sendable {
                 .joined(separator: ",") + "}"
         }
         let store = mesh.store
+        func visible(_ row: Row) -> Bool { covers(DomainID(row[0] as String)) }
         let (runs, durations, rowsPublished, tests) = try store.pool.read { db in
             (
                 try Row.fetchAll(
@@ -68,20 +77,22 @@ final class ServerMetrics: Sendable {
         }
         family(
             "mesh_domain_runs_total", "counter", "Domain runs by outcome.",
-            runs.map { (label(("domain", $0[0]), ("status", $0[1])), Double($0[2] as Int)) })
+            runs.filter(visible).map { (label(("domain", $0[0]), ("status", $0[1])), Double($0[2] as Int)) })
         family(
             "mesh_domain_run_seconds_total", "counter", "Time spent building each domain.",
-            durations.map { (label(("domain", $0[0])), Double($0[1] as Int) / 1000) })
+            durations.filter(visible).map { (label(("domain", $0[0])), Double($0[1] as Int) / 1000) })
         family(
             "mesh_domain_last_run_seconds", "gauge", "Duration of each domain's last build.",
-            durations.compactMap { row in (row[2] as Int?).map { (label(("domain", row[0])), Double($0) / 1000) } })
+            durations.filter(visible).compactMap { row in
+                (row[2] as Int?).map { (label(("domain", row[0])), Double($0) / 1000) }
+            })
         family(
             "mesh_domain_rows_published_total", "counter", "Rows published by successful builds.",
-            rowsPublished.map { (label(("domain", $0[0])), Double($0[1] as Int)) })
+            rowsPublished.filter(visible).map { (label(("domain", $0[0])), Double($0[1] as Int)) })
         family(
             "mesh_tests_total", "counter", "Test results by outcome.",
-            tests.map { (label(("domain", $0[0]), ("status", $0[1])), Double($0[2] as Int)) })
-        let statuses = try mesh.status()
+            tests.filter(visible).map { (label(("domain", $0[0]), ("status", $0[1])), Double($0[2] as Int)) })
+        let statuses = try mesh.status().filter { covers($0.domain) }
         family(
             "mesh_domain_version", "gauge", "The serving version of each domain (0: never built).",
             statuses.map { (label(("domain", $0.domain.rawValue)), Double($0.version ?? 0)) })
@@ -103,14 +114,15 @@ final class ServerMetrics: Sendable {
 
 /// Announces missed deadlines while the server runs (every minute by default).
 struct FreshnessWatcher: Service {
-    let mesh: Mesh
+    /// The server's current mesh (it changes after a promotion or an engine change).
+    let mesh: @Sendable () -> Mesh
     let interval: Duration
 
     func run() async throws {
         do {
             try await cancelWhenGracefulShutdown {
                 while !Task.isCancelled {
-                    _ = try? await mesh.announceLateDomains()
+                    _ = try? await mesh().announceLateDomains()
                     try await Task.sleep(for: interval)
                 }
             }

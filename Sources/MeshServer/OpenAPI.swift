@@ -47,21 +47,21 @@ enum OpenAPI {
         Operation(
             method: "GET", path: "/login",
             summary:
-                "Signs a browser in: keeps the token in an HTTP-only cookie, then redirects to `next` (a path of this server).",
+                "The sign-in form, which posts the token to POST /login; a token in the URL is refused (400), since URLs end up in histories and logs.",
             open: true,
             parameters: [
                 Parameter(
-                    name: "token", location: "query", required: false, type: "string",
-                    description: "The token; without it, a sign-in form."),
-                Parameter(
                     name: "next", location: "query", required: false, type: "string",
-                    description: "Where to go after signing in."),
-            ], responses: ["303": "Signed in.", "200": "The sign-in form.", "401": "The token is not valid."],
+                    description: "Where to go after signing in: a path of this server.")
+            ], responses: ["200": "The sign-in form.", "400": "A token was given in the URL."],
             produces: "text/html"),
         Operation(
-            method: "POST", path: "/login", summary: "The sign-in form's target (form field `token`).", open: true,
-            body: "application/x-www-form-urlencoded",
-            responses: ["303": "Signed in.", "401": "The token is not valid."], produces: "text/html"),
+            method: "POST", path: "/login",
+            summary:
+                "Signs a browser in (form fields `token` and `next`): keeps the token in an HTTP-only cookie, then redirects to `next` when it is a path of this server, else to /.",
+            open: true, body: "application/x-www-form-urlencoded",
+            responses: ["303": "Signed in.", "401": "The token is not valid.", "413": "The form is too large."],
+            produces: "text/html"),
         Operation(
             method: "GET", path: "/",
             summary:
@@ -279,15 +279,22 @@ enum OpenAPI {
                     description: "json (default) or csv."),
             ],
             responses: [
-                "200": "columns, rows, row_count, truncated, versions read, elapsed_ms.",
+                "200":
+                    "columns, rows, row_count, truncated (and truncated_by: rows or bytes), versions read, elapsed_ms.",
                 "400": "Not read-only, unknown schema or table, or stopped by the time limit.",
                 "413": "The SQL is too long.",
+                "429": "The token runs as many queries as one token may at once (Retry-After).",
+                "503": "The server runs as many queries as it may at once, or is stopping (Retry-After).",
             ].merging(denied) { $1 }),
     ]
 
     static func document(title: String) throws -> String {
         var paths: [String: [String: Any]] = [:]
-        for op in operations {
+        for var op in operations {
+            // Every route that reads a body refuses one past its limit with 413.
+            if op.body != nil, op.responses["413"] == nil {
+                op.responses["413"] = "The body is larger than this route accepts."
+            }
             var operation: [String: Any] = [
                 "summary": op.summary,
                 "operationId": op.method.lowercased()

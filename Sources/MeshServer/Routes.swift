@@ -4,6 +4,7 @@ import HTTPTypes
 import Hummingbird
 import MeshRuntime
 import NIOCore
+import ServiceLifecycle
 
 extension MeshHTTPServer {
     typealias Handler = @Sendable (Request, BasicRequestContext, Caller) async throws -> Response
@@ -32,10 +33,21 @@ extension MeshHTTPServer {
         add(.get, "/openapi.json", open: true) { _, _, _ in
             Respond.text(try OpenAPI.document(title: self.configuration.title), type: "application/json")
         }
-        add(.get, "/login", open: true) { request, _, caller in try self.login(caller.query["token"], caller) }
+        add(.get, "/login", open: true) { _, _, caller in
+            // A token in a URL ends up in histories, logs and Referer headers: it never signs in.
+            if caller.query["token"] != nil {
+                return Self.signInForm(
+                    next: caller.query["next"], status: .badRequest,
+                    error:
+                        "a token in the URL is not accepted: send it in the form below (a POST body) or as an Authorization header"
+                )
+            }
+            return Self.signInForm(next: caller.query["next"])
+        }
         add(.post, "/login", open: true) { request, _, caller in
             let body = try await request.body.collect(upTo: 4096)
-            return try self.login(parseQuery(String(buffer: body))["token"], caller)
+            let form = parseQuery(String(buffer: body))
+            return try self.login(form["token"], next: form["next"] ?? caller.query["next"])
         }
         add(.get, "/", cached: true) { _, _, caller in try self.meshOverview(caller) }
         add(.get, "/mesh.svg", cached: true) { _, _, caller in
@@ -185,9 +197,10 @@ extension MeshHTTPServer {
                 })
         }
         add(.get, "/metrics") { _, _, caller in
-            _ = try caller.require()
+            let token = try caller.require()
             return Respond.text(
-                try self.metrics.exposition(mesh: self.mesh), type: "text/plain; version=0.0.4; charset=utf-8")
+                try self.metrics.exposition(mesh: self.mesh, queries: self.queries, covers: token.covers),
+                type: "text/plain; version=0.0.4; charset=utf-8")
         }
         addKitchenRoutes { method, path, handler in add(method, path, handler) }
         add(.get, "/events") { request, _, caller in try self.eventStream(request, caller) }
@@ -214,11 +227,12 @@ extension MeshHTTPServer {
             } else {
                 caller.token = try tokens.authenticate(secret)
             }
-            if cached, let token = caller.token {
+            // A promotion or an engine change since the last request: answer from the mesh opened again.
+            let latestEvent = open ? nil : try meshes.refresh().latestEvent
+            if cached, let token = caller.token, let latestEvent {
                 // Metadata changes only with the run history (every change comes with an event) or the clock
                 // (freshness): the stamp is the newest event id and the minute.
-                let stamp =
-                    "\(try mesh.store.latestEventID())-\(Int(mesh.configuration.now().timeIntervalSince1970 / 60))"
+                let stamp = "\(latestEvent)-\(Int(mesh.configuration.now().timeIntervalSince1970 / 60))"
                 let cacheKey = "\(request.uri.string)|\(token.id)|\(wantsHTML)"
                 if let hit = cache.get(cacheKey, stamp: stamp) {
                     response = hit
@@ -234,6 +248,7 @@ extension MeshHTTPServer {
             if denied.status == 401 { response.headers[.wwwAuthenticate] = "Bearer realm=\"mesh\"" }
         } catch let error as APIError {
             response = Respond.error(error.status, error.message, html: wantsHTML)
+            response.headers.append(contentsOf: error.headers)
         } catch let error as MeshError {
             let status: HTTPResponse.Status
             switch error.code {
@@ -244,6 +259,13 @@ extension MeshHTTPServer {
             case .stepFailed, .syncViolation, .storage: status = .internalServerError
             }
             response = Respond.error(status, error.message, html: wantsHTML)
+        } catch let error as any HTTPResponseError {
+            // Hummingbird's own: a body past the route's limit is 413, not a server failure.
+            let message =
+                error.status == .contentTooLarge
+                ? "the request body is larger than \(key) accepts; send less"
+                : "the request could not be read: \(error.status.reasonPhrase)"
+            response = Respond.error(error.status, message, html: wantsHTML)
         } catch {
             logger.error("\(key): \(error)")
             response = Respond.error(.internalServerError, "the server failed: \(error)", html: wantsHTML)
@@ -270,14 +292,17 @@ extension MeshHTTPServer {
     }
 
     /// The domain named in the path, which the caller's token must cover.
+    ///
+    /// Authorised before it is looked up: a token that does not cover the name gets the same 403 whether
+    /// the domain exists or not, so a reader learns nothing of domains outside its scope. Only a token that
+    /// covers every domain hears that a name does not exist, with the list of those that do.
     func domain(_ context: BasicRequestContext, _ caller: Caller, role: AccessRole = .reader) throws -> Domain {
         let name = context.parameters.get("domain") ?? ""
+        let token = try caller.require(role, on: DomainID(name))
         guard let domain = mesh.registry[DomainID(name)] else {
-            throw APIError(
-                .notFound,
-                "no domain '\(name)'; the domains are: \(mesh.registry.ids.map(\.rawValue).joined(separator: ", "))")
+            let visible = mesh.registry.ids.filter(token.covers).map(\.rawValue)
+            throw APIError(.notFound, "no domain '\(name)'; the domains are: \(visible.joined(separator: ", "))")
         }
-        _ = try caller.require(role, on: domain.id)
         return domain
     }
 
@@ -325,22 +350,42 @@ extension MeshHTTPServer {
         }
     }
 
-    /// `/login?token=…&next=/path`: keeps the token in an HTTP-only cookie so that pages work in a browser.
-    func login(_ secret: String?, _ caller: Caller) throws -> Response {
-        guard let secret, !secret.isEmpty else {
-            return Respond.html(
-                Page.document(
-                    title: "Sign in",
-                    body:
-                        "<h1>Sign in</h1><form method=\"post\" action=\"/login\"><label>Token <input name=\"token\" type=\"password\" size=\"60\"></label> <button>Sign in</button></form>"
-                ))
+    /// The sign-in form; `next` goes along as a hidden field, so the POST knows where to go.
+    static func signInForm(next: String?, status: HTTPResponse.Status = .ok, error: String? = nil) -> Response {
+        let hidden = next.flatMap(sameOriginPath).map {
+            "<input type=\"hidden\" name=\"next\" value=\"\(Page.escape($0))\">"
         }
+        return Respond.html(
+            Page.document(
+                title: "Sign in",
+                body: "<h1>Sign in</h1>" + (error.map { "<p class=\"error\">\(Page.escape($0))</p>" } ?? "")
+                    + "<form method=\"post\" action=\"/login\">\(hidden ?? "")<label>Token <input name=\"token\" type=\"password\" size=\"60\"></label> <button>Sign in</button></form>"
+            ), status: status)
+    }
+
+    /// `next` when it is a path of this server, else nil: exactly `/`, or `/` then a character that is
+    /// neither `/` nor `\` (`//host` and `/\host` are other sites to a browser), with printable ASCII only
+    /// (browsers drop tabs and newlines, so `/\t/host` would be `//host`). The same holds once and twice
+    /// percent-decoded, for whatever decodes the Location header again.
+    static func sameOriginPath(_ next: String) -> String? {
+        var text = next
+        for _ in 0..<3 {
+            let bytes = Array(text.utf8)
+            guard bytes.first == UInt8(ascii: "/"), bytes.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else { return nil }
+            if bytes.count > 1, bytes[1] == UInt8(ascii: "/") || bytes[1] == UInt8(ascii: "\\") { return nil }
+            guard let decoded = text.removingPercentEncoding, decoded != text else { return next }
+            text = decoded
+        }
+        return nil
+    }
+
+    /// `POST /login` with `token=…&next=/path`: keeps the token in an HTTP-only cookie so that pages work in
+    /// a browser, then goes to `next` when it is a path of this server (else to `/`).
+    func login(_ secret: String?, next: String?) throws -> Response {
+        guard let secret, !secret.isEmpty else { return Self.signInForm(next: next) }
         let token = try tokens.authenticate(secret)
-        // Only a path of this server: never an absolute URL (no open redirect).
-        var next = caller.query["next"] ?? "/"
-        if !next.hasPrefix("/") || next.hasPrefix("//") || next.contains("\\") { next = "/" }
         var response = Response(status: .seeOther)
-        response.headers[.location] = next
+        response.headers[.location] = next.flatMap(Self.sameOriginPath) ?? "/"
         response.headers[.setCookie] = "mesh_token=\(secret); Path=/; HttpOnly; SameSite=Strict"
         response.headers[.contentType] = "text/plain; charset=utf-8"
         response.body = .init(byteBuffer: ByteBuffer(string: "signed in as \(token.name) (\(token.role.rawValue))"))
@@ -430,23 +475,49 @@ extension MeshHTTPServer {
         }
         let maxRows = try caller.integer("limit", default: configuration.queryMaxRows, max: configuration.queryMaxRows)
         let mesh = self.mesh
-        let timeout = configuration.queryTimeout
+        let limits = QueryLimits(
+            timeout: configuration.queryTimeout, maxRows: maxRows, maxResultBytes: configuration.queryMaxBytes)
+        let cancellation = QueryCancellation()
         let started = ContinuousClock.now
-        // Off the server's threads: a long query must not hold up other requests.
-        let result: QueryResult = try await withCheckedThrowingContinuation { continuation in
-            DispatchQueue.global().async {
-                continuation.resume(
-                    with: Result {
-                        try mesh.query(sql, maxRows: maxRows, timeout: timeout, allowed: { token.covers($0) })
-                    })
+        let result: QueryResult
+        do {
+            // On a query thread (QueryWorkers), never on the threads that answer other requests. Shutdown or a
+            // cancelled request stops it where it is.
+            result = try await withGracefulShutdownHandler {
+                try await withTaskCancellationHandler {
+                    try await self.queries.run(caller: token.id) {
+                        try mesh.query(sql, limits: limits, allowed: { token.covers($0) }, cancellation: cancellation)
+                    }
+                } onCancel: {
+                    cancellation.cancel()
+                }
+            } onGracefulShutdown: {
+                cancellation.cancel()
             }
+        } catch QueryWorkers.Refusal.serverBusy(let limit) {
+            throw APIError(
+                .serviceUnavailable,
+                "the server runs \(limit) queries at once, its most; try again in a second",
+                headers: [.retryAfter: "1"])
+        } catch QueryWorkers.Refusal.callerBusy(let limit) {
+            throw APIError(
+                .tooManyRequests,
+                "the token \(token.name) runs \(limit) queries at once, the most one token may; wait for one to finish",
+                headers: [.retryAfter: "1"])
+        } catch let error as MeshError where cancellation.isCancelled {
+            throw APIError(
+                .serviceUnavailable, "\(error.message); the server is stopping, try again once it is back",
+                headers: [.retryAfter: "5"])
         }
         let elapsed = ContinuousClock.now - started
         if caller.query["format"] == "csv" {
             var csv = result.columns.map(CSV.field).joined(separator: ",") + "\r\n"
             for row in result.rows { csv += row.map { CSV.field($0.description) }.joined(separator: ",") + "\r\n" }
             var response = Respond.text(csv, type: "text/csv; charset=utf-8")
-            if result.truncated { response.headers[HTTPField.Name("x-mesh-truncated")!] = "true" }
+            if let cut = result.cut {
+                response.headers[HTTPField.Name("x-mesh-truncated")!] = "true"
+                response.headers[HTTPField.Name("x-mesh-truncated-by")!] = cut.rawValue
+            }
             return response
         }
         struct Answer: Encodable {
@@ -454,15 +525,18 @@ extension MeshHTTPServer {
             var rows: [[QueryValue]]
             var rowCount: Int
             var truncated: Bool
+            var truncatedBy: String?
             var versions: [String: Int]
             var elapsedMS: Double
             enum CodingKeys: String, CodingKey {
-                case columns, rows, rowCount = "row_count", truncated, versions, elapsedMS = "elapsed_ms"
+                case columns, rows, rowCount = "row_count", truncated, truncatedBy = "truncated_by", versions
+                case elapsedMS = "elapsed_ms"
             }
         }
         return try Respond.json(
             Answer(
                 columns: result.columns, rows: result.rows, rowCount: result.rows.count, truncated: result.truncated,
+                truncatedBy: result.cut?.rawValue,
                 versions: Dictionary(uniqueKeysWithValues: result.versions.map { ($0.key.rawValue, $0.value) }),
                 elapsedMS: Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000
                     + Double(elapsed.components.seconds) * 1000))

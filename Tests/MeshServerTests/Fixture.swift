@@ -15,12 +15,17 @@ struct ServerFixture {
     let server: MeshHTTPServer
     let owner: String
     let firstRun: RunID
+    /// How many times the server opened the mesh again (`reopen`): runs over HTTP, promotions, engine changes.
+    let reopened = Counter()
 
     static let orders: DomainID = "orders"
     static let mart: DomainID = "orders-mart"
     static let secret: DomainID = "secret-mart"
 
-    init(queryTimeout: TimeInterval = 10, queryMaxRows: Int = 1000) async throws {
+    init(
+        queryTimeout: TimeInterval = 10, queryMaxRows: Int = 1000,
+        configure: (inout MeshServerConfiguration) -> Void = { _ in }
+    ) async throws {
         directory = try TemporaryDirectory("server")
         let home = directory.url
         let state = try ToyMesh.writeSource("orders", values: [1, 2, 3], home: home)
@@ -49,11 +54,15 @@ struct ServerFixture {
         let kitchens = Kitchens(home: home)
         let meshConfiguration = mesh.configuration
         // As `serve` does: each HTTP run opens the mesh with the recipes promoted so far.
+        let reopened = self.reopened
         configuration.reopen = {
-            try Mesh(registry: kitchens.effectiveRegistry(for: nil, base: base), configuration: meshConfiguration)
+            reopened.increment()
+            return try Mesh(
+                registry: kitchens.effectiveRegistry(for: nil, base: base), configuration: meshConfiguration)
         }
         configuration.kitchens = KitchenSupport(
             kitchens: kitchens, base: base, variations: VariationSet(), sourceStates: { ["orders": state] })
+        configure(&configuration)
         server = try MeshHTTPServer(mesh: mesh, configuration: configuration)
         owner = try server.tokens.create(name: "owner", role: .owner, domains: ["*"]).secret
     }
@@ -84,6 +93,15 @@ struct ServerFixture {
     }
 }
 
+/// A count shared with the server's threads.
+final class Counter: @unchecked Sendable {
+    // @unchecked: `count` is only touched with `lock` held.
+    private let lock = NSLock()
+    private var count = 0
+    func increment() { lock.withLock { count += 1 } }
+    var value: Int { lock.withLock { count } }
+}
+
 extension LiveClient {
     /// GET with a bearer token (or none).
     func get(_ uri: String, token: String?, headers: HTTPFields = [:]) async throws -> TestResponse {
@@ -104,6 +122,14 @@ extension LiveClient {
             try await Task.sleep(for: .milliseconds(50))
         }
         return state
+    }
+
+    /// A form POST, as a browser sends it.
+    func postForm(_ uri: String, _ fields: [(String, String)]) async throws -> TestResponse {
+        let body = fields.map { "\(encoded($0.0))=\(encoded($0.1))" }.joined(separator: "&")
+        return try await executeRequest(
+            uri: uri, method: .post, headers: [.contentType: "application/x-www-form-urlencoded"],
+            body: ByteBuffer(string: body))
     }
 
     func post(_ uri: String, token: String?, json: String) async throws -> TestResponse {

@@ -273,3 +273,96 @@ struct KitchenCommandTests {
         #expect(try pharmaMesh(["kitchen", "list", "--home", home]).out.contains("no kitchens"))
     }
 }
+
+/// `serve` under load, as an operator sees it: queries bounded, the rest answering, SIGTERM obeyed.
+struct BusyServerTests {
+    /// GET on a thread of its own with a plain socket-level timeout, so that a hung server fails the test
+    /// instead of hanging it.
+    struct Answer: Sendable {
+        var status: Int
+        var retryAfter: String?
+        var body: String
+    }
+
+    static func get(_ url: URL, token: String?) async -> Answer {
+        var request = URLRequest(url: url, timeoutInterval: 30)
+        if let token { request.setValue("Bearer \(token)", forHTTPHeaderField: "Authorization") }
+        let configuration = URLSessionConfiguration.ephemeral
+        configuration.httpMaximumConnectionsPerHost = 16
+        let session = URLSession(configuration: configuration)
+        guard let (data, response) = try? await session.data(for: request), let http = response as? HTTPURLResponse
+        else { return Answer(status: 0, retryAfter: nil, body: "") }
+        return Answer(
+            status: http.statusCode, retryAfter: http.value(forHTTPHeaderField: "Retry-After"),
+            body: String(decoding: data, as: UTF8.self))
+    }
+
+    @Test("SIGTERM stops a server busy with endless queries within seconds; /health answers meanwhile")
+    func sigtermStopsABusyServer() async throws {
+        let dir = try TemporaryDirectory("busy")
+        defer { dir.remove() }
+        let home = dir.url.appendingPathComponent("home").path
+        let feeds = try CommandLineTests.feeds(in: dir.url).path
+        #expect(try pharmaMesh(["run", "--feeds", feeds, "--as-of", "2024-03-11", "--home", home]).code == 0)
+        let secret = try pharmaMesh(["token", "create", "--name", "a", "--role", "reader", "--home", home]).out
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+        let other = try pharmaMesh(["token", "create", "--name", "b", "--role", "reader", "--home", home]).out
+            .trimmingCharacters(in: .whitespacesAndNewlines)
+
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: CommandLine.arguments[0]).deletingLastPathComponent()
+            .appendingPathComponent("pharma-mesh")
+        process.arguments = [
+            "serve", "--port", "0", "--home", home, "--query-timeout", "600", "--query-concurrency", "4",
+            "--query-concurrency-per-token", "2",
+        ]
+        let out = Pipe()
+        process.standardOutput = out
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        defer { if process.isRunning { process.terminate() } }
+        let line = String(decoding: out.fileHandleForReading.availableData, as: UTF8.self)
+        let port = try #require(
+            line.split(separator: ":").last.flatMap {
+                Int($0.trimmingCharacters(in: CharacterSet(charactersIn: "/\n ")))
+            })
+        let base = "http://127.0.0.1:\(port)"
+        let endless = "WITH RECURSIVE r(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM r) SELECT count(*) FROM r"
+        let query = URL(
+            string: "\(base)/query?sql=\(endless.addingPercentEncoding(withAllowedCharacters: .alphanumerics)!)")!
+
+        let queries = (0..<4).map { index -> Task<Answer, Never> in
+            Task { await Self.get(query, token: index < 2 ? secret : other) }
+        }
+        var running = 0
+        for _ in 0..<200 {
+            let metrics = await Self.get(URL(string: "\(base)/metrics")!, token: secret).body
+            running =
+                metrics.split(separator: "\n").first { $0.hasPrefix("mesh_queries_running ") }
+                .flatMap { Double($0.split(separator: " ").last ?? "") }.map { Int($0) } ?? 0
+            if running == 4 { break }
+            try await Task.sleep(for: .milliseconds(25))
+        }
+        #expect(running == 4)
+        let started = ContinuousClock.now
+        #expect(await Self.get(URL(string: "\(base)/health")!, token: nil).status == 200)
+        #expect(ContinuousClock.now - started < .seconds(1))
+        let fifth = await Self.get(query, token: secret)
+        #expect(fifth.status == 503 || fifth.status == 429)
+        #expect(fifth.retryAfter == "1")
+
+        let signalled = ContinuousClock.now
+        process.terminate()  // SIGTERM
+        while process.isRunning && ContinuousClock.now - signalled < .seconds(15) {
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        #expect(!process.isRunning, "serve did not stop on SIGTERM")
+        #expect(ContinuousClock.now - signalled < .seconds(5))
+        #expect(process.terminationReason == .exit && process.terminationStatus == 0)
+        // The queries were answered (the server is stopping) or cut off, never left hanging.
+        for task in queries {
+            let answer = await task.value
+            #expect(answer.status == 503 || answer.status == 0, "\(answer.status): \(answer.body)")
+        }
+    }
+}

@@ -21,6 +21,8 @@ public enum EventKind: String, Sendable, Codable, Hashable, CaseIterable, Databa
     case freshnessLate = "freshness.late"
     case problemReported = "problem.reported"
     case problemClosed = "problem.closed"
+    /// The engines that serve the published versions changed (`engine use`): a running server reloads them.
+    case engineChanged = "engine.changed"
     case custom
 }
 

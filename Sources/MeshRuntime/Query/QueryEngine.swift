@@ -1,5 +1,5 @@
 import Foundation
-import GRDB
+import GRDBSQLite
 
 /// The result of a read-only query.
 public struct QueryResult: Sendable {
@@ -8,13 +8,18 @@ public struct QueryResult: Sendable {
     public var rows: [[QueryValue]]
     /// The version of each domain the query read.
     public var versions: [DomainID: Int]
-    /// True when the row limit cut the result.
+    /// True when a limit cut the result.
     public var truncated: Bool
-    public init(columns: [String], rows: [[QueryValue]], versions: [DomainID: Int], truncated: Bool) {
+    /// Which limit cut it, when one did.
+    public var cut: QueryCut?
+    public init(
+        columns: [String], rows: [[QueryValue]], versions: [DomainID: Int], truncated: Bool, cut: QueryCut? = nil
+    ) {
         self.columns = columns
         self.rows = rows
         self.versions = versions
         self.truncated = truncated
+        self.cut = cut ?? (truncated ? .rows : nil)
     }
 }
 
@@ -48,11 +53,57 @@ public enum QueryValue: Sendable, Hashable, Encodable, CustomStringConvertible {
     }
 }
 
+/// Why a result was cut short.
+public enum QueryCut: String, Sendable, Codable {
+    /// `QueryLimits.maxRows` rows were kept and there were more.
+    case rows
+    /// The values kept reached `QueryLimits.maxResultBytes`.
+    case bytes
+}
+
+/// What one query may use: time, rows, bytes of result, length of a value, page cache.
+///
+/// The defaults suit the command line and the library; the server passes tighter ones
+/// (`MeshServerConfiguration`). What they bound, with the numbers, is in docs/architecture.md ("The query
+/// sandbox").
+public struct QueryLimits: Sendable, Hashable {
+    /// Seconds after which SQLite stops the query (its progress handler checks the clock every 1,000
+    /// virtual-machine steps).
+    public var timeout: TimeInterval
+    /// The most rows a result keeps (`truncated` says when it was cut).
+    public var maxRows: Int
+    /// The most bytes of values a result keeps: text and blobs by their length, numbers 8 bytes, and
+    /// `cellOverhead` bytes a cell besides.
+    public var maxResultBytes: Int
+    /// The longest string or blob a query may build (`SQLITE_LIMIT_LENGTH`): a `group_concat`, `printf`,
+    /// `zeroblob` or `randomblob` past it stops the query.
+    public var maxValueBytes: Int
+    /// The page cache, in KiB, of each attached file and of the connection's main database, which also
+    /// sizes the memory a sort uses before it spills to the home's `tmp/query` folder.
+    public var cacheKiB: Int
+
+    /// What a cell costs besides its value, in the byte count.
+    public static let cellOverhead = 16
+
+    public init(
+        timeout: TimeInterval = 30, maxRows: Int = 100_000, maxResultBytes: Int = 256 << 20,
+        maxValueBytes: Int = 32 << 20, cacheKiB: Int = 8 << 10
+    ) {
+        self.timeout = timeout
+        self.maxRows = maxRows
+        self.maxResultBytes = maxResultBytes
+        self.maxValueBytes = maxValueBytes
+        self.cacheKiB = cacheKiB
+    }
+}
+
 extension Mesh {
     /// Runs read-only SQL over the published domains, each attached under its schema name.
     ///
     /// Only the domains the SQL names are attached (SQLite attaches at most 10), all from one consistent
-    /// set of current versions. Anything that would change state is refused before it runs.
+    /// set of current versions. The query runs in a sandbox (`QuerySandbox`): a connection of its own,
+    /// opened read-only, where SQLite's authorizer refuses anything but reading while the statement is
+    /// prepared, and SQLite's progress handler stops it at the time limit.
     ///
     /// ```swift
     /// let result = try mesh.query("SELECT COUNT(*) FROM orders_mart.daily")
@@ -62,12 +113,18 @@ extension Mesh {
         _ sql: String, maxRows: Int = 100_000, timeout: TimeInterval = 30,
         allowed: (@Sendable (DomainID) -> Bool)? = nil
     ) throws -> QueryResult {
+        try query(sql, limits: QueryLimits(timeout: timeout, maxRows: maxRows), allowed: allowed)
+    }
+
+    /// Runs read-only SQL within `limits`; `cancellation` stops it from another thread.
+    public func query(
+        _ sql: String, limits: QueryLimits, allowed: (@Sendable (DomainID) -> Bool)? = nil,
+        cancellation: QueryCancellation? = nil
+    ) throws -> QueryResult {
         let trimmed = sql.trimmingCharacters(in: .whitespacesAndNewlines)
         guard !trimmed.isEmpty else { throw MeshError(.query, "the query is empty") }
-        // Refuse obvious writes before anything is attached; prepared statements are checked again below.
-        for part in trimmed.split(separator: ";") {
-            let keyword = part.trimmingCharacters(in: .whitespacesAndNewlines).prefix { $0.isLetter }.uppercased()
-            if Self.writeKeywords.contains(keyword) { throw Self.refusal(keyword) }
+        guard !trimmed.utf8.contains(0) else {
+            throw MeshError(.query, "the query holds a NUL character; send the SQL as plain text")
         }
         let schemas = Dictionary(uniqueKeysWithValues: registry.ids.map { ($0.schemaName.lowercased(), $0) })
         let referenced = Self.referencedSchemas(in: trimmed)
@@ -98,57 +155,35 @@ extension Mesh {
                 )
             }
         }
-        let (queue, versions) = try attachCurrent(domains)
-        // The time limit: SQLite stops the statement where it is when interrupted.
-        let timer = DispatchWorkItem { queue.interrupt() }
-        DispatchQueue.global().asyncAfter(deadline: .now() + timeout, execute: timer)
-        defer { timer.cancel() }
-        return try queue.read { db in
-            do {
-                return try Self.run(trimmed, db: db, maxRows: maxRows, versions: versions)
-            } catch let error as DatabaseError where error.resultCode == .SQLITE_INTERRUPT {
-                throw MeshError(
-                    .query,
-                    "the query ran longer than \(String(format: "%g", timeout)) s and was stopped; narrow it or add a LIMIT"
-                )
-            } catch let error as DatabaseError {
-                throw MeshError(.query, try Self.explain(error, db: db, domains: domains))
+        guard domains.count <= 10 else {
+            throw MeshError(
+                .query, "a query can read at most 10 domains at once (SQLite's attach limit); it names \(domains.count)"
+            )
+        }
+        let files = try store.currentFiles(of: domains)
+        var attached: [(schema: String, file: URL)] = []
+        for id in domains {
+            guard let file = files[id] else {
+                throw MeshError(.notFound, "domain \(id) has no published version yet; run the mesh first")
             }
+            attached.append((id.schemaName, home.appendingPathComponent(file.path)))
+        }
+        let sandbox = try QuerySandbox(
+            attaching: attached, temporaryFolder: queryTemporaryFolder, limits: limits, cancellation: cancellation)
+        defer { sandbox.close() }
+        do {
+            let statement = try sandbox.prepare(trimmed)
+            defer { sqlite3_finalize(statement) }
+            let (columns, rows, cut) = try sandbox.rows(of: statement)
+            return QueryResult(
+                columns: columns, rows: rows, versions: files.mapValues(\.version), truncated: cut != nil, cut: cut)
+        } catch let failure as QueryFailure {
+            throw Self.explain(failure, sandbox: sandbox, domains: domains, limits: limits)
         }
     }
 
-    private static func run(_ sql: String, db: Database, maxRows: Int, versions: [DomainID: Int]) throws
-        -> QueryResult
-    {
-        let statements = try db.allStatements(sql: sql)
-        var last: Statement?
-        while let statement = try statements.next() {
-            try Self.refuseWrites(statement)
-            last = statement
-        }
-        guard let statement = last else { throw MeshError(.query, "the query has no statement") }
-        var rows: [[QueryValue]] = []
-        var truncated = false
-        let cursor = try Row.fetchCursor(statement)
-        while let row = try cursor.next() {
-            if rows.count >= maxRows {
-                truncated = true
-                break
-            }
-            rows.append(
-                (0..<row.count).map { index in
-                    switch (row[index] as DatabaseValue).storage {
-                    case .null: return .null
-                    case .int64(let v): return .integer(v)
-                    case .double(let v): return .real(v)
-                    case .string(let v): return .text(v)
-                    case .blob(let v): return .blob(v)
-                    }
-                })
-        }
-        return QueryResult(
-            columns: statement.columnNames, rows: rows, versions: versions, truncated: truncated)
-    }
+    /// Where queries keep their temporary files (sorts, spilled intermediate results): inside the home.
+    public var queryTemporaryFolder: URL { home.appendingPathComponent("tmp/query", isDirectory: true) }
 
     /// `name.` prefixes in the SQL, outside string literals, lower-cased.
     static func referencedSchemas(in sql: String) -> Set<String> {
@@ -187,34 +222,40 @@ extension Mesh {
         return !declarations.contains { sql.range(of: $0, options: .regularExpression) != nil }
     }
 
-    static let writeKeywords: Set<String> = [
-        "INSERT", "UPDATE", "DELETE", "REPLACE", "CREATE", "DROP", "ALTER", "ATTACH", "DETACH", "PRAGMA", "VACUUM",
-        "BEGIN", "COMMIT", "END", "ROLLBACK", "SAVEPOINT", "RELEASE", "ANALYZE", "REINDEX",
-    ]
-
-    static func refusal(_ keyword: String) -> MeshError {
-        MeshError(
-            .readOnly,
-            "refused: queries are read-only, and this statement (\(keyword.isEmpty ? "?" : keyword)) would change state. "
-                + "Use SELECT (or WITH ... SELECT); published versions never change.")
-    }
-
-    static func refuseWrites(_ statement: Statement) throws {
-        let keyword = statement.sql.trimmingCharacters(in: .whitespacesAndNewlines).prefix { $0.isLetter }.uppercased()
-        if !statement.isReadonly || writeKeywords.contains(keyword) { throw refusal(keyword) }
-    }
-
-    /// Turns SQLite's message into one that names close alternatives.
-    static func explain(_ error: DatabaseError, db: Database, domains: [DomainID]) throws -> String {
-        let message = error.message ?? "\(error)"
+    /// Turns SQLite's answer into a sentence that says what happened and what to do, naming close
+    /// alternatives for a table that does not exist.
+    static func explain(_ failure: QueryFailure, sandbox: QuerySandbox, domains: [DomainID], limits: QueryLimits)
+        -> MeshError
+    {
+        let message = failure.message
+        switch failure.code & 0xFF {
+        case SQLITE_INTERRUPT:
+            if sandbox.clock.cancellation?.isCancelled == true { return QuerySandbox.cancelled }
+            return MeshError(
+                .query,
+                "the query ran longer than \(String(format: "%g", limits.timeout)) s and was stopped; narrow it or add a LIMIT"
+            )
+        case SQLITE_TOOBIG:
+            return MeshError(
+                .query,
+                "the query built a value longer than \(limits.maxValueBytes >> 20) MiB, the most a query may (SQLite: \(message)); aggregate less into one value"
+            )
+        case SQLITE_NOMEM:
+            return MeshError(.query, "the query ran out of memory and was stopped; narrow it or add a LIMIT")
+        case SQLITE_FULL, SQLITE_IOERR, SQLITE_CANTOPEN:
+            return MeshError(
+                .storage,
+                "the query could not write its temporary files in the mesh home's tmp/query folder (SQLite: \(message)); check free space there"
+            )
+        default:
+            break
+        }
         if message.hasPrefix("no such table: ") {
             let missing = String(message.dropFirst("no such table: ".count))
             var tables: [String] = []
             for domain in domains {
-                tables += try String.fetchAll(
-                    db,
-                    sql:
-                        "SELECT '\(domain.schemaName).' || name FROM \"\(domain.schemaName)\".sqlite_master WHERE type IN ('table', 'view')"
+                tables += sandbox.strings(
+                    "SELECT \(quoteLiteral(domain.schemaName + ".")) || name FROM \(quoteIdentifier(domain.schemaName)).sqlite_master WHERE type IN ('table', 'view')"
                 )
             }
             let bare = missing.split(separator: ".").last.map(String.init) ?? missing
@@ -222,11 +263,15 @@ extension Mesh {
                 let name = t.split(separator: ".").last.map(String.init) ?? t
                 return Levenshtein.distance(name, bare) <= 4 || name.contains(bare) || bare.contains(name)
             }
-            if !close.isEmpty { return "\(message); did you mean \(close.sorted().joined(separator: ", "))?" }
-            if !missing.contains("."), let first = domains.first {
-                return "\(message); name the domain's schema, for example \(first.schemaName).\(missing)"
+            if !close.isEmpty {
+                return MeshError(.query, "\(message); did you mean \(close.sorted().joined(separator: ", "))?")
             }
+            if !missing.contains("."), let first = domains.first {
+                return MeshError(
+                    .query, "\(message); name the domain's schema, for example \(first.schemaName).\(missing)")
+            }
+            return MeshError(.query, "\(message); the catalog of each domain lists its tables")
         }
-        return message
+        return MeshError(.query, "the query did not run: \(message)")
     }
 }

@@ -136,13 +136,6 @@ extension Mesh {
         return (queue, current)
     }
 
-    /// The read-only connection of `snapshot`, reading only the version numbers and files (a query's path:
-    /// decoding whole version records was most of a small query's time).
-    func attachCurrent(_ domains: [DomainID]) throws -> (DatabaseQueue, [DomainID: Int]) {
-        let files = try store.currentFiles(of: domains)
-        return (try attach(domains, files: files), files.mapValues(\.version))
-    }
-
     private func attach(_ domains: [DomainID], files: [DomainID: (version: Int, path: String)]) throws -> DatabaseQueue
     {
         guard domains.count <= 10 else {

@@ -32,7 +32,10 @@ struct EngineCommand: ParsableCommand {
             let home = mesh.homeURL
             switch engine {
             case "sqlite":
+                let opened = try mesh.open()
                 try PostgresSettings.remove(home: home)
+                // A running server reads the change from the history and reloads its engine list.
+                await opened.events.publish(MeshEvent(kind: .engineChanged, payload: ["engine": "sqlite"]))
                 print("the mesh at \(home.path) publishes to SQLite only; PostgreSQL keeps what it served")
             case "postgresql", "postgres":
                 guard let url else {
@@ -51,6 +54,13 @@ struct EngineCommand: ParsableCommand {
                 }
                 _ = try await postgres.served()  // connects, creates mesh_catalog: fails early and clearly
                 try settings.save(home: home)
+                await opened.events.publish(
+                    MeshEvent(
+                        kind: .engineChanged,
+                        payload: [
+                            "engine": "postgresql", "url": settings.displayURL,
+                            "domains": served.map(\.rawValue).joined(separator: ","),
+                        ]))
                 print(
                     "the mesh at \(home.path) now also serves \(served.map(\.rawValue).joined(separator: ", ")) "
                         + "from \(settings.displayURL)")

@@ -12,8 +12,10 @@ struct ServeCommand: AsyncParsableCommand {
         abstract: "Serve the mesh over HTTP: domains, runs, tests, lineage, events, process linkage and read-only SQL.",
         discussion: """
             Every route but /health, /openapi.json and /login needs a token (`pharma-mesh token create`), sent as
-            `Authorization: Bearer TOKEN`; a browser signs in once at /login. Ctrl-C stops the server after the
-            requests in flight.
+            `Authorization: Bearer TOKEN`; a browser signs in once at /login. SIGTERM or Ctrl-C stops the server
+            after the requests in flight, stopping running queries at once (and everything after --shutdown-grace).
+            Queries run on threads of their own, at most --query-concurrency at once (one token at most
+            --query-concurrency-per-token); one more is answered 503 (429 for the token) with Retry-After.
             """)
 
     @OptionGroup var mesh: MeshOptions
@@ -21,11 +23,23 @@ struct ServeCommand: AsyncParsableCommand {
     @Option(help: "The address to listen on; 0.0.0.0 for every interface.") var host = "127.0.0.1"
     @Option(help: "Seconds after which a query is stopped.") var queryTimeout: Double = 10
     @Option(help: "The most rows a query returns.") var queryMaxRows = 10_000
+    @Option(help: "Queries that run at once (default: the number of cores); one more is answered 503.")
+    var queryConcurrency = MeshServerConfiguration.defaultQueryConcurrency
+    @Option(help: "Queries one token runs at once (default: one less than --query-concurrency, at least 1).")
+    var queryConcurrencyPerToken: Int?
+    @Option(help: "Seconds SIGTERM or Ctrl-C waits for requests in flight before the server stops regardless.")
+    var shutdownGrace: Double = 5
 
     func validate() throws {
         guard (0...65535).contains(port) else { throw ValidationError("--port \(port) is not a port (0 to 65535)") }
         guard queryTimeout > 0, queryMaxRows > 0 else {
             throw ValidationError("--query-timeout and --query-max-rows must be positive")
+        }
+        guard queryConcurrency > 0, (queryConcurrencyPerToken ?? 1) > 0 else {
+            throw ValidationError("--query-concurrency and --query-concurrency-per-token must be at least 1")
+        }
+        guard shutdownGrace >= 0, shutdownGrace <= 3600 else {
+            throw ValidationError("--shutdown-grace takes seconds from 0 to 3600")
         }
     }
 
@@ -40,7 +54,11 @@ struct ServeCommand: AsyncParsableCommand {
                 request.sourceStates = try Landing.sourceStates(home: home)
                 return request
             }, title: "pharma-mesh")
-        // Each run asked for over HTTP opens the mesh again: recipe changes promoted meanwhile are built.
+        configuration.queryConcurrency = queryConcurrency
+        configuration.queryConcurrencyPerToken = queryConcurrencyPerToken
+        configuration.shutdownGrace = .milliseconds(Int64(shutdownGrace * 1000))
+        // Each run asked for over HTTP opens the mesh again, and so does the server after a promotion or an
+        // engine change: recipe changes promoted meanwhile are built and served.
         let options = self.mesh
         configuration.reopen = { try options.open(lockWait: 3600, access: .read) }
         configuration.kitchens = KitchenSupport(
@@ -49,7 +67,7 @@ struct ServeCommand: AsyncParsableCommand {
         let server = try MeshHTTPServer(mesh: mesh, configuration: configuration)
         let tokens = try server.tokens.list().filter { $0.revokedAt == nil }.count
         let host = self.host
-        try await server.application(onRunning: { port in
+        try await server.run(onRunning: { port in
             print("serving \(mesh.registry.ids.count) domains of \(home.path) on http://\(host):\(port)/")
             if tokens == 0 {
                 print(
@@ -57,7 +75,7 @@ struct ServeCommand: AsyncParsableCommand {
                 )
             }
             fflush(nil)
-        }).runService()
+        })
     }
 }
 
