@@ -97,9 +97,16 @@ struct ExtractTests {
             #expect(count == entry["rows"] as? Int, "\(table)")
         }
 
+        // Five groups with the call plan's default minimum group (8): contradictory, so a failed test and no
+        // new version.
+        let contradictory = try await mesh.run(RunRequest(parameters: ["field-extracts": ["groups": "5"]]))
+        #expect(contradictory.outcomes["field-extracts"]?.status == .fail)
+        #expect(
+            contradictory.outcomes["field-extracts"]?.message?.contains("call_plan_min_decile_within_groups") == true)
         // A variation of the parameters: five groups over a four-week window, recorded in the manifest.
         _ = try await mesh.run(
-            RunRequest(parameters: ["field-extracts": ["groups": "5", "window_weeks": "4"]]))
+            RunRequest(
+                parameters: ["field-extracts": ["groups": "5", "window_weeks": "4", "call_plan_min_decile": "4"]]))
         let (again, _) = try mesh.snapshot(attaching: ["field-extracts"])
         let deciles = try await again.read {
             try Int.fetchAll($0, sql: "SELECT DISTINCT decile FROM field_extracts.physician_deciles ORDER BY 1")
