@@ -107,6 +107,16 @@ struct OutputTests {
         // The numeric column is right-aligned, header included: its last digits line up.
         let ends = lines.map { $0.prefix("a_long_name".count) }
         #expect(ends[0] == "a_long_name" && ends[2] == "          1" && ends[3] == "        100", "\(table.out)")
+
+        // Quoted names are names; an unqualified table and a mistyped column get the name to use.
+        let quoted = try pharmaMesh(["query", "--home", home, #"SELECT COUNT(*) FROM "physician_mart"."fact_rx_weekly""#])
+        #expect(quoted.code == 0, "\(quoted.err)")
+        let bare = try pharmaMesh(["query", "--home", home, "SELECT COUNT(*) FROM fact_rx_weekly"])
+        #expect(bare.err.contains("did you mean physician_mart.fact_rx_weekly?"), "\(bare.err)")
+        let column = try pharmaMesh(["query", "--home", home, "SELECT trx13wk FROM field_extracts.physician_deciles"])
+        #expect(column.err.contains("did you mean trx_13wk (field_extracts.physician_deciles)"), "\(column.err)")
+        let literal = try pharmaMesh(["query", "--home", home, "SELECT 'a;DELETE b' AS s"])
+        #expect(literal.code == 0 && literal.out.contains("a;DELETE b"), "\(literal.err)")
     }
 }
 

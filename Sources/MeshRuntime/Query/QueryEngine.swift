@@ -178,7 +178,7 @@ extension Mesh {
             return QueryResult(
                 columns: columns, rows: rows, versions: files.mapValues(\.version), truncated: cut != nil, cut: cut)
         } catch let failure as QueryFailure {
-            throw Self.explain(failure, sandbox: sandbox, domains: domains, limits: limits)
+            throw Self.explain(failure, sandbox: sandbox, domains: domains, limits: limits, registry: registry)
         }
     }
 
@@ -191,10 +191,22 @@ extension Mesh {
         var identifier = ""
         var inString = false
         var previous: Character = " "
+        var inQuotedName = false
         for character in sql {
-            if character == "'" { inString.toggle() }
+            if character == "'" && !inQuotedName { inString.toggle() }
             if inString {
                 identifier = ""
+                continue
+            }
+            // A quoted name (`"physician_mart"."fact_rx_weekly"`) is a name like any other: its quotes are not
+            // part of it.
+            if character == "\"" {
+                inQuotedName.toggle()
+                if inQuotedName { identifier = "" }
+                continue
+            }
+            if inQuotedName {
+                identifier.append(character)
                 continue
             }
             if character.isLetter || character.isNumber || character == "_" {
@@ -224,9 +236,10 @@ extension Mesh {
 
     /// Turns SQLite's answer into a sentence that says what happened and what to do, naming close
     /// alternatives for a table that does not exist.
-    static func explain(_ failure: QueryFailure, sandbox: QuerySandbox, domains: [DomainID], limits: QueryLimits)
-        -> MeshError
-    {
+    static func explain(
+        _ failure: QueryFailure, sandbox: QuerySandbox, domains: [DomainID], limits: QueryLimits,
+        registry: DomainRegistry
+    ) -> MeshError {
         let message = failure.message
         switch failure.code & 0xFF {
         case SQLITE_INTERRUPT:
@@ -266,11 +279,46 @@ extension Mesh {
             if !close.isEmpty {
                 return MeshError(.query, "\(message); did you mean \(close.sorted().joined(separator: ", "))?")
             }
+            // An unqualified name: the domains that publish a table of that name (or close to it).
+            let published = registry.ids.flatMap { id in
+                (registry[id]?.outputs ?? []).map { "\(id.schemaName).\($0.table)" }
+            }
+            let qualified = published.filter { $0.hasSuffix(".\(bare.lowercased())") }
+            if !missing.contains("."), !qualified.isEmpty {
+                return MeshError(
+                    .query,
+                    "\(message); tables are named with their domain's schema: did you mean \(qualified.joined(separator: ", "))?")
+            }
+            let near = published.filter { t in
+                Levenshtein.distance(String(t.split(separator: ".").last ?? ""), bare) <= 3
+            }
+            if !near.isEmpty {
+                return MeshError(.query, "\(message); did you mean \(near.sorted().joined(separator: ", "))?")
+            }
             if !missing.contains("."), let first = domains.first {
                 return MeshError(
                     .query, "\(message); name the domain's schema, for example \(first.schemaName).\(missing)")
             }
             return MeshError(.query, "\(message); the catalog of each domain lists its tables")
+        }
+        if message.hasPrefix("no such column: ") {
+            let missing = String(message.dropFirst("no such column: ".count))
+            let bare = (missing.split(separator: ".").last.map(String.init) ?? missing).lowercased()
+            // The columns of the tables of the domains the query reads that are close to the name.
+            var close: [String] = []
+            for id in domains {
+                for output in registry[id]?.outputs ?? [] {
+                    for column in output.columns where Levenshtein.distance(column.name.lowercased(), bare) <= 3
+                        || column.name.lowercased().contains(bare) || bare.contains(column.name.lowercased())
+                    {
+                        close.append("\(column.name) (\(id.schemaName).\(output.table))")
+                    }
+                }
+            }
+            if !close.isEmpty {
+                return MeshError(.query, "\(message); did you mean \(close.prefix(8).joined(separator: ", "))?")
+            }
+            return MeshError(.query, "\(message); the catalog of each domain (/domains/DOMAIN/catalog) lists its columns")
         }
         return MeshError(.query, "the query did not run: \(message)")
     }
