@@ -86,6 +86,7 @@ struct RunCommand: AsyncParsableCommand {
         let summary = try await mesh.run(request)
         await display.close()
         if !quiet { print(summarize(summary)) }
+        if !quiet { try OffendingRows.print(for: summary, mesh: mesh) }
         return summary
     }
 
