@@ -149,13 +149,16 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
-        .testTarget(name: "FeedFormatsTests", dependencies: ["FeedFormats", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
+        .testTarget(
+            name: "FeedFormatsTests",
+            dependencies: ["FeedFormats", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "FeedGeneratorTests", dependencies: ["FeedGenerator"]),
         .testTarget(
             name: "IngestTests",
             dependencies: [
                 "Ingest", "MeshRuntime", "MeshTestSupport", "FeedGenerator", "FeedFormats", "Mastering", "Warehouse",
-                "SelfService", .product(name: "ZIPFoundation", package: "ZIPFoundation"), .product(name: "GRDB", package: "GRDB.swift"),
+                "SelfService", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
+                .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),
         // Drives the built command line as a user would, in a process of its own.

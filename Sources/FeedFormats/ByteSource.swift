@@ -57,7 +57,8 @@ final class FileInput: ByteInput {
         if let limit { count = Int(min(Int64(count), limit - offset)) }
         guard count > 0 else { return 0 }
         while true {
-            let read = offset >= 0 ? pread(descriptor, buffer, count, off_t(offset)) : systemRead(descriptor, buffer, count)
+            let read =
+                offset >= 0 ? pread(descriptor, buffer, count, off_t(offset)) : systemRead(descriptor, buffer, count)
             if read >= 0 {
                 if offset >= 0 { offset += Int64(read) }
                 return read

@@ -188,7 +188,9 @@ struct ZipArchive {
         let tailLength = Int(min(size, 22 + 65_535))
         let tail = try file.bytes(at: size - Int64(tailLength), count: tailLength)
         guard tail.count >= 22,
-            let end = stride(from: tail.count - 22, through: 0, by: -1).first(where: { Self.u32(tail, $0) == 0x0605_4B50 })
+            let end = stride(from: tail.count - 22, through: 0, by: -1).first(where: {
+                Self.u32(tail, $0) == 0x0605_4B50
+            })
         else { throw Self.broken(name, "no end-of-directory record: the file is cut short or not a zip") }
         var count = UInt64(Self.u16(tail, end + 10))
         var directorySize = UInt64(Self.u32(tail, end + 12))

@@ -201,7 +201,8 @@ public struct FeedLayout: Sendable {
     /// file (`…_fileheader.csv`), not a document (`.pdf` and the like, nested archives), not a read-me, not one
     /// of the layout's ``otherFilePrefixes``, not hidden (`.DS_Store`, `__MACOSX/…`).
     public func isDataFile(_ path: String) -> Bool {
-        guard !path.hasSuffix("/"), !path.split(separator: "/").contains(where: { $0.hasPrefix(".") || $0 == "__MACOSX" })
+        guard !path.hasSuffix("/"),
+            !path.split(separator: "/").contains(where: { $0.hasPrefix(".") || $0 == "__MACOSX" })
         else { return false }
         let name = (path.split(separator: "/").last.map(String.init) ?? path).lowercased()
         let stem = name.split(separator: ".").first.map(String.init) ?? name

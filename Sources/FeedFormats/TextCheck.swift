@@ -44,7 +44,9 @@ enum TextCheck {
             }
             if encoding == .windows1252 {
                 if b == 0x81 || b == 0x8D || b == 0x8F || b == 0x90 || b == 0x9D {
-                    return Problem(index: i, description: "byte 0x\(String(b, radix: 16, uppercase: true)), unassigned in Windows-1252")
+                    return Problem(
+                        index: i,
+                        description: "byte 0x\(String(b, radix: 16, uppercase: true)), unassigned in Windows-1252")
                 }
                 i += 1
                 continue
@@ -84,7 +86,9 @@ enum TextCheck {
     }
 
     private static func invalid(_ bytes: UnsafeBufferPointer<UInt8>, at i: Int) -> Problem {
-        let shown = bytes[i..<min(bytes.count, i + 4)].map { "0x" + ($0 < 16 ? "0" : "") + String($0, radix: 16, uppercase: true) }
+        let shown = bytes[i..<min(bytes.count, i + 4)].map {
+            "0x" + ($0 < 16 ? "0" : "") + String($0, radix: 16, uppercase: true)
+        }
         return Problem(index: i, description: "bytes that are not UTF-8 (\(shown.joined(separator: " ")))")
     }
 

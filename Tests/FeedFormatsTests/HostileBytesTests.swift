@@ -16,7 +16,9 @@ struct HostileBytesTests {
     @Test func aNULInAnXponentPrescriberIdIsQuarantinedWithItsByteOffset() throws {
         let fixture = try Fixture()
         defer { fixture.remove() }
-        let bytes = Array("\(xponentHeader)\n\(good)\nP".utf8) + [0] + Array("2,,,12345678901,2024-03-08,1,2,3,4\n\(other)\n".utf8)
+        let bytes =
+            Array("\(xponentHeader)\n\(good)\nP".utf8) + [0]
+            + Array("2,,,12345678901,2024-03-08,1,2,3,4\n\(other)\n".utf8)
         let nul = bytes.firstIndex(of: 0)!
         let read = try Read("xponent", try fixture.file("x.csv", bytes), name: "xponent/2024-03-11/x.csv")
         #expect(read.rows.map(\.line) == [2, 4])
@@ -33,7 +35,9 @@ struct HostileBytesTests {
         defer { fixture.remove() }
         func nppes(_ npi: String, _ first: [UInt8]) -> [UInt8] {
             Array("\"\(npi)\",\"1\",\"SMITH\",\"".utf8) + first
-                + Array("\",\"\",\"MD\",\"1 MAIN ST\",\"NEWARK\",\"NJ\",\"07102\",\"207R00000X\",\"01/02/2010\",\"\"\n".utf8)
+                + Array(
+                    "\",\"\",\"MD\",\"1 MAIN ST\",\"NEWARK\",\"NJ\",\"07102\",\"207R00000X\",\"01/02/2010\",\"\"\n".utf8
+                )
         }
         let bytes =
             Array("\(nppesHeader)\n".utf8) + nppes("1234567893", Array("NAN".utf8) + [0] + Array("CY".utf8))
@@ -85,7 +89,8 @@ struct HostileBytesTests {
         var cp1252: (rows: [[FieldValue]], issues: [RowIssue]) = ([], [])
         try FeedFileReader(layout: layout).read(
             file: url, row: { cp1252.rows.append($2) }, rejected: { cp1252.issues.append($0) })
-        #expect(cp1252.rows.map { $0[9] }.prefix(4) == [.text("JOSÉ"), .text("AÀ¯"), .text("í\u{A0}€"), .text("O’BRIEN")])
+        #expect(
+            cp1252.rows.map { $0[9] }.prefix(4) == [.text("JOSÉ"), .text("AÀ¯"), .text("í\u{A0}€"), .text("O’BRIEN")])
         #expect(
             cp1252.issues.map { "\($0.line) \($0.reason)" } == [
                 "6 byte 0x81, unassigned in Windows-1252 at byte offset \(offset(of: [0x81], in: bytes)) of the file (byte 2 of the value)",
@@ -98,7 +103,8 @@ struct HostileBytesTests {
         let fixture = try Fixture()
         defer { fixture.remove() }
         // Unquoted fields (xponent): the quote would swallow line 3's end and line 4.
-        let text = "\(xponentHeader)\n\(good)\nP2,\"1234567893,,12345678901,2024-03-08,1,2,3,4\n\(other)\nP4,,,12345678901,2024-03-08,1,2,3,4\n"
+        let text =
+            "\(xponentHeader)\n\(good)\nP2,\"1234567893,,12345678901,2024-03-08,1,2,3,4\n\(other)\nP4,,,12345678901,2024-03-08,1,2,3,4\n"
         let quote = text.utf8.firstIndex(of: UInt8(ascii: "\""))!
         let read = try Read("xponent", try fixture.file("x.csv", text))
         #expect(read.rows.map(\.line) == [2, 4, 5])
@@ -118,8 +124,10 @@ struct HostileBytesTests {
         // Line 3 never closes its last field's quote; line 5 holds a real line break inside its quoted address.
         let broken = String(row("1245319599", "JONES").dropLast())
         let multiline = row("1679576722", "BROWN").replacingOccurrences(of: "1 MAIN ST", with: "1 MAIN ST\nSUITE 2")
-        let text = [nppesHeader, row("1234567893", "SMITH"), broken, row("1003000126", "GREEN"), multiline,
-            row("1003000142", "WHITE"), ""].joined(separator: "\n")
+        let text = [
+            nppesHeader, row("1234567893", "SMITH"), broken, row("1003000126", "GREEN"), multiline,
+            row("1003000142", "WHITE"), "",
+        ].joined(separator: "\n")
         let read = try Read("nppes", try fixture.file("n.csv", text))
         let rows = NamedRows(read, feed: "nppes")
         #expect(rows.column("last_name") == [.text("SMITH"), .text("GREEN"), .text("BROWN"), .text("WHITE")])
@@ -175,13 +183,15 @@ struct HostileBytesTests {
         #expect(truncated?.code == .damagedArchive)
         #expect(truncated?.description.hasPrefix("xponent/2024-03-11/cut.csv.gz: the gzip file is damaged (") == true)
         // Two gzip members one after the other read as one file.
-        let twice = try fixture.file("two.csv.gz", gz + (try Array(Data(contentsOf: try fixture.gzipped("y.csv", Array("\(other)\n".utf8))))))
+        let twice = try fixture.file(
+            "two.csv.gz", gz + (try Array(Data(contentsOf: try fixture.gzipped("y.csv", Array("\(other)\n".utf8))))))
         #expect(try Read("xponent", twice).rows.count == 3)
         // A zip without a data file names what it holds.
         let docs = try fixture.zipped("docs.zip", [("readme.pdf", Array("%PDF".utf8)), ("x_fileheader.csv", csv)])
         let none = readError("xponent", docs, name: "xponent/2024-03-11/docs.zip")
         #expect(none?.code == .noDataFile)
-        #expect(none?.description.contains("holds no xponent data file (it holds readme.pdf, x_fileheader.csv)") == true)
+        #expect(
+            none?.description.contains("holds no xponent data file (it holds readme.pdf, x_fileheader.csv)") == true)
         // A member whose bytes changed after zipping fails its CRC.
         var zipBytes = try Array(Data(contentsOf: try fixture.zipped("x.zip", [("x.csv", csv)], stored: true)))
         let at = offset(of: Array("P3".utf8), in: zipBytes)

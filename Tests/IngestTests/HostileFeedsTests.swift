@@ -76,7 +76,10 @@ struct HostileFeedsTests {
         let last = header.firstIndex(of: "Provider Last Name (Legal Name)")!
         let firstName = nppes[1].dropFirst().dropLast().components(separatedBy: "\",\"")[first]
         var nppesBytes = Array((nppes[0] + "\n").utf8)
-        nppesBytes += Self.replacing(nppes[1], field: first, with: Array(firstName.prefix(3).utf8) + [0] + Array(firstName.dropFirst(3).utf8)) + [0x0A]
+        nppesBytes +=
+            Self.replacing(
+                nppes[1], field: first, with: Array(firstName.prefix(3).utf8) + [0] + Array(firstName.dropFirst(3).utf8)
+            ) + [0x0A]
         nppesBytes += Self.replacing(nppes[2], field: last, with: Array("MU".utf8) + [0xD1] + Array("OZ".utf8)) + [0x0A]
         nppesBytes += Array((nppes.dropFirst(3).joined(separator: "\n") + "\n").utf8)
         try deliver("nppes", "2024-02-27", nppesName, nppesBytes)
@@ -101,10 +104,13 @@ struct HostileFeedsTests {
             contentsOf: Self.sampleFeeds.appendingPathComponent("products/2024-01-01/products.csv"), encoding: .utf8)
         try deliver(
             "products", "2024-02-27", "products.csv",
-            Array((products + "68180051201,,ACIDOPRAZOLE,ACID_SUPPRESSION_RX,GENERIQ INC,N,2024-02-01,2.9500,30\n").utf8))
+            Array(
+                (products + "68180051201,,ACIDOPRAZOLE,ACID_SUPPRESSION_RX,GENERIQ INC,N,2024-02-01,2.9500,30\n").utf8))
         try deliver(
-            "partd", "2024-02-27", "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", Array(try CMSFixtures.bytes(CMSFixtures.partd)))
-        try deliver("partd", "2024-02-28", "MUP_DPR_RY26_P04_V10_NPIBN.csv", Array(try CMSFixtures.bytes(CMSFixtures.partd)))
+            "partd", "2024-02-27", "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv",
+            Array(try CMSFixtures.bytes(CMSFixtures.partd)))
+        try deliver(
+            "partd", "2024-02-28", "MUP_DPR_RY26_P04_V10_NPIBN.csv", Array(try CMSFixtures.bytes(CMSFixtures.partd)))
 
         let nppesNUL = nppesBytes.firstIndex(of: 0)!
         let nppesD1 = nppesBytes.firstIndex(of: 0xD1)!
@@ -114,9 +120,14 @@ struct HostileFeedsTests {
         let report = try Landing.land(feeds: feeds, home: mesh.home)
         #expect(
             report.problems.contains {
-                $0.hasSuffix("crm_calls/2024-02-27/calls_20240219_20240225.jsonl: a symbolic link, not a file; the batch is not landed. A batch folder holds the delivered files themselves: the mesh copies their bytes and never follows a link (it could point outside the feeds folder, and what it points at could change after landing). Replace it by the file and run again")
+                $0.hasSuffix(
+                    "crm_calls/2024-02-27/calls_20240219_20240225.jsonl: a symbolic link, not a file; the batch is not landed. A batch folder holds the delivered files themselves: the mesh copies their bytes and never follows a link (it could point outside the feeds folder, and what it points at could change after landing). Replace it by the file and run again"
+                )
             }, "\(report.problems)")
-        #expect(report.problems.contains { $0.contains("media/2024-02-28: a symbolic link, not a batch folder; not landed.") })
+        #expect(
+            report.problems.contains {
+                $0.contains("media/2024-02-28: a symbolic link, not a batch folder; not landed.")
+            })
         #expect(try !Landing.batches(of: "crm_calls", home: mesh.home).contains { $0.delivery == "2024-02-27" })
         #expect(try !Landing.batches(of: "media", home: mesh.home).contains { $0.delivery == "2024-02-28" })
 
@@ -124,20 +135,27 @@ struct HostileFeedsTests {
         for domain in mesh.registry.ids {
             #expect(
                 summary.outcomes[domain]?.status.published == true,
-                "\(domain): \(summary.outcomes[domain]?.status.rawValue ?? "-") \(summary.outcomes[domain]?.message ?? "")")
+                "\(domain): \(summary.outcomes[domain]?.status.rawValue ?? "-") \(summary.outcomes[domain]?.message ?? "")"
+            )
         }
 
         let (queue, _) = try mesh.snapshot(
-            attaching: ["raw-xponent", "raw-nppes", "raw-crm_accounts", "raw-crm_calls", "raw-partd", "physician-master",
-                "product-master"])
+            attaching: [
+                "raw-xponent", "raw-nppes", "raw-crm_accounts", "raw-crm_calls", "raw-partd", "physician-master",
+                "product-master",
+            ])
         try await queue.read { db in
             func strings(_ sql: String) throws -> [String] {
-                try Row.fetchAll(db, sql: sql).map { row in row.databaseValues.map { "\($0)" }.joined(separator: " | ") }
+                try Row.fetchAll(db, sql: sql).map { row in row.databaseValues.map { "\($0)" }.joined(separator: " | ")
+                }
             }
             // The NUL: quarantined with its byte offset, the rest of the batch loaded, the master unbroken.
             let nulOffset = nulBytes.firstIndex(of: 0)!
             let xq = try Row.fetchAll(
-                db, sql: "SELECT batch, line, \"column\", raw_value, reason FROM raw_xponent.quarantine ORDER BY batch, line")
+                db,
+                sql:
+                    "SELECT batch, line, \"column\", raw_value, reason FROM raw_xponent.quarantine ORDER BY batch, line"
+            )
             #expect(xq.count == 2)
             let places = xq.map { "\($0["batch"] as String) \($0["line"] as Int) \($0["column"] as String)" }
             #expect(places == ["2024-02-27 3 PRESCRIBER_ID", "2024-02-28 4 NPI"])
@@ -147,13 +165,20 @@ struct HostileFeedsTests {
             #expect((xq[0]["raw_value"] as String).contains("\\x00"))
             #expect((xq[1]["reason"] as String).contains("is not closed on its line"))
             let xb = try Row.fetchAll(
-                db, sql: "SELECT batch, status, rows_read, rows_loaded, message FROM raw_xponent.batches WHERE batch > '2024-02-26' ORDER BY batch")
-            #expect(xb.map { $0["status"] as String } == ["loaded_with_quarantine", "loaded_with_quarantine", "rejected"])
+                db,
+                sql:
+                    "SELECT batch, status, rows_read, rows_loaded, message FROM raw_xponent.batches WHERE batch > '2024-02-26' ORDER BY batch"
+            )
+            #expect(
+                xb.map { $0["status"] as String } == ["loaded_with_quarantine", "loaded_with_quarantine", "rejected"])
             #expect(xb.map { $0["rows_loaded"] as Int } == [xponent.count - 2, xponent.count - 2, 0])
             #expect(
                 (xb[2]["message"] as String).contains(
-                    "the header on line 1 names the column \"TRX\" 2 times (columns 7 and 10); the batch is rejected whole"))
-            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM raw_xponent.xponent WHERE instr(prescriber_id, char(0)) > 0") == 0)
+                    "the header on line 1 names the column \"TRX\" 2 times (columns 7 and 10); the batch is rejected whole"
+                ))
+            #expect(
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM raw_xponent.xponent WHERE instr(prescriber_id, char(0)) > 0") == 0)
             #expect(
                 try Int.fetchOne(
                     db,
@@ -169,21 +194,39 @@ struct HostileFeedsTests {
                            OR instr(first_name, char(65533)) > 0 OR instr(last_name, char(65533)) > 0
                         """) == 0)
             // NPPES: both names quarantined with what is wrong and where; the rest of the month restated.
-            let nq = try Row.fetchAll(db, sql: "SELECT line, \"column\", reason FROM raw_nppes.quarantine ORDER BY line")
-            #expect(nq.map { "\($0["line"] as Int) \($0["column"] as String)" } == ["2 Provider First Name", "3 Provider Last Name (Legal Name)"])
-            #expect((nq[0]["reason"] as String).hasPrefix("a control character 0x00 (NUL) at byte offset \(nppesNUL) of the file"))
-            #expect((nq[1]["reason"] as String).hasPrefix("bytes that are not UTF-8 (0xD1 0x4F 0x5A) at byte offset \(nppesD1) of the file"))
-            #expect(try Int.fetchOne(db, sql: "SELECT rows_loaded FROM raw_nppes.batches WHERE batch = '2024-02-27'") == nppes.count - 3)
+            let nq = try Row.fetchAll(
+                db, sql: "SELECT line, \"column\", reason FROM raw_nppes.quarantine ORDER BY line")
+            #expect(
+                nq.map { "\($0["line"] as Int) \($0["column"] as String)" } == [
+                    "2 Provider First Name", "3 Provider Last Name (Legal Name)",
+                ])
+            #expect(
+                (nq[0]["reason"] as String).hasPrefix(
+                    "a control character 0x00 (NUL) at byte offset \(nppesNUL) of the file"))
+            #expect(
+                (nq[1]["reason"] as String).hasPrefix(
+                    "bytes that are not UTF-8 (0xD1 0x4F 0x5A) at byte offset \(nppesD1) of the file"))
+            #expect(
+                try Int.fetchOne(db, sql: "SELECT rows_loaded FROM raw_nppes.batches WHERE batch = '2024-02-27'")
+                    == nppes.count - 3)
             // CRM: the escaped NUL.
             #expect(
                 try strings("SELECT line, \"column\" FROM raw_crm_accounts.quarantine WHERE batch = '2024-02-27'")
                     == ["1 | \"FirstName\""])
             // Nothing of /etc/passwd anywhere.
-            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM raw_crm_calls.quarantine WHERE raw_value LIKE '%root:%'") == 0)
-            #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM raw_crm_calls.batches WHERE batch = '2024-02-27'") == 0)
+            #expect(
+                try Int.fetchOne(
+                    db, sql: "SELECT COUNT(*) FROM raw_crm_calls.quarantine WHERE raw_value LIKE '%root:%'") == 0)
+            #expect(
+                try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM raw_crm_calls.batches WHERE batch = '2024-02-27'") == 0)
             // The generic is named by its generic name; Part D's CMS name gives 2024, the nameless one is rejected.
-            #expect(try String.fetchOne(db, sql: "SELECT brand FROM product_master.product WHERE ndc11 = '68180051201'") == "ACIDOPRAZOLE")
-            #expect(try strings("SELECT batch, status FROM raw_partd.batches ORDER BY batch") == ["\"2024-02-27\" | \"loaded\"", "\"2024-02-28\" | \"rejected\""])
+            #expect(
+                try String.fetchOne(db, sql: "SELECT brand FROM product_master.product WHERE ndc11 = '68180051201'")
+                    == "ACIDOPRAZOLE")
+            #expect(
+                try strings("SELECT batch, status FROM raw_partd.batches ORDER BY batch") == [
+                    "\"2024-02-27\" | \"loaded\"", "\"2024-02-28\" | \"rejected\"",
+                ])
             #expect(try Int.fetchOne(db, sql: "SELECT COUNT(*) FROM raw_partd.partd WHERE data_year = 2024") == 26)
         }
         // A landed batch is a copy: changing the delivered file changes nothing landed.

@@ -46,7 +46,8 @@ enum Deliveries {
 
     /// CRLF line ends and a byte-order mark.
     static func windows(_ data: Data) -> Data {
-        Data([0xEF, 0xBB, 0xBF]) + Data(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\n", with: "\r\n").utf8)
+        Data([0xEF, 0xBB, 0xBF])
+            + Data(String(decoding: data, as: UTF8.self).replacingOccurrences(of: "\n", with: "\r\n").utf8)
     }
 }
 
@@ -73,10 +74,12 @@ struct RealFeedsTests {
             feeds, "nppes", "2025-09-10", "npidata_pfile_20050523-20250907.csv", CMSFixtures.bytes(CMSFixtures.nppes))
         try Deliveries.file(
             feeds, "partd", "2026-05-15", "MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv", CMSFixtures.bytes(CMSFixtures.partd))
-        let mesh = try ToyMesh.mesh(IngestDomains.all() + MasteringDomains.all(), home: dir.url.appendingPathComponent("home"))
+        let mesh = try ToyMesh.mesh(
+            IngestDomains.all() + MasteringDomains.all(), home: dir.url.appendingPathComponent("home"))
         let (summary, _) = try await Self.run(mesh, feeds: feeds)
         for domain in ["raw-nppes", "raw-partd", "physician-master"] as [DomainID] {
-            #expect(summary.outcomes[domain]?.status == .success, "\(domain): \(summary.outcomes[domain]?.message ?? "")")
+            #expect(
+                summary.outcomes[domain]?.status == .success, "\(domain): \(summary.outcomes[domain]?.message ?? "")")
         }
         let raw = try Self.rows(
             mesh, ["raw-nppes", "raw-partd"],
@@ -193,7 +196,8 @@ struct RealFeedsTests {
         defer { dir.remove() }
         let feeds = dir.url.appendingPathComponent("feeds")
         // An earlier monthly file knew 1306849450 as a physician; CMS's September file has it deactivated, empty.
-        let header = String(decoding: try CMSFixtures.bytes(CMSFixtures.nppes).prefix(while: { $0 != 0x0A }), as: UTF8.self)
+        let header = String(
+            decoding: try CMSFixtures.bytes(CMSFixtures.nppes).prefix(while: { $0 != 0x0A }), as: UTF8.self)
         let names = header.dropFirst().dropLast().components(separatedBy: "\",\"")
         var fields = [String](repeating: "", count: names.count)
         func set(_ name: String, _ value: String) { fields[names.firstIndex(of: name)!] = value }
@@ -208,7 +212,8 @@ struct RealFeedsTests {
         try Deliveries.file(feeds, "nppes", "2021-01-10", "npidata_pfile_20050523-20210103.csv", Data(earlier.utf8))
         try Deliveries.file(
             feeds, "nppes", "2025-09-10", "npidata_pfile_20050523-20250907.csv", CMSFixtures.bytes(CMSFixtures.nppes))
-        let mesh = try ToyMesh.mesh(IngestDomains.all() + MasteringDomains.all(), home: dir.url.appendingPathComponent("home"))
+        let mesh = try ToyMesh.mesh(
+            IngestDomains.all() + MasteringDomains.all(), home: dir.url.appendingPathComponent("home"))
         let (summary, _) = try await Self.run(mesh, feeds: feeds)
         #expect(summary.failed.isEmpty)
         let raw = try Self.rows(
@@ -237,17 +242,21 @@ struct RealFeedsTests {
         let dir = try TemporaryDirectory("partd-year")
         defer { dir.remove() }
         let feeds = dir.url.appendingPathComponent("feeds")
-        try Deliveries.file(feeds, "partd", "2026-05-15", "MUP_DPR_RY26_P04_V10_NPIBN.csv", CMSFixtures.bytes(CMSFixtures.partd))
+        try Deliveries.file(
+            feeds, "partd", "2026-05-15", "MUP_DPR_RY26_P04_V10_NPIBN.csv", CMSFixtures.bytes(CMSFixtures.partd))
         try Deliveries.file(feeds, "partd", "2026-05-16", "partd_2023.csv", CMSFixtures.bytes(CMSFixtures.partd))
         let mesh = try ToyMesh.mesh(IngestDomains.all(), home: dir.url.appendingPathComponent("home"))
         let (summary, _) = try await Self.run(mesh, feeds: feeds)
         #expect(summary.outcomes["raw-partd"]?.status == .warn)
-        let batches = try Self.rows(mesh, ["raw-partd"], "SELECT batch, status, message FROM raw_partd.batches ORDER BY batch")
+        let batches = try Self.rows(
+            mesh, ["raw-partd"], "SELECT batch, status, message FROM raw_partd.batches ORDER BY batch")
         #expect(batches.map { $0[1] as String } == ["rejected", "loaded"])
         let message: String = batches[0][2]
         #expect(message.hasPrefix("partd/2026-05-15/MUP_DPR_RY26_P04_V10_NPIBN.csv: no data year:"))
         #expect(message.contains("Name the file as CMS does (MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv"))
         #expect(!message.contains("SQLite") && !message.contains("constraint"))
-        #expect(try Self.rows(mesh, ["raw-partd"], "SELECT DISTINCT data_year FROM raw_partd.partd").map { $0[0] as Int } == [2023])
+        #expect(
+            try Self.rows(mesh, ["raw-partd"], "SELECT DISTINCT data_year FROM raw_partd.partd").map { $0[0] as Int }
+                == [2023])
     }
 }

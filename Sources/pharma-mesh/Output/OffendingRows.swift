@@ -17,7 +17,8 @@ enum OffendingRows {
             let results = try store.testResults(of: domain, run: summary.runID)
             for result in results where result.status == .warn || result.status == .fail {
                 let mark = result.status == .fail ? "✘" : "⚠"
-                let rows = result.failures == 1 ? "1 offending row" : "\(Console.number(result.failures)) offending rows"
+                let rows =
+                    result.failures == 1 ? "1 offending row" : "\(Console.number(result.failures)) offending rows"
                 lines.append("  \(mark) \(domain) \(result.test): \(rows)")
                 for row in result.sample.prefix(limit) { lines.append("      \(describe(row))") }
                 if result.sample.count > limit || result.failures > min(limit, result.sample.count) {
