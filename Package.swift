@@ -18,6 +18,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
         .package(url: "https://github.com/vapor/postgres-nio", from: "1.33.2"),
+        // Writes the zip archives the compressed-delivery tests read (the readers use the system zlib).
+        .package(url: "https://github.com/weichsel/ZIPFoundation", from: "0.9.20"),
     ],
     targets: [
         // Process-wide SQLite settings (C: `sqlite3_config` is variadic), applied when the program loads.
@@ -60,8 +62,10 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // The system zlib: inflates .gz deliveries and the members of .zip ones as they are read.
+        .systemLibrary(name: "SystemZlib", pkgConfig: "zlib", providers: [.apt(["zlib1g-dev"])]),
         // Streaming readers for the vendor file formats and the feed layouts of shared/spec/feeds.md.
-        .target(name: "FeedFormats"),
+        .target(name: "FeedFormats", dependencies: ["SystemZlib"]),
         // Synthetic feeds at three scales, with ground truth.
         .target(name: "FeedGenerator"),
         .target(
@@ -145,12 +149,15 @@ let package = Package(
                 .product(name: "PostgresNIO", package: "postgres-nio"),
             ]
         ),
-        .testTarget(name: "FeedFormatsTests", dependencies: ["FeedFormats"]),
+        .testTarget(
+            name: "FeedFormatsTests",
+            dependencies: ["FeedFormats", .product(name: "ZIPFoundation", package: "ZIPFoundation")]),
         .testTarget(name: "FeedGeneratorTests", dependencies: ["FeedGenerator"]),
         .testTarget(
             name: "IngestTests",
             dependencies: [
-                "Ingest", "MeshRuntime", "MeshTestSupport", "FeedGenerator",
+                "Ingest", "MeshRuntime", "MeshTestSupport", "FeedGenerator", "FeedFormats", "Mastering", "Warehouse",
+                "SelfService", .product(name: "ZIPFoundation", package: "ZIPFoundation"),
                 .product(name: "GRDB", package: "GRDB.swift"),
             ]
         ),

@@ -10,6 +10,11 @@ struct DelimitedRecord {
     let count: Int
     /// The physical line the record starts on (1-based).
     let line: Int
+    /// The file offset of `base[0]`: field byte `spans[2 * i] + k` is at file offset `fileOffset + spans[2 * i] + k`.
+    let fileOffset: Int
+    /// The field whose opening quote is never closed, and the buffer index of that quote: on the record's own
+    /// line (the record is then that line only, and reading resumes on the next), or before the end of the file.
+    let unclosedQuote: (field: Int, at: Int)?
     /// True when the file ended inside a quoted field.
     let unterminatedQuote: Bool
     /// The first field with text after its closing quote (`"abc"x`), if any.
@@ -36,11 +41,15 @@ struct DelimitedRecord {
         return unescaped.withUnsafeBufferPointer(body)
     }
 
-    func string(_ index: Int) -> String { withField(index) { String(decoding: $0, as: UTF8.self) } }
+    /// The field's value as text, anything that is not text shown as `\xNN`.
+    func string(_ index: Int, encoding: TextEncoding = .utf8) -> String {
+        withField(index) { TextCheck.shown($0, encoding: encoding) }
+    }
 
     /// The record as text, for quarantine: fields joined by the delimiter, cut at 200 characters.
-    func text(delimiter: UInt8) -> String {
-        let joined = (0..<count).map(string).joined(separator: String(UnicodeScalar(delimiter)))
+    func text(delimiter: UInt8, encoding: TextEncoding = .utf8) -> String {
+        let joined = (0..<count).map { string($0, encoding: encoding) }.joined(
+            separator: String(UnicodeScalar(delimiter)))
         return joined.count > 200 ? String(joined.prefix(200)) + "…" : joined
     }
 }
@@ -52,11 +61,18 @@ struct DelimitedRecord {
 /// CRLF and LF both end lines, blank lines are skipped (but counted), and a last line without a line end is
 /// still a record. A record that does not fit the buffer is read again from its start after the buffer is
 /// refilled, so only records that straddle two chunks are scanned twice.
+///
+/// The first record is the header. A quote that is never closed would swallow the lines after it, so when a
+/// record whose quoted field runs over a line break comes out malformed (another field count than the header's
+/// with anything but empty fields past it, text after a closing quote, the end of the file inside the quotes,
+/// or more than ``maximumRecordBytes``), the quote is taken as unclosed on its own line: that line alone becomes
+/// a record flagged ``DelimitedRecord/unclosedQuote`` and reading resumes on the next line, so no good line is
+/// lost. A well-formed record with a line break inside quotes is kept whole.
 struct DelimitedTokenizer {
     let delimiter: UInt8
     let quoted: Bool
-    /// A record longer than this is an error for the whole file: it is almost surely an unclosed quote, and
-    /// reading on would hold the rest of the file in memory.
+    /// A record longer than this without a quoted line break is an error for the whole file (reading on would
+    /// hold the rest of the file in memory).
     static let maximumRecordBytes = 16 << 20
 
     func forEachRecord(in source: ByteSource, _ body: (DelimitedRecord) throws -> Void) throws {
@@ -72,6 +88,8 @@ struct DelimitedTokenizer {
             flags.deallocate()
         }
         var line = 1
+        /// The header's field count, once the header is read.
+        var expected = -1
         records: while true {
             if source.start == source.end {
                 if source.atEOF { break records }
@@ -89,6 +107,11 @@ struct DelimitedTokenizer {
             var unterminated = false
             var needMore = false
             var lastWithoutNewline = false
+            // The first line break inside a quoted field: its index, its field, and the field's opening quote.
+            var quotedBreak = -1
+            var quotedBreakField = 0
+            var quotedBreakQuote = 0
+            var unterminatedQuote = 0
             fields: while true {
                 if count == spanCapacity {
                     let biggerSpans = UnsafeMutablePointer<Int>.allocate(capacity: spanCapacity * 4)
@@ -102,6 +125,7 @@ struct DelimitedTokenizer {
                     spanCapacity *= 2
                 }
                 if quoted && i < end && base[i] == quote {
+                    let opening = i
                     i += 1
                     let contentStart = i
                     var contentEnd = -1
@@ -122,7 +146,14 @@ struct DelimitedTokenizer {
                             i += 1
                             break
                         }
-                        if b == newline { newlines += 1 }
+                        if b == newline {
+                            if quotedBreak < 0 {
+                                quotedBreak = i
+                                quotedBreakField = count
+                                quotedBreakQuote = opening
+                            }
+                            newlines += 1
+                        }
                         i += 1
                     }
                     if contentEnd < 0 {
@@ -133,6 +164,7 @@ struct DelimitedTokenizer {
                         spans[2 * count] = contentStart
                         spans[2 * count + 1] = end
                         flags[count] = flag
+                        unterminatedQuote = opening
                         count += 1
                         unterminated = true
                         lastWithoutNewline = true
@@ -178,15 +210,34 @@ struct DelimitedTokenizer {
                 lastWithoutNewline = true
                 break fields
             }
-            if needMore {
-                if source.end - source.start >= Self.maximumRecordBytes {
+            let tooLong = needMore && source.end - source.start >= Self.maximumRecordBytes
+            if needMore && !(tooLong && quotedBreak >= 0 && expected >= 0) {
+                if tooLong {
                     throw FeedFormatError(
                         .recordTooLong, file: source.name, line: line,
                         "\(source.name): the record starting on line \(line) is longer than "
-                            + "\(Self.maximumRecordBytes >> 20) MiB, most likely a quote that is never closed; "
-                            + "the batch is rejected whole. Ask the sender to check the quoting and re-deliver.")
+                            + "\(Self.maximumRecordBytes >> 20) MiB without a line end; the batch is rejected whole. "
+                            + "Ask the sender to check the file and re-deliver.")
                 }
                 try source.fill()
+                continue records
+            }
+            if quotedBreak >= 0 && expected >= 0
+                && (tooLong || unterminated || stray != nil || !Self.fits(count, expected, spans))
+            {
+                // The quote opened on this line is taken as unclosed: the record is this line alone.
+                var lineEnd = quotedBreak
+                if lineEnd > source.start && base[lineEnd - 1] == carriageReturn { lineEnd -= 1 }
+                spans[2 * quotedBreakField] = quotedBreakQuote + 1
+                spans[2 * quotedBreakField + 1] = lineEnd
+                flags[quotedBreakField] = 2
+                try body(
+                    DelimitedRecord(
+                        base: base, spans: spans, flags: flags, count: quotedBreakField + 1, line: line,
+                        fileOffset: source.offset(of: 0), unclosedQuote: (quotedBreakField, quotedBreakQuote),
+                        unterminatedQuote: false, strayTextAfterQuote: nil, lastWithoutNewline: false))
+                source.start = quotedBreak + 1
+                line += 1
                 continue records
             }
             let blank = count == 1 && flags[0] == 0 && spans[0] == spans[1]
@@ -194,21 +245,33 @@ struct DelimitedTokenizer {
                 try body(
                     DelimitedRecord(
                         base: base, spans: spans, flags: flags, count: count, line: line,
+                        fileOffset: source.offset(of: 0),
+                        unclosedQuote: unterminated ? (count - 1, unterminatedQuote) : nil,
                         unterminatedQuote: unterminated, strayTextAfterQuote: stray,
                         lastWithoutNewline: lastWithoutNewline))
+                if expected < 0 { expected = count }
             }
             source.start = i
             line += 1 + newlines
         }
     }
+
+    /// Whether a record of `count` fields fits a header of `expected`: the same count, or more with only empty
+    /// fields past the header's (a delimiter at the end of the line).
+    @inline(__always) static func fits(_ count: Int, _ expected: Int, _ spans: UnsafePointer<Int>) -> Bool {
+        if count == expected { return true }
+        guard count > expected else { return false }
+        for k in expected..<count where spans[2 * k] != spans[2 * k + 1] { return false }
+        return true
+    }
 }
 
 extension ByteSource {
-    /// Calls `body` with every line (without its line end, CR included) and its 1-based number; blank lines
-    /// are skipped. For JSON Lines, where a line break never sits inside a value.
-    func forEachLine(_ body: (UnsafeBufferPointer<UInt8>, _ line: Int, _ lastWithoutNewline: Bool) throws -> Void)
-        throws
-    {
+    /// Calls `body` with every line (without its line end, CR included), its 1-based number and the file offset
+    /// of its first byte; blank lines are skipped. For JSON Lines, where a line break never sits inside a value.
+    func forEachLine(
+        _ body: (UnsafeBufferPointer<UInt8>, _ line: Int, _ offset: Int, _ lastWithoutNewline: Bool) throws -> Void
+    ) throws {
         var line = 1
         while true {
             if start == end {
@@ -229,20 +292,20 @@ extension ByteSource {
                     try fill()
                     continue
                 }
-                try emitLine(from, length, line, last: true, body)
+                try emitLine(from, length, line, offset(of: start), last: true, body)
                 start = end
                 return
             }
             let lineLength = found.assumingMemoryBound(to: UInt8.self) - from
-            try emitLine(from, lineLength, line, last: false, body)
+            try emitLine(from, lineLength, line, offset(of: start), last: false, body)
             start += lineLength + 1
             line += 1
         }
     }
 
     private func emitLine(
-        _ from: UnsafeMutablePointer<UInt8>, _ length: Int, _ line: Int, last: Bool,
-        _ body: (UnsafeBufferPointer<UInt8>, Int, Bool) throws -> Void
+        _ from: UnsafeMutablePointer<UInt8>, _ length: Int, _ line: Int, _ offset: Int, last: Bool,
+        _ body: (UnsafeBufferPointer<UInt8>, Int, Int, Bool) throws -> Void
     ) throws {
         var length = length
         if length > 0 && from[length - 1] == UInt8(ascii: "\r") { length -= 1 }
@@ -251,6 +314,6 @@ extension ByteSource {
             blank = false
             break
         }
-        if !blank { try body(UnsafeBufferPointer(start: from, count: length), line, last) }
+        if !blank { try body(UnsafeBufferPointer(start: from, count: length), line, offset, last) }
     }
 }

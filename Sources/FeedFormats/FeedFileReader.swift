@@ -37,29 +37,107 @@ public struct FeedFileReader: Sendable {
 
     /// Calls `row(table, line, values)` for every valid row and `rejected` for every row that fails.
     ///
+    /// The file may be plain, gzipped, or a zip archive (told by its first bytes): a gzip file is inflated as it
+    /// is read, and of an archive every member ``FeedLayout/isDataFile(_:)`` accepts is read in turn, inflated
+    /// as it goes (messages name it `ARCHIVE/MEMBER`); the others are listed in the report. Nothing is ever
+    /// decompressed whole, in memory or on disk.
+    ///
     /// - Parameters:
     ///   - file: The file to read.
     ///   - name: How messages name the file (default: its last path component), e.g. the path in the batch folder.
     ///   - row: The table's index in ``FeedLayout/tables``, the 1-based line the record starts on, and the values.
     ///   - rejected: The record's first problem, for quarantine.
-    /// - Throws: ``FeedFormatError`` when the whole file is unusable (unreadable, empty, a missing required
-    ///   column, malformed XML), and whatever `row` or `rejected` throw.
+    /// - Returns: What was read and what was left: the file itself when it is no data file (a PDF, a CMS
+    ///   `_fileheader.csv`), the members of an archive that are not.
+    /// - Throws: ``FeedFormatError`` when the whole file is unusable (unreadable, empty, a missing or duplicated
+    ///   required column, malformed XML, a damaged archive or one without a data file), and whatever `row` or
+    ///   `rejected` throw.
+    @discardableResult
     public func read(
         file: URL, name: String? = nil, row: (Int, Int, [FieldValue]) throws -> Void,
         rejected: (RowIssue) throws -> Void
-    ) throws {
+    ) throws -> FileReport {
         let name = name ?? file.lastPathComponent
+        let input = try FileInput(path: file.path, name: name)
+        let fileName = file.lastPathComponent
+        var report = FileReport()
+        switch Packing.of(try input.bytes(at: 0, count: 8)) {
+        case .plain:
+            guard layout.isDataFile(fileName) else {
+                report.ignored.append(fileName)
+                return report
+            }
+            if case .formularyXML = layout.format {
+                try FormularyReader(layout: layout).read(file: file, name: name, row: row, rejected: rejected)
+            } else {
+                try read(input: input, fileName: fileName, name: name, row: row, rejected: rejected)
+            }
+            report.read.append(fileName)
+        case .gzip:
+            let inner = Self.withoutCompressionSuffix(fileName)
+            guard layout.isDataFile(inner) else {
+                report.ignored.append(fileName)
+                return report
+            }
+            let inflated = try InflateInput(source: input, mode: .gzip, name: name)
+            try read(input: inflated, fileName: inner, name: name, row: row, rejected: rejected)
+            report.read.append(fileName)
+        case .zip:
+            let archive = try ZipArchive(file: input)
+            for member in archive.members where !member.isDirectory {
+                guard layout.isDataFile(member.path) else {
+                    report.ignored.append(member.path)
+                    continue
+                }
+                let memberName = "\(name)/\(member.path)"
+                try read(
+                    input: try archive.input(for: member, name: memberName), fileName: member.fileName,
+                    name: memberName, row: row, rejected: rejected)
+                report.read.append(member.path)
+            }
+            if report.read.isEmpty {
+                let held = report.ignored.isEmpty ? "nothing" : report.ignored.joined(separator: ", ")
+                throw FeedFormatError(
+                    .noDataFile, file: name,
+                    "\(name): the zip archive holds no \(layout.feed) data file (it holds \(held)); the batch is "
+                        + "rejected. Ask the sender for the archive with the data file, or drop the file itself "
+                        + "into the batch folder.")
+            }
+        case .unsupported(let kind):
+            throw FeedFormatError(
+                .unsupportedCompression, file: name,
+                "\(name): the file is compressed with \(kind), which the mesh does not read; the batch is rejected. "
+                    + "Deliver it uncompressed, gzipped (.gz) or zipped (.zip).")
+        }
+        return report
+    }
+
+    /// `npidata.csv.gz` → `npidata.csv`: the name the data year and the file checks see.
+    static func withoutCompressionSuffix(_ fileName: String) -> String {
+        for suffix in [".gz", ".gzip", ".GZ"] where fileName.hasSuffix(suffix) {
+            return String(fileName.dropLast(suffix.count))
+        }
+        return fileName
+    }
+
+    private func read(
+        input: ByteInput, fileName: String, name: String, row: (Int, Int, [FieldValue]) throws -> Void,
+        rejected: (RowIssue) throws -> Void
+    ) throws {
         switch layout.format {
         case .delimited(let delimiter, let quoted):
-            let source = try ByteSource(url: file, name: name)
+            let source = try ByteSource(input: input, name: name)
             try readDelimited(
-                source: source, fileName: file.lastPathComponent, delimiter: delimiter, quoted: quoted, row: row,
+                source: source, fileName: fileName, delimiter: delimiter, quoted: quoted, row: row,
                 rejected: rejected)
         case .jsonLines:
-            let source = try ByteSource(url: file, name: name)
-            try readJSONLines(source: source, fileName: file.lastPathComponent, row: row, rejected: rejected)
+            let source = try ByteSource(input: input, name: name)
+            try readJSONLines(source: source, fileName: fileName, row: row, rejected: rejected)
         case .formularyXML:
-            try FormularyReader(layout: layout).read(file: file, name: name, row: row, rejected: rejected)
+            throw FeedFormatError(
+                .unsupportedCompression, file: name,
+                "\(name): the formulary XML is read only uncompressed; the batch is rejected. Deliver the XML "
+                    + "document itself.")
         }
     }
 
@@ -91,6 +169,16 @@ public struct FeedFileReader: Sendable {
 
     static let truncatedHint = " (the file's last line has no line end: truncated delivery?)"
 
+    /// The reason for a field's byte that is not text.
+    static func notText(_ problem: TextCheck.Problem, fileOffset: Int, encoding: TextEncoding) -> String {
+        let advice =
+            encoding == .utf8
+            ? "; the feed is read as UTF-8: if the sender writes another encoding, its layout must say so"
+            : ""
+        return "\(problem.description) at byte offset \(fileOffset) of the file (byte \(problem.index + 1) of the "
+            + "value)\(problem.description.hasPrefix("bytes") ? advice : "")"
+    }
+
     // MARK: Delimited
 
     private func readDelimited(
@@ -98,7 +186,8 @@ public struct FeedFileReader: Sendable {
         row: (Int, Int, [FieldValue]) throws -> Void, rejected: (RowIssue) throws -> Void
     ) throws {
         let name = source.name
-        var builder = RowBuilder(table: layout.tables[0], fileName: fileName, name: name)
+        let encoding = layout.encoding
+        var builder = RowBuilder(table: layout.tables[0], fileName: fileName, name: name, encoding: encoding)
         let rules = builder.rules
         let columnCount = rules.count
         var positions: [Int] = []
@@ -107,20 +196,39 @@ public struct FeedFileReader: Sendable {
         try DelimitedTokenizer(delimiter: delimiter, quoted: quoted).forEachRecord(in: source) { record in
             guard sawHeader else {
                 sawHeader = true
-                headerNames = (0..<record.count).map { record.string($0).trimmingCharacters(in: .whitespaces) }
+                headerNames = (0..<record.count).map {
+                    record.string($0, encoding: encoding).trimmingCharacters(in: .whitespaces)
+                }
                 positions = try Self.positions(
                     of: builder.table, in: headerNames, name: name, line: record.line)
+                if let rule = builder.table.fileRule {
+                    let present = Set(zip(builder.table.columns, positions).filter { $0.1 >= 0 }.map(\.0.name))
+                    if let problem = rule(fileName, { present.contains($0) }) {
+                        throw FeedFormatError(
+                            .fileRule, file: name, line: record.line,
+                            "\(name): \(problem); the batch is rejected whole.")
+                    }
+                }
                 return
             }
             let hint = record.lastWithoutNewline ? Self.truncatedHint : ""
-            func rejectRecord(_ reason: String) throws {
+            func rejectRecord(_ reason: String, column: String = "(row)") throws {
                 try rejected(
                     RowIssue(
-                        file: name, line: record.line, column: "(row)", rawValue: record.text(delimiter: delimiter),
-                        reason: reason + hint))
+                        file: name, line: record.line, column: column,
+                        rawValue: record.text(delimiter: delimiter, encoding: encoding), reason: reason + hint))
             }
-            if record.unterminatedQuote {
-                return try rejectRecord("a quoted field is not closed before the end of the file")
+            if let (field, at) = record.unclosedQuote {
+                let column = field < headerNames.count ? headerNames[field] : "(row)"
+                let offset = record.fileOffset + at
+                return try rejectRecord(
+                    record.unterminatedQuote
+                        ? "the quote that opens this field at byte offset \(offset) of the file is not closed "
+                            + "before the end of the file"
+                        : "the quote that opens this field at byte offset \(offset) of the file is not closed on "
+                            + "its line (a quote inside a value must be doubled); the line is quarantined alone "
+                            + "and reading resumes on the next line",
+                    column: column)
             }
             if record.count != headerNames.count {
                 // Trailing empty fields (a delimiter at the end of the line) are harmless; anything else shifts.
@@ -137,7 +245,7 @@ public struct FeedFileReader: Sendable {
                     RowIssue(
                         file: name, line: record.line,
                         column: stray < headerNames.count ? headerNames[stray] : "(row)",
-                        rawValue: record.string(stray),
+                        rawValue: record.string(stray, encoding: encoding),
                         reason:
                             "text after the closing quote of a quoted field (a quote inside a value must be doubled)"
                             + hint))
@@ -149,6 +257,16 @@ public struct FeedFileReader: Sendable {
                     builder.values[c] = .null
                     continue
                 }
+                let raw = record.rawField(position)
+                if let problem = TextCheck.problem(raw, encoding: encoding) {
+                    let offset = record.fileOffset + record.spans[2 * position] + problem.index
+                    try rejected(
+                        RowIssue(
+                            file: name, line: record.line, column: headerNames[position],
+                            rawValue: record.string(position, encoding: encoding),
+                            reason: Self.notText(problem, fileOffset: offset, encoding: encoding) + hint))
+                    return
+                }
                 switch record.withField(position, { rules[c].parse($0) }) {
                 case .success(let value):
                     builder.values[c] = value
@@ -156,14 +274,14 @@ public struct FeedFileReader: Sendable {
                     try rejected(
                         RowIssue(
                             file: name, line: record.line, column: headerNames[position],
-                            rawValue: record.string(position), reason: problem.description + hint))
+                            rawValue: record.string(position, encoding: encoding), reason: problem.description + hint))
                     return
                 }
             }
             if let issue = builder.finish(line: record.line) {
                 try rejected(issue)
             } else {
-                try row(0, record.line, builder.values)
+                try row(0, record.line, builder.output())
             }
         }
         if !sawHeader {
@@ -176,7 +294,20 @@ public struct FeedFileReader: Sendable {
     /// Where each of the table's columns sits in the header (-1 when absent and optional).
     static func positions(of table: TableLayout, in header: [String], name: String, line: Int) throws -> [Int] {
         let lowered = header.map { $0.lowercased() }
-        let positions = table.columns.map { lowered.firstIndex(of: $0.source.lowercased()) ?? -1 }
+        var positions: [Int] = []
+        for column in table.columns {
+            let names = Set(([column.source] + column.aliases).map { $0.lowercased() })
+            let found = lowered.indices.filter { names.contains(lowered[$0]) }
+            if found.count > 1 {
+                let places = found.map { String($0 + 1) }.joined(separator: " and ")
+                throw FeedFormatError(
+                    .duplicateColumn, file: name, line: line,
+                    "\(name): the header on line \(line) names the column \"\(header[found[0]])\" \(found.count) "
+                        + "times (columns \(places)); the batch is rejected whole, since either could be the one "
+                        + "meant. Ask the sender for a re-delivery with the column once.")
+            }
+            positions.append(found.first ?? -1)
+        }
         let missing = zip(table.columns, positions).filter { $0.0.required && $0.1 < 0 }.map(\.0.source)
         guard missing.isEmpty else {
             let list = missing.map { "\"\($0)\"" }.joined(separator: ", ")
@@ -197,20 +328,21 @@ public struct FeedFileReader: Sendable {
         rejected: (RowIssue) throws -> Void
     ) throws {
         let name = source.name
-        var builder = RowBuilder(table: layout.tables[0], fileName: fileName, name: name)
+        let encoding = layout.encoding
+        var builder = RowBuilder(table: layout.tables[0], fileName: fileName, name: name, encoding: encoding)
         let rules = builder.rules
         let columns = builder.table.columns
         let scanner = JSONLineScanner(keys: columns.map(\.source))
         var slots = [JSONSlot](repeating: JSONSlot(), count: columns.count)
         var sawLine = false
         let empty = UnsafeBufferPointer<UInt8>(start: nil, count: 0)
-        try source.forEachLine { bytes, line, last in
+        try source.forEachLine { bytes, line, lineOffset, last in
             sawLine = true
             let hint = last ? Self.truncatedHint : ""
             do throws(JSONSyntaxError) {
                 try scanner.scan(bytes, into: &slots)
             } catch {
-                let text = String(decoding: bytes, as: UTF8.self)
+                let text = TextCheck.shown(bytes, encoding: encoding)
                 try rejected(
                     RowIssue(
                         file: name, line: line, column: "(line)",
@@ -221,11 +353,27 @@ public struct FeedFileReader: Sendable {
             for c in 0..<rules.count {
                 let slot = slots[c]
                 let value = UnsafeBufferPointer(rebasing: bytes[slot.start..<slot.end])
+                func notText(_ checked: UnsafeBufferPointer<UInt8>, escaped: Bool) throws -> Bool {
+                    guard let problem = TextCheck.problem(checked, encoding: encoding) else { return false }
+                    // An escape (`\u0000`) has no byte of its own: name the string's first byte then.
+                    let offset = lineOffset + slot.start + (escaped ? 0 : problem.index)
+                    try rejected(
+                        RowIssue(
+                            file: name, line: line, column: columns[c].source,
+                            rawValue: TextCheck.shown(checked, encoding: encoding),
+                            reason: Self.notText(problem, fileOffset: offset, encoding: encoding) + hint))
+                    return true
+                }
                 let result: Result<FieldValue, FieldProblem>
                 switch slot.kind {
                 case .absent, .null: result = rules[c].parse(empty)
-                case .string, .literal: result = rules[c].parse(value)
-                case .escapedString: result = JSONLineScanner.unescape(value).withUnsafeBufferPointer(rules[c].parse)
+                case .string, .literal:
+                    if try notText(value, escaped: false) { return }
+                    result = rules[c].parse(value)
+                case .escapedString:
+                    let unescaped = JSONLineScanner.unescape(value)
+                    if try unescaped.withUnsafeBufferPointer({ try notText($0, escaped: true) }) { return }
+                    result = unescaped.withUnsafeBufferPointer(rules[c].parse)
                 case .object, .array:
                     result = .failure(
                         "expected a string, number, true, false or null, found a JSON \(slot.kind == .object ? "object" : "array")"
@@ -237,8 +385,10 @@ public struct FeedFileReader: Sendable {
                 case .failure(let problem):
                     let raw =
                         slot.kind == .escapedString
-                        ? String(decoding: JSONLineScanner.unescape(value), as: UTF8.self)
-                        : String(decoding: value, as: UTF8.self)
+                        ? JSONLineScanner.unescape(value).withUnsafeBufferPointer {
+                            TextCheck.shown($0, encoding: encoding)
+                        }
+                        : TextCheck.shown(value, encoding: encoding)
                     try rejected(
                         RowIssue(
                             file: name, line: line, column: columns[c].source, rawValue: raw,
@@ -249,7 +399,7 @@ public struct FeedFileReader: Sendable {
             if let issue = builder.finish(line: line) {
                 try rejected(issue)
             } else {
-                try row(0, line, builder.values)
+                try row(0, line, builder.output())
             }
         }
         if !sawLine {
@@ -269,6 +419,19 @@ public struct FeedFileReader: Sendable {
     }
 }
 
+/// What ``FeedFileReader/read(file:name:row:rejected:)`` read of a file, and what it left.
+public struct FileReport: Sendable, Hashable {
+    /// The files read: the file itself, or the members of its zip archive (paths inside it).
+    public var read: [String] = []
+    /// The files left unread because the layout reads no such file: the file itself (a PDF, a CMS
+    /// `_fileheader.csv`), or members of its archive.
+    public var ignored: [String] = []
+    public init(read: [String] = [], ignored: [String] = []) {
+        self.read = read
+        self.ignored = ignored
+    }
+}
+
 /// A table's compiled rules and the row being built: read values first, then derived ones, in one reused array.
 struct RowBuilder {
     let table: TableLayout
@@ -279,16 +442,28 @@ struct RowBuilder {
     let fileName: String
     /// The file as messages name it.
     let name: String
+    /// Every read column's value (those not output too), then the derived ones.
     var values: [FieldValue]
+    /// Where the output read columns are in `values`, when some read columns are not output (nil otherwise).
+    private let outputIndexes: [Int]?
+    /// The output row, reused, when it differs from `values`.
+    private var outputValues: [FieldValue] = []
 
-    init(table: TableLayout, fileName: String, name: String) {
+    init(table: TableLayout, fileName: String, name: String, encoding: TextEncoding = .utf8) {
         self.table = table
-        rules = table.columns.map(FieldRule.init)
+        rules = table.columns.map { FieldRule($0, encoding: encoding) }
         derived = table.derived
         rowRule = table.rowRule
         self.fileName = fileName
         self.name = name
         values = Array(repeating: .null, count: table.columns.count + table.derived.count)
+        if table.columns.allSatisfy(\.output) {
+            outputIndexes = nil
+        } else {
+            let read = table.columns.indices.filter { table.columns[$0].output }
+            outputIndexes = read + (0..<table.derived.count).map { table.columns.count + $0 }
+            outputValues = Array(repeating: .null, count: outputIndexes!.count)
+        }
     }
 
     /// Checks the table's row rule over the read values and computes the derived ones; the rule's problem, if any.
@@ -300,8 +475,18 @@ struct RowBuilder {
         let readCount = rules.count
         for k in 0..<derived.count {
             let value = derived[k].compute(values, fileName)
+            if case .null = value, let reason = derived[k].missingReason {
+                return RowIssue(file: name, line: line, column: derived[k].name, rawValue: "", reason: reason)
+            }
             values[readCount + k] = value
         }
         return nil
+    }
+
+    /// The finished row in ``TableLayout/outputColumns`` order.
+    mutating func output() -> [FieldValue] {
+        guard let outputIndexes else { return values }
+        for (k, index) in outputIndexes.enumerated() { outputValues[k] = values[index] }
+        return outputValues
     }
 }

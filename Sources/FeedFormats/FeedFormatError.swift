@@ -28,6 +28,16 @@ public struct FeedFormatError: Error, Sendable, CustomStringConvertible, Localiz
         case unknownFeed
         /// One record is longer than any real one can be (an unclosed quote swallowing the file).
         case recordTooLong
+        /// The header names a column the layout reads more than once.
+        case duplicateColumn
+        /// A gzip file or zip archive is damaged, cut short, encrypted or split.
+        case damagedArchive
+        /// The file (or a zip member) is compressed in a way the readers do not inflate.
+        case unsupportedCompression
+        /// A zip archive holds no file the feed's layout reads.
+        case noDataFile
+        /// A rule over the whole file fails (its name and header): Part D without a data year.
+        case fileRule
     }
     public var code: Code
     /// The file, as the caller named it.
@@ -54,9 +64,10 @@ public struct FeedFormatError: Error, Sendable, CustomStringConvertible, Localiz
 /// One problem with one row: where, which field, the raw text, and why. The row goes to quarantine.
 ///
 /// `column` is the vendor's name for the field (`TRX`, `Entity Type Code`, `formulary_coverage.tier` for the
-/// XML), or `(row)` when the record as a whole is broken (wrong field count, unclosed quote), or `(line)` when a
-/// JSON line is not a JSON object. `reason` quotes the offending value for field problems, e.g.
-/// `not a number: "12a"`. Only the first problem of a row is reported: one quarantine row per rejected line.
+/// XML), or `(row)` when the record as a whole is broken (wrong field count), or `(line)` when a JSON line is not
+/// a JSON object. `reason` quotes the offending value for field problems, e.g. `not a number: "12a"`; bytes that
+/// are no text (a NUL, invalid UTF-8, an unclosed quote) are named with their byte offset in the file. Only the
+/// first problem of a row is reported: one quarantine row per rejected line.
 public struct RowIssue: Error, Sendable, Hashable, CustomStringConvertible {
     /// The file, as the caller named it.
     public var file: String

@@ -7,16 +7,20 @@ import Foundation
 /// vendor's header name or JSON key or XML attribute when it differs, `(derived)` computed per row; decimals carry
 /// their places; dates and timestamps are delivered in ISO form, timestamps in UTC):
 ///
-/// - `products` (key ndc11): ndc11 text! ← NDC11; brand_name text! ← BRAND_NAME; generic_name text ← GENERIC_NAME;
+/// - `products` (key ndc11): ndc11 text! ← NDC11; brand_name text ← BRAND_NAME; generic_name text ← GENERIC_NAME;
 ///   market text! ← MARKET; manufacturer text ← MANUFACTURER; is_own_brand flag ← IS_OWN_BRAND; launch_date date(iso) ←
 ///   LAUNCH_DATE; wac_per_unit decimal(4) ← WAC_PER_UNIT; units_per_pack integer ← UNITS_PER_PACK
-/// - `nppes` (key npi): npi text! ← NPI; entity_type_code integer! [1|2] ← Entity Type Code; last_name text ← Provider
-///   Last Name (Legal Name); first_name text ← Provider First Name; middle_name text ← Provider Middle Name; credential
-///   text ← Provider Credential Text; address_line1 text ← Provider First Line Business Practice Location Address; city
-///   text ← Provider Business Practice Location Address City Name; state text ← Provider Business Practice Location
-///   Address State Name; postal_code text ← Provider Business Practice Location Address Postal Code; taxonomy_code text
-///   ← Healthcare Provider Taxonomy Code_1; enumeration_date date(monthDayYear) ← Provider Enumeration Date;
-///   deactivation_date date(monthDayYear) ← NPI Deactivation Date; npi_valid flag (derived)
+/// - `nppes` (key npi): npi text! ← NPI; entity_type_code integer [1|2] ← Entity Type Code; organization_name text ←
+///   Provider Organization Name (Legal Business Name); last_name text ← Provider Last Name (Legal Name); first_name
+///   text ← Provider First Name; middle_name text ← Provider Middle Name; credential text ← Provider Credential Text;
+///   address_line1 text ← Provider First Line Business Practice Location Address; city text ← Provider Business
+///   Practice Location Address City Name; state text ← Provider Business Practice Location Address State Name;
+///   postal_code text ← Provider Business Practice Location Address Postal Code; enumeration_date date(monthDayYear) ←
+///   Provider Enumeration Date; deactivation_date date(monthDayYear) ← NPI Deactivation Date; reactivation_date
+///   date(monthDayYear) ← NPI Reactivation Date; taxonomy_code text (derived: the `Healthcare Provider Taxonomy
+///   Code_N` whose `Healthcare Provider Primary Taxonomy Switch_N` is `Y`, slot 1 when none is; the 30 slot columns
+///   are read, not output); deactivated flag (derived: a deactivation date and no reactivation on or after it);
+///   npi_valid flag (derived)
 /// - `ama` (key me_number): me_number text! ← ME_NUMBER; last_name text ← LAST_NAME; first_name text ← FIRST_NAME;
 ///   middle_name text ← MIDDLE_NAME; suffix text ← SUFFIX; birth_year integer ← BIRTH_YEAR; gender text [M|F|U] ←
 ///   GENDER; primary_specialty text ← PRIMARY_SPECIALTY; secondary_specialty text ← SECONDARY_SPECIALTY; address_line1
@@ -71,10 +75,13 @@ import Foundation
 ///   GE65_Sprsn_Flag; ge65_tot_clms integer ← GE65_Tot_Clms; ge65_tot_30day_fills decimal(3) ← GE65_Tot_30day_Fills;
 ///   ge65_tot_drug_cst decimal(2) ← GE65_Tot_Drug_Cst; ge65_tot_day_suply integer ← GE65_Tot_Day_Suply;
 ///   ge65_bene_sprsn_flag text ← GE65_Bene_Sprsn_Flag; ge65_tot_benes integer ← GE65_Tot_Benes; data_year integer
-///   (derived); npi_valid flag (derived)
+///   (derived: a `Data_Year` or `Year` column when the file has one, else the file name's `DYnn` as CMS names it,
+///   else its first four-digit year, as in `partd_2024.csv`; a file with none is rejected); npi_valid flag (derived)
 ///
 /// Row rules that reject: xponent `WEEK_ENDING` must be a Friday; a claims reversal (`X`) must name
-/// `REVERSES_CLAIM_ID`; rebates `QUARTER` must read like `2025Q1`. Flags that do not reject: `npi_valid` (10 digits
+/// `REVERSES_CLAIM_ID`; rebates `QUARTER` must read like `2025Q1`; an NPPES row needs an `Entity Type Code` unless
+/// it has an `NPI Deactivation Date` (CMS empties every other field of a deactivated NPI); a product needs a
+/// `BRAND_NAME` when it is our own brand, else a brand or a generic name (generics have no brand). Flags that do not reject: `npi_valid` (10 digits
 /// with a Luhn check digit over `80840` + the first nine, see ``NPI/isValid(_:)``) and xponent `trx_lt_nrx`.
 ///
 /// ```swift
@@ -108,7 +115,8 @@ public enum FeedLayouts {
                 name: "products",
                 columns: [
                     ColumnLayout("NDC11", "ndc11", nullable: false, length: 11, digits: true),
-                    ColumnLayout("BRAND_NAME", "brand_name", nullable: false),
+                    // Generics have no brand name: only our own brand must carry one (the row rule).
+                    ColumnLayout("BRAND_NAME", "brand_name"),
                     ColumnLayout("GENERIC_NAME", "generic_name"),
                     ColumnLayout("MARKET", "market", nullable: false),
                     ColumnLayout("MANUFACTURER", "manufacturer"),
@@ -116,8 +124,25 @@ public enum FeedLayouts {
                     ColumnLayout("LAUNCH_DATE", "launch_date", .date(.iso)),
                     ColumnLayout("WAC_PER_UNIT", "wac_per_unit", .decimal(places: 4)),
                     ColumnLayout("UNITS_PER_PACK", "units_per_pack", .integer),
-                ], key: ["ndc11"])
+                ], key: ["ndc11"],
+                rowRule: { row in
+                    guard case .null = row[1] else { return nil }
+                    if case .integer(1) = row[5] {
+                        return ("BRAND_NAME", "empty, but our own brand (IS_OWN_BRAND Y) needs a brand name")
+                    }
+                    if case .null = row[2] {
+                        return ("BRAND_NAME", "empty, and so is GENERIC_NAME: a product needs one of them")
+                    }
+                    return nil
+                })
         ])
+
+    /// NPPES's taxonomy slots: `Healthcare Provider Taxonomy Code_N` and `Healthcare Provider Primary Taxonomy
+    /// Switch_N`, N = 1…15.
+    static let nppesTaxonomySlots = 15
+
+    /// Where the taxonomy slots start among nppes's read columns (code, then switch, per slot).
+    static let nppesSlotsStart = 14
 
     static let nppes = FeedLayout(
         feed: "nppes", format: csv,
@@ -126,8 +151,10 @@ public enum FeedLayouts {
                 name: "nppes",
                 columns: [
                     ColumnLayout("NPI", "npi", nullable: false, length: 10, digits: true),
+                    // Empty on a deactivated NPI, as every field but the NPI and the deactivation date (row rule).
+                    ColumnLayout("Entity Type Code", "entity_type_code", .integer, accepted: ["1", "2"]),
                     ColumnLayout(
-                        "Entity Type Code", "entity_type_code", .integer, nullable: false, accepted: ["1", "2"]),
+                        "Provider Organization Name (Legal Business Name)", "organization_name", required: false),
                     ColumnLayout("Provider Last Name (Legal Name)", "last_name"),
                     ColumnLayout("Provider First Name", "first_name"),
                     ColumnLayout("Provider Middle Name", "middle_name", required: false),
@@ -136,11 +163,54 @@ public enum FeedLayouts {
                     ColumnLayout("Provider Business Practice Location Address City Name", "city"),
                     ColumnLayout("Provider Business Practice Location Address State Name", "state"),
                     ColumnLayout("Provider Business Practice Location Address Postal Code", "postal_code"),
-                    ColumnLayout("Healthcare Provider Taxonomy Code_1", "taxonomy_code"),
                     ColumnLayout("Provider Enumeration Date", "enumeration_date", .date(.monthDayYear)),
                     ColumnLayout("NPI Deactivation Date", "deactivation_date", .date(.monthDayYear)),
-                ], derived: [npiValid(0)], key: ["npi"])
-        ])
+                    ColumnLayout(
+                        "NPI Reactivation Date", "reactivation_date", .date(.monthDayYear), required: false),
+                ]
+                    + (1...nppesTaxonomySlots).flatMap { n in
+                        [
+                            ColumnLayout(
+                                "Healthcare Provider Taxonomy Code_\(n)", "taxonomy_code_\(n)", required: n == 1,
+                                output: false),
+                            // `Y`, `N`, or `X` (not answered): text, not a flag.
+                            ColumnLayout(
+                                "Healthcare Provider Primary Taxonomy Switch_\(n)", "primary_taxonomy_switch_\(n)",
+                                required: false, output: false),
+                        ]
+                    },
+                derived: [
+                    // The slot the provider flags primary (`Switch_N = Y`), slot 1 when none does.
+                    DerivedColumn("taxonomy_code", .text) { row, _ in
+                        for n in 0..<nppesTaxonomySlots {
+                            if case .text(let flag) = row[nppesSlotsStart + 2 * n + 1], flag == "Y" || flag == "y",
+                                case .text = row[nppesSlotsStart + 2 * n]
+                            {
+                                return row[nppesSlotsStart + 2 * n]
+                            }
+                        }
+                        return row[nppesSlotsStart]
+                    },
+                    // Deactivated and not reactivated since (1659374601: deactivated 2005-05-23, back the next day).
+                    DerivedColumn("deactivated", .flag) { row, _ in
+                        guard case .text(let off) = row[12] else { return .integer(0) }
+                        if case .text(let on) = row[13], on >= off { return .integer(0) }
+                        return .integer(1)
+                    },
+                    npiValid(0),
+                ], key: ["npi"],
+                rowRule: { row in
+                    if case .null = row[1], case .null = row[12] {
+                        return (
+                            "Entity Type Code",
+                            "empty, but a value is required (only a deactivated NPI, with an NPI Deactivation Date, "
+                                + "may leave it empty)"
+                        )
+                    }
+                    return nil
+                })
+        ],
+        otherFilePrefixes: ["endpoint_pfile", "othername_pfile", "pl_pfile"])
 
     static let ama = FeedLayout(
         feed: "ama", format: pipe,
@@ -453,12 +523,26 @@ public enum FeedLayouts {
         ColumnLayout("GE65_Tot_Benes", "ge65_tot_benes", .integer),
     ]
 
-    /// The first run of exactly four digits in a file name that reads as a year 1900–2099 (`partd_2024.csv`).
+    /// The data year a Part D file's name gives: CMS's `DYnn` token (`MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv` →
+    /// 2024; `RYnn` is the release year, not the data's), else the first run of exactly four digits that reads as
+    /// a year 1900–2099 (`partd_2024.csv`).
     static func dataYear(fileName: String) -> Int64? {
         // Computed for every row of the file: bytes, not Characters.
+        let bytes = Array(fileName.utf8)
+        func isAlphanumeric(_ b: UInt8) -> Bool { (b | 0x20) &- 0x61 < 26 || b &- 0x30 < 10 }
+        var i = 0
+        while i + 4 <= bytes.count {
+            if bytes[i] | 0x20 == UInt8(ascii: "d"), bytes[i + 1] | 0x20 == UInt8(ascii: "y"),
+                bytes[i + 2] &- 0x30 < 10, bytes[i + 3] &- 0x30 < 10,
+                i == 0 || !isAlphanumeric(bytes[i - 1]), i + 4 == bytes.count || !isAlphanumeric(bytes[i + 4])
+            {
+                return 2000 + Int64(bytes[i + 2] - 0x30) * 10 + Int64(bytes[i + 3] - 0x30)
+            }
+            i += 1
+        }
         var run: Int64 = 0
         var length = 0
-        for byte in fileName.utf8 + [0] {
+        for byte in bytes + [0] {
             if byte >= 0x30 && byte <= 0x39 {
                 run = run * 10 + Int64(byte - 0x30)
                 length += 1
@@ -471,17 +555,40 @@ public enum FeedLayouts {
         return nil
     }
 
+    /// Part D's optional year column (`Data_Year` or `Year`), read only for the data year.
+    static let partdYearColumn = ColumnLayout(
+        "Data_Year", "year_column", .integer, required: false, output: false, aliases: ["Year"])
+
     static let partd = FeedLayout(
         feed: "partd", format: csv,
         tables: [
             TableLayout(
-                name: "partd", columns: partdColumns,
+                name: "partd", columns: partdColumns + [partdYearColumn],
                 derived: [
-                    // The data year is in the file name, partd_YYYY.csv (the real CMS file carries no year column).
-                    DerivedColumn("data_year", .integer) { _, file in
-                        dataYear(fileName: file).map { .integer($0) } ?? .null
+                    // A year column when the file has one, else the file's name (the real CMS file has no column).
+                    DerivedColumn(
+                        "data_year", .integer,
+                        missingReason: "no data year: Data_Year is empty on this row and the file name carries none"
+                    ) { row, file in
+                        if case .integer(let year) = row[partdColumns.count] { return .integer(year) }
+                        return dataYear(fileName: file).map { .integer($0) } ?? .null
                     },
                     npiValid(0),
-                ], key: ["data_year", "prscrbr_npi", "brnd_name", "gnrc_name"])
+                ], key: ["data_year", "prscrbr_npi", "brnd_name", "gnrc_name"],
+                rowRule: { row in
+                    if case .null = row[partdColumns.count] {
+                        return nil
+                    }
+                    if case .integer(let year) = row[partdColumns.count], !(1900...2099).contains(year) {
+                        return ("Data_Year", "\(year) is not a data year (1900–2099)")
+                    }
+                    return nil
+                },
+                fileRule: { file, hasColumn in
+                    guard !hasColumn("year_column"), dataYear(fileName: file) == nil else { return nil }
+                    return "no data year: the file name \"\(file)\" carries none and the file has no Data_Year "
+                        + "column. Name the file as CMS does (MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv, where DY24 is "
+                        + "the data year 2024) or partd_2024.csv, and deliver it again as a new batch"
+                })
         ])
 }

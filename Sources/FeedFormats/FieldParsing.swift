@@ -18,8 +18,10 @@ final class FieldRule: Sendable {
     let length: Int?
     let digits: Bool
     let acceptedList: String
+    let encoding: TextEncoding
 
-    init(_ column: ColumnLayout) {
+    init(_ column: ColumnLayout, encoding: TextEncoding = .utf8) {
+        self.encoding = encoding
         type = column.type
         nullable = column.nullable
         accepted = column.accepted.map { $0.map { Array($0.utf8) } }
@@ -51,7 +53,7 @@ final class FieldRule: Sendable {
             if digits && !bytes.allSatisfy({ $0 &- 48 <= 9 }) {
                 return .failure("expected digits only: \(FieldParsing.quoted(bytes))")
             }
-            return .success(.text(String(decoding: bytes, as: UTF8.self)))
+            return .success(.text(TextCheck.decode(bytes, encoding: encoding)))
         case .integer:
             guard let value = FieldParsing.integer(bytes) else {
                 return .failure("not a whole number: \(FieldParsing.quoted(bytes))")

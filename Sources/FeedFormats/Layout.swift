@@ -2,7 +2,8 @@ import Foundation
 
 /// How a feed's files are written.
 ///
-/// Every text format is read as UTF-8; a byte-order mark is skipped, CRLF and LF both end lines.
+/// Text is UTF-8 unless the layout declares another ``TextEncoding``; a byte-order mark is skipped, CRLF and LF
+/// both end lines. Any file may come gzipped or in a zip archive (told by its first bytes, not its name).
 public enum FileFormat: Sendable, Hashable {
     /// Delimited text with a header row; `quoted` when fields may be enclosed in double quotes (RFC 4180).
     case delimited(delimiter: UInt8, quoted: Bool)
@@ -10,6 +11,15 @@ public enum FileFormat: Sendable, Hashable {
     case jsonLines
     /// The formulary XML document.
     case formularyXML
+}
+
+/// The character encoding of a feed's text.
+public enum TextEncoding: String, Sendable, Hashable {
+    /// UTF-8: a byte sequence that is not UTF-8 quarantines its row.
+    case utf8
+    /// Windows-1252 (what some vendors' Windows exports write): read into UTF-8; its five unassigned bytes
+    /// (0x81, 0x8D, 0x8F, 0x90, 0x9D) quarantine their row.
+    case windows1252
 }
 
 /// The type of a column, and how its text is read.
@@ -67,10 +77,16 @@ public struct ColumnLayout: Sendable, Hashable {
     public var length: Int?
     /// Digits only, when set.
     public var digits: Bool
+    /// False for a column read only for the derived columns and row rules (NPPES's fifteen taxonomy slots and
+    /// their primary switches): typed and checked, but not a column of the table.
+    public var output: Bool
+    /// Other header names the column goes by (compared like `source`, ignoring case).
+    public var aliases: [String]
 
     public init(
         _ source: String, _ name: String, _ type: ColumnType = .text, required: Bool = true, nullable: Bool = true,
-        accepted: [String]? = nil, length: Int? = nil, digits: Bool = false
+        accepted: [String]? = nil, length: Int? = nil, digits: Bool = false, output: Bool = true,
+        aliases: [String] = []
     ) {
         self.source = source
         self.name = name
@@ -80,20 +96,29 @@ public struct ColumnLayout: Sendable, Hashable {
         self.accepted = accepted
         self.length = length
         self.digits = digits
+        self.output = output
+        self.aliases = aliases
     }
 }
 
 /// A column computed from the others of the row (a flag such as `npi_valid`) or from the file's name.
 ///
 /// Derived columns carry per-row flags that are not rejections: the row loads and the flag says what is odd
-/// about it (`trx_lt_nrx`, `npi_valid`). `compute` gets the read values (in column order) and the file's name.
+/// about it (`trx_lt_nrx`, `npi_valid`). `compute` gets the read values (in column order, those not output
+/// included) and the file's name (a zip member's or a gzip file's without `.gz`).
 public struct DerivedColumn: Sendable {
     public var name: String
     public var type: ColumnType
     public var compute: @Sendable (_ row: [FieldValue], _ fileName: String) -> FieldValue
-    public init(_ name: String, _ type: ColumnType, compute: @escaping @Sendable ([FieldValue], String) -> FieldValue) {
+    /// When set, a row for which `compute` gives no value is rejected with this reason (a key column).
+    public var missingReason: String?
+    public init(
+        _ name: String, _ type: ColumnType, missingReason: String? = nil,
+        compute: @escaping @Sendable ([FieldValue], String) -> FieldValue
+    ) {
         self.name = name
         self.type = type
+        self.missingReason = missingReason
         self.compute = compute
     }
 }
@@ -107,21 +132,26 @@ public struct TableLayout: Sendable {
     /// A rule over a typed row (read values, in column order); a result rejects the row, naming the vendor's
     /// column (its `source`) and the reason.
     public var rowRule: (@Sendable ([FieldValue]) -> (column: String, reason: String)?)?
+    /// A rule over a whole file, given its name and whether the header carries each column (by `name`): a result
+    /// is the reason the file cannot be read (it rejects the batch), e.g. Part D without a data year.
+    public var fileRule: (@Sendable (_ fileName: String, _ hasColumn: (String) -> Bool) -> String?)?
 
     public init(
         name: String, columns: [ColumnLayout], derived: [DerivedColumn] = [], key: [String],
-        rowRule: (@Sendable ([FieldValue]) -> (column: String, reason: String)?)? = nil
+        rowRule: (@Sendable ([FieldValue]) -> (column: String, reason: String)?)? = nil,
+        fileRule: (@Sendable (String, (String) -> Bool) -> String?)? = nil
     ) {
         self.name = name
         self.columns = columns
         self.derived = derived
         self.key = key
         self.rowRule = rowRule
+        self.fileRule = fileRule
     }
 
-    /// Every output column: name and SQLite type, in value order.
+    /// Every output column: name and SQLite type, in value order (output read columns, then derived ones).
     public var outputColumns: [(name: String, type: String)] {
-        columns.map { ($0.name, $0.type.sqlType) } + derived.map { ($0.name, $0.type.sqlType) }
+        columns.filter(\.output).map { ($0.name, $0.type.sqlType) } + derived.map { ($0.name, $0.type.sqlType) }
     }
 
     /// The index of a column among the read ones.
@@ -143,10 +173,43 @@ public struct FeedLayout: Sendable {
     /// True when a later row with the key of an earlier one replaces it (restatements); false when the
     /// first one stays (duplicate deliveries of the same event).
     public var latestWins: Bool
-    public init(feed: String, format: FileFormat, tables: [TableLayout], latestWins: Bool = true) {
+    /// The encoding of the feed's text.
+    public var encoding: TextEncoding
+    /// Names (lower case, last path component) of files that come with the data but are not data: CMS's
+    /// NPPES archive holds `endpoint_pfile_…`, `othername_pfile_…` and `pl_pfile_…` besides `npidata_pfile_…`.
+    /// Matched as prefixes; see ``isDataFile(_:)`` for the files no feed reads.
+    public var otherFilePrefixes: [String]
+
+    public init(
+        feed: String, format: FileFormat, tables: [TableLayout], latestWins: Bool = true,
+        encoding: TextEncoding = .utf8, otherFilePrefixes: [String] = []
+    ) {
         self.feed = feed
         self.format = format
         self.tables = tables
         self.latestWins = latestWins
+        self.encoding = encoding
+        self.otherFilePrefixes = otherFilePrefixes
+    }
+
+    /// Extensions of the documents that travel with data files (a PDF read-me, a spreadsheet of definitions).
+    static let documentExtensions: Set<String> = [
+        "pdf", "doc", "docx", "xls", "xlsx", "rtf", "htm", "html", "md", "png", "jpg", "zip", "gz", "tar", "7z",
+    ]
+
+    /// Whether a file of a delivery (or a member of its zip archive) is one this feed reads: not a CMS header
+    /// file (`…_fileheader.csv`), not a document (`.pdf` and the like, nested archives), not a read-me, not one
+    /// of the layout's ``otherFilePrefixes``, not hidden (`.DS_Store`, `__MACOSX/…`).
+    public func isDataFile(_ path: String) -> Bool {
+        guard !path.hasSuffix("/"),
+            !path.split(separator: "/").contains(where: { $0.hasPrefix(".") || $0 == "__MACOSX" })
+        else { return false }
+        let name = (path.split(separator: "/").last.map(String.init) ?? path).lowercased()
+        let stem = name.split(separator: ".").first.map(String.init) ?? name
+        let ext = name.contains(".") ? String(name.split(separator: ".").last!) : ""
+        if stem.hasSuffix("_fileheader") || stem.hasPrefix("readme") || Self.documentExtensions.contains(ext) {
+            return false
+        }
+        return !otherFilePrefixes.contains { name.hasPrefix($0) }
     }
 }

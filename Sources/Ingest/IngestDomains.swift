@@ -10,12 +10,20 @@ struct LayoutParser: FeedFileParser {
     func parse(file: URL, row: (Int, Int, [FieldValue]) throws -> Void, rejected: (QuarantinedRow) throws -> Void)
         throws
     {
-        try reader.read(
-            file: file, name: file.pathComponents.suffix(3).joined(separator: "/"), row: row,
+        _ = try parseReporting(file: file, row: row, rejected: rejected)
+    }
+
+    func parseReporting(
+        file: URL, row: (Int, Int, [FieldValue]) throws -> Void, rejected: (QuarantinedRow) throws -> Void
+    ) throws -> FileReport {
+        let name = file.pathComponents.suffix(3).joined(separator: "/")
+        return try reader.read(
+            file: file, name: name, row: row,
             rejected: { issue in
                 try rejected(
                     QuarantinedRow(
-                        line: issue.line, column: issue.column, rawValue: issue.rawValue, reason: issue.reason))
+                        line: issue.line, column: issue.column, rawValue: issue.rawValue, reason: issue.reason,
+                        file: issue.file == name ? nil : issue.file))
             })
     }
 }
@@ -72,16 +80,29 @@ public enum IngestDomains {
         ],
     ]
 
+    /// Rows that restate part of an earlier one: a deactivated NPI, which CMS sends with every field empty but
+    /// the NPI and the deactivation date, sets the deactivation and keeps the name, taxonomy and address known.
+    static let partialRows: [String: PartialRows] = [
+        "nppes": PartialRows(
+            condition: "excluded.entity_type_code IS NULL",
+            replaced: ["deactivation_date", "reactivation_date", "deactivated"])
+    ]
+
     /// The raw feed declaration of every feed.
     public static let feeds: [RawFeed] = FeedLayouts.all.map { layout in
         RawFeed(
             feed: layout.feed, description: descriptions[layout.feed] ?? layout.feed,
             tables: layout.tables.map {
-                RawTable(name: $0.name, columns: $0.outputColumns, key: $0.key, indexes: indexes[$0.name] ?? [])
+                RawTable(
+                    name: $0.name, columns: $0.outputColumns, key: $0.key, indexes: indexes[$0.name] ?? [],
+                    partialRows: partialRows[$0.name])
             },
             policy: layout.latestWins ? .latestWins : .firstWins,
             parser: LayoutParser(reader: FeedFileReader(layout: layout)),
-            tests: extraTests[layout.feed] ?? [])
+            tests: extraTests[layout.feed] ?? [],
+            // 2: text checks (control characters, UTF-8), unclosed quotes, compressed files, NPPES's primary
+            // taxonomy and deactivations, Part D's DYnn, generics without a brand name.
+            loaderVersion: "2")
     }
 
     public static func all() -> [Domain] { feeds.map(\.domain) }

@@ -170,6 +170,12 @@ public enum Landing {
         }
         do {
             for feed in entries {
+                if let kind = refusedKind(directory.path + "/" + feed, expected: S_IFDIR), Self.feeds.contains(feed) {
+                    report.problems.append(
+                        "\(directory.path)/\(feed): \(kind), not a folder; not landed. The mesh lands only what is "
+                            + "inside the feeds folder: put the feed's batch folders there themselves")
+                    continue
+                }
                 guard Self.feeds.contains(feed) else {
                     report.problems.append(
                         "\(directory.path)/\(feed): not a known feed, ignored (the feeds are: \(Self.feeds.joined(separator: ", ")))"
@@ -182,6 +188,13 @@ public enum Landing {
                 for delivery in try fm.contentsOfDirectory(atPath: feedDirectory).sorted()
                 where !delivery.hasPrefix(".") {
                     let sourcePath = feedDirectory + "/" + delivery
+                    if let kind = refusedKind(sourcePath, expected: S_IFDIR), LandingDate.parse(delivery) != nil {
+                        report.problems.append(
+                            "\(sourcePath): \(kind), not a batch folder; not landed. The mesh lands only what is "
+                                + "inside the feeds folder (a link could point anywhere, and what it points at could "
+                                + "change): copy the delivery into a folder of its own")
+                        continue
+                    }
                     guard let date = LandingDate.parse(delivery) else {
                         report.problems.append(
                             "\(sourcePath): a batch folder must be named by its delivery date, YYYY-MM-DD; not landed")
@@ -205,7 +218,16 @@ public enum Landing {
                         report.problems.append("\(sourcePath): the batch folder is empty; not landed")
                         continue
                     }
-                    let fingerprint = try batchFingerprint(sourcePath, files: files, cache: &cache)
+                    let fingerprint: String
+                    do {
+                        fingerprint = try batchFingerprint(sourcePath, files: files, cache: &cache)
+                    } catch let refusal as LandingRefusal {
+                        report.problems.append(
+                            known["\(feed)/\(delivery)"] == nil
+                                ? refusal.message
+                                : "\(refusal.message) (the batch was landed before: its landed copy stands)")
+                        continue
+                    }
                     if let earlier = known["\(feed)/\(delivery)"] {
                         if earlier == fingerprint {
                             report.alreadyLanded += 1
@@ -231,9 +253,24 @@ public enum Landing {
         return report
     }
 
-    private static func batchFingerprint(_ folder: URL, files: [String]) throws -> String {
-        var cache: [String: String] = [:]
-        return try batchFingerprint(folder.path, files: files, cache: &cache)
+    /// A batch folder's file that is not landed: a link, a folder, a device. The batch waits for a fixed one.
+    struct LandingRefusal: Error {
+        var message: String
+    }
+
+    /// What the entry at `path` is when it is not of the `expected` type (`S_IFDIR`, `S_IFREG`), by lstat(2):
+    /// nil when it is, or when it does not exist.
+    static func refusedKind(_ path: String, expected: mode_t) -> String? {
+        var status = stat()
+        guard lstat(path, &status) == 0 else { return nil }
+        let type = status.st_mode & S_IFMT
+        if type == expected { return nil }
+        switch type {
+        case S_IFLNK: return "a symbolic link"
+        case S_IFDIR: return "a folder"
+        case S_IFREG: return "a file"
+        default: return "a device, pipe or socket"
+        }
     }
 
     private static func batchFingerprint(_ folder: String, files: [String], cache: inout [String: String]) throws
@@ -242,6 +279,13 @@ public enum Landing {
         var lines = ""
         for file in files {
             let path = folder + "/" + file
+            if let kind = refusedKind(path, expected: S_IFREG) {
+                throw LandingRefusal(
+                    message: "\(path): \(kind), not a file; the batch is not landed. A batch folder holds the "
+                        + "delivered files themselves: the mesh copies their bytes and never follows a link (it "
+                        + "could point outside the feeds folder, and what it points at could change after landing). "
+                        + "Replace it by the file and run again")
+            }
             guard let (size, mtime) = status(of: path) else {
                 throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: path])
             }
@@ -271,16 +315,16 @@ public enum Landing {
         try? fm.removeItem(at: staging)
         try fm.createDirectory(at: staging, withIntermediateDirectories: true)
         var bytes = 0
+        var lines = ""
         for file in files {
-            let copy = staging.appendingPathComponent(file)
-            try fm.copyItem(at: source.appendingPathComponent(file), to: copy)
-            guard let (size, _) = status(of: copy.path) else {
-                throw CocoaError(.fileReadNoSuchFile, userInfo: [NSFilePathErrorKey: copy.path])
-            }
-            bytes += Int(size)
+            let (size, sha) = try copyBytes(
+                from: source.path + "/" + file, to: staging.appendingPathComponent(file).path)
+            bytes += size
+            lines += "\(file) \(sha)\n"
         }
-        // Check what was copied, then move it into place (`land` records it): a crash in between leaves only staging.
-        guard try batchFingerprint(staging, files: files) == fingerprint else {
+        // The fingerprint of the bytes copied, then the copy moved into place (`land` records it): a crash in
+        // between leaves only staging.
+        guard Fingerprint.sha256Hex(lines) == fingerprint else {
             try? fm.removeItem(at: staging)
             throw IngestError(
                 .unreadable,
@@ -290,6 +334,51 @@ public enum Landing {
         try fm.moveItem(at: staging, to: target)
         return LandedBatch(
             feed: feed, delivery: delivery, fingerprint: fingerprint, files: files, bytes: bytes, landedAt: Date())
+    }
+
+    /// Copies a file's bytes into a new read-only file and returns its size and SHA-256, computed from the bytes
+    /// written. A link is refused (O_NOFOLLOW), and the copy is never a link: what was landed cannot change
+    /// behind the mesh's back when the delivered file does.
+    private static func copyBytes(from source: String, to target: String) throws -> (Int, String) {
+        func failure(_ path: String, _ what: String) -> IngestError {
+            let reason = errno == ELOOP ? "it is a symbolic link" : String(cString: strerror(errno))
+            return IngestError(.unreadable, "\(path): \(what) failed (\(reason)); the batch is not landed")
+        }
+        let input = open(source, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)
+        guard input >= 0 else { throw failure(source, "opening the delivered file") }
+        defer { close(input) }
+        var status = stat()
+        guard fstat(input, &status) == 0, status.st_mode & S_IFMT == S_IFREG else {
+            throw IngestError(.unreadable, "\(source): not a file; the batch is not landed")
+        }
+        let output = open(target, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o444)
+        guard output >= 0 else { throw failure(target, "creating the landed copy") }
+        defer { close(output) }
+        var hasher = SHA256()
+        let capacity = 1 << 20
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: capacity, alignment: 16)
+        defer { buffer.deallocate() }
+        var total = 0
+        while true {
+            let count = read(input, buffer, capacity)
+            if count < 0 {
+                if errno == EINTR { continue }
+                throw failure(source, "reading the delivered file")
+            }
+            if count == 0 { break }
+            hasher.update(bufferPointer: UnsafeRawBufferPointer(start: buffer, count: count))
+            var written = 0
+            while written < count {
+                let n = write(output, buffer + written, count - written)
+                if n < 0 {
+                    if errno == EINTR { continue }
+                    throw failure(target, "writing the landed copy")
+                }
+                written += n
+            }
+            total += count
+        }
+        return (total, Fingerprint.hex(hasher.finalize()))
     }
 
     /// The landed batches of a feed, in delivery order.

@@ -15,11 +15,33 @@ public struct RawTable: Sendable {
     /// rebuilding one week of claims seeks `date(fill_date, 'weekday 5')` instead of reading every claim.
     /// Built after a full load, kept up to date by incremental ones.
     public var indexes: [String]
-    public init(name: String, columns: [(name: String, type: String)], key: [String], indexes: [String] = []) {
+    /// Rows that restate only part of an earlier row (see ``PartialRows``), under the latest-wins policy.
+    public var partialRows: PartialRows?
+    public init(
+        name: String, columns: [(name: String, type: String)], key: [String], indexes: [String] = [],
+        partialRows: PartialRows? = nil
+    ) {
         self.name = name
         self.columns = columns
         self.key = key
         self.indexes = indexes
+        self.partialRows = partialRows
+    }
+}
+
+/// Later rows that carry only some of a key's columns: they update those and keep the earlier row's others.
+///
+/// CMS empties every field of a deactivated NPI but the NPI and the deactivation date: replacing the earlier
+/// row would lose the physician's name, taxonomy and address, so such a row sets the deactivation and keeps the
+/// rest. A row that is not partial replaces the earlier one whole, as under ``ConflictPolicy/latestWins``.
+public struct PartialRows: Sendable {
+    /// SQL over the new row (`excluded.COLUMN`) that is true for a partial row.
+    public var condition: String
+    /// The columns a partial row always sets, empty or not (the others keep the earlier value when it is empty).
+    public var replaced: [String]
+    public init(condition: String, replaced: [String]) {
+        self.condition = condition
+        self.replaced = replaced
     }
 }
 
@@ -37,11 +59,15 @@ public struct QuarantinedRow: Sendable, Hashable {
     public var column: String
     public var rawValue: String
     public var reason: String
-    public init(line: Int, column: String, rawValue: String, reason: String) {
+    /// The file as the quarantine names it, when it is not the batch's file itself (a member of a zip archive:
+    /// `nppes/2025-09-10/NPPES.zip/npidata_pfile.csv`).
+    public var file: String?
+    public init(line: Int, column: String, rawValue: String, reason: String, file: String? = nil) {
         self.line = line
         self.column = column
         self.rawValue = rawValue
         self.reason = reason
+        self.file = file
     }
 }
 
@@ -53,6 +79,21 @@ public protocol FeedFileParser: Sendable {
     func parse(
         file: URL, row: (Int, Int, [FieldValue]) throws -> Void, rejected: (QuarantinedRow) throws -> Void
     ) throws
+
+    /// As ``parse(file:row:rejected:)``, and returns what of the file was left unread: the file itself when it
+    /// is no data file (a PDF), or members of its zip archive. By default nothing is.
+    func parseReporting(
+        file: URL, row: (Int, Int, [FieldValue]) throws -> Void, rejected: (QuarantinedRow) throws -> Void
+    ) throws -> FileReport
+}
+
+extension FeedFileParser {
+    public func parseReporting(
+        file: URL, row: (Int, Int, [FieldValue]) throws -> Void, rejected: (QuarantinedRow) throws -> Void
+    ) throws -> FileReport {
+        try parse(file: file, row: row, rejected: rejected)
+        return FileReport(read: [file.lastPathComponent])
+    }
 }
 
 /// The declaration of a raw feed: its tables, how duplicates resolve, how to parse its files, and any
@@ -261,7 +302,23 @@ struct RawLoader: Sendable {
         let names = ["batch"] + table.columns.map { "\"\($0.name)\"" } + ["line"]
         let tuple = "(?1" + String(repeating: ", ?", count: table.columns.count + 1) + ")"
         let tuples = Array(repeating: tuple, count: rows)
-        return "\(verb) INTO \(table.name) (\(names.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))"
+        guard let partial = table.partialRows, verb == "INSERT OR REPLACE" else {
+            return
+                "\(verb) INTO \(table.name) (\(names.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", "))"
+        }
+        // An upsert: a partial row keeps the earlier row's value of each column it leaves empty.
+        let key = Set(table.key)
+        let always = Set(partial.replaced)
+        let sets =
+            table.columns.map(\.name).filter { !key.contains($0) }.map { column in
+                let c = "\"\(column)\""
+                return always.contains(column)
+                    ? "\(c) = excluded.\(c)"
+                    : "\(c) = CASE WHEN \(partial.condition) THEN COALESCE(excluded.\(c), \(c)) ELSE excluded.\(c) END"
+            } + ["batch = excluded.batch", "line = excluded.line"]
+        return "INSERT INTO \(table.name) (\(names.joined(separator: ", "))) VALUES \(tuples.joined(separator: ", ")) "
+            + "ON CONFLICT (\(table.key.map { "\"\($0)\"" }.joined(separator: ", "))) DO UPDATE SET "
+            + sets.joined(separator: ", ")
     }
 
     /// Binds encoded rows and steps them through SQLite's C interface in one statement: the hot path of every
@@ -290,6 +347,16 @@ struct RawLoader: Sendable {
                 resultCode: ResultCode(rawValue: code), message: String(cString: sqlite3_errmsg(db.sqliteConnection)),
                 sql: statement.sql)
         }
+    }
+
+    /// The sentence a batch is rejected with when SQLite refused one of its rows: a value the layout let through
+    /// broke a constraint of the raw table. No data problem reaches a user as SQLite's bare message.
+    static func refusal(_ error: DatabaseError, batch: LandedBatch) -> String {
+        let detail = error.message ?? "\(error.resultCode)"
+        return "\(batch.id): a row of the batch breaks a rule of the raw table (SQLite: \(detail)); the batch is "
+            + "rejected whole and kept as it came. A value the feed's layout should have refused got through: "
+            + "report it to the ingest team (ingest@pharma-mesh.example) with the batch; a re-delivery of the "
+            + "corrected file as a new batch loads."
     }
 
     /// Loads batches in delivery order, each in one transaction; returns the rows read.
@@ -327,9 +394,11 @@ struct RawLoader: Sendable {
             var limit = 1_024
             for (batch, files) in zip(batches, files) {
                 var chunk = RowChunk(keys: keys)
+                var ignored: [String] = []
+                var readAny = false
                 do {
-                    for (fileIndex, (url, _)) in files.enumerated() {
-                        try parser.parse(
+                    for (fileIndex, (url, name)) in files.enumerated() {
+                        let report = try parser.parseReporting(
                             file: url,
                             row: { table, line, values in
                                 chunk.append(table: table, line: line, values: values)
@@ -342,12 +411,24 @@ struct RawLoader: Sendable {
                             rejected: { chunk.reject(file: fileIndex, $0) })
                         pipe.push(.rows(chunk.sorted()))
                         chunk = RowChunk(keys: keys)
+                        readAny = readAny || !report.read.isEmpty
+                        // A zip's members are named inside it; a loose file that is no data by its own name.
+                        let wholeFile = report.read.isEmpty && report.ignored == [url.lastPathComponent]
+                        ignored += report.ignored.map { wholeFile ? name : "\(name)/\($0)" }
                     }
-                    pipe.push(.end(nil))
+                    if !readAny {
+                        pipe.push(
+                            .end(
+                                "\(batch.id): the batch holds no file the \(batch.feed) layout reads (ignored: "
+                                    + "\(ignored.joined(separator: ", "))); it is rejected. Deliver the data file "
+                                    + "(CSV, plain, gzipped or zipped) as a new batch.", []))
+                    } else {
+                        pipe.push(.end(nil, ignored))
+                    }
                 } catch {
                     let name = files.first.map(\.1) ?? batch.id
                     pipe.push(
-                        .end("\(error)".hasPrefix(batch.feed) ? "\(error)" : "\(name): \(error)"))
+                        .end("\(error)".hasPrefix(batch.feed) ? "\(error)" : "\(name): \(error)", []))
                 }
                 if pipe.isCancelled { return }
             }
@@ -365,40 +446,52 @@ struct RawLoader: Sendable {
             var loaded = 0
             var quarantined = 0
             var rejection: String?
+            func insertChunk(_ chunk: RowChunk) throws {
+                for (fileIndex, row) in chunk.rejected {
+                    quarantined += 1
+                    try quarantine.execute(arguments: [
+                        batch.delivery, row.file ?? files[fileIndex].1, row.line, row.column, row.rawValue, row.reason,
+                    ])
+                }
+                try chunk.withRows { rows in
+                    // Runs of one table (a chunk is sorted by table first), in groups of `rowsPerStatement`.
+                    var start = rows.startIndex
+                    while start < rows.endIndex {
+                        let table = rows[start].table
+                        var end = start + 1
+                        while end < rows.endIndex && end - start < rowsPerStatement && rows[end].table == table {
+                            end += 1
+                        }
+                        if end - start == rowsPerStatement {
+                            try Self.insert(rows[start..<end], into: inserts[table].many, db: db)
+                        } else {
+                            for single in start..<end {
+                                try Self.insert(rows[single...single], into: inserts[table].one, db: db)
+                            }
+                        }
+                        start = end
+                    }
+                }
+                loaded += chunk.rowCount
+                batchRead += chunk.rowCount + chunk.rejected.count
+                let before = read
+                read += chunk.rowCount + chunk.rejected.count
+                if read / 250_000 != before / 250_000 { context.progress("\(batch.delivery): \(read) rows") }
+            }
             try db.inSavepoint {
                 while case .rows(let chunk) = pipe.pop() {
-                    for (fileIndex, row) in chunk.rejected {
-                        quarantined += 1
-                        try quarantine.execute(arguments: [
-                            batch.delivery, files[fileIndex].1, row.line, row.column, row.rawValue, row.reason,
-                        ])
+                    // After a refused row, the rest of the batch's chunks are only drained: it is rolled back.
+                    if rejection != nil { continue }
+                    do {
+                        try insertChunk(chunk)
+                    } catch let error as DatabaseError
+                        where error.resultCode == .SQLITE_CONSTRAINT || error.resultCode == .SQLITE_MISMATCH
+                        || error.resultCode == .SQLITE_TOOBIG
+                    {
+                        rejection = Self.refusal(error, batch: batch)
                     }
-                    try chunk.withRows { rows in
-                        // Runs of one table (a chunk is sorted by table first), in groups of `rowsPerStatement`.
-                        var start = rows.startIndex
-                        while start < rows.endIndex {
-                            let table = rows[start].table
-                            var end = start + 1
-                            while end < rows.endIndex && end - start < rowsPerStatement && rows[end].table == table {
-                                end += 1
-                            }
-                            if end - start == rowsPerStatement {
-                                try Self.insert(rows[start..<end], into: inserts[table].many, db: db)
-                            } else {
-                                for single in start..<end {
-                                    try Self.insert(rows[single...single], into: inserts[table].one, db: db)
-                                }
-                            }
-                            start = end
-                        }
-                    }
-                    loaded += chunk.rowCount
-                    batchRead += chunk.rowCount + chunk.rejected.count
-                    let before = read
-                    read += chunk.rowCount + chunk.rejected.count
-                    if read / 250_000 != before / 250_000 { context.progress("\(batch.delivery): \(read) rows") }
                 }
-                if let message = pipe.lastEnd {
+                if let message = pipe.lastEnd.rejection ?? rejection {
                     rejection = message
                     return .rollback
                 }
@@ -415,12 +508,18 @@ struct RawLoader: Sendable {
                 continue
             }
             let status = quarantined > 0 ? "loaded_with_quarantine" : "loaded"
+            var notes: [String] = []
+            if quarantined > 0 { notes.append("\(quarantined) row(s) quarantined; see quarantine") }
+            let ignored = pipe.lastEnd.ignored
+            if !ignored.isEmpty {
+                notes.append("not data, not read: \(ignored.joined(separator: ", "))")
+                context.log("batch \(batch.id): ignored \(ignored.joined(separator: ", "))", level: .info)
+            }
             try db.execute(
                 sql: "INSERT OR REPLACE INTO batches VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1)",
                 arguments: [
                     batch.delivery, batch.fingerprint, batch.files.joined(separator: ","), status, batchRead, loaded,
-                    quarantined,
-                    quarantined > 0 ? "\(quarantined) row(s) quarantined; see quarantine" : nil,
+                    quarantined, notes.isEmpty ? nil : notes.joined(separator: "; "),
                 ])
             if quarantined > 0 {
                 context.log("batch \(batch.id): \(quarantined) row(s) quarantined", level: .warning)

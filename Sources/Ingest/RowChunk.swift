@@ -244,14 +244,14 @@ final class ByteBuffer: @unchecked Sendable {
 final class RowChunkPipe: @unchecked Sendable {
     enum Item {
         case rows(RowChunk)
-        /// The end of a batch; a message when the batch is rejected whole.
-        case end(String?)
+        /// The end of a batch: a message when the batch is rejected whole, and the files it left unread.
+        case end(String?, [String])
     }
     // Every stored property is read and written under `condition`'s lock.
     private let condition = NSCondition()
     private var items: [Item] = []
     private var cancelled = false
-    private var endMessage: String?
+    private var endMessage: (rejection: String?, ignored: [String]) = (nil, [])
     private let capacity: Int
 
     init(capacity: Int) { self.capacity = capacity }
@@ -272,13 +272,13 @@ final class RowChunkPipe: @unchecked Sendable {
         defer { condition.unlock() }
         while items.isEmpty { condition.wait() }
         let item = items.removeFirst()
-        if case .end(let message) = item { endMessage = message }
+        if case .end(let message, let ignored) = item { endMessage = (message, ignored) }
         condition.broadcast()
         return item
     }
 
-    /// The message of the last batch end taken: nil when that batch was read whole.
-    var lastEnd: String? {
+    /// The last batch end taken: its rejection (nil when the batch was read whole) and the files it left unread.
+    var lastEnd: (rejection: String?, ignored: [String]) {
         condition.lock()
         defer { condition.unlock() }
         return endMessage

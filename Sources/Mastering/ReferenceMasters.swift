@@ -109,13 +109,16 @@ enum ReferenceMasters {
 
     static let productMaster = Domain(
         id: "product-master", layer: "mastered", owner: owner,
-        description: "The market basket: one row per NDC11 with brand, generic, market and list price.",
+        description:
+            "The market basket: one row per NDC11 with brand (a generic's own name, as it has no brand), generic, market and list price.",
         inputs: [.domain("raw-products")],
         outputs: [
             OutputPort(
                 table: "product", grain: ["ndc11"],
                 columns: columns([
-                    ("ndc11", "TEXT", "11 digits"), ("brand", "TEXT", ""), ("generic", "TEXT", ""),
+                    ("ndc11", "TEXT", "11 digits"),
+                    ("brand", "TEXT", "the brand name; for a generic, which has none, its generic name"),
+                    ("generic", "TEXT", ""),
                     ("market", "TEXT", "market basket"),
                     ("manufacturer", "TEXT", ""), ("is_own_brand", "INTEGER", "1 for our brand"),
                     ("launch_date", "TEXT", ""),
@@ -127,7 +130,8 @@ enum ReferenceMasters {
                 "product",
                 """
                 CREATE TABLE product AS
-                SELECT ndc11, brand_name AS brand, generic_name AS generic, market, manufacturer, is_own_brand, launch_date,
+                SELECT ndc11, COALESCE(brand_name, generic_name) AS brand, generic_name AS generic, market, manufacturer,
+                       is_own_brand, launch_date,
                        wac_per_unit, units_per_pack
                 FROM raw_products.products ORDER BY ndc11
                 """)

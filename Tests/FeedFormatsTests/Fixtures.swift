@@ -1,5 +1,6 @@
 import Foundation
 import Testing
+import ZIPFoundation
 
 @testable import FeedFormats
 
@@ -63,3 +64,65 @@ let nppesHeader = [
     "Provider Business Practice Location Address Postal Code", "Healthcare Provider Taxonomy Code_1",
     "Provider Enumeration Date", "NPI Deactivation Date",
 ].map { "\"\($0)\"" }.joined(separator: ",")
+
+/// The real CMS files of shared/fixtures/cms (see its README), found beside the package as CI lays it out.
+enum CMSFiles {
+    static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("../shared/fixtures/cms").standardizedFileURL
+    static let nppes = folder.appendingPathComponent("npidata_pfile_head99.csv")
+    static let partd = folder.appendingPathComponent("MUP_DPR_RY26_P04_V10_DY24_NPIBN_head26.csv")
+
+    static func bytes(_ url: URL) throws -> [UInt8] { Array(try Data(contentsOf: url)) }
+}
+
+extension Fixture {
+    /// `bytes` gzipped by the system's gzip (another implementation than the reader's zlib calls).
+    func gzipped(_ name: String, _ bytes: [UInt8]) throws -> URL {
+        let plain = try file(name, bytes)
+        let gzip = Process()
+        gzip.executableURL = URL(fileURLWithPath: "/usr/bin/env")
+        gzip.arguments = ["gzip", "-n", "-f", plain.path]
+        try gzip.run()
+        gzip.waitUntilExit()
+        #expect(gzip.terminationStatus == 0)
+        return folder.appendingPathComponent(name + ".gz")
+    }
+
+    /// A zip archive (written by ZIPFoundation, deflated) of the given members, in order.
+    func zipped(_ name: String, _ members: [(String, [UInt8])], stored: Bool = false) throws -> URL {
+        let url = folder.appendingPathComponent(name)
+        let archive = try Archive(url: url, accessMode: .create)
+        for (path, bytes) in members {
+            let data = Data(bytes)
+            try archive.addEntry(
+                with: path, type: .file, uncompressedSize: Int64(data.count),
+                compressionMethod: stored ? .none : .deflate
+            ) { position, size in
+                data.subdata(in: Int(position)..<Int(position) + size)
+            }
+        }
+        return url
+    }
+}
+
+/// Rows of a read keyed by NPI (the first column), with values by output column name.
+struct NamedRows {
+    let names: [String]
+    let rows: [[FieldValue]]
+
+    init(_ read: Read, feed: String) {
+        names = FeedLayouts.layout(for: feed)!.tables[0].outputColumns.map(\.name)
+        rows = read.rows.map(\.values)
+    }
+
+    func value(_ column: String, where key: String, is id: String) -> FieldValue? {
+        let k = names.firstIndex(of: key)!
+        let c = names.firstIndex(of: column)!
+        return rows.first { $0[k] == .text(id) }?[c]
+    }
+
+    func column(_ column: String) -> [FieldValue] {
+        let c = names.firstIndex(of: column)!
+        return rows.map { $0[c] }
+    }
+}

@@ -91,3 +91,16 @@ public enum ToyMesh {
         }
     }
 }
+
+/// The real CMS files of shared/fixtures/cms (see its README), beside the package as CI lays it out
+/// (`../shared` next to the clone).
+public enum CMSFixtures {
+    public static let folder = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+        .deletingLastPathComponent().appendingPathComponent("../shared/fixtures/cms").standardizedFileURL
+    /// The header and first 99 rows of NPPES's full replacement file, September 2025.
+    public static let nppes = folder.appendingPathComponent("npidata_pfile_head99.csv")
+    /// The header and first 26 rows of Part D Prescribers by Provider and Drug, data year 2024, under CMS's name.
+    public static let partd = folder.appendingPathComponent("MUP_DPR_RY26_P04_V10_DY24_NPIBN_head26.csv")
+
+    public static func bytes(_ url: URL) throws -> Data { try Data(contentsOf: url) }
+}

@@ -55,6 +55,13 @@ struct CommandLineTests {
         #expect(second.code == 0)
         #expect(second.out.contains("⚠ raw-xponent warn"))
         #expect(second.out.contains("rows_quarantined_in_new_batches"))
+        // Under the warned test, its first offending row with the reason, as `tests` shows it.
+        #expect(second.out.contains("warned and failed tests, with their first offending rows:"))
+        #expect(second.out.contains("  ⚠ raw-xponent rows_quarantined_in_new_batches: 1 offending row\n"))
+        #expect(
+            second.out.contains(
+                "      batch=2024-03-18 column=NRX file=xponent/2024-03-18/xponent.csv line=2 raw_value=x reason=not a number: \"x\"\n"
+            ), "\(second.out)")
 
         let status = try pharmaMesh(["status", "--json", "--home", home])
         let parsed = try JSONSerialization.jsonObject(with: Data(status.out.utf8)) as? [[String: Any]]

@@ -200,7 +200,8 @@ enum PhysicianMaster {
         }
         try rows("SELECT * FROM raw_nppes.nppes ORDER BY npi") { row, c in
             let npi: String = row[try c.at("npi")]
-            guard (row[try c.at("entity_type_code")] as Int?) == 1 else {
+            // A deactivated NPI that CMS sent empty (no entity type) stays a person record: its NPI carries the status.
+            guard (row[try c.at("entity_type_code")] as Int?) != 2 else {
                 organisations.append(npi)
                 return
             }
@@ -208,7 +209,7 @@ enum PhysicianMaster {
             r.npi = (row[try c.at("npi_valid")] as Int?) == 1 ? npi : nil
             r.zip5 = NameNormalizer.zip5(row[try c.at("postal_code")])
             r.specialty = specialty(row[try c.at("taxonomy_code")])
-            r.deactivated = (row[try c.at("deactivation_date")] as String?) != nil
+            r.deactivated = (row[try c.at("deactivated")] as Int?) == 1
             if let credential: String = row[try c.at("credential")] { r.credential = credential }
             records.append(r)
         }

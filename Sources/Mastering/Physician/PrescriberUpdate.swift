@@ -180,7 +180,7 @@ enum PrescriberUpdate {
             sql: """
                 SELECT x.physician_id FROM raw_nppes.nppes n
                 JOIN main.physician_xref x ON x.source = 'nppes' AND x.source_id = n.npi
-                WHERE n.npi = ? AND n.npi_valid = 1 AND n.entity_type_code = 1
+                WHERE n.npi = ? AND n.npi_valid = 1 AND n.entity_type_code IS NOT 2
                 """)
         let byME = try db.makeStatement(
             sql: "SELECT physician_id FROM main.physician_xref WHERE source = 'ama' AND source_id = ?")

@@ -29,12 +29,23 @@ enum Specialty {
         "NURSE PRACTITIONER FAMILY": "Nurse Practitioner",
     ]
 
-    /// The vocabulary term for any source's spelling; nil when empty.
+    /// The vocabulary term for any source's spelling; nil when empty. A code without a vocabulary entry (an NPPES
+    /// taxonomy code such as `213ES0103X`, an AMA code) is kept as the source wrote it: capitalising it as free
+    /// text would make another code of it (`213Es0103X`).
     static func normalize(_ value: String?) -> String? {
         guard let value = value?.trimmingCharacters(in: .whitespaces), !value.isEmpty else { return nil }
         let upper = value.uppercased()
         if let term = amaCodes[upper] ?? taxonomy[upper] { return term }
         let words = NameNormalizer.words(value).joined(separator: " ")
-        return termsByWords[words] ?? aliases[words] ?? value.capitalized
+        if let term = termsByWords[words] ?? aliases[words] { return term }
+        return isCode(value) ? value : value.capitalized
+    }
+
+    /// One token of capitals and digits holding a digit (taxonomy codes), or of at most three capitals (AMA).
+    static func isCode(_ value: String) -> Bool {
+        guard value.unicodeScalars.allSatisfy({ ("A"..."Z").contains($0) || ("0"..."9").contains($0) }) else {
+            return false
+        }
+        return value.unicodeScalars.contains { ("0"..."9").contains($0) } || value.unicodeScalars.count <= 3
     }
 }

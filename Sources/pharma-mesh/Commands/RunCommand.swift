@@ -128,6 +128,7 @@ struct RunCommand: AsyncParsableCommand {
         }
         await display.close()
         if !quiet { print(summarize(summary)) }
+        if !quiet { try OffendingRows.print(for: summary, mesh: mesh) }
         return summary
     }
 

@@ -168,10 +168,7 @@ struct TestsCommand: ParsableCommand {
         }
         print("tests of \(domain) in run \(runID):")
         let rows = results.map { t -> [String] in
-            let sample =
-                t.sample.first.map { row in
-                    row.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
-                } ?? ""
+            let sample = t.sample.first.map(OffendingRows.describe) ?? ""
             return [
                 t.step.isEmpty ? "(outputs)" : t.step, t.test, t.severity.rawValue, t.status.rawValue,
                 Console.number(t.failures), sample,
