@@ -28,6 +28,9 @@ public struct MeshServerConfiguration: Sendable {
     /// How long SIGTERM or Ctrl-C waits for requests in flight (running queries are stopped at once) before
     /// the server stops regardless.
     public var shutdownGrace: Duration = .seconds(5)
+    /// Called when the server has not stopped twice `shutdownGrace` after SIGTERM (a build asked for over
+    /// HTTP that ignores cancellation, say): `serve` exits the process there. nil waits as long as it takes.
+    public var shutdownOverdue: (@Sendable () -> Void)? = nil
     /// How often the event stream looks for new events in the run history (runs may happen in other processes).
     public var eventPollInterval: Duration
     /// A comment line keeps idle event streams open through proxies.
@@ -120,13 +123,20 @@ public final class MeshHTTPServer: Sendable {
 
     /// Serves until SIGTERM or SIGINT, then stops within `shutdownGrace`: running queries are stopped at
     /// once (each query's handler is told of the shutdown), requests in flight get that long to finish,
-    /// and then whatever still runs is cancelled.
+    /// then whatever still runs is cancelled, and `shutdownOverdue` is called if even that has not ended
+    /// it after as long again.
     public func run(onRunning: @escaping @Sendable (Int) async -> Void = { _ in }) async throws {
+        // Services shut down in reverse order: the watchdog hears of the shutdown first, starts its clock
+        // and ends, then the application shuts down.
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: application(onRunning: onRunning))
+        ]
+        if let overdue = configuration.shutdownOverdue {
+            services.append(.init(service: ShutdownWatchdog(after: configuration.shutdownGrace * 2, overdue: overdue)))
+        }
         var group = ServiceGroupConfiguration(
-            services: [.init(service: application(onRunning: onRunning))],
-            gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
+            services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger)
         group.maximumGracefulShutdownDuration = configuration.shutdownGrace
-        group.maximumCancellationDuration = configuration.shutdownGrace
         try await ServiceGroup(configuration: group).run()
     }
 
@@ -135,6 +145,22 @@ public final class MeshHTTPServer: Sendable {
 
     /// Every route the router serves, as `METHOD /path/{parameter}`, in registration order.
     public var routes: [String] { buildRouter().1.map(\.description) }
+}
+
+/// Calls `overdue` on a thread of its own once `after` has passed since the graceful shutdown began.
+struct ShutdownWatchdog: Service {
+    let after: Duration
+    let overdue: @Sendable () -> Void
+
+    func run() async throws {
+        do { try await gracefulShutdown() } catch { return }  // cancelled: the group is ending anyway
+        let seconds = Double(after.components.seconds) + Double(after.components.attoseconds) / 1e18
+        let overdue = self.overdue
+        Thread {
+            Thread.sleep(forTimeInterval: seconds)
+            overdue()
+        }.start()
+    }
 }
 
 /// What the kitchen routes need from the program that composes the mesh.

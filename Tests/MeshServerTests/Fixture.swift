@@ -102,6 +102,16 @@ final class Counter: @unchecked Sendable {
     var value: Int { lock.withLock { count } }
 }
 
+/// A value shared between a test and the tasks or threads it starts.
+final class Locked<Value>: @unchecked Sendable {
+    // @unchecked: `stored` is only touched with `lock` held.
+    private let lock = NSLock()
+    private var stored: Value
+    init(_ value: Value) { stored = value }
+    var value: Value { lock.withLock { stored } }
+    func mutate(_ change: (inout Value) -> Void) { lock.withLock { change(&stored) } }
+}
+
 extension LiveClient {
     /// GET with a bearer token (or none).
     func get(_ uri: String, token: String?, headers: HTTPFields = [:]) async throws -> TestResponse {

@@ -11,6 +11,9 @@ struct TestResponse: Sendable {
     var status: HTTPResponse.Status
     var headers: HTTPFields
     var body: ByteBuffer
+    /// From connecting to the last byte, timed on the request's own thread (so a busy concurrency pool in
+    /// the test process does not count).
+    var duration: Duration = .zero
 }
 
 /// An HTTP/1.1 client for the tests: one TCP connection per request to the server on 127.0.0.1, the request
@@ -33,15 +36,21 @@ struct LiveClient: Sendable {
         if body != nil || method == .post || method == .put { head += "Content-Length: \(payload.count)\r\n" }
         let request = Array((head + "\r\n").utf8) + payload
         let port = self.port ?? 0
-        let raw: [UInt8] = try await withCheckedThrowingContinuation { continuation in
+        let (raw, duration): ([UInt8], Duration) = try await withCheckedThrowingContinuation { continuation in
             let thread = Thread {
-                do { continuation.resume(returning: try Self.exchange(request, port: port)) } catch {
+                let started = ContinuousClock.now
+                do {
+                    let raw = try Self.exchange(request, port: port)
+                    continuation.resume(returning: (raw, ContinuousClock.now - started))
+                } catch {
                     continuation.resume(throwing: error)
                 }
             }
             thread.start()
         }
-        return try Self.parse(raw)
+        var response = try Self.parse(raw)
+        response.duration = duration
+        return response
     }
 
     /// Connects, writes the request, reads until the peer closes (at most 60 s without a byte).

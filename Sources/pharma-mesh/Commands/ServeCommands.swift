@@ -57,6 +57,13 @@ struct ServeCommand: AsyncParsableCommand {
         configuration.queryConcurrency = queryConcurrency
         configuration.queryConcurrencyPerToken = queryConcurrencyPerToken
         configuration.shutdownGrace = .milliseconds(Int64(shutdownGrace * 1000))
+        let grace = shutdownGrace
+        configuration.shutdownOverdue = {
+            Console.error(
+                "the server was still busy \(String(format: "%g", 2 * grace)) s after it was asked to stop; stopping now (a build it left unfinished is redone by the next run)"
+            )
+            Foundation.exit(1)
+        }
         // Each run asked for over HTTP opens the mesh again, and so does the server after a promotion or an
         // engine change: recipe changes promoted meanwhile are built and served.
         let options = self.mesh
