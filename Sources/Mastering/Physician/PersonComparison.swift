@@ -1,0 +1,221 @@
+/// A person record's matching fields as bytes, computed once per build.
+struct MatchFeatures: Sendable {
+    var first: [UInt8]
+    var firstCanonical: [UInt8]
+    var last: [UInt8]
+    var lastSoundex: [UInt8]
+    /// For reading a record's names swapped: its first name's Soundex, its surname as a formal first name.
+    var firstSoundex: [UInt8]
+    var lastAsFirst: [UInt8]
+    var middle: [UInt8]
+    var street: [UInt8]
+    var number: [UInt8]
+    var city: [UInt8]
+    var state: [UInt8]
+    var zip: [UInt8]
+    var specialty: String?
+    /// The share of identity records with this surname and this formal first name (term frequencies).
+    var lastFrequency = 0.0
+    var firstFrequency = 0.0
+
+    init(_ r: PersonRecord) {
+        first = Array(r.first.utf8)
+        firstCanonical = Array(r.firstCanonical.utf8)
+        last = Array(r.last.utf8)
+        lastSoundex = r.last.isEmpty ? [] : Array(NameNormalizer.soundex(r.last).utf8)
+        firstSoundex = r.first.isEmpty ? [] : Array(NameNormalizer.soundex(r.first).utf8)
+        lastAsFirst = Array(NameNormalizer.canonicalFirst(r.last).utf8)
+        middle = Array(r.middle.utf8)
+        street = Array(r.address.utf8)
+        number = Array((r.streetNumber ?? "").utf8)
+        city = Array(r.city.utf8)
+        state = Array(r.state.utf8)
+        zip = Array(r.zip5.utf8)
+        specialty = r.specialty
+    }
+
+    var hasPlace: Bool { !zip.isEmpty || !city.isEmpty || !state.isEmpty }
+    var hasAddress: Bool { !street.isEmpty || !number.isEmpty }
+    /// Something to compare beyond a name: a record with none of it, and no name, cannot be matched.
+    var comparable: Bool { !last.isEmpty || !first.isEmpty || hasAddress || !zip.isEmpty }
+}
+
+/// The comparisons of two person records (names, middle name, address, place, specialty) as a Fellegi–Sunter
+/// comparison vector, with the term frequencies of the names that agree exactly.
+enum PersonComparison {
+    static let first = 0
+    static let last = 1
+    static let middle = 2
+    static let address = 3
+    static let place = 4
+    static let specialty = 5
+
+    static let comparisons: [Comparison] = [
+        Comparison(
+            name: "first_name",
+            levels: ["missing", "exact", "nickname", "one_edit_or_jw_0.92", "initial", "jw_0.80", "different"],
+            typicalM: [1, 0.78, 0.06, 0.06, 0.04, 0.03, 0.03],
+            typicalU: [1, 0.02, 0.005, 0.01, 0.01, 0.05, 0.905]),
+        Comparison(
+            name: "last_name",
+            levels: ["missing", "exact", "one_edit", "shares_a_word", "jw_0.88", "soundex_or_jw_0.80", "different"],
+            typicalM: [1, 0.82, 0.07, 0.02, 0.03, 0.02, 0.04],
+            typicalU: [1, 0.01, 0.002, 0.001, 0.01, 0.03, 0.947]),
+        Comparison(
+            name: "middle_name", levels: ["missing", "exact", "initial", "different"],
+            typicalM: [1, 0.8, 0.12, 0.08], typicalU: [1, 0.06, 0.01, 0.93]),
+        Comparison(
+            name: "address",
+            levels: ["missing", "exact", "number_and_jw_0.85", "street_jw_0.90", "number_only", "different"],
+            typicalM: [1, 0.6, 0.15, 0.07, 0.03, 0.15], typicalU: [1, 0.001, 0.001, 0.01, 0.005, 0.983]),
+        Comparison(
+            name: "place",
+            levels: [
+                "missing", "zip", "zip_one_edit_and_city", "city_and_state", "zip_one_edit", "state", "different",
+            ],
+            typicalM: [1, 0.75, 0.04, 0.08, 0.02, 0.05, 0.06],
+            typicalU: [1, 0.001, 0.001, 0.02, 0.002, 0.08, 0.896]),
+        Comparison(
+            name: "specialty", levels: ["missing", "exact", "different"], typicalM: [1, 0.9, 0.1],
+            typicalU: [1, 0.2, 0.8]),
+    ]
+
+    /// How alike two name parts are, coarsely, to choose between the direct and the swapped reading.
+    private static func closeness(_ level: Int, exactish: Int) -> Int { level == 0 ? 1 : level <= exactish ? 0 : 2 }
+
+    static func firstLevel(_ a: [UInt8], _ aCanonical: [UInt8], _ b: [UInt8], _ bCanonical: [UInt8]) -> Int {
+        if a.isEmpty || b.isEmpty { return 0 }
+        if a == b { return 1 }
+        if aCanonical == bCanonical && !aCanonical.isEmpty { return 2 }
+        if a.count == 1 || b.count == 1 {
+            let initial = a.count == 1 ? a[0] : b[0]
+            let other = a.count == 1 ? (b, bCanonical) : (a, aCanonical)
+            return initial == other.0[0] || initial == other.1.first ? 4 : 6
+        }
+        if Comparators.withinOneEdit(a, b) { return 3 }
+        let jw = NameNormalizer.jaroWinkler(a, b)
+        if jw >= 0.92 { return 3 }
+        return jw >= 0.80 ? 5 : 6
+    }
+
+    static func lastLevel(_ a: [UInt8], _ aSoundex: [UInt8], _ b: [UInt8], _ bSoundex: [UInt8]) -> Int {
+        if a.isEmpty || b.isEmpty { return 0 }
+        if a == b { return 1 }
+        if Comparators.withinOneEdit(a, b) { return 2 }
+        if Comparators.sharesWord(a, b) { return 3 }
+        let jw = NameNormalizer.jaroWinkler(a, b)
+        if jw >= 0.88 { return 4 }
+        return jw >= 0.80 || (aSoundex == bSoundex && !aSoundex.isEmpty) ? 5 : 6
+    }
+
+    static func middleLevel(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty || b.isEmpty { return 0 }
+        if a == b { return 1 }
+        return a[0] == b[0] ? 2 : 3
+    }
+
+    static func addressLevel(_ a: MatchFeatures, _ b: MatchFeatures) -> Int {
+        guard a.hasAddress && b.hasAddress else { return 0 }
+        let numbersEqual = !a.number.isEmpty && a.number == b.number
+        let numbersAgree = a.number == b.number
+        if numbersAgree && a.street == b.street { return 1 }
+        let streetJW = a.street.isEmpty || b.street.isEmpty ? 0 : NameNormalizer.jaroWinkler(a.street, b.street)
+        if numbersEqual && streetJW >= 0.85 { return 2 }
+        if streetJW >= 0.90 { return 3 }
+        return numbersEqual ? 4 : 5
+    }
+
+    static func placeLevel(_ a: MatchFeatures, _ b: MatchFeatures) -> Int {
+        let zips = !a.zip.isEmpty && !b.zip.isEmpty
+        let cities = !a.city.isEmpty && !b.city.isEmpty
+        let states = !a.state.isEmpty && !b.state.isEmpty
+        guard zips || cities || states else { return 0 }
+        if zips && a.zip == b.zip { return 1 }
+        let cityClose = cities && (a.city == b.city || NameNormalizer.jaroWinkler(a.city, b.city) >= 0.9)
+        let zipNear = zips && a.zip.count == b.zip.count && Comparators.withinOneEdit(a.zip, b.zip)
+        if zipNear && cityClose { return 2 }
+        let stateEqual = states && a.state == b.state
+        if cityClose && (stateEqual || !states) { return 3 }
+        if zipNear { return 4 }
+        return stateEqual ? 5 : 6
+    }
+
+    static func specialtyLevel(_ a: String?, _ b: String?) -> Int {
+        guard let a, let b else { return 0 }
+        return a == b ? 1 : 2
+    }
+
+    /// The comparison vector of two records, and whether their names were read swapped (first against last).
+    static func compare(_ a: MatchFeatures, _ b: MatchFeatures) -> (pattern: ComparisonPattern, swapped: Bool) {
+        var firstL = firstLevel(a.first, a.firstCanonical, b.first, b.firstCanonical)
+        var lastL = lastLevel(a.last, a.lastSoundex, b.last, b.lastSoundex)
+        var swapped = false
+        // First and last names entered the wrong way round: read them crossed when that fits clearly better.
+        let direct = closeness(firstL, exactish: 3) + closeness(lastL, exactish: 2)
+        if direct > 0 && !a.first.isEmpty && !a.last.isEmpty && !b.first.isEmpty && !b.last.isEmpty {
+            let crossedFirst = firstLevel(a.last, a.lastAsFirst, b.first, b.firstCanonical)
+            let crossedLast = lastLevel(a.first, a.firstSoundex, b.last, b.lastSoundex)
+            let crossed = closeness(crossedFirst, exactish: 3) + closeness(crossedLast, exactish: 2)
+            if crossed < direct {
+                (firstL, lastL, swapped) = (crossedFirst, crossedLast, true)
+            }
+        }
+        var pattern = ComparisonPattern()
+        pattern.set(first, firstL)
+        pattern.set(last, lastL)
+        pattern.set(middle, middleLevel(a.middle, b.middle))
+        pattern.set(address, addressLevel(a, b))
+        pattern.set(place, placeLevel(a, b))
+        pattern.set(specialty, specialtyLevel(a.specialty, b.specialty))
+        return (pattern, swapped)
+    }
+
+    /// The term-frequency adjustments of a pair's exact name agreements, in bits: the candidate's value is the
+    /// agreed one (read straight or swapped).
+    static func termFrequencyAdjustment(
+        _ pattern: ComparisonPattern, candidate b: MatchFeatures, model: FellegiSunterModel
+    ) -> (first: Double, last: Double) {
+        (
+            pattern.level(first) == 1 ? model.termFrequencyAdjustment(first, frequency: b.firstFrequency) : 0,
+            pattern.level(last) == 1 ? model.termFrequencyAdjustment(last, frequency: b.lastFrequency) : 0
+        )
+    }
+
+    /// The match weight of a pair: prior, comparisons and term-frequency adjustments.
+    static func weight(_ pattern: ComparisonPattern, candidate b: MatchFeatures, model: FellegiSunterModel) -> Double {
+        let tf = termFrequencyAdjustment(pattern, candidate: b, model: model)
+        return model.weight(pattern) + tf.first + tf.last
+    }
+
+    /// Why two records were linked (or nearly): each comparison's level and weight, as a JSON object.
+    static func explanation(_ a: MatchFeatures, _ b: MatchFeatures, model: FellegiSunterModel) -> String {
+        let (pattern, swapped) = compare(a, b)
+        let tf = termFrequencyAdjustment(pattern, candidate: b, model: model)
+        let total = model.weight(pattern) + tf.first + tf.last
+        var fields: [String] = []
+        for k in comparisons.indices {
+            let level = pattern.level(k)
+            var field =
+                "{\"field\":\"\(comparisons[k].name)\",\"level\":\"\(comparisons[k].levels[level])\",\"weight\":\(bits(model.weight(k, level: level)))"
+            if k == first && level == 1 { field += ",\"term_frequency\":\(bits(tf.first))" }
+            if k == last && level == 1 { field += ",\"term_frequency\":\(bits(tf.last))" }
+            fields.append(field + "}")
+        }
+        return
+            "{\"probability\":\(rounded(FellegiSunterModel.probability(total), 6)),\"weight\":\(bits(total)),\"prior\":\(bits(model.priorWeight)),\"names_swapped\":\(swapped),\"fields\":[\(fields.joined(separator: ","))]}"
+    }
+
+    static func bits(_ value: Double) -> String { rounded(value, 3) }
+
+    /// Fixed decimals, locale-free, with no negative zero.
+    static func rounded(_ value: Double, _ places: Int) -> String {
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        let scaled = Int64((value * scale).rounded())
+        let sign = scaled < 0 ? "-" : ""
+        let magnitude = scaled.magnitude
+        let whole = magnitude / UInt64(scale)
+        let fraction = String(magnitude % UInt64(scale))
+        return "\(sign)\(whole).\(String(repeating: "0", count: places - fraction.count))\(fraction)"
+    }
+}
