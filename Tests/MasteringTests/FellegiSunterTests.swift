@@ -75,8 +75,8 @@ struct FellegiSunterTests {
     @Test func aSharedRareSurnameWeighsMoreThanASharedCommonOne() throws {
         var model = FellegiSunterModel(comparisons: PersonComparison.comparisons)
         // u of the exact surname level: 1 %, the average over the population.
-        var random = [ComparisonPattern](repeating: ComparisonPattern([6, 6, 3, 5, 6, 2]), count: 990)
-        random += [ComparisonPattern](repeating: ComparisonPattern([6, 1, 3, 5, 6, 2]), count: 10)
+        var random = [ComparisonPattern](repeating: ComparisonPattern([6, 6, 3, 5, 4, 3, 2, 2]), count: 990)
+        random += [ComparisonPattern](repeating: ComparisonPattern([6, 1, 3, 5, 4, 3, 2, 2]), count: 10)
         model.estimateU(from: PatternCounts(random))
         func record(_ last: String) -> MatchFeatures {
             var r = PersonRecord(source: .nppes, sourceID: last)
@@ -144,13 +144,45 @@ struct FellegiSunterTests {
         let swapped = PersonComparison.compare(features("SMITH", "WILLIAM"), william)
         #expect(swapped.swapped)
         #expect(swapped.pattern.level(PersonComparison.first) == 1 && swapped.pattern.level(PersonComparison.last) == 1)
-        let place = { (a: MatchFeatures, b: MatchFeatures) in
-            PersonComparison.compare(a, b).pattern.level(PersonComparison.place)
-        }
-        #expect(place(features("A", "B", zip: "07102"), william) == 1)
-        #expect(place(features("A", "B", zip: "07120"), william) == 2)  // transposed ZIP digits, same city
-        #expect(place(features("A", "B", zip: "08540"), william) == 3)  // another ZIP, the same city and state
-        #expect(place(features("A", "B", zip: "08540", city: "TRENTON"), william) == 5)
-        #expect(place(features("A", "B", zip: "", city: ""), features("C", "D", zip: "", city: "")) == 5)
+        let level = { (k: Int, a: MatchFeatures, b: MatchFeatures) in PersonComparison.compare(a, b).pattern.level(k) }
+        #expect(level(PersonComparison.zip, features("A", "B", zip: "07102"), william) == 1)
+        #expect(level(PersonComparison.zip, features("A", "B", zip: "07120"), william) == 2)  // transposed digits
+        #expect(level(PersonComparison.zip, features("A", "B", zip: "07199"), william) == 3)
+        #expect(level(PersonComparison.zip, features("A", "B", zip: "08540"), william) == 4)
+        #expect(level(PersonComparison.city, features("A", "B", city: "NEWARC"), william) == 2)
+        #expect(level(PersonComparison.zip, features("A", "B", zip: ""), william) == 0)
+    }
+
+    @Test func aMoveCostsOnceNotOncePerPlaceField() {
+        var model = FellegiSunterModel(comparisons: PersonComparison.comparisons)
+        let moved = ComparisonPattern([1, 1, 0, 5, 4, 3, 2, 1])
+        let independent = model.weight(moved)
+        model.moverComparisons = [
+            PersonComparison.address, PersonComparison.zip, PersonComparison.city, PersonComparison.state,
+        ]
+        model.moverShare = 0.05
+        let placeBits = [PersonComparison.address, PersonComparison.zip, PersonComparison.city, PersonComparison.state]
+            .map { model.weight($0, level: moved.level($0)) }.reduce(0, +)
+        #expect(placeBits < -10)
+        #expect(abs(model.weight(moved) - (independent - placeBits + log2(0.95 * exp2(placeBits) + 0.05))) < 1e-9)
+        #expect(model.weight(moved) > independent - placeBits + log2(0.05) - 0.01)
+        // Agreement on the place still counts in full (less a hair).
+        let stayed = ComparisonPattern([1, 1, 0, 1, 1, 1, 1, 1])
+        var plain = model
+        plain.moverComparisons = []
+        #expect(abs(model.weight(stayed) - plain.weight(stayed)) < 0.1)
+    }
+
+    @Test func oneRecordMatchesAtMostOnePersonSoTwoNamesakesSplitTheProbability() {
+        let one = PhysicianMatcher.recordProbabilities([(7, 10.0)], prior: -11, share: 0.99, candidates: 2_000)
+        let two = PhysicianMatcher.recordProbabilities(
+            [(7, 10.0), (8, 10.0)], prior: -11, share: 0.99, candidates: 2_000)
+        #expect(one[0].probability > 0.9)
+        #expect(abs(two[0].probability - two[1].probability) < 1e-12 && two[0].probability < 0.5)
+        #expect(abs(two[0].probability + two[1].probability - one[0].probability) < 0.01)
+        // π by EM: queries with a strong candidate and queries with none.
+        let share = PhysicianMatcher.matchShare(
+            Array(repeating: [(1, 20.0)], count: 90) + Array(repeating: [], count: 10), prior: -11, candidates: 2_000)
+        #expect(abs(share - 0.9) < 0.01)
     }
 }

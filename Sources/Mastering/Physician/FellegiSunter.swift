@@ -108,11 +108,28 @@ struct FellegiSunterModel: Sendable {
     /// A pair's match weight (prior included), without term-frequency adjustments.
     func weight(_ pattern: ComparisonPattern) -> Double {
         var w = priorWeight
+        var grouped = 0.0
         for k in comparisons.indices {
             let level = pattern.level(k)
-            if level != 0 { w += weights[k][level] }
+            guard level != 0 else { continue }
+            if moverComparisons.contains(k) { grouped += weights[k][level] } else { w += weights[k][level] }
         }
-        return w
+        return moverComparisons.isEmpty ? w + grouped : w + Self.moverWeight(grouped, share: moverShare)
+    }
+
+    /// Comparisons that change together when a person moves (address, ZIP, city, state): given a match, they
+    /// are either the person's one location (the product of their m) or, for the `moverShare` of matches whose
+    /// sources disagree on where the person is, as unrelated as two people's. Their joint Bayes factor is then
+    /// (1 − share)·Π(m/u) + share: agreement counts as before, and a move costs log2(share) once rather than
+    /// a full disagreement on each field.
+    var moverComparisons: Set<Int> = []
+    var moverShare = 0.02
+
+    static func moverWeight(_ bits: Double, share: Double) -> Double {
+        guard share > 0 else { return bits }
+        // log2((1 − s)·2^bits + s), without overflow for large bits.
+        return bits > 0
+            ? bits + log2((1 - share) + share * exp2(-bits)) : log2((1 - share) * exp2(bits) + share)
     }
 
     /// The probability that goes with a match weight.
@@ -148,38 +165,49 @@ struct FellegiSunterModel: Sendable {
         refreshWeights()
     }
 
-    /// m and λ by expectation maximisation over the blocked pairs' patterns, u fixed. Stops when no m moves by
-    /// more than `tolerance` or after `maxIterations`.
-    mutating func estimateM(from blocked: PatternCounts, maxIterations: Int = 200, tolerance: Double = 1e-7) {
+    /// m and λ by expectation maximisation over the blocked pairs' patterns, u fixed. Comparisons in
+    /// `excluding` are left out of the likelihood and keep their m. Stops when no m moves by more than
+    /// `tolerance` or after `maxIterations`.
+    /// Pairs known to be one person (`labelled`: sharing a valid identifier) count as matches in every
+    /// iteration: semi-supervised EM, which pins m down where the identifiers reach.
+    mutating func estimateM(
+        from blocked: PatternCounts, excluding: Set<Int> = [], labelled: PatternCounts = PatternCounts([]),
+        maxIterations: Int = 200, tolerance: Double = 1e-7
+    ) {
         blockedPairs = blocked.total
         iterations = 0
         converged = false
         guard blockedPairs > 0 else { return }
         let total = Double(blockedPairs)
+        let used = comparisons.indices.filter { !excluding.contains($0) }
         let logU = blocked.entries.map { entry in
-            comparisons.indices.reduce(0.0) { sum, k in
+            used.reduce(0.0) { sum, k in
                 let level = entry.pattern.level(k)
                 return level == 0 ? sum : sum + log(u[k][level])
             }
         }
+        var known = comparisons.map { [Double](repeating: 0, count: $0.levels.count) }
+        for entry in labelled.entries {
+            for k in used { known[k][entry.pattern.level(k)] += Double(entry.count) }
+        }
         while iterations < maxIterations {
             iterations += 1
             let logitPrior = log(lambda / (1 - lambda))
-            var matched = comparisons.map { [Double](repeating: 0, count: $0.levels.count) }
+            var matched = known
             var matches = 0.0
             for (index, entry) in blocked.entries.enumerated() {
                 var logM = 0.0
-                for k in comparisons.indices {
+                for k in used {
                     let level = entry.pattern.level(k)
                     if level != 0 { logM += log(m[k][level]) }
                 }
                 let posterior = 1 / (1 + exp(-(logitPrior + logM - logU[index])))
                 let weighted = posterior * Double(entry.count)
                 matches += weighted
-                for k in comparisons.indices { matched[k][entry.pattern.level(k)] += weighted }
+                for k in used { matched[k][entry.pattern.level(k)] += weighted }
             }
             var moved = 0.0
-            for k in comparisons.indices {
+            for k in used {
                 let levels = comparisons[k].levels.count
                 let typical = Self.normalised(Array(comparisons[k].typicalM.dropFirst()))
                 let present = matched[k].dropFirst().reduce(0, +)
@@ -199,6 +227,60 @@ struct FellegiSunterModel: Sendable {
                 break
             }
         }
+        refreshWeights()
+    }
+
+    /// m by one EM session per blocking rule, each over the pairs that rule reached, with the comparisons the
+    /// rule blocks on left out (their agreement there is the rule's doing, not evidence of a match): each
+    /// comparison's m is the mean over the sessions that estimated it, as splink trains. λ is then estimated
+    /// for random pairs (`estimatePrior`).
+    mutating func estimateM(
+        sessions: [(pairs: PatternCounts, excluding: Set<Int>)], labelled: PatternCounts = PatternCounts([])
+    ) {
+        var sums = comparisons.map { [Double](repeating: 0, count: $0.levels.count) }
+        var counts = [Int](repeating: 0, count: comparisons.count)
+        var steps = 0
+        var allConverged = true
+        for session in sessions where session.pairs.total > 0 {
+            var copy = self
+            copy.estimateM(from: session.pairs, excluding: session.excluding, labelled: labelled)
+            steps += copy.iterations
+            allConverged = allConverged && copy.converged
+            for k in comparisons.indices where !session.excluding.contains(k) {
+                counts[k] += 1
+                for level in comparisons[k].levels.indices { sums[k][level] += copy.m[k][level] }
+            }
+        }
+        for k in comparisons.indices where counts[k] > 0 {
+            m[k] = [1] + Self.normalised(Array(sums[k].dropFirst()).map { $0 / Double(counts[k]) })
+        }
+        iterations = steps
+        converged = allConverged && counts.contains { $0 > 0 }
+        blockedPairs = sessions.map(\.pairs.total).max() ?? 0
+        refreshWeights()
+    }
+
+    /// λ for a random pair of the compared populations (the prior that goes with u from random pairs): the
+    /// expected matches among the blocked pairs under the model, every pair outside the blocks taken as two
+    /// people, over all `comparablePairs`, iterated to a fixed point.
+    mutating func estimatePrior(from blocked: PatternCounts, comparablePairs: Double) {
+        guard comparablePairs > 0, blocked.total > 0 else { return }
+        let bayesFactors = blocked.entries.map { entry in (weight(entry.pattern) - priorWeight) * log(2.0) }
+        var estimate = min(max(Double(blocked.total) / comparablePairs * 0.1, 1e-12), 0.5)
+        for _ in 0..<100 {
+            let logit = log(estimate / (1 - estimate))
+            var matches = 0.0
+            for (index, entry) in blocked.entries.enumerated() {
+                matches += Double(entry.count) / (1 + exp(-(logit + bayesFactors[index])))
+            }
+            let next = min(max(matches / comparablePairs, 1e-12), 0.5)
+            if abs(next - estimate) <= 1e-9 * estimate {
+                estimate = next
+                break
+            }
+            estimate = next
+        }
+        lambda = estimate
         refreshWeights()
     }
 

@@ -47,8 +47,10 @@ enum PersonComparison {
     static let last = 1
     static let middle = 2
     static let address = 3
-    static let place = 4
-    static let specialty = 5
+    static let zip = 4
+    static let city = 5
+    static let state = 6
+    static let specialty = 7
 
     static let comparisons: [Comparison] = [
         Comparison(
@@ -69,12 +71,14 @@ enum PersonComparison {
             levels: ["missing", "exact", "number_and_jw_0.85", "street_jw_0.90", "number_only", "different"],
             typicalM: [1, 0.6, 0.15, 0.07, 0.03, 0.15], typicalU: [1, 0.001, 0.001, 0.01, 0.005, 0.983]),
         Comparison(
-            name: "place",
-            levels: [
-                "missing", "zip", "zip_one_edit_and_city", "city_and_state", "zip_one_edit", "state", "different",
-            ],
-            typicalM: [1, 0.75, 0.04, 0.08, 0.02, 0.05, 0.06],
-            typicalU: [1, 0.001, 0.001, 0.02, 0.002, 0.08, 0.896]),
+            name: "zip", levels: ["missing", "exact", "one_edit", "same_first_three", "different"],
+            typicalM: [1, 0.8, 0.05, 0.05, 0.1], typicalU: [1, 0.001, 0.003, 0.01, 0.986]),
+        Comparison(
+            name: "city", levels: ["missing", "exact", "jw_0.90", "different"], typicalM: [1, 0.85, 0.05, 0.1],
+            typicalU: [1, 0.05, 0.01, 0.94]),
+        Comparison(
+            name: "state", levels: ["missing", "exact", "different"], typicalM: [1, 0.92, 0.08],
+            typicalU: [1, 0.1, 0.9]),
         Comparison(
             name: "specialty", levels: ["missing", "exact", "different"], typicalM: [1, 0.9, 0.1],
             typicalU: [1, 0.2, 0.8]),
@@ -125,19 +129,23 @@ enum PersonComparison {
         return numbersEqual ? 4 : 5
     }
 
-    static func placeLevel(_ a: MatchFeatures, _ b: MatchFeatures) -> Int {
-        let zips = !a.zip.isEmpty && !b.zip.isEmpty
-        let cities = !a.city.isEmpty && !b.city.isEmpty
-        let states = !a.state.isEmpty && !b.state.isEmpty
-        guard zips || cities || states else { return 0 }
-        if zips && a.zip == b.zip { return 1 }
-        let cityClose = cities && (a.city == b.city || NameNormalizer.jaroWinkler(a.city, b.city) >= 0.9)
-        let zipNear = zips && a.zip.count == b.zip.count && Comparators.withinOneEdit(a.zip, b.zip)
-        if zipNear && cityClose { return 2 }
-        let stateEqual = states && a.state == b.state
-        if cityClose && (stateEqual || !states) { return 3 }
-        if zipNear { return 4 }
-        return stateEqual ? 5 : 6
+    static func zipLevel(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty || b.isEmpty { return 0 }
+        if a == b { return 1 }
+        // One wrong or two transposed digits.
+        if a.count == b.count && Comparators.withinOneEdit(a, b) { return 2 }
+        return a.count >= 3 && b.count >= 3 && a[0] == b[0] && a[1] == b[1] && a[2] == b[2] ? 3 : 4
+    }
+
+    static func cityLevel(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty || b.isEmpty { return 0 }
+        if a == b { return 1 }
+        return NameNormalizer.jaroWinkler(a, b) >= 0.9 ? 2 : 3
+    }
+
+    static func stateLevel(_ a: [UInt8], _ b: [UInt8]) -> Int {
+        if a.isEmpty || b.isEmpty { return 0 }
+        return a == b ? 1 : 2
     }
 
     static func specialtyLevel(_ a: String?, _ b: String?) -> Int {
@@ -165,7 +173,9 @@ enum PersonComparison {
         pattern.set(last, lastL)
         pattern.set(middle, middleLevel(a.middle, b.middle))
         pattern.set(address, addressLevel(a, b))
-        pattern.set(place, placeLevel(a, b))
+        pattern.set(zip, zipLevel(a.zip, b.zip))
+        pattern.set(city, cityLevel(a.city, b.city))
+        pattern.set(state, stateLevel(a.state, b.state))
         pattern.set(specialty, specialtyLevel(a.specialty, b.specialty))
         return (pattern, swapped)
     }

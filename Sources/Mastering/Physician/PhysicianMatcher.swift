@@ -86,7 +86,7 @@ struct PhysicianMatcher: Sendable {
     var randomPairs = 300_000
     var seed: UInt64 = 0x5EED_0F_F5
     /// The prior odds that a CRM account and the physician its valid NPI names are one person.
-    var npiPrior = 0.99
+    var npiPrior = 0.9999
     /// Forced matches and non-matches: (source, id) pairs.
     var forcedMatches: [(PersonKey, PersonKey)] = []
     var forcedNonMatches: Set<PairKey> = []
@@ -266,35 +266,78 @@ struct PhysicianMatcher: Sendable {
         }
         var model = FellegiSunterModel(comparisons: PersonComparison.comparisons)
         model.estimateU(from: randomPatterns([(ama, nppes), (crm, nppes + ama)], features))
-        model.estimateM(from: PatternCounts(amaPairs.patterns + crmPairs.patterns))
-        let threshold = FellegiSunterModel.weight(ofProbability: matchProbability)
+        // Two EM sessions, as splink trains: the blocked pairs sharing a ZIP (which say nothing about the
+        // place) teach names, address and profile; those whose names agree teach the place, address and
+        // profile. Pairs that share a valid NPI count as known matches in both.
+        typealias C = PersonComparison
+        let sessions = [
+            (Set([C.zip, C.city, C.state]), { (p: ComparisonPattern) in p.level(C.zip) == 1 }),
+            (
+                Set([C.first, C.last]),
+                { (p: ComparisonPattern) in (1...3).contains(p.level(C.first)) && (1...2).contains(p.level(C.last)) }
+            ),
+        ].map { excluded, selected in
+            var counts: [ComparisonPattern: Int] = [:]
+            for pairs in [amaPairs, crmPairs] {
+                for pattern in pairs.patterns where selected(pattern) { counts[pattern, default: 0] += 1 }
+            }
+            return (PatternCounts(counts: counts), excluded)
+        }
+        var labelled: [ComparisonPattern] = []
+        for (i, r) in records.enumerated() where (r.source == .ama || r.source == .crm) && decisions[i].rule == "npi" {
+            guard let anchor = anchorByNPI[r.npi!] else { continue }
+            labelled.append(PersonComparison.compare(features[i], features[anchor]).pattern)
+        }
+        for (i, anchor) in crmByNPI {
+            let pattern = PersonComparison.compare(features[i], features[anchor]).pattern
+            // A CRM account whose names both disagree with its NPI's physician is no safe example.
+            if pattern.level(C.first) != 6 || pattern.level(C.last) != 6 { labelled.append(pattern) }
+        }
+        model.estimateM(sessions: sessions, labelled: PatternCounts(labelled))
+        // The share of matches whose sources disagree on the place: from the identifier-linked pairs when there
+        // are enough of them.
+        model.moverComparisons = [C.address, C.zip, C.city, C.state]
+        let placed = labelled.filter { $0.level(C.zip) != 0 && $0.level(C.city) != 0 }
+        if placed.count >= 50 {
+            let moved = placed.filter { $0.level(C.zip) == 4 && $0.level(C.city) == 3 }.count
+            model.moverShare = min(max(Double(moved) / Double(placed.count), 0.005), 0.2)
+        }
+        let comparable =
+            Double(amaQueries.count) * Double(nppes.count) + Double(crmQueries.count) * Double(nppes.count + ama.count)
+        model.estimatePrior(from: PatternCounts(amaPairs.patterns + crmPairs.patterns), comparablePairs: comparable)
         func p(_ w: Double) -> Double { FellegiSunterModel.probability(w) }
-        func percent(_ w: Double) -> String { PersonComparison.rounded(p(w), 3) }
+        func percent(_ probability: Double) -> String { PersonComparison.rounded(probability, 3) }
 
         // 5. AMA against NPPES, one AMA record per NPPES person: the strongest proposals first.
-        var proposals: [(record: Int, candidate: Int, weight: Double)] = []
+        var proposals: [(record: Int, candidate: Int, probability: Double)] = []
+        let amaRanked = amaPairs.queries.indices.map { qi in
+            ranking(amaPairs.queries[qi], amaPairs, qi, records, features, model) { $0 }
+        }
+        let amaShare = Self.matchShare(amaRanked, prior: model.priorWeight, candidates: nppes.count)
         for (qi, q) in amaPairs.queries.enumerated() {
-            let ranked = ranking(q, amaPairs, qi, records, features, model) { $0 }
+            let ranked = Self.recordProbabilities(
+                amaRanked[qi], prior: model.priorWeight, share: amaShare, candidates: nppes.count)
             guard let best = ranked.first else {
                 decisions[q].reason =
                     features[q].comparable ? "no NPPES record shares a block" : "no name, address or ZIP to compare"
                 continue
             }
-            decisions[q].probability = p(best.weight)
-            if best.weight < threshold {
-                decisions[q].reason = "best NPPES candidate at p \(percent(best.weight)), below \(matchProbability)"
-            } else if ranked.count > 1, ranked[1].weight >= threshold, best.weight - ranked[1].weight < ambiguityBits {
+            decisions[q].probability = best.probability
+            if best.probability >= matchProbability {
+                proposals.append((q, best.candidate, best.probability))
+            } else if ambiguous(ranked) {
                 decisions[q].reason =
-                    "two NPPES candidates at p \(percent(best.weight)) and \(percent(ranked[1].weight))"
+                    "two NPPES candidates at p \(percent(best.probability)) and \(percent(ranked[1].probability))"
                 for c in ranked.prefix(2) {
                     steward.append(
-                        StewardCase(record: q, candidate: c.candidate, probability: p(c.weight), kind: "ambiguous"))
+                        StewardCase(record: q, candidate: c.candidate, probability: c.probability, kind: "ambiguous"))
                 }
             } else {
-                proposals.append((q, best.candidate, best.weight))
+                decisions[q].reason =
+                    "best NPPES candidate at p \(percent(best.probability)), below \(matchProbability)"
             }
         }
-        proposals.sort { a, b in a.weight != b.weight ? a.weight > b.weight : a.record < b.record }
+        proposals.sort { a, b in a.probability != b.probability ? a.probability > b.probability : a.record < b.record }
         for proposal in proposals {
             guard taken.insert(proposal.candidate).inserted else {
                 decisions[proposal.record].reason = "its best NPPES candidate belongs to another AMA record"
@@ -302,7 +345,7 @@ struct PhysicianMatcher: Sendable {
             }
             union.union(proposal.record, proposal.candidate)
             decisions[proposal.record] = MatchDecision(
-                cluster: nil, rule: "probabilistic", probability: p(proposal.weight))
+                cluster: nil, rule: "probabilistic", probability: proposal.probability)
             links.append((proposal.record, proposal.candidate))
         }
 
@@ -322,33 +365,40 @@ struct PhysicianMatcher: Sendable {
                 steward.append(StewardCase(record: i, candidate: anchor, probability: p(w), kind: "npi_conflict"))
                 decisions[i] = MatchDecision(
                     cluster: nil, rule: "singleton", probability: p(w),
-                    reason: "NPI \(records[i].npi!) names another physician (p \(percent(w)))")
+                    reason: "NPI \(records[i].npi!) names another physician (p \(percent(p(w))))")
             }
         }
 
         // 7. CRM accounts without a known NPI: the best physician (its NPPES and AMA records count as one).
+        let physicians = Set((nppes + ama).map { union.find($0) }).count
+        let crmRanked = crmPairs.queries.indices.map { qi in
+            ranking(crmPairs.queries[qi], crmPairs, qi, records, features, model) { union.find($0) }
+        }
+        let crmShare = Self.matchShare(crmRanked, prior: model.priorWeight, candidates: physicians)
         for (qi, q) in crmPairs.queries.enumerated() {
             decisions[q] = MatchDecision(cluster: nil, rule: "singleton", probability: 0)
-            let ranked = ranking(q, crmPairs, qi, records, features, model) { union.find($0) }
+            let ranked = Self.recordProbabilities(
+                crmRanked[qi], prior: model.priorWeight, share: crmShare, candidates: physicians)
             guard let best = ranked.first else {
                 decisions[q].reason =
                     features[q].comparable
                     ? "no NPPES or AMA record shares a block" : "no name, address or ZIP to compare"
                 continue
             }
-            decisions[q].probability = p(best.weight)
-            if best.weight < threshold {
-                decisions[q].reason = "best candidate at p \(percent(best.weight)), below \(matchProbability)"
-            } else if ranked.count > 1, ranked[1].weight >= threshold, best.weight - ranked[1].weight < ambiguityBits {
-                decisions[q].reason = "two physicians at p \(percent(best.weight)) and \(percent(ranked[1].weight))"
+            decisions[q].probability = best.probability
+            if best.probability >= matchProbability {
+                union.union(q, best.candidate)
+                decisions[q] = MatchDecision(cluster: nil, rule: "probabilistic", probability: best.probability)
+                links.append((q, best.candidate))
+            } else if ambiguous(ranked) {
+                decisions[q].reason =
+                    "two physicians at p \(percent(best.probability)) and \(percent(ranked[1].probability))"
                 for c in ranked.prefix(2) {
                     steward.append(
-                        StewardCase(record: q, candidate: c.candidate, probability: p(c.weight), kind: "ambiguous"))
+                        StewardCase(record: q, candidate: c.candidate, probability: c.probability, kind: "ambiguous"))
                 }
             } else {
-                union.union(q, best.candidate)
-                decisions[q] = MatchDecision(cluster: nil, rule: "probabilistic", probability: p(best.weight))
-                links.append((q, best.candidate))
+                decisions[q].reason = "best candidate at p \(percent(best.probability)), below \(matchProbability)"
             }
         }
         // A CRM account left on its own keeps its valid NPI: prescriber ids with that NPI are that person.
@@ -431,6 +481,53 @@ struct PhysicianMatcher: Sendable {
         return Result(
             decisions: decisions, clusterCount: count, steward: steward, links: links, model: model,
             features: features, blockedPairs: amaPairs.count + crmPairs.count, blocking: index.statistics)
+    }
+
+    /// Neither of the two best candidates reaches the threshold, together they do, and they are within
+    /// `ambiguityBits` of each other: one of them is the person, and a steward should say which.
+    private func ambiguous(_ ranked: [(candidate: Int, weight: Double, probability: Double)]) -> Bool {
+        guard ranked.count > 1, ranked[1].probability > 0 else { return false }
+        return ranked[0].probability + ranked[1].probability >= matchProbability
+            && log2(ranked[0].probability / ranked[1].probability) < ambiguityBits
+    }
+
+    /// log2 of a sum of powers of two, without overflow.
+    static func logSumExp2(_ values: [Double]) -> Double {
+        guard let top = values.max(), top > -.infinity else { return -.infinity }
+        return top + log2(values.reduce(0) { $0 + exp2($1 - top) })
+    }
+
+    /// The share of query records that have a match among the candidates (π), by EM over the queries: each
+    /// query either is one of the `candidates` people (uniformly a priori) or none of them, and the blocked
+    /// candidates' Bayes factors say which; those outside the blocks are taken as two people.
+    static func matchShare(_ ranked: [[(candidate: Int, weight: Double)]], prior: Double, candidates: Int) -> Double {
+        guard candidates > 0, !ranked.isEmpty else { return 0.5 }
+        let logS = ranked.map { r in logSumExp2(r.map { $0.weight - prior }) - log2(Double(candidates)) }
+        var share = 0.5
+        for _ in 0..<200 {
+            var sum = 0.0
+            for l in logS where l > -.infinity { sum += 1 / (1 + exp2(log2(1 - share) - log2(share) - l)) }
+            let next = min(max(sum / Double(ranked.count), 0.01), 0.999)
+            if abs(next - share) < 1e-10 {
+                share = next
+                break
+            }
+            share = next
+        }
+        return share
+    }
+
+    /// A query's candidates with the probability that each is the person, given that the query is one of the
+    /// `candidates` people with probability `share` (a record matches at most one physician): a candidate
+    /// that fits far better than every other takes nearly all of it, two namesakes that fit alike split it.
+    static func recordProbabilities(
+        _ ranked: [(candidate: Int, weight: Double)], prior: Double, share: Double, candidates: Int
+    ) -> [(candidate: Int, weight: Double, probability: Double)] {
+        guard !ranked.isEmpty else { return [] }
+        let base = log2(share) - log2(Double(max(candidates, 1))) - prior
+        let none = log2(1 - share)
+        let total = logSumExp2(ranked.map { base + $0.weight } + [none])
+        return ranked.map { ($0.candidate, $0.weight, exp2(base + $0.weight - total)) }
     }
 
     private func forbidden(_ a: PersonRecord, _ b: PersonRecord) -> Bool {
