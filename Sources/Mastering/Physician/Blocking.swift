@@ -18,18 +18,13 @@ struct BlockingRule: Sendable {
         return firsts.map { f in ("I|\(min(f, l))\(max(f, l))", r.state.isEmpty ? [] : [r.state]) }
     }
 
-    /// The surname's Soundex code and the state; the first name's too, so swapped names meet. Refined by the
-    /// other name's initial.
+    /// The surname's Soundex code and the state (swapped names meet in the initials and ZIP rules instead:
+    /// filing every record under its first name's code too would double these blocks). Refined by the first
+    /// name's initial.
     static let phonetic = BlockingRule(name: "surname_soundex_and_state") { r in
-        guard !r.state.isEmpty else { return [] }
-        var keys: [(String, [String])] = []
-        if !r.last.isEmpty {
-            keys.append(("P|\(NameNormalizer.soundex(r.last))|\(r.state)", r.first.first.map { [String($0)] } ?? []))
-        }
-        if !r.first.isEmpty {
-            keys.append(("P|\(NameNormalizer.soundex(r.first))|\(r.state)", r.last.first.map { [String($0)] } ?? []))
-        }
-        return keys
+        guard !r.state.isEmpty, !r.last.isEmpty else { return [] }
+        let initials = Set([r.first.first, r.firstCanonical.first].compactMap { $0 }).sorted().map { String($0) }
+        return [("P|\(NameNormalizer.soundex(r.last))|\(r.state)", initials)]
     }
 
     /// The same house number in the same city. Refined by the surname's or the first name's initial.

@@ -118,12 +118,14 @@ enum PersonComparison {
         return a[0] == b[0] ? 2 : 3
     }
 
-    static func addressLevel(_ a: MatchFeatures, _ b: MatchFeatures) -> Int {
-        guard a.hasAddress && b.hasAddress else { return 0 }
-        let numbersEqual = !a.number.isEmpty && a.number == b.number
-        let numbersAgree = a.number == b.number
-        if numbersAgree && a.street == b.street { return 1 }
-        let streetJW = a.street.isEmpty || b.street.isEmpty ? 0 : NameNormalizer.jaroWinkler(a.street, b.street)
+    static func addressLevel(_ a: UnsafePointer<MatchFeatures>, _ b: UnsafePointer<MatchFeatures>) -> Int {
+        guard a.pointee.hasAddress && b.pointee.hasAddress else { return 0 }
+        let numbersEqual = !a.pointee.number.isEmpty && a.pointee.number == b.pointee.number
+        let numbersAgree = a.pointee.number == b.pointee.number
+        if numbersAgree && a.pointee.street == b.pointee.street { return 1 }
+        let streetJW =
+            a.pointee.street.isEmpty || b.pointee.street.isEmpty
+            ? 0 : NameNormalizer.jaroWinkler(a.pointee.street, b.pointee.street)
         if numbersEqual && streetJW >= 0.85 { return 2 }
         if streetJW >= 0.90 { return 3 }
         return numbersEqual ? 4 : 5
@@ -155,14 +157,28 @@ enum PersonComparison {
 
     /// The comparison vector of two records, and whether their names were read swapped (first against last).
     static func compare(_ a: MatchFeatures, _ b: MatchFeatures) -> (pattern: ComparisonPattern, swapped: Bool) {
-        var firstL = firstLevel(a.first, a.firstCanonical, b.first, b.firstCanonical)
-        var lastL = lastLevel(a.last, a.lastSoundex, b.last, b.lastSoundex)
+        withUnsafePointer(to: a) { pa in withUnsafePointer(to: b) { pb in compare(pa, pb) } }
+    }
+
+    /// The same through pointers into the features array: a record's fields are a dozen arrays, and copying
+    /// the struct for every pair (retaining each) was most of the comparisons' time.
+    static func compare(_ a: UnsafePointer<MatchFeatures>, _ b: UnsafePointer<MatchFeatures>) -> (
+        pattern: ComparisonPattern, swapped: Bool
+    ) {
+        var firstL = firstLevel(a.pointee.first, a.pointee.firstCanonical, b.pointee.first, b.pointee.firstCanonical)
+        var lastL = lastLevel(a.pointee.last, a.pointee.lastSoundex, b.pointee.last, b.pointee.lastSoundex)
         var swapped = false
         // First and last names entered the wrong way round: read them crossed when that fits clearly better.
         let direct = closeness(firstL, exactish: 3) + closeness(lastL, exactish: 2)
-        if direct > 0 && !a.first.isEmpty && !a.last.isEmpty && !b.first.isEmpty && !b.last.isEmpty {
-            let crossedFirst = firstLevel(a.last, a.lastAsFirst, b.first, b.firstCanonical)
-            let crossedLast = lastLevel(a.first, a.firstSoundex, b.last, b.lastSoundex)
+        // Crossed names that fit share a first letter on at least one side: a cheap test before two more
+        // comparisons, which most pairs of two people would otherwise pay.
+        if direct > 0 && !a.pointee.first.isEmpty && !a.pointee.last.isEmpty && !b.pointee.first.isEmpty
+            && !b.pointee.last.isEmpty
+            && (a.pointee.last[0] == b.pointee.first[0] || a.pointee.first[0] == b.pointee.last[0])
+        {
+            let crossedFirst = firstLevel(
+                a.pointee.last, a.pointee.lastAsFirst, b.pointee.first, b.pointee.firstCanonical)
+            let crossedLast = lastLevel(a.pointee.first, a.pointee.firstSoundex, b.pointee.last, b.pointee.lastSoundex)
             let crossed = closeness(crossedFirst, exactish: 3) + closeness(crossedLast, exactish: 2)
             if crossed < direct {
                 (firstL, lastL, swapped) = (crossedFirst, crossedLast, true)
@@ -171,12 +187,12 @@ enum PersonComparison {
         var pattern = ComparisonPattern()
         pattern.set(first, firstL)
         pattern.set(last, lastL)
-        pattern.set(middle, middleLevel(a.middle, b.middle))
+        pattern.set(middle, middleLevel(a.pointee.middle, b.pointee.middle))
         pattern.set(address, addressLevel(a, b))
-        pattern.set(zip, zipLevel(a.zip, b.zip))
-        pattern.set(city, cityLevel(a.city, b.city))
-        pattern.set(state, stateLevel(a.state, b.state))
-        pattern.set(specialty, specialtyLevel(a.specialty, b.specialty))
+        pattern.set(zip, zipLevel(a.pointee.zip, b.pointee.zip))
+        pattern.set(city, cityLevel(a.pointee.city, b.pointee.city))
+        pattern.set(state, stateLevel(a.pointee.state, b.pointee.state))
+        pattern.set(specialty, specialtyLevel(a.pointee.specialty, b.pointee.specialty))
         return (pattern, swapped)
     }
 
@@ -185,15 +201,30 @@ enum PersonComparison {
     static func termFrequencyAdjustment(
         _ pattern: ComparisonPattern, candidate b: MatchFeatures, model: FellegiSunterModel
     ) -> (first: Double, last: Double) {
+        termFrequencyAdjustment(pattern, first: b.firstFrequency, last: b.lastFrequency, model: model)
+    }
+
+    static func termFrequencyAdjustment(
+        _ pattern: ComparisonPattern, first firstFrequency: Double, last lastFrequency: Double,
+        model: FellegiSunterModel
+    ) -> (first: Double, last: Double) {
         (
-            pattern.level(first) == 1 ? model.termFrequencyAdjustment(first, frequency: b.firstFrequency) : 0,
-            pattern.level(last) == 1 ? model.termFrequencyAdjustment(last, frequency: b.lastFrequency) : 0
+            pattern.level(first) == 1 ? model.termFrequencyAdjustment(first, frequency: firstFrequency) : 0,
+            pattern.level(last) == 1 ? model.termFrequencyAdjustment(last, frequency: lastFrequency) : 0
         )
     }
 
     /// The match weight of a pair: prior, comparisons and term-frequency adjustments.
     static func weight(_ pattern: ComparisonPattern, candidate b: MatchFeatures, model: FellegiSunterModel) -> Double {
-        let tf = termFrequencyAdjustment(pattern, candidate: b, model: model)
+        weight(pattern, first: b.firstFrequency, last: b.lastFrequency, model: model)
+    }
+
+    /// The same with the candidate's name frequencies.
+    static func weight(
+        _ pattern: ComparisonPattern, first firstFrequency: Double, last lastFrequency: Double,
+        model: FellegiSunterModel
+    ) -> Double {
+        let tf = termFrequencyAdjustment(pattern, first: firstFrequency, last: lastFrequency, model: model)
         return model.weight(pattern) + tf.first + tf.last
     }
 

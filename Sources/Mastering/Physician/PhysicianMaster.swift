@@ -364,7 +364,7 @@ enum PhysicianMaster {
                 report = StepReport(
                     rowsIn: records.count, rowsOut: result.clusterCount,
                     message:
-                        "\(result.clusterCount) physicians from \(records.count) records; \(result.links.count) probabilistic links, \(singletons) singletons, \(provisional) provisional prescriber ids, \(unmatched) unmatched; \(result.steward.count) for the steward; model from \(model.blockedPairs) blocked and \(model.randomPairs) random pairs, λ \(PersonComparison.rounded(model.lambda, 4)), EM \(model.iterations) iterations"
+                        "\(result.clusterCount) physicians from \(records.count) records; \(result.links.count) probabilistic links, \(singletons) singletons, \(provisional) provisional prescriber ids, \(unmatched) unmatched; \(result.steward.count) for the steward; model from \(result.blockedPairs) blocked and \(model.randomPairs) random pairs, λ \(PersonComparison.rounded(model.lambda, 4)), EM \(model.iterations) iterations"
                         + (inPlace ? "; \(written) rows written in place" : ""))
                 return .commit
             }

@@ -71,6 +71,25 @@ struct StewardCase: Sendable {
     var kind: String
 }
 
+/// One result per chunk of parallel work, each slot written by one thread only.
+final class ChunkResults<T>: @unchecked Sendable {
+    // Safe: `concurrentPerform` gives each iteration its own index, each writes only its own slot of memory
+    // allocated once (no shared array whose accessors would race), and `values` is read after it returns.
+    private let slots: UnsafeMutablePointer<T?>
+    private let count: Int
+    init(count: Int) {
+        self.count = count
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil, count: count)
+    }
+    deinit {
+        slots.deinitialize(count: count)
+        slots.deallocate()
+    }
+    func set(_ index: Int, _ value: T) { slots[index] = value }
+    var values: [T] { (0..<count).compactMap { slots[$0] } }
+}
+
 /// Resolves person records into clusters: identifiers first (a valid NPI, the ME number), then a
 /// Fellegi–Sunter model trained on this build's records, over the union of capped blocks; prescriber ids that
 /// name no registry record become provisional physicians of their own.
@@ -149,24 +168,53 @@ struct PhysicianMatcher: Sendable {
         }
     }
 
-    /// Compares each query record with the candidates its blocks hold, of the sources it may match.
+    /// Compares each query record with the candidates its blocks hold, of the sources it may match: the
+    /// queries in one chunk per core, concatenated in order, so the result does not depend on the threads.
     static func blockedPairs(
+        _ queries: [Int], _ records: [PersonRecord], _ features: [MatchFeatures], index: BlockIndex,
+        allowed: @Sendable @escaping (PhysicianSource, PhysicianSource) -> Bool
+    ) -> BlockedPairs {
+        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, queries.count / 2_000))
+        let size = (queries.count + chunks - 1) / max(chunks, 1)
+        let parts = ChunkResults<BlockedPairs>(count: chunks)
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let slice = Array(queries[min(queries.count, chunk * size)..<min(queries.count, (chunk + 1) * size)])
+            parts.set(chunk, blockedPairsOfChunk(slice, records, features, index: index, allowed: allowed))
+        }
+        var pairs = BlockedPairs()
+        for part in parts.values {
+            let offset = pairs.candidates.count
+            pairs.queries += part.queries
+            pairs.starts += part.starts.dropFirst().map { $0 + offset }
+            pairs.candidates += part.candidates
+            pairs.patterns += part.patterns
+        }
+        return pairs
+    }
+
+    private static func blockedPairsOfChunk(
         _ queries: [Int], _ records: [PersonRecord], _ features: [MatchFeatures], index: BlockIndex,
         allowed: (PhysicianSource, PhysicianSource) -> Bool
     ) -> BlockedPairs {
         var pairs = BlockedPairs()
         var stamp = [Int32](repeating: -1, count: records.count)
-        for (qi, q) in queries.enumerated() {
-            pairs.queries.append(q)
-            if features[q].comparable {
-                index.forEachCandidate(of: records[q]) { c, _ in
-                    guard c != q, stamp[c] != Int32(qi), allowed(records[q].source, records[c].source) else { return }
-                    stamp[c] = Int32(qi)
-                    pairs.candidates.append(Int32(c))
-                    pairs.patterns.append(PersonComparison.compare(features[q], features[c]).pattern)
+        // The sources apart: reading `records[c].source` copied the whole record (a dozen strings) per pair.
+        let sources = records.map(\.source)
+        features.withUnsafeBufferPointer { f in
+            let base = f.baseAddress!
+            for (qi, q) in queries.enumerated() {
+                pairs.queries.append(q)
+                let source = sources[q]
+                if base[q].comparable {
+                    index.forEachCandidate(of: records[q]) { c, _ in
+                        guard c != q, stamp[c] != Int32(qi), allowed(source, sources[c]) else { return }
+                        stamp[c] = Int32(qi)
+                        pairs.candidates.append(Int32(c))
+                        pairs.patterns.append(PersonComparison.compare(base + q, base + c).pattern)
+                    }
                 }
+                pairs.starts.append(pairs.candidates.count)
             }
-            pairs.starts.append(pairs.candidates.count)
         }
         return pairs
     }
@@ -206,7 +254,8 @@ struct PhysicianMatcher: Sendable {
             let q = groups[g].queries[random.below(groups[g].queries.count)]
             let c = groups[g].candidates[random.below(groups[g].candidates.count)]
             if q == c { continue }
-            counts[PersonComparison.compare(features[q], features[c]).pattern, default: 0] += 1
+            let pattern = features.withUnsafeBufferPointer { f in PersonComparison.compare(f.baseAddress! + q, f.baseAddress! + c).pattern }
+            counts[pattern, default: 0] += 1
             drawn += 1
         }
         return PatternCounts(counts: counts)
@@ -546,7 +595,8 @@ struct PhysicianMatcher: Sendable {
         for k in pairs.range(qi) {
             let c = Int(pairs.candidates[k])
             if forbidden(records[q], records[c]) { continue }
-            let w = PersonComparison.weight(pairs.patterns[k], candidate: features[c], model: model)
+            let w = PersonComparison.weight(
+                pairs.patterns[k], first: features[c].firstFrequency, last: features[c].lastFrequency, model: model)
             let g = group(c)
             if let current = best[g], current.weight > w || (current.weight == w && current.candidate < c) { continue }
             best[g] = (c, w)
