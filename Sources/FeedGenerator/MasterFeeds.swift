@@ -105,12 +105,18 @@ extension Generation {
         let npi = (p.index * 7) % 10 < 4 ? p.npi : ""
         let mpa =
             retired ? "RET" : p.size == 0 && p.index >= physicianCount ? "RES" : (p.index % 5 == 0 ? "HPR" : "OFF")
+        let plus4 = r.chance(0.3) ? "-\(String(r.int(0..<9_999)).leftPad(4))" : ""
+        var (line, city, code) = ("\(street.capitalized) \(type.0.capitalized)", zip.city, zip.code)
+        if options.noise == .hard {
+            let noisy = PersonNoise(
+                p, source: "ama", seed: options.seed, first: first, last: last, street: line, city: city, zip: code,
+                nickname: Catalog.nicknames[p.first], surnames: Catalog.lastNames)
+            (first, last, line, city, code) = (noisy.first, noisy.last, noisy.street, noisy.city, noisy.zip)
+        }
         return [
             p.me!, title(last), title(first), p.middle, "", String(p.birthYear), p.gender,
-            Catalog.specialties[p.specialty].0, "",
-            "\(street.capitalized) \(type.0.capitalized)", zip.city.capitalized, zip.state,
-            r.chance(0.3) ? "\(zip.code)-\(String(r.int(0..<9_999)).leftPad(4))" : zip.code,
-            npi, mpa, dead ? "Y" : "",
+            Catalog.specialties[p.specialty].0, "", line, city.capitalized, zip.state,
+            code.isEmpty ? "" : code + plus4, npi, mpa, dead ? "Y" : "",
         ].joined(separator: "|")
     }
 
@@ -155,7 +161,7 @@ extension Generation {
         if variant >= 32 && variant < 38 { last += " \(p.credential == "NP" ? "NP" : "MD")" }
         if variant >= 38 && variant < 42 { first = String(first.prefix(1)) + "." }  // an initial: W. for William
         let npiVariant = (p.index * 11 + 5) % 100
-        var npi = npiVariant < 65 ? p.npi : npiVariant < 90 ? "" : p.npi
+        var npi = npiVariant < (options.noise == .hard ? 40 : 65) ? p.npi : npiVariant < 90 ? "" : p.npi
         if npiVariant >= 90 {
             var digits = Array(npi)
             let i = 3 + p.index % 6
@@ -168,11 +174,20 @@ extension Generation {
         let specialty = Catalog.specialties[p.specialty].2
         let spelled = p.index % 3 == 0 ? (Catalog.crmSpecialtyVariants[specialty] ?? specialty) : specialty
         let territory = "T\(String(zip.territory + 1).leftPad(3))"
+        var (line, city, code) = (street.capitalized + " St", zip.city.capitalized, zip.code)
+        if options.noise == .hard {
+            let noisy = PersonNoise(
+                p, source: "crm", seed: options.seed, first: first.uppercased(), last: last.uppercased(), street: line,
+                city: city.uppercased(), zip: code, nickname: Catalog.nicknames[p.first], surnames: Catalog.lastNames)
+            (first, last, line, city, code) = (
+                title(noisy.first), title(noisy.last), noisy.street, noisy.city.capitalized, noisy.zip
+            )
+        }
         let modified = "\(Day.iso(week * 7 + 2))T\(String(8 + p.index % 9).leftPad(2)):15:00Z"
         return
             "{\"Id\":\(json(p.crmID)),\"NPI_vod__c\":\(json(npi)),\"FirstName\":\(json(first)),\"LastName\":\(json(last)),"
-            + "\"Specialty_1_vod__c\":\(json(spelled)),\"Primary_Address_Line_1\":\(json(street.capitalized + " St")),"
-            + "\"City\":\(json(zip.city.capitalized)),\"State\":\(json(zip.state)),\"Zip\":\(json(zip.code)),"
+            + "\"Specialty_1_vod__c\":\(json(spelled)),\"Primary_Address_Line_1\":\(json(line)),"
+            + "\"City\":\(json(city)),\"State\":\(json(zip.state)),\"Zip\":\(json(code)),"
             + "\"Territory_vod__c\":\(json(territory)),\"IsDeleted\":\(p.status == "deceased" && week > changeMonth(p, 4) * 4 + 8),"
             + "\"LastModifiedDate\":\(json(modified))}"
     }

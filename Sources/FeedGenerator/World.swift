@@ -15,12 +15,17 @@ public struct GeneratorOptions: Sendable {
     public var outputDirectory: URL
     /// Overrides the scale's physician count (tests use a tiny world).
     public var physicianCount: Int?
+    /// How noisy the AMA and CRM person records are (`standard` is what `sample-data/` holds).
+    public var noise: Noise
 
-    public init(scale: Scale, seed: UInt64, outputDirectory: URL, physicianCount: Int? = nil) {
+    public init(
+        scale: Scale, seed: UInt64, outputDirectory: URL, physicianCount: Int? = nil, noise: Noise = .standard
+    ) {
         self.scale = scale
         self.seed = seed
         self.outputDirectory = outputDirectory
         self.physicianCount = physicianCount
+        self.noise = noise
     }
 }
 

@@ -7,10 +7,11 @@ struct TinyWorld {
     let root: URL
     let summary: GenerationSummary
 
-    init(seed: UInt64 = 7, physicians: Int = 120) throws {
+    init(seed: UInt64 = 7, physicians: Int = 120, noise: Noise = .standard) throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("feedgen-\(UUID().uuidString.prefix(8))")
         summary = try FeedGenerator.generate(
-            GeneratorOptions(scale: .sample, seed: seed, outputDirectory: root, physicianCount: physicians))
+            GeneratorOptions(
+                scale: .sample, seed: seed, outputDirectory: root, physicianCount: physicians, noise: noise))
     }
 
     func remove() { try? FileManager.default.removeItem(at: root) }

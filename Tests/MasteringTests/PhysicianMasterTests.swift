@@ -136,9 +136,20 @@ struct PhysicianMasterTests {
         )
         #expect(
             unmatched.map { "\($0[0] as String) \($0[1] as String)" } == [
-                "claims 1999999999", "crm 001A000000000003AA", "nppes \(PeopleFixture.org)", "xponent X3",
+                "claims 1999999999", "nppes \(PeopleFixture.org)",
             ])
-        #expect(unmatched[2]["unmatched_reason"] == "organisation (entity type 2): not a physician")
+        #expect(unmatched[1]["unmatched_reason"] == "organisation (entity type 2): not a physician")
+        // Nothing else is dropped: a CRM account that matches no one is a golden record of its own, and an
+        // Xponent prescriber id with no identifier a provisional physician.
+        let alone = try PeopleFixture.rows(
+            mesh,
+            "SELECT source, source_id, match_rule, unmatched_reason FROM physician_master.physician_xref WHERE match_rule IN ('singleton', 'provisional') ORDER BY 1, 2"
+        )
+        #expect(
+            alone.map { "\($0[0] as String) \($0[1] as String) \($0[2] as String)" } == [
+                "ama 03507777777 singleton", "crm 001A000000000003AA singleton", "xponent X3 provisional",
+            ])
+        #expect(alone.allSatisfy { ($0[3] as String?) != nil })
 
         let golden = try #require(
             try PeopleFixture.rows(mesh, "SELECT * FROM physician_master.physician WHERE physician_id = \(smith)").first
@@ -152,11 +163,31 @@ struct PhysicianMasterTests {
         #expect(golden["status"] == "active")
         #expect(golden["is_prescriber"] == 1)
         let statuses = try PeopleFixture.rows(
-            mesh, "SELECT last_name, status FROM physician_master.physician ORDER BY last_name")
+            mesh,
+            "SELECT COALESCE(last_name, '-'), status, provider_type FROM physician_master.physician ORDER BY 1"
+        )
         #expect(
-            statuses.map { "\($0[0] as String) \($0[1] as String)" } == [
-                "BROWN deactivated", "Green retired", "JONES active", "SMITH active",
+            statuses.map { "\($0[0] as String) \($0[1] as String) \($0[2] as String)" } == [
+                "- provisional unknown", "BROWN deactivated physician", "Green retired physician",
+                "JONES active physician", "Nobody active physician", "SMITH active physician",
             ])
+        // The probabilistic links are explained, field by field.
+        let explained = try PeopleFixture.rows(
+            mesh,
+            "SELECT source, source_id, candidate_source, match_probability, explanation FROM physician_master.match_explanation ORDER BY 1, 2"
+        )
+        #expect(
+            explained.map { "\($0[0] as String) \($0[1] as String) \($0[2] as String)" }.contains(
+                "ama 03501234567 nppes"))
+        #expect(
+            explained.allSatisfy { ($0[3] as Double) >= 0.9 && ($0[4] as String).contains("\"field\":\"last_name\"") })
+        let probabilities = try PeopleFixture.rows(
+            mesh,
+            "SELECT match_rule, MIN(match_probability), MAX(match_probability) FROM physician_master.physician_xref WHERE physician_id IS NOT NULL GROUP BY 1 ORDER BY 1"
+        )
+        for row in probabilities where ["npi", "anchor", "me_number"].contains(row[0] as String) {
+            #expect(row[1] as Double == 1 && row[2] as Double == 1)
+        }
         let won = try PeopleFixture.rows(
             mesh,
             "SELECT field, source FROM physician_master.physician_field_source WHERE physician_id = \(smith) ORDER BY field"
@@ -266,14 +297,14 @@ struct PhysicianMasterTests {
         let mesh = try PeopleFixture.mesh(home: dir.url.appendingPathComponent("home"))
         _ = try await PeopleFixture.run(mesh, feeds: feeds)
 
-        // A week of Rx and claims only: X3 now carries Green's ME number, X4 is new with Jones's NPI, and a
+        // A week of Rx and claims only: X6 is new with Green's ME number, X4 is new with Jones's NPI, and a
         // claim names Brown.
         try PeopleFixture.write(
             feeds, "xponent", "2024-01-22", "xponent.csv",
             """
             PRESCRIBER_ID,NPI,ME_NUMBER,PRODUCT_NDC11,WEEK_ENDING,NRX,TRX,NQTY,TQTY
             X1,\(PeopleFixture.smith),,12345678901,2024-01-19,1,1,30,30
-            X3,,03507777777,12345678901,2024-01-19,1,1,30,30
+            X6,,03507777777,12345678901,2024-01-19,1,1,30,30
             X4,\(PeopleFixture.jones),,12345678901,2024-01-19,2,2,60,60
 
             """)
@@ -288,14 +319,17 @@ struct PhysicianMasterTests {
         #expect(week.message.contains("NPPES, AMA and CRM unchanged"), "\(week.message)")
         #expect(week.incremental.tableDigests == week.full.tableDigests)
         let green = try #require(try PeopleFixture.physician(of: "ama", "03507777777", in: mesh))
-        #expect(try PeopleFixture.physician(of: "xponent", "X3", in: mesh) == green)
+        #expect(try PeopleFixture.physician(of: "xponent", "X6", in: mesh) == green)
         #expect(
             try PeopleFixture.physician(of: "xponent", "X4", in: mesh)
                 == (try PeopleFixture.physician(of: "nppes", PeopleFixture.jones, in: mesh)))
         let flags = try PeopleFixture.rows(
-            mesh, "SELECT last_name, is_prescriber FROM physician_master.physician ORDER BY last_name")
+            mesh,
+            "SELECT COALESCE(last_name, '-'), is_prescriber FROM physician_master.physician ORDER BY 1")
         #expect(
-            flags.map { "\($0[0] as String)=\($0[1] as Int)" } == ["BROWN=1", "Green=1", "JONES=1", "SMITH=1"])
+            flags.map { "\($0[0] as String)=\($0[1] as Int)" } == [
+                "-=1", "BROWN=1", "Green=1", "JONES=1", "Nobody=0", "SMITH=1",
+            ])
 
         // A month with a new NPPES physician, whom a prescriber id names in the same run: every record is
         // matched again, and the tables are brought up to date in place.

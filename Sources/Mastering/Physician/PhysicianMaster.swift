@@ -46,7 +46,7 @@ enum PhysicianMaster {
     static let owner = Owner(team: "master data: customer", contact: "customer-mdm@pharma-mesh.example")
 
     static func domain(overrides: StewardOverrides) -> Domain {
-        let statusValues = ["active", "deactivated", "retired", "deceased"]
+        let statusValues = ["active", "deactivated", "retired", "deceased", "provisional"]
         var domain = Domain(
             id: "physician-master", layer: "mastered", owner: owner,
             description:
@@ -69,30 +69,72 @@ enum PhysicianMaster {
                         ColumnContract("address_line1", "TEXT"), ColumnContract("city", "TEXT"),
                         ColumnContract("state", "TEXT"),
                         ColumnContract("zip5", "TEXT"), ColumnContract("birth_year", "INTEGER"),
-                        ColumnContract("status", "TEXT", "active, deactivated, retired or deceased"),
+                        ColumnContract(
+                            "status", "TEXT",
+                            "active, deactivated, retired, deceased, or provisional (known only from Xponent or claims ids)"
+                        ),
                         ColumnContract("is_prescriber", "INTEGER", "1 when Xponent or claims name the physician"),
+                        ColumnContract(
+                            "provider_type", "TEXT",
+                            "physician, nurse_practitioner, physician_assistant, pharmacist, dentist, other or unknown"),
                     ]),
                 OutputPort(
                     table: "physician_xref",
-                    description: "Every source id seen, mapped to one physician or unmatched with a reason",
+                    description:
+                        "Every source id seen, mapped to one physician (its own when it matched no other record), or unmatched with a reason",
                     grain: ["source", "source_id"],
                     columns: [
                         ColumnContract("source", "TEXT", "nppes, ama, crm, xponent or claims"),
                         ColumnContract("source_id", "TEXT"),
-                        ColumnContract("physician_id", "INTEGER", "NULL when unmatched"),
+                        ColumnContract("physician_id", "INTEGER", "NULL only for a claims NPI that is not valid"),
                         ColumnContract(
-                            "match_rule", "TEXT", "anchor, npi, me_number, probabilistic, steward, or unmatched"),
-                        ColumnContract("match_score", "REAL", "0–1"), ColumnContract("unmatched_reason", "TEXT"),
+                            "match_rule", "TEXT",
+                            "anchor, npi, me_number, probabilistic, steward, singleton, provisional, or unmatched"),
+                        ColumnContract(
+                            "match_probability", "REAL",
+                            "0–1: 1 for an identifier, the model's for a probabilistic link, the best candidate's for a singleton"
+                        ),
+                        ColumnContract(
+                            "unmatched_reason", "TEXT", "why a singleton, provisional or unmatched id stands alone"),
                     ]),
                 OutputPort(
                     table: "steward_queue",
-                    description: "Pairs between sure match and sure non-match, for a steward to decide",
+                    description:
+                        "Records with two candidates close in probability, or a valid NPI naming a physician they disagree with, for a steward to decide",
+                    grain: ["source", "source_id", "candidate_source", "candidate_source_id"],
                     columns: [
                         ColumnContract("source", "TEXT"), ColumnContract("source_id", "TEXT"),
                         ColumnContract("candidate_source", "TEXT"),
                         ColumnContract("candidate_source_id", "TEXT"),
                         ColumnContract("candidate_physician_id", "INTEGER"),
-                        ColumnContract("score", "REAL"),
+                        ColumnContract("match_probability", "REAL", "the model's, for this candidate"),
+                        ColumnContract("kind", "TEXT", "ambiguous or npi_conflict"),
+                        ColumnContract("explanation", "TEXT", "JSON: each comparison's agreement level and weight"),
+                    ]),
+                OutputPort(
+                    table: "match_explanation",
+                    description: "Why each probabilistic link was made: the comparisons' agreement levels and weights",
+                    grain: ["source", "source_id"],
+                    columns: [
+                        ColumnContract("source", "TEXT"), ColumnContract("source_id", "TEXT"),
+                        ColumnContract("candidate_source", "TEXT"), ColumnContract("candidate_source_id", "TEXT"),
+                        ColumnContract("match_probability", "REAL"),
+                        ColumnContract("match_weight", "REAL", "log2 of the posterior odds"),
+                        ColumnContract(
+                            "explanation", "TEXT",
+                            "JSON: prior, and per comparison the level, its weight and any term-frequency adjustment"),
+                    ]),
+                OutputPort(
+                    table: "match_model",
+                    description:
+                        "The Fellegi–Sunter model this build estimated: m and u per comparison level, and the prior",
+                    grain: ["comparison", "level"],
+                    columns: [
+                        ColumnContract("comparison", "TEXT", "a compared field, or (prior)"),
+                        ColumnContract("level", "TEXT"), ColumnContract("level_index", "INTEGER"),
+                        ColumnContract("m_probability", "REAL", "P(level | one person); λ for the prior"),
+                        ColumnContract("u_probability", "REAL", "P(level | two people)"),
+                        ColumnContract("weight", "REAL", "log2(m/u), bits"),
                     ]),
                 OutputPort(
                     table: "physician_history",
@@ -114,7 +156,7 @@ enum PhysicianMaster {
                     ]),
             ],
             recipe: Recipe([
-                .swift("resolve", version: "2-\(overrides.fingerprint)") { context in
+                .swift("resolve", version: "3-\(overrides.fingerprint)") { context in
                     try await resolve(context, overrides: overrides)
                 }
             ]),
@@ -148,7 +190,9 @@ enum PhysicianMaster {
                         GROUP BY source HAVING 1.0 * SUM(physician_id IS NULL) / COUNT(*) > CAST(:max_unmatched_share AS REAL)
                         """),
             ],
-            parameters: ["max_unmatched_share": "0.05"],
+            parameters: [
+                "max_unmatched_share": "0.05", "match_probability": "0.9", "ambiguity_bits": "3", "block_cap": "500",
+            ],
             retainedTables: ["id_state"] + PrescriberUpdate.retainedTables,
             // A week that brings only Rx and claims rows updates the prescriber ids in place (`PrescriberUpdate`),
             // and consumers read the golden records and cross-walk rows it changed from the change log.
@@ -159,7 +203,11 @@ enum PhysicianMaster {
 
     // MARK: Loading
 
-    static func load(_ db: Database) throws -> (records: [PersonRecord], organisations: [String]) {
+    /// The person records of every source; with `prescribers: false` only NPPES, AMA and CRM (which a database
+    /// without physician-master's counted identifier tables can read).
+    static func load(_ db: Database, prescribers: Bool = true) throws -> (
+        records: [PersonRecord], organisations: [String]
+    ) {
         var records: [PersonRecord] = []
         var organisations: [String] = []
         // A few dozen spellings recur across thousands of records: each is normalised once.
@@ -189,7 +237,8 @@ enum PhysicianMaster {
             r.firstCanonical = NameNormalizer.canonicalFirst(r.first)
             r.last = NameNormalizer.clean(last)
             r.middle = NameNormalizer.clean(middle)
-            r.address = NameNormalizer.words(address).joined(separator: " ")
+            r.address = Comparators.streetWords(address)
+            r.streetNumber = Comparators.streetNumber(address)
             r.city = NameNormalizer.words(city).joined(separator: " ")
             r.state = (text("state") ?? "").uppercased()
             r.batch = text("batch") ?? ""
@@ -209,6 +258,7 @@ enum PhysicianMaster {
             r.npi = (row[try c.at("npi_valid")] as Int?) == 1 ? npi : nil
             r.zip5 = NameNormalizer.zip5(row[try c.at("postal_code")])
             r.specialty = specialty(row[try c.at("taxonomy_code")])
+            r.providerType = ProviderType(taxonomy: row[try c.at("taxonomy_code")])
             r.deactivated = (row[try c.at("deactivated")] as Int?) == 1
             if let credential: String = row[try c.at("credential")] { r.credential = credential }
             records.append(r)
@@ -220,6 +270,7 @@ enum PhysicianMaster {
             r.npi = (row[try c.at("npi_valid")] as Int?) == 1 ? row[try c.at("npi")] : nil
             r.zip5 = NameNormalizer.zip5(row[try c.at("zip")])
             r.specialty = specialty(row[try c.at("primary_specialty")])
+            r.providerType = ProviderType(specialty: r.specialty)
             r.birthYear = row[try c.at("birth_year")]
             r.deceased = (row[try c.at("dead_ind")] as Int?) == 1
             r.retired = (row[try c.at("mpa")] as String?) == "RET"
@@ -230,8 +281,10 @@ enum PhysicianMaster {
             r.npi = (row[try c.at("npi_valid")] as Int?) == 1 ? row[try c.at("npi")] : nil
             r.zip5 = NameNormalizer.zip5(row[try c.at("zip")])
             r.specialty = specialty(row[try c.at("specialty")])
+            r.providerType = ProviderType(specialty: r.specialty)
             records.append(r)
         }
+        guard prescribers else { return (records, organisations) }
         // One row per prescriber id with its identifiers (a valid NPI, an ME number) from any delivery, and one
         // per NPI that claims name, through the counted identifier tables `PrescriberUpdate` keeps up to date.
         try rows(PrescriberUpdate.xponentRecords) { row, _ in
@@ -295,16 +348,24 @@ enum PhysicianMaster {
                 let (records, organisations) = try load(db)
                 context.progress("matching \(records.count) records")
                 var matcher = PhysicianMatcher()
+                if let p = context.parameters["match_probability"].flatMap(Double.init), p > 0, p < 1 {
+                    matcher.matchProbability = p
+                }
+                if let bits = context.parameters["ambiguity_bits"].flatMap(Double.init) { matcher.ambiguityBits = bits }
+                if let cap = context.parameters["block_cap"].flatMap(Int.init), cap > 0 { matcher.blockCap = cap }
                 matcher.forcedMatches = overrides.matches
                 matcher.forcedNonMatches = overrides.nonMatches
                 let result = matcher.resolve(records)
                 let ids = try assignStableIDs(result, records: records, db: db, context: context, inPlace: inPlace)
                 let written = try write(result, records: records, organisations: organisations, ids: ids, db: db)
-                let matched = result.decisions.filter { $0.cluster != nil }.count
+                let unmatched = result.decisions.filter { $0.cluster == nil }.count
+                let singletons = result.decisions.filter { $0.rule == "singleton" }.count
+                let provisional = result.decisions.filter { $0.rule == "provisional" }.count
+                let model = result.model
                 report = StepReport(
                     rowsIn: records.count, rowsOut: result.clusterCount,
                     message:
-                        "\(result.clusterCount) physicians from \(records.count) records; \(records.count - matched) unmatched; \(result.steward.count) for the steward"
+                        "\(result.clusterCount) physicians from \(records.count) records; \(result.links.count) probabilistic links, \(singletons) singletons, \(provisional) provisional prescriber ids, \(unmatched) unmatched; \(result.steward.count) for the steward; model from \(result.blockedPairs) blocked and \(model.randomPairs) random pairs, λ \(PersonComparison.rounded(model.lambda, 4)), EM \(model.iterations) iterations"
                         + (inPlace ? "; \(written) rows written in place" : ""))
                 return .commit
             }
@@ -314,7 +375,18 @@ enum PhysicianMaster {
 
     static let outputTables = [
         "physician", "physician_xref", "steward_queue", "physician_history", "physician_field_source",
+        "match_explanation", "match_model",
     ]
+
+    /// A value rounded to `places` decimals, so that the published tables do not carry the last bits of a sum.
+    static func round(_ value: Double, _ places: Int) -> Double {
+        var scale = 1.0
+        for _ in 0..<places { scale *= 10 }
+        return (value * scale).rounded() / scale
+    }
+
+    /// Rules of records that matched no other record: their cross-walk row says why.
+    static let standsAlone: Set<String> = ["singleton", "provisional", "unmatched"]
 
     /// Keeps every physician id across runs: a cluster keeps the id its members had; merges keep the
     /// smallest; a split gives the larger part the old id and the rest new ones. Ids are never reused.
@@ -325,14 +397,21 @@ enum PhysicianMaster {
         inPlace: Bool
     ) throws -> [Int: Int64] {
         var previous: [String: Int64] = [:]
+        var previousPrescribers: [String: Int64] = [:]
         var nextID: Int64 = 1
         if context.previousVersion != nil {
             try Row.fetchCursor(
                 db,
                 sql:
-                    "SELECT source, source_id, physician_id FROM previous.physician_xref WHERE physician_id IS NOT NULL AND source IN ('nppes', 'ama', 'crm')"
+                    "SELECT source, source_id, physician_id FROM previous.physician_xref WHERE physician_id IS NOT NULL"
             ).forEach { row in
-                previous["\(row[0] as String)|\(row[1] as String)"] = row[2]
+                let source: String = row[0]
+                let key = "\(source)|\(row[1] as String)"
+                if PhysicianSource(rawValue: source)?.isIdentity ?? false {
+                    previous[key] = row[2]
+                } else {
+                    previousPrescribers[key] = row[2]
+                }
             }
             nextID = try Int64.fetchOne(db, sql: "SELECT next_id FROM previous.id_state") ?? 1
             if !inPlace {
@@ -344,36 +423,64 @@ enum PhysicianMaster {
                     "CREATE TABLE main.physician_history (master_version INTEGER, physician_id INTEGER, event TEXT, other_physician_id INTEGER, detail TEXT)"
             )
         }
+        // A provisional physician's id is carried by its prescriber ids: ids no identity record held.
+        let registryIDs = Set(previous.values)
         // Which clusters hold each previous id's members, and how many.
         var holders: [Int64: [Int: Int]] = [:]
+        var provisionalHolders: [Int64: [Int: Int]] = [:]
         var members: [Int: [Int64]] = [:]
+        var registered = [Bool](repeating: false, count: result.clusterCount)
         for (i, decision) in result.decisions.enumerated() {
-            guard let cluster = decision.cluster, records[i].source.isIdentity,
-                let old = previous["\(records[i].source.rawValue)|\(records[i].sourceID)"]
-            else { continue }
-            holders[old, default: [:]][cluster, default: 0] += 1
-            members[cluster, default: []].append(old)
+            guard let cluster = decision.cluster else { continue }
+            let key = "\(records[i].source.rawValue)|\(records[i].sourceID)"
+            if records[i].source.isIdentity {
+                registered[cluster] = true
+                guard let old = previous[key] else { continue }
+                holders[old, default: [:]][cluster, default: 0] += 1
+                members[cluster, default: []].append(old)
+            } else if let old = previousPrescribers[key], !registryIDs.contains(old) {
+                provisionalHolders[old, default: [:]][cluster, default: 0] += 1
+                members[cluster, default: []].append(old)
+            }
         }
-        var owned: [Int: [Int64]] = [:]
-        for (old, clusters) in holders {
-            let owner = clusters.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }!.key
-            owned[owner, default: []].append(old)
+        func owners(_ holders: [Int64: [Int: Int]]) -> [Int: [Int64]] {
+            var owned: [Int: [Int64]] = [:]
+            for (old, clusters) in holders {
+                let owner = clusters.max { a, b in a.value != b.value ? a.value < b.value : a.key > b.key }!.key
+                owned[owner, default: []].append(old)
+            }
+            return owned
         }
+        let owned = owners(holders)
+        let ownedProvisional = owners(provisionalHolders)
         var ids: [Int: Int64] = [:]
         var events: [(Int64, String, Int64?, String)] = []
         for cluster in 0..<result.clusterCount {
             let mine = (owned[cluster] ?? []).sorted()
+            let provisional = (ownedProvisional[cluster] ?? []).sorted()
             if let keep = mine.first {
+                // A provisional physician that a registry record now names merges into the registry-backed one.
                 ids[cluster] = keep
                 for merged in mine.dropFirst() {
                     events.append((keep, "merged", merged, "physician \(merged) merged into \(keep)"))
+                }
+                for merged in provisional {
+                    events.append((keep, "merged", merged, "provisional physician \(merged) merged into \(keep)"))
+                }
+            } else if let keep = provisional.first {
+                ids[cluster] = keep
+                for merged in provisional.dropFirst() {
+                    events.append((keep, "merged", merged, "provisional physician \(merged) merged into \(keep)"))
+                }
+                if registered[cluster] {
+                    events.append((keep, "registered", nil, "provisional physician \(keep) now has a registry record"))
                 }
             } else {
                 ids[cluster] = nextID
                 if let from = members[cluster]?.min() {
                     events.append((nextID, "split", from, "split from physician \(from)"))
                 } else {
-                    events.append((nextID, "created", nil, ""))
+                    events.append((nextID, "created", nil, registered[cluster] ? "" : "provisional"))
                 }
                 nextID += 1
             }
@@ -400,11 +507,17 @@ enum PhysicianMaster {
             sql: """
                 CREATE TABLE IF NOT EXISTS main.physician (physician_id INTEGER PRIMARY KEY, npi TEXT, me_number TEXT, first_name TEXT, last_name TEXT,
                     middle_name TEXT, credential TEXT, specialty TEXT, address_line1 TEXT, city TEXT, state TEXT, zip5 TEXT,
-                    birth_year INTEGER, status TEXT NOT NULL, is_prescriber INTEGER NOT NULL);
+                    birth_year INTEGER, status TEXT NOT NULL, is_prescriber INTEGER NOT NULL, provider_type TEXT NOT NULL);
                 CREATE TABLE IF NOT EXISTS main.physician_xref (source TEXT NOT NULL, source_id TEXT NOT NULL, physician_id INTEGER, match_rule TEXT NOT NULL,
-                    match_score REAL NOT NULL, unmatched_reason TEXT, PRIMARY KEY (source, source_id));
-                CREATE TABLE IF NOT EXISTS main.steward_queue (source TEXT, source_id TEXT, candidate_source TEXT, candidate_source_id TEXT,
-                    candidate_physician_id INTEGER, score REAL, PRIMARY KEY (source, source_id));
+                    match_probability REAL NOT NULL, unmatched_reason TEXT, PRIMARY KEY (source, source_id));
+                CREATE TABLE IF NOT EXISTS main.steward_queue (source TEXT NOT NULL, source_id TEXT NOT NULL, candidate_source TEXT NOT NULL,
+                    candidate_source_id TEXT NOT NULL, candidate_physician_id INTEGER, match_probability REAL, kind TEXT, explanation TEXT,
+                    PRIMARY KEY (source, source_id, candidate_source, candidate_source_id));
+                CREATE TABLE IF NOT EXISTS main.match_explanation (source TEXT NOT NULL, source_id TEXT NOT NULL, candidate_source TEXT NOT NULL,
+                    candidate_source_id TEXT NOT NULL, match_probability REAL NOT NULL, match_weight REAL NOT NULL, explanation TEXT NOT NULL,
+                    PRIMARY KEY (source, source_id));
+                CREATE TABLE IF NOT EXISTS main.match_model (comparison TEXT NOT NULL, level TEXT NOT NULL, level_index INTEGER NOT NULL,
+                    m_probability REAL, u_probability REAL, weight REAL, PRIMARY KEY (comparison, level));
                 CREATE TABLE IF NOT EXISTS main.physician_field_source (physician_id INTEGER, field TEXT, source TEXT, source_id TEXT,
                     PRIMARY KEY (physician_id, field));
                 """)
@@ -476,18 +589,25 @@ enum PhysicianMaster {
             }
             let addressOwner = addressIndex.map { records[$0] }
             let birthYear = try winner("birth_year", [.ama]) { $0.birthYear.map(String.init) }
+            let registered = memberIndexes.contains { records[$0].source.isIdentity }
             let status =
-                memberIndexes.contains { records[$0].deceased }
-                ? "deceased"
-                : memberIndexes.contains { records[$0].retired }
-                    ? "retired" : memberIndexes.contains { records[$0].deactivated } ? "deactivated" : "active"
+                !registered
+                ? "provisional"
+                : memberIndexes.contains { records[$0].deceased }
+                    ? "deceased"
+                    : memberIndexes.contains { records[$0].retired }
+                        ? "retired" : memberIndexes.contains { records[$0].deactivated } ? "deactivated" : "active"
             let prescriber = memberIndexes.contains { !records[$0].source.isIdentity }
+            // NPPES's taxonomy first, then AMA's and CRM's specialty; a provisional prescriber is unknown.
+            let providerType =
+                best([.nppes, .ama, .crm], byID: true) { records[$0].providerType != .unknown }
+                .map { records[$0].providerType } ?? .unknown
             try physicians.put([
                 id, npi, me, first, last, middle, credential, specialty, addressOwner?.display.addressLine1,
                 addressOwner?.display.city,
                 addressOwner?.state.isEmpty == false ? addressOwner?.state : nil,
                 addressOwner.map { $0.zip5.isEmpty ? nil : $0.zip5 } ?? nil,
-                birthYear.flatMap { Int($0) }, status, prescriber ? 1 : 0,
+                birthYear.flatMap { Int($0) }, status, prescriber ? 1 : 0, providerType.rawValue,
             ])
         }
         var xref = try TableSync("physician_xref", keyColumns: 2, in: db)
@@ -495,7 +615,8 @@ enum PhysicianMaster {
             try xref.put([
                 records[i].source.rawValue.databaseValue, records[i].sourceID.databaseValue,
                 (d.cluster.map { ids[$0]! }).databaseValue, (d.cluster == nil ? "unmatched" : d.rule).databaseValue,
-                d.score.databaseValue, (d.cluster == nil ? (d.reason ?? "no match") : nil).databaseValue,
+                Self.round(d.probability, 6).databaseValue,
+                (Self.standsAlone.contains(d.rule) || d.cluster == nil ? (d.reason ?? "no match") : nil).databaseValue,
             ])
         }
         for npi in organisations {
@@ -503,17 +624,43 @@ enum PhysicianMaster {
                 "nppes", npi, nil, "unmatched", 0.0, "organisation (entity type 2): not a physician",
             ])
         }
-        // One case at most per record: (source, source_id) is the queue's key.
-        var queue = try TableSync("steward_queue", keyColumns: 2, in: db)
+        var queue = try TableSync("steward_queue", keyColumns: 4, in: db)
         for case_ in result.steward {
             let r = records[case_.record]
             let c = records[case_.candidate]
             try queue.put([
                 r.source.rawValue, r.sourceID, c.source.rawValue, c.sourceID,
-                result.decisions[case_.candidate].cluster.map { ids[$0]! }, (case_.score * 1000).rounded() / 1000,
+                result.decisions[case_.candidate].cluster.map { ids[$0]! },
+                Self.round(case_.probability, 6), case_.kind,
+                PersonComparison.explanation(
+                    result.features[case_.record], result.features[case_.candidate], model: result.model),
             ])
         }
+        var explanations = try TableSync("match_explanation", keyColumns: 2, in: db)
+        for (record, candidate) in result.links {
+            let (r, c) = (records[record], records[candidate])
+            let (pattern, _) = PersonComparison.compare(result.features[record], result.features[candidate])
+            let weight = PersonComparison.weight(pattern, candidate: result.features[candidate], model: result.model)
+            try explanations.put([
+                r.source.rawValue, r.sourceID, c.source.rawValue, c.sourceID,
+                Self.round(FellegiSunterModel.probability(weight), 6),
+                Self.round(weight, 3),
+                PersonComparison.explanation(result.features[record], result.features[candidate], model: result.model),
+            ])
+        }
+        var model = try TableSync("match_model", keyColumns: 2, in: db)
+        let m = result.model
+        try model.put(["(prior)", "lambda", 0, Self.round(m.lambda, 8), nil, Self.round(m.priorWeight, 4)])
+        for (k, comparison) in m.comparisons.enumerated() {
+            for level in 1..<comparison.levels.count {
+                try model.put([
+                    comparison.name, comparison.levels[level], level, Self.round(m.m[k][level], 8),
+                    Self.round(m.u[k][level], 8), Self.round(m.weight(k, level: level), 4),
+                ])
+            }
+        }
         let prescribers = try PrescriberUpdate.writeRecords(result, records: records, ids: ids, db: db)
-        return try physicians.finish() + sources.finish() + xref.finish() + queue.finish() + prescribers
+        return try physicians.finish() + sources.finish() + xref.finish() + queue.finish() + explanations.finish()
+            + model.finish() + prescribers
     }
 }

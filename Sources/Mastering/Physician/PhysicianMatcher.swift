@@ -21,10 +21,13 @@ struct PersonRecord: Sendable {
     var firstCanonical = ""
     var credential: String?
     var address = ""
+    /// The house number of the address line (`address` keeps its words only).
+    var streetNumber: String?
     var city = ""
     var state = ""
     var zip5 = ""
     var specialty: String?
+    var providerType = ProviderType.unknown
     var birthYear: Int?
     /// The delivery the record came from (recency for survivorship).
     var batch = ""
@@ -45,46 +48,64 @@ struct PersonRecord: Sendable {
     var hasName: Bool { !last.isEmpty }
 }
 
-/// A record's matching fields as bytes, computed once.
-struct MatchFeatures: Sendable {
-    var first: [UInt8]
-    var firstCanonical: [UInt8]
-    var last: [UInt8]
-    var city: [UInt8]
-    var address: [UInt8]
-    init(_ r: PersonRecord) {
-        first = Array(r.first.utf8)
-        firstCanonical = Array(r.firstCanonical.utf8)
-        last = Array(r.last.utf8)
-        city = Array(r.city.utf8)
-        address = Array(r.address.utf8)
-    }
-}
-
 /// How one record ended up.
 struct MatchDecision: Sendable {
-    /// The cluster the record belongs to, or nil when unmatched.
+    /// The cluster the record belongs to; nil only for an unmatched prescriber id that names no one.
     var cluster: Int?
+    /// `anchor`, `npi`, `me_number`, `probabilistic`, `steward`, `singleton`, `provisional` or `unmatched`.
     var rule: String
-    var score: Double
-    /// For unmatched records, why.
+    /// The match probability: 1 for an identifier, the model's for a probabilistic link, the best
+    /// candidate's for a record left on its own.
+    var probability: Double
+    /// Why the record stands alone (or is unmatched).
     var reason: String?
 }
 
-/// A pair the matcher would not decide: between the sure-match and sure-non-match thresholds.
+/// A record a steward should decide: two candidates close in probability, or a valid NPI that names a
+/// physician the record's own fields disagree with.
 struct StewardCase: Sendable {
     var record: Int
     var candidate: Int
-    var score: Double
+    var probability: Double
+    /// `ambiguous` or `npi_conflict`.
+    var kind: String
 }
 
-/// Resolves person records into clusters: deterministic rules first (a valid NPI, the ME number), then
-/// probabilistic matching on names, addresses and specialty within blocks, so the work stays near-linear.
+/// One result per chunk of parallel work, each slot written by one thread only.
+final class ChunkResults<T>: @unchecked Sendable {
+    // Safe: `concurrentPerform` gives each iteration its own index, each writes only its own slot of memory
+    // allocated once (no shared array whose accessors would race), and `values` is read after it returns.
+    private let slots: UnsafeMutablePointer<T?>
+    private let count: Int
+    init(count: Int) {
+        self.count = count
+        slots = .allocate(capacity: count)
+        slots.initialize(repeating: nil, count: count)
+    }
+    deinit {
+        slots.deinitialize(count: count)
+        slots.deallocate()
+    }
+    func set(_ index: Int, _ value: T) { slots[index] = value }
+    var values: [T] { (0..<count).compactMap { slots[$0] } }
+}
+
+/// Resolves person records into clusters: identifiers first (a valid NPI, the ME number), then a
+/// Fellegi–Sunter model trained on this build's records, over the union of capped blocks; prescriber ids that
+/// name no registry record become provisional physicians of their own.
 struct PhysicianMatcher: Sendable {
-    var matchThreshold = 0.86
-    var reviewThreshold = 0.74
-    /// The lead the best candidate needs over the second to be taken without a steward.
-    var ambiguityMargin = 0.04
+    /// The match probability a pair needs to be linked.
+    var matchProbability = 0.9
+    /// Two candidates whose weights are closer than this (in bits, log2 of the likelihood ratio), both above
+    /// the threshold, are a case for the steward rather than a guess.
+    var ambiguityBits = 3.0
+    /// The largest block any rule compares (larger ones are refined, then dropped).
+    var blockCap = 500
+    /// Random pairs the u probabilities are estimated from.
+    var randomPairs = 300_000
+    var seed: UInt64 = 0x5EED_0F_F5
+    /// The prior odds that a CRM account and the physician its valid NPI names are one person.
+    var npiPrior = 0.9999
     /// Forced matches and non-matches: (source, id) pairs.
     var forcedMatches: [(PersonKey, PersonKey)] = []
     var forcedNonMatches: Set<PairKey> = []
@@ -106,274 +127,481 @@ struct PhysicianMatcher: Sendable {
         var decisions: [MatchDecision]
         var clusterCount: Int
         var steward: [StewardCase]
+        /// The probabilistic links made: (record, candidate).
+        var links: [(record: Int, candidate: Int)]
+        var model: FellegiSunterModel
+        var features: [MatchFeatures]
+        var blockedPairs: Int
+        var blocking: [(rule: String, keys: Int, refined: Int, dropped: Int)]
+    }
+
+    /// The blocked pairs of the records being matched: per query record, its candidates and their patterns.
+    struct BlockedPairs {
+        var queries: [Int] = []
+        var starts: [Int] = [0]
+        var candidates: [Int32] = []
+        var patterns: [ComparisonPattern] = []
+        var count: Int { candidates.count }
+        func range(_ q: Int) -> Range<Int> { starts[q]..<starts[q + 1] }
+    }
+
+    /// The share of identity records with each surname and formal first name.
+    static func addTermFrequencies(_ records: [PersonRecord], _ features: inout [MatchFeatures]) {
+        var lasts: [String: Int] = [:]
+        var firsts: [String: Int] = [:]
+        var (lastTotal, firstTotal) = (0, 0)
+        for r in records where r.source.isIdentity {
+            if !r.last.isEmpty {
+                lasts[r.last, default: 0] += 1
+                lastTotal += 1
+            }
+            if !r.firstCanonical.isEmpty {
+                firsts[r.firstCanonical, default: 0] += 1
+                firstTotal += 1
+            }
+        }
+        for i in records.indices where records[i].source.isIdentity {
+            if let n = lasts[records[i].last] { features[i].lastFrequency = Double(n) / Double(lastTotal) }
+            if let n = firsts[records[i].firstCanonical] {
+                features[i].firstFrequency = Double(n) / Double(firstTotal)
+            }
+        }
+    }
+
+    /// Compares each query record with the candidates its blocks hold, of the sources it may match: the
+    /// queries in one chunk per core, concatenated in order, so the result does not depend on the threads.
+    static func blockedPairs(
+        _ queries: [Int], _ records: [PersonRecord], _ features: [MatchFeatures], index: BlockIndex,
+        allowed: @Sendable @escaping (PhysicianSource, PhysicianSource) -> Bool
+    ) -> BlockedPairs {
+        let chunks = max(1, min(ProcessInfo.processInfo.activeProcessorCount, queries.count / 2_000))
+        let size = (queries.count + chunks - 1) / max(chunks, 1)
+        let parts = ChunkResults<BlockedPairs>(count: chunks)
+        DispatchQueue.concurrentPerform(iterations: chunks) { chunk in
+            let slice = Array(queries[min(queries.count, chunk * size)..<min(queries.count, (chunk + 1) * size)])
+            parts.set(chunk, blockedPairsOfChunk(slice, records, features, index: index, allowed: allowed))
+        }
+        var pairs = BlockedPairs()
+        for part in parts.values {
+            let offset = pairs.candidates.count
+            pairs.queries += part.queries
+            pairs.starts += part.starts.dropFirst().map { $0 + offset }
+            pairs.candidates += part.candidates
+            pairs.patterns += part.patterns
+        }
+        return pairs
+    }
+
+    private static func blockedPairsOfChunk(
+        _ queries: [Int], _ records: [PersonRecord], _ features: [MatchFeatures], index: BlockIndex,
+        allowed: (PhysicianSource, PhysicianSource) -> Bool
+    ) -> BlockedPairs {
+        var pairs = BlockedPairs()
+        var stamp = [Int32](repeating: -1, count: records.count)
+        // The sources apart: reading `records[c].source` copied the whole record (a dozen strings) per pair.
+        let sources = records.map(\.source)
+        features.withUnsafeBufferPointer { f in
+            let base = f.baseAddress!
+            for (qi, q) in queries.enumerated() {
+                pairs.queries.append(q)
+                let source = sources[q]
+                if base[q].comparable {
+                    index.forEachCandidate(of: records[q]) { c, _ in
+                        guard c != q, stamp[c] != Int32(qi), allowed(source, sources[c]) else { return }
+                        stamp[c] = Int32(qi)
+                        pairs.candidates.append(Int32(c))
+                        pairs.patterns.append(PersonComparison.compare(base + q, base + c).pattern)
+                    }
+                }
+                pairs.starts.append(pairs.candidates.count)
+            }
+        }
+        return pairs
+    }
+
+    /// The patterns of random pairs, drawn from each group (query records, their candidates) in proportion to
+    /// the pairs it holds.
+    func randomPatterns(_ groups: [(queries: [Int], candidates: [Int])], _ features: [MatchFeatures])
+        -> PatternCounts
+    {
+        let sizes = groups.map { Double($0.queries.count) * Double($0.candidates.count) }
+        let total = sizes.reduce(0, +)
+        guard total > 0 else { return PatternCounts([]) }
+        var counts: [ComparisonPattern: Int] = [:]
+        // Few records: every pair once, rather than the same few pairs drawn over and over.
+        if total <= Double(randomPairs) {
+            for group in groups {
+                for q in group.queries {
+                    for c in group.candidates where c != q {
+                        counts[PersonComparison.compare(features[q], features[c]).pattern, default: 0] += 1
+                    }
+                }
+            }
+            return PatternCounts(counts: counts)
+        }
+        var random = SplitMix64(seed: seed)
+        var drawn = 0
+        var attempts = 0
+        while drawn < randomPairs && attempts < randomPairs * 2 {
+            attempts += 1
+            var pick = random.unit() * total
+            var g = 0
+            while g < groups.count - 1 && pick >= sizes[g] {
+                pick -= sizes[g]
+                g += 1
+            }
+            guard sizes[g] > 0 else { continue }
+            let q = groups[g].queries[random.below(groups[g].queries.count)]
+            let c = groups[g].candidates[random.below(groups[g].candidates.count)]
+            if q == c { continue }
+            let pattern = features.withUnsafeBufferPointer { f in PersonComparison.compare(f.baseAddress! + q, f.baseAddress! + c).pattern }
+            counts[pattern, default: 0] += 1
+            drawn += 1
+        }
+        return PatternCounts(counts: counts)
     }
 
     func resolve(_ records: [PersonRecord]) -> Result {
         var decisions = [MatchDecision](
-            repeating: MatchDecision(cluster: nil, rule: "unmatched", score: 0), count: records.count)
+            repeating: MatchDecision(cluster: nil, rule: "unmatched", probability: 0), count: records.count)
         var union = UnionFind(count: records.count)
         var anchorByNPI: [String: Int] = [:]
         var anchorByME: [String: Int] = [:]
         var steward: [StewardCase] = []
-        var isAnchor = [Bool](repeating: false, count: records.count)
-        let features = records.map(MatchFeatures.init)
+        var links: [(record: Int, candidate: Int)] = []
+        var features = records.map(MatchFeatures.init)
+        Self.addTermFrequencies(records, &features)
 
         // 1. NPPES persons anchor by NPI.
         for i in records.indices where records[i].source == .nppes {
             if let npi = records[i].npi { anchorByNPI[npi] = i }
-            isAnchor[i] = true
-            decisions[i] = MatchDecision(cluster: i, rule: "anchor", score: 1)
+            decisions[i] = MatchDecision(cluster: nil, rule: "anchor", probability: 1)
         }
-        // 2. AMA: by NPI, else probabilistically against NPPES; unlinked AMA records anchor themselves.
-        var blocks = BlockIndex()
-        for i in records.indices where isAnchor[i] { blocks.add(i, records[i]) }
+        // 2. AMA by NPI; the others are matched against NPPES below, and anchor themselves when nothing fits.
+        var amaQueries: [Int] = []
+        var taken = Set<Int>()
         for i in records.indices where records[i].source == .ama {
             if let me = records[i].me { anchorByME[me] = i }
             if let npi = records[i].npi, anchorByNPI[npi] == nil { anchorByNPI[npi] = i }
-            isAnchor[i] = true
+            decisions[i] = MatchDecision(cluster: nil, rule: "anchor", probability: 1)
             if let npi = records[i].npi, let anchor = anchorByNPI[npi], anchor != i {
                 union.union(i, anchor)
-                decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
+                decisions[i] = MatchDecision(cluster: nil, rule: "npi", probability: 1)
+                if records[anchor].source == .nppes { taken.insert(anchor) }
                 continue
             }
-            let (best, score) = bestCandidate(for: i, records, features, blocks: blocks, sources: [.nppes])
-            if let best, score >= matchThreshold, !forbidden(records[i], records[best]) {
-                union.union(i, best)
-                decisions[i] = MatchDecision(cluster: nil, rule: "probabilistic", score: score)
-            } else {
-                if let best, score >= reviewThreshold {
-                    steward.append(StewardCase(record: i, candidate: best, score: score))
-                }
-                decisions[i] = MatchDecision(cluster: nil, rule: "anchor", score: 1)
-                blocks.add(i, records[i])
-            }
+            decisions[i].probability = 0
+            amaQueries.append(i)
         }
-        // 3. CRM accounts: a valid, known NPI links unless the names clearly disagree; then a steward decides
-        //    (a valid NPI is strong evidence, so the record never goes to another physician by name alone).
+        // 3. CRM accounts whose valid NPI names a physician are checked against it below; the others matched.
+        var crmByNPI: [(record: Int, anchor: Int)] = []
+        var crmQueries: [Int] = []
         for i in records.indices where records[i].source == .crm {
             if let npi = records[i].npi, let anchor = anchorByNPI[npi] {
-                let s = records[i].hasName ? Self.score(records[i], records[anchor], features[i], features[anchor]) : 1
-                if s >= 0.5
-                    || forcedMatches.contains(where: {
-                        $0.0.id == records[i].sourceID || $0.1.id == records[i].sourceID
-                    })
-                {
-                    union.union(i, anchor)
-                    decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
-                } else {
-                    steward.append(StewardCase(record: i, candidate: anchor, score: s))
-                    decisions[i].reason = "NPI \(npi) names another physician (score \(String(format: "%.3f", s)))"
+                crmByNPI.append((i, anchor))
+            } else {
+                crmQueries.append(i)
+            }
+        }
+
+        // 4. Blocks over NPPES and AMA; the model trained on this build's records.
+        let nppes = records.indices.filter { records[$0].source == .nppes }
+        let ama = records.indices.filter { records[$0].source == .ama }
+        let crm = records.indices.filter { records[$0].source == .crm }
+        let index = BlockIndex(records, candidates: nppes + ama, cap: blockCap)
+        let amaPairs = Self.blockedPairs(amaQueries, records, features, index: index) { _, c in c == .nppes }
+        let crmPairs = Self.blockedPairs(crmQueries, records, features, index: index) { _, c in
+            c == .nppes || c == .ama
+        }
+        var model = FellegiSunterModel(comparisons: PersonComparison.comparisons)
+        model.estimateU(from: randomPatterns([(ama, nppes), (crm, nppes + ama)], features))
+        // Two EM sessions, as splink trains: the blocked pairs sharing a ZIP (which say nothing about the
+        // place) teach names, address and profile; those whose names agree teach the place, address and
+        // profile. Pairs that share a valid NPI count as known matches in both.
+        typealias C = PersonComparison
+        let sessions = [
+            (Set([C.zip, C.city, C.state]), { (p: ComparisonPattern) in p.level(C.zip) == 1 }),
+            (
+                Set([C.first, C.last]),
+                { (p: ComparisonPattern) in (1...3).contains(p.level(C.first)) && (1...2).contains(p.level(C.last)) }
+            ),
+        ].map { excluded, selected in
+            var counts: [ComparisonPattern: Int] = [:]
+            for pairs in [amaPairs, crmPairs] {
+                for pattern in pairs.patterns where selected(pattern) { counts[pattern, default: 0] += 1 }
+            }
+            return (PatternCounts(counts: counts), excluded)
+        }
+        var labelled: [ComparisonPattern] = []
+        for (i, r) in records.enumerated() where (r.source == .ama || r.source == .crm) && decisions[i].rule == "npi" {
+            guard let anchor = anchorByNPI[r.npi!] else { continue }
+            labelled.append(PersonComparison.compare(features[i], features[anchor]).pattern)
+        }
+        for (i, anchor) in crmByNPI {
+            let pattern = PersonComparison.compare(features[i], features[anchor]).pattern
+            // A CRM account whose names both disagree with its NPI's physician is no safe example.
+            if pattern.level(C.first) != 6 || pattern.level(C.last) != 6 { labelled.append(pattern) }
+        }
+        model.estimateM(sessions: sessions, labelled: PatternCounts(labelled))
+        // The share of matches whose sources disagree on the place: from the identifier-linked pairs when there
+        // are enough of them.
+        model.moverComparisons = [C.address, C.zip, C.city, C.state]
+        let placed = labelled.filter { $0.level(C.zip) != 0 && $0.level(C.city) != 0 }
+        if placed.count >= 50 {
+            let moved = placed.filter { $0.level(C.zip) == 4 && $0.level(C.city) == 3 }.count
+            model.moverShare = min(max(Double(moved) / Double(placed.count), 0.005), 0.2)
+        }
+        let comparable =
+            Double(amaQueries.count) * Double(nppes.count) + Double(crmQueries.count) * Double(nppes.count + ama.count)
+        model.estimatePrior(from: PatternCounts(amaPairs.patterns + crmPairs.patterns), comparablePairs: comparable)
+        func p(_ w: Double) -> Double { FellegiSunterModel.probability(w) }
+        func percent(_ probability: Double) -> String { PersonComparison.rounded(probability, 3) }
+
+        // 5. AMA against NPPES, one AMA record per NPPES person: the strongest proposals first.
+        var proposals: [(record: Int, candidate: Int, probability: Double)] = []
+        let amaRanked = amaPairs.queries.indices.map { qi in
+            ranking(amaPairs.queries[qi], amaPairs, qi, records, features, model) { $0 }
+        }
+        let amaShare = Self.matchShare(amaRanked, prior: model.priorWeight, candidates: nppes.count)
+        for (qi, q) in amaPairs.queries.enumerated() {
+            let ranked = Self.recordProbabilities(
+                amaRanked[qi], prior: model.priorWeight, share: amaShare, candidates: nppes.count)
+            guard let best = ranked.first else {
+                decisions[q].reason =
+                    features[q].comparable ? "no NPPES record shares a block" : "no name, address or ZIP to compare"
+                continue
+            }
+            decisions[q].probability = best.probability
+            if best.probability >= matchProbability {
+                proposals.append((q, best.candidate, best.probability))
+            } else if ambiguous(ranked) {
+                decisions[q].reason =
+                    "two NPPES candidates at p \(percent(best.probability)) and \(percent(ranked[1].probability))"
+                for c in ranked.prefix(2) {
+                    steward.append(
+                        StewardCase(record: q, candidate: c.candidate, probability: c.probability, kind: "ambiguous"))
                 }
-                continue
-            }
-            guard records[i].hasName else {
-                decisions[i].reason = "no valid identifier and no name"
-                continue
-            }
-            let (best, score) = bestCandidate(for: i, records, features, blocks: blocks, sources: [.nppes, .ama])
-            if let best, score >= matchThreshold, !forbidden(records[i], records[best]) {
-                union.union(i, best)
-                decisions[i] = MatchDecision(cluster: nil, rule: "probabilistic", score: score)
-            } else if let best, score >= reviewThreshold {
-                steward.append(StewardCase(record: i, candidate: best, score: score))
-                decisions[i].reason = "steward review (score \(String(format: "%.3f", score)))"
             } else {
-                decisions[i].reason = "no candidate scored above \(reviewThreshold)"
+                decisions[q].reason =
+                    "best NPPES candidate at p \(percent(best.probability)), below \(matchProbability)"
             }
         }
-        // 4. Prescriber ids of Rx and claims carry ids only.
-        for i in records.indices where records[i].source == .xponent || records[i].source == .claims {
-            if let npi = records[i].npi, let anchor = anchorByNPI[npi] {
+        proposals.sort { a, b in a.probability != b.probability ? a.probability > b.probability : a.record < b.record }
+        for proposal in proposals {
+            guard taken.insert(proposal.candidate).inserted else {
+                decisions[proposal.record].reason = "its best NPPES candidate belongs to another AMA record"
+                continue
+            }
+            union.union(proposal.record, proposal.candidate)
+            decisions[proposal.record] = MatchDecision(
+                cluster: nil, rule: "probabilistic", probability: proposal.probability)
+            links.append((proposal.record, proposal.candidate))
+        }
+
+        // 6. A valid, known NPI links a CRM account unless its fields clearly disagree with the physician the
+        //    NPI names; then a steward decides (the record never goes to another physician by name alone).
+        let npiPriorWeight = FellegiSunterModel.weight(ofProbability: npiPrior)
+        for (i, anchor) in crmByNPI {
+            let pattern = PersonComparison.compare(features[i], features[anchor]).pattern
+            let w =
+                PersonComparison.weight(pattern, candidate: features[anchor], model: model) - model.priorWeight
+                + npiPriorWeight
+            let forced = forcedMatches.contains { $0.0.id == records[i].sourceID || $0.1.id == records[i].sourceID }
+            if p(w) >= 0.5 || forced {
                 union.union(i, anchor)
-                decisions[i] = MatchDecision(cluster: nil, rule: "npi", score: 1)
-            } else if let me = records[i].me, let anchor = anchorByME[me] {
-                union.union(i, anchor)
-                decisions[i] = MatchDecision(cluster: nil, rule: "me_number", score: 1)
+                decisions[i] = MatchDecision(cluster: nil, rule: "npi", probability: 1)
             } else {
-                decisions[i].reason =
-                    records[i].npi == nil && records[i].me == nil
-                    ? "no valid NPI or ME number" : "identifier not found in NPPES or AMA"
+                steward.append(StewardCase(record: i, candidate: anchor, probability: p(w), kind: "npi_conflict"))
+                decisions[i] = MatchDecision(
+                    cluster: nil, rule: "singleton", probability: p(w),
+                    reason: "NPI \(records[i].npi!) names another physician (p \(percent(p(w))))")
             }
         }
-        // 5. Steward overrides, applied on every run.
-        let index = Dictionary(
+
+        // 7. CRM accounts without a known NPI: the best physician (its NPPES and AMA records count as one).
+        let physicians = Set((nppes + ama).map { union.find($0) }).count
+        let crmRanked = crmPairs.queries.indices.map { qi in
+            ranking(crmPairs.queries[qi], crmPairs, qi, records, features, model) { union.find($0) }
+        }
+        let crmShare = Self.matchShare(crmRanked, prior: model.priorWeight, candidates: physicians)
+        for (qi, q) in crmPairs.queries.enumerated() {
+            decisions[q] = MatchDecision(cluster: nil, rule: "singleton", probability: 0)
+            let ranked = Self.recordProbabilities(
+                crmRanked[qi], prior: model.priorWeight, share: crmShare, candidates: physicians)
+            guard let best = ranked.first else {
+                decisions[q].reason =
+                    features[q].comparable
+                    ? "no NPPES or AMA record shares a block" : "no name, address or ZIP to compare"
+                continue
+            }
+            decisions[q].probability = best.probability
+            if best.probability >= matchProbability {
+                union.union(q, best.candidate)
+                decisions[q] = MatchDecision(cluster: nil, rule: "probabilistic", probability: best.probability)
+                links.append((q, best.candidate))
+            } else if ambiguous(ranked) {
+                decisions[q].reason =
+                    "two physicians at p \(percent(best.probability)) and \(percent(ranked[1].probability))"
+                for c in ranked.prefix(2) {
+                    steward.append(
+                        StewardCase(record: q, candidate: c.candidate, probability: c.probability, kind: "ambiguous"))
+                }
+            } else {
+                decisions[q].reason = "best candidate at p \(percent(best.probability)), below \(matchProbability)"
+            }
+        }
+        // A CRM account left on its own keeps its valid NPI: prescriber ids with that NPI are that person.
+        for i in crm where decisions[i].rule == "singleton" {
+            if let npi = records[i].npi, anchorByNPI[npi] == nil { anchorByNPI[npi] = i }
+        }
+
+        // 8. Prescriber ids of Rx and claims carry ids only; those naming no registry record become provisional
+        //    physicians, one per NPI or ME number they share.
+        var provisionalByNPI: [String: Int] = [:]
+        var provisionalByME: [String: Int] = [:]
+        for i in records.indices where !records[i].source.isIdentity {
+            let r = records[i]
+            if let npi = r.npi, let anchor = anchorByNPI[npi] {
+                union.union(i, anchor)
+                decisions[i] = MatchDecision(cluster: nil, rule: "npi", probability: 1)
+            } else if let me = r.me, let anchor = anchorByME[me] {
+                union.union(i, anchor)
+                decisions[i] = MatchDecision(cluster: nil, rule: "me_number", probability: 1)
+            } else if r.source == .claims && r.npi == nil {
+                decisions[i].reason = "no valid NPI"
+            } else {
+                decisions[i] = MatchDecision(
+                    cluster: nil, rule: "provisional", probability: 1,
+                    reason: r.npi == nil && r.me == nil
+                        ? "no valid NPI or ME number: a provisional physician of its own"
+                        : "identifier not found in NPPES or AMA: a provisional physician")
+                if let npi = r.npi {
+                    if let other = provisionalByNPI[npi] { union.union(i, other) } else { provisionalByNPI[npi] = i }
+                }
+                if let me = r.me {
+                    if let other = provisionalByME[me] { union.union(i, other) } else { provisionalByME[me] = i }
+                }
+            }
+        }
+
+        // 9. Steward overrides, applied on every run.
+        let keyed = Dictionary(
             records.indices.map { (PersonKey(source: records[$0].source, id: records[$0].sourceID), $0) }
-        ) {
-            first, _ in first
-        }
+        ) { first, _ in first }
+        let unlinked: Set<String> = ["singleton", "unmatched", "provisional", "anchor"]
         for (a, b) in forcedMatches {
-            guard let i = index[a], let j = index[b] else { continue }
+            guard let i = keyed[a], let j = keyed[b] else { continue }
             union.union(i, j)
-            for k in [i, j] where decisions[k].rule == "unmatched" || decisions[k].reason != nil {
-                decisions[k] = MatchDecision(cluster: nil, rule: "steward", score: 1)
+            for k in [i, j] where records[k].source != .nppes && (unlinked.contains(decisions[k].rule)) {
+                decisions[k] = MatchDecision(cluster: nil, rule: "steward", probability: 1)
             }
             steward.removeAll { ($0.record == i && $0.candidate == j) || ($0.record == j && $0.candidate == i) }
         }
-        // Clusters: every record linked to an anchor, numbered in record order.
+
+        // Clusters: every record but an unmatched prescriber id, numbered in record order.
         var clusterOf: [Int: Int] = [:]
+        var sizes: [Int] = []
         var count = 0
-        for i in records.indices {
-            let linked = decisions[i].reason == nil && (isAnchor[i] || decisions[i].rule != "unmatched")
-            guard linked else {
-                decisions[i].cluster = nil
-                continue
-            }
+        for i in records.indices where decisions[i].rule != "unmatched" {
             let root = union.find(i)
             if clusterOf[root] == nil {
                 clusterOf[root] = count
+                sizes.append(0)
                 count += 1
             }
             decisions[i].cluster = clusterOf[root]
+            if records[i].source.isIdentity { sizes[clusterOf[root]!] += 1 }
         }
-        return Result(decisions: decisions, clusterCount: count, steward: steward)
+        // An AMA record or CRM account that no other identity record joined is a singleton (prescriber ids
+        // following it do not change that); one that others joined anchors them.
+        for i in records.indices where records[i].source == .ama || records[i].source == .crm {
+            guard decisions[i].rule == "anchor" || decisions[i].rule == "singleton", let c = decisions[i].cluster else {
+                continue
+            }
+            if sizes[c] == 1 {
+                decisions[i].rule = "singleton"
+                if decisions[i].reason == nil { decisions[i].reason = "no NPPES record matched" }
+            } else {
+                decisions[i] = MatchDecision(cluster: c, rule: "anchor", probability: 1)
+            }
+        }
+        var blocking = index.statistics
+        blocking.append(("blocked pairs", amaPairs.count + crmPairs.count, 0, 0))
+        return Result(
+            decisions: decisions, clusterCount: count, steward: steward, links: links, model: model,
+            features: features, blockedPairs: amaPairs.count + crmPairs.count, blocking: index.statistics)
+    }
+
+    /// Neither of the two best candidates reaches the threshold, together they do, and they are within
+    /// `ambiguityBits` of each other: one of them is the person, and a steward should say which.
+    private func ambiguous(_ ranked: [(candidate: Int, weight: Double, probability: Double)]) -> Bool {
+        guard ranked.count > 1, ranked[1].probability > 0 else { return false }
+        return ranked[0].probability + ranked[1].probability >= matchProbability
+            && log2(ranked[0].probability / ranked[1].probability) < ambiguityBits
+    }
+
+    /// log2 of a sum of powers of two, without overflow.
+    static func logSumExp2(_ values: [Double]) -> Double {
+        guard let top = values.max(), top > -.infinity else { return -.infinity }
+        return top + log2(values.reduce(0) { $0 + exp2($1 - top) })
+    }
+
+    /// The share of query records that have a match among the candidates (π), by EM over the queries: each
+    /// query either is one of the `candidates` people (uniformly a priori) or none of them, and the blocked
+    /// candidates' Bayes factors say which; those outside the blocks are taken as two people.
+    static func matchShare(_ ranked: [[(candidate: Int, weight: Double)]], prior: Double, candidates: Int) -> Double {
+        guard candidates > 0, !ranked.isEmpty else { return 0.5 }
+        let logS = ranked.map { r in logSumExp2(r.map { $0.weight - prior }) - log2(Double(candidates)) }
+        var share = 0.5
+        for _ in 0..<200 {
+            var sum = 0.0
+            for l in logS where l > -.infinity { sum += 1 / (1 + exp2(log2(1 - share) - log2(share) - l)) }
+            let next = min(max(sum / Double(ranked.count), 0.01), 0.999)
+            if abs(next - share) < 1e-10 {
+                share = next
+                break
+            }
+            share = next
+        }
+        return share
+    }
+
+    /// A query's candidates with the probability that each is the person, given that the query is one of the
+    /// `candidates` people with probability `share` (a record matches at most one physician): a candidate
+    /// that fits far better than every other takes nearly all of it, two namesakes that fit alike split it.
+    static func recordProbabilities(
+        _ ranked: [(candidate: Int, weight: Double)], prior: Double, share: Double, candidates: Int
+    ) -> [(candidate: Int, weight: Double, probability: Double)] {
+        guard !ranked.isEmpty else { return [] }
+        let base = log2(share) - log2(Double(max(candidates, 1))) - prior
+        let none = log2(1 - share)
+        let total = logSumExp2(ranked.map { base + $0.weight } + [none])
+        return ranked.map { ($0.candidate, $0.weight, exp2(base + $0.weight - total)) }
     }
 
     private func forbidden(_ a: PersonRecord, _ b: PersonRecord) -> Bool {
-        forcedNonMatches.contains(
-            PairKey(PersonKey(source: a.source, id: a.sourceID), PersonKey(source: b.source, id: b.sourceID)))
+        !forcedNonMatches.isEmpty
+            && forcedNonMatches.contains(
+                PairKey(PersonKey(source: a.source, id: a.sourceID), PersonKey(source: b.source, id: b.sourceID)))
     }
 
-    /// The best-scoring candidate: first among records sharing a ZIP (where most true matches are), then,
-    /// only when that finds no sure match, in the wider name-and-state blocks.
-    private func bestCandidate(
-        for i: Int, _ records: [PersonRecord], _ features: [MatchFeatures], blocks: BlockIndex,
-        sources: Set<PhysicianSource>
-    ) -> (Int?, Double) {
-        var best: Int?
-        var bestScore = 0.0
-        var secondScore = 0.0
-        var seen = Set<Int>()
-        for wide in [false, true] {
-            for candidate in blocks.candidates(for: records[i], wide: wide)
-            where candidate != i && sources.contains(records[candidate].source) && seen.insert(candidate).inserted {
-                let s = Self.score(records[i], records[candidate], features[i], features[candidate])
-                if s > bestScore || (s == bestScore && best.map { candidate < $0 } ?? true) {
-                    secondScore = bestScore
-                    best = candidate
-                    bestScore = s
-                } else if s > secondScore {
-                    secondScore = s
-                }
-            }
-            if bestScore >= matchThreshold && bestScore - secondScore >= ambiguityMargin { break }
+    /// A query's candidates by weight, strongest first, one per group (`group` maps a candidate to its
+    /// physician so far, so that two records of one physician are not rivals); forced non-matches left out.
+    private func ranking(
+        _ q: Int, _ pairs: BlockedPairs, _ qi: Int, _ records: [PersonRecord], _ features: [MatchFeatures],
+        _ model: FellegiSunterModel, group: (Int) -> Int
+    ) -> [(candidate: Int, weight: Double)] {
+        var best: [Int: (candidate: Int, weight: Double)] = [:]
+        for k in pairs.range(qi) {
+            let c = Int(pairs.candidates[k])
+            if forbidden(records[q], records[c]) { continue }
+            let w = PersonComparison.weight(
+                pairs.patterns[k], first: features[c].firstFrequency, last: features[c].lastFrequency, model: model)
+            let g = group(c)
+            if let current = best[g], current.weight > w || (current.weight == w && current.candidate < c) { continue }
+            best[g] = (c, w)
         }
-        // Two namesakes that fit about as well: not a match to guess, a case for the steward.
-        if bestScore >= matchThreshold && bestScore - secondScore < ambiguityMargin {
-            return (best, min(bestScore, matchThreshold - 0.001))
-        }
-        return (best, bestScore)
-    }
-
-    /// How likely two records are the same person, 0 … 1: a weighted agreement of name, place and profile.
-    static func score(_ a: PersonRecord, _ b: PersonRecord) -> Double {
-        score(a, b, MatchFeatures(a), MatchFeatures(b))
-    }
-
-    static func score(_ a: PersonRecord, _ b: PersonRecord, _ fa: MatchFeatures, _ fb: MatchFeatures) -> Double {
-        func nameScore(
-            first1: [UInt8], canon1: [UInt8], last1: [UInt8], first2: [UInt8], canon2: [UInt8], last2: [UInt8]
-        ) -> Double {
-            let lastSim = NameNormalizer.jaroWinkler(last1, last2)
-            let firstSim: Double
-            if first1.isEmpty || first2.isEmpty {
-                firstSim = 0.5
-            } else if canon1 == canon2 {
-                firstSim = 1
-            } else if first1.count == 1 || first2.count == 1 {
-                firstSim = first1.first == first2.first ? 0.85 : 0
-            } else {
-                let jw = NameNormalizer.jaroWinkler(first1, first2)
-                firstSim = jw >= 0.88 ? jw : jw * 0.4
-            }
-            return 0.55 * lastSim + 0.45 * firstSim
-        }
-        let direct = nameScore(
-            first1: fa.first, canon1: fa.firstCanonical, last1: fa.last, first2: fb.first, canon2: fb.firstCanonical,
-            last2: fb.last)
-        // Swapped first and last names: only worth scoring when the direct reading is poor.
-        let swapped =
-            direct >= 0.9
-            ? 0
-            : 0.97
-                * nameScore(
-                    first1: fa.last, canon1: fa.last, last1: fa.first, first2: fb.first, canon2: fb.firstCanonical,
-                    last2: fb.last)
-        let name = max(direct, swapped)
-        var weight = 0.55
-        var total = 0.55 * name
-        if !a.zip5.isEmpty && !b.zip5.isEmpty {
-            weight += 0.12
-            total += a.zip5 == b.zip5 ? 0.12 : 0
-        }
-        if !a.city.isEmpty && !b.city.isEmpty {
-            weight += 0.06
-            total += 0.06 * NameNormalizer.jaroWinkler(fa.city, fb.city)
-        }
-        if !a.state.isEmpty && !b.state.isEmpty {
-            weight += 0.07
-            total += a.state == b.state ? 0.07 : 0
-        }
-        if !a.address.isEmpty && !b.address.isEmpty {
-            weight += 0.08
-            total += 0.08 * NameNormalizer.jaroWinkler(fa.address, fb.address)
-        }
-        if let sa = a.specialty, let sb = b.specialty {
-            weight += 0.07
-            total += sa == sb ? 0.07 : 0
-        }
-        if !a.middle.isEmpty && !b.middle.isEmpty {
-            weight += 0.05
-            total += a.middle.first == b.middle.first ? 0.05 : 0
-        }
-        if let ya = a.birthYear, let yb = b.birthYear {
-            weight += 0.1
-            total += ya == yb ? 0.1 : 0
-        }
-        // A moved physician keeps name, specialty and state: place counts less when the name agrees strongly.
-        let raw = total / weight
-        return name >= 0.97 ? max(raw, 0.5 + 0.5 * raw) : raw
-    }
-}
-
-/// Blocks records by keys so each record is compared with a few candidates, not all.
-struct BlockIndex {
-    private var blocks: [String: [Int]] = [:]
-    static let maxBlock = 400
-
-    /// Narrow keys share a ZIP; wide keys share a name code and a state or a first initial.
-    static func keys(_ r: PersonRecord, wide: Bool) -> [String] {
-        var keys: [String] = []
-        let lastCode = NameNormalizer.soundex(r.last)
-        let firstCode = NameNormalizer.soundex(r.firstCanonical)
-        if wide {
-            if !r.last.isEmpty {
-                keys.append("LS|\(lastCode)|\(r.state)")
-                if let f = r.first.first { keys.append("LF|\(lastCode)|\(f)") }
-            }
-            // Swapped first and last names meet here.
-            if !r.first.isEmpty { keys.append("LS|\(NameNormalizer.soundex(r.first))|\(r.state)") }
-        } else if !r.zip5.isEmpty {
-            if !r.last.isEmpty { keys.append("LZ|\(lastCode)|\(r.zip5)") }
-            if !r.first.isEmpty { keys.append("FZ|\(firstCode)|\(r.zip5)") }
-            if !r.first.isEmpty { keys.append("LZ|\(NameNormalizer.soundex(r.first))|\(r.zip5)") }
-        }
-        return keys
-    }
-
-    mutating func add(_ index: Int, _ record: PersonRecord) {
-        for key in Self.keys(record, wide: false) + Self.keys(record, wide: true) {
-            blocks[key, default: []].append(index)
-        }
-    }
-
-    func candidates(for record: PersonRecord, wide: Bool) -> [Int] {
-        var seen = Set<Int>()
-        var result: [Int] = []
-        for key in Self.keys(record, wide: wide) {
-            guard let members = blocks[key], members.count <= Self.maxBlock else { continue }
-            for m in members where seen.insert(m).inserted { result.append(m) }
-        }
-        return result
+        return best.values.sorted { a, b in a.weight != b.weight ? a.weight > b.weight : a.candidate < b.candidate }
     }
 }
 

@@ -222,34 +222,49 @@ enum PrescriberUpdate {
         let insertXref = try db.makeStatement(sql: "INSERT INTO main.physician_xref VALUES (?1, ?2, ?3, ?4, ?5, ?6)")
         let updateXref = try db.makeStatement(
             sql: """
-                UPDATE main.physician_xref SET physician_id = ?3, match_rule = ?4, match_score = ?5, unmatched_reason = ?6
+                UPDATE main.physician_xref SET physician_id = ?3, match_rule = ?4, match_probability = ?5, unmatched_reason = ?6
                 WHERE source = ?1 AND source_id = ?2 AND (physician_id IS NOT ?3 OR match_rule IS NOT ?4
-                    OR match_score IS NOT ?5 OR unmatched_reason IS NOT ?6)
+                    OR match_probability IS NOT ?5 OR unmatched_reason IS NOT ?6)
                 """)
-        var affected = Set<Int64>()
+        // Each change resolved before anything is written. A prescriber id that names no registry record (a
+        // provisional physician, or a CRM account's NPI), or one that belonged to a provisional physician, can
+        // create, grow, shrink or merge a provisional physician: a full resolution does that (returns nil).
+        let status = try db.makeStatement(sql: "SELECT status FROM main.physician WHERE physician_id = ?")
+        var resolved: [(change: Change, physician: Int64?, rule: String, reason: String?)] = []
         for change in changes {
+            if let before = change.before, try String.fetchOne(status, arguments: [before]) == "provisional" {
+                return nil
+            }
+            guard change.present else {
+                resolved.append((change, nil, "", nil))
+                continue
+            }
+            if let npi = change.npi, let anchor = anchorByNPI[npi] {
+                resolved.append((change, anchor, "npi", nil))
+            } else if change.npi != nil {
+                return nil
+            } else if let me = change.me, let anchor = try Int64.fetchOne(byME, arguments: [me]) {
+                resolved.append((change, anchor, "me_number", nil))
+            } else if change.source == .claims {
+                resolved.append((change, nil, "unmatched", "no valid NPI"))
+            } else {
+                return nil
+            }
+        }
+        var affected = Set<Int64>()
+        for (change, physician, rule, reason) in resolved {
             if let before = change.before { affected.insert(before) }
             guard change.present else {
                 try deleteRecord.execute(arguments: [change.source.rawValue, change.id])
                 try deleteXref.execute(arguments: [change.source.rawValue, change.id])
                 continue
             }
-            var physician: Int64?
-            var rule = "unmatched"
-            var score = 0.0
-            var reason: String?
-            if let npi = change.npi, let anchor = anchorByNPI[npi] {
-                (physician, rule, score) = (anchor, "npi", 1)
-            } else if let me = change.me, let anchor = try Int64.fetchOne(byME, arguments: [me]) {
-                (physician, rule, score) = (anchor, "me_number", 1)
-            } else {
-                reason =
-                    change.npi == nil && change.me == nil
-                    ? "no valid NPI or ME number" : "identifier not found in NPPES or AMA"
-            }
             if let physician { affected.insert(physician) }
             try upsertRecord.execute(arguments: [change.source.rawValue, change.id, change.npi, change.me, physician])
-            let arguments: StatementArguments = [change.source.rawValue, change.id, physician, rule, score, reason]
+            let probability = physician == nil ? 0.0 : 1.0
+            let arguments: StatementArguments = [
+                change.source.rawValue, change.id, physician, rule, probability, reason,
+            ]
             try (change.known ? updateXref : insertXref).execute(arguments: arguments)
         }
 

@@ -16,12 +16,15 @@ struct GenerateCommand: ParsableCommand {
         help: ArgumentHelp(
             "Physicians in the world instead of the scale's number (small worlds for tests).", visibility: .hidden))
     var physicians: Int?
+    @Option(help: "standard (what sample-data holds) or hard (typos, OCR and phonetic errors, missing fields, …).")
+    var noise: Noise = .standard
 
     func run() throws {
         let started = Date()
         let summary = try FeedGenerator.generate(
             GeneratorOptions(
-                scale: scale, seed: seed, outputDirectory: URL(fileURLWithPath: out), physicianCount: physicians)
+                scale: scale, seed: seed, outputDirectory: URL(fileURLWithPath: out), physicianCount: physicians,
+                noise: noise)
         ) { message in Console.error("  \(message)") }
         print(
             String(
@@ -32,3 +35,4 @@ struct GenerateCommand: ParsableCommand {
 }
 
 extension Scale: ExpressibleByArgument {}
+extension Noise: ExpressibleByArgument {}
