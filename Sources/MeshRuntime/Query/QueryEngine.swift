@@ -75,8 +75,8 @@ public struct QueryLimits: Sendable, Hashable {
     /// The most bytes of values a result keeps: text and blobs by their length, numbers 8 bytes, and
     /// `cellOverhead` bytes a cell besides.
     public var maxResultBytes: Int
-    /// The longest string or blob a query may build (`SQLITE_LIMIT_LENGTH`): a `group_concat`, `printf`,
-    /// `zeroblob` or `randomblob` past it stops the query.
+    /// The longest string or blob a query may build (`SQLITE_LIMIT_LENGTH`): a `group_concat`, `zeroblob`
+    /// or `randomblob` past it stops the query (`printf` gives NULL instead).
     public var maxValueBytes: Int
     /// The page cache, in KiB, of each attached file and of the connection's main database, which also
     /// sizes the memory a sort uses before it spills to the home's `tmp/query` folder.
