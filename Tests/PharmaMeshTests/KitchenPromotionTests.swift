@@ -42,7 +42,8 @@ import Testing
         let forced = try pharmaMesh(["kitchen", "run", "everything", "--force", "--home", home])
         #expect(forced.code == 0, "\(forced.err)")
         #expect(forced.out.contains("(24 success)"), "\(forced.out)")
-        #expect(try pharmaMesh(["kitchen", "promote", "everything", "--home", home]).out.contains("nothing to promote"))
+        #expect(
+            try pharmaMesh(["kitchen", "promote", "everything", "--home", home]).out.contains("nothing to promote"))
 
         let unknown = try pharmaMesh(["kitchen", "create", "typo", "--domains", "payer-mrt", "--home", home])
         #expect(unknown.code == 2)

@@ -78,8 +78,9 @@ struct OutputTests {
             ["run", "--home", home, "--only", "field-extracts", "--force"], in: dir.url)
         #expect(elsewhere.code == 0, "\(elsewhere.err)")
         let latest = try pharmaMesh(["history", "field-extracts", "--json", "--limit", "1", "--home", home])
-        let commit = (try JSONSerialization.jsonObject(with: Data(latest.out.utf8)) as? [[String: Any]])?.first?[
-            "code_commit"] as? String
+        let commit =
+            (try JSONSerialization.jsonObject(with: Data(latest.out.utf8)) as? [[String: Any]])?.first?[
+                "code_commit"] as? String
         #expect(commit?.count == 40, "\(latest.out.prefix(1500))")
         // A domain over other domains counts the rows it read.
         #expect((entries[0]["rows_in"] as? Int ?? 0) > 0)
@@ -109,7 +110,9 @@ struct OutputTests {
         #expect(ends[0] == "a_long_name" && ends[2] == "          1" && ends[3] == "        100", "\(table.out)")
 
         // Quoted names are names; an unqualified table and a mistyped column get the name to use.
-        let quoted = try pharmaMesh(["query", "--home", home, #"SELECT COUNT(*) FROM "physician_mart"."fact_rx_weekly""#])
+        let quoted = try pharmaMesh([
+            "query", "--home", home, #"SELECT COUNT(*) FROM "physician_mart"."fact_rx_weekly""#,
+        ])
         #expect(quoted.code == 0, "\(quoted.err)")
         let bare = try pharmaMesh(["query", "--home", home, "SELECT COUNT(*) FROM fact_rx_weekly"])
         #expect(bare.err.contains("did you mean physician_mart.fact_rx_weekly?"), "\(bare.err)")

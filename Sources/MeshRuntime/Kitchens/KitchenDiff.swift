@@ -216,8 +216,7 @@ extension Kitchens {
     }
 
     /// Rows per partition on each side, for the partitions whose counts differ, in partition order.
-    static func partitionCounts(_ db: Database, table: String, column: String) throws -> [KitchenDiff.PartitionCount]
-    {
+    static func partitionCounts(_ db: Database, table: String, column: String) throws -> [KitchenDiff.PartitionCount] {
         let q = quoteIdentifier
         let rows = try Row.fetchAll(
             db,

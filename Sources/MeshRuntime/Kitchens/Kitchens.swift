@@ -113,7 +113,8 @@ public struct Kitchens: Sendable {
             throw MeshError(
                 .unknownDomain,
                 "unknown domain '\(id)'\(close)"
-                    + (close.hasPrefix("; the domains are") ? "" : "; the domains are: \(names.joined(separator: ", "))"))
+                    + (close.hasPrefix("; the domains are")
+                        ? "" : "; the domains are: \(names.joined(separator: ", "))"))
         }
         var manifest = KitchenManifest(
             name: name, from: parent, domains: domains.sorted(), createdAt: now, parameters: [:], variation: nil,

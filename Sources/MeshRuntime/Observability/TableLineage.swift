@@ -86,7 +86,8 @@ extension Mesh {
                     edges.append(.init(from: sourceID, to: key))
                     if seen.insert(sourceID).inserted {
                         nodes.append(
-                            .init(id: sourceID, domain: DomainID(sourceID), table: nil, version: nil, wholeDomain: false))
+                            .init(
+                                id: sourceID, domain: DomainID(sourceID), table: nil, version: nil, wholeDomain: false))
                     }
                 }
             }
@@ -197,7 +198,9 @@ extension Mesh {
             pattern: "(?i)\\b(?:FROM|JOIN)\\s+\"?([A-Za-z_][\\w]*(?:\"?\\.\"?[A-Za-z_][\\w]*)?)\"?")
         return statements(of: sql).filter { statementWrites($0, table: table) }.flatMap { statement in
             regex.matches(in: statement, range: NSRange(statement.startIndex..., in: statement)).compactMap {
-                Range($0.range(at: 1), in: statement).map { String(statement[$0]).replacingOccurrences(of: "\"", with: "") }
+                Range($0.range(at: 1), in: statement).map {
+                    String(statement[$0]).replacingOccurrences(of: "\"", with: "")
+                }
             }
         }
     }

@@ -287,7 +287,8 @@ extension Mesh {
             if !missing.contains("."), !qualified.isEmpty {
                 return MeshError(
                     .query,
-                    "\(message); tables are named with their domain's schema: did you mean \(qualified.joined(separator: ", "))?")
+                    "\(message); tables are named with their domain's schema: did you mean \(qualified.joined(separator: ", "))?"
+                )
             }
             let near = published.filter { t in
                 Levenshtein.distance(String(t.split(separator: ".").last ?? ""), bare) <= 3
@@ -308,7 +309,8 @@ extension Mesh {
             var close: [String] = []
             for id in domains {
                 for output in registry[id]?.outputs ?? [] {
-                    for column in output.columns where Levenshtein.distance(column.name.lowercased(), bare) <= 3
+                    for column in output.columns
+                    where Levenshtein.distance(column.name.lowercased(), bare) <= 3
                         || column.name.lowercased().contains(bare) || bare.contains(column.name.lowercased())
                     {
                         close.append("\(column.name) (\(id.schemaName).\(output.table))")
@@ -318,7 +320,8 @@ extension Mesh {
             if !close.isEmpty {
                 return MeshError(.query, "\(message); did you mean \(close.prefix(8).joined(separator: ", "))?")
             }
-            return MeshError(.query, "\(message); the catalog of each domain (/domains/DOMAIN/catalog) lists its columns")
+            return MeshError(
+                .query, "\(message); the catalog of each domain (/domains/DOMAIN/catalog) lists its columns")
         }
         return MeshError(.query, "the query did not run: \(message)")
     }

@@ -72,7 +72,8 @@ struct DomainBuilder: Sendable {
             record.message = message
             // Steps that load external sources count what they read; a domain over other domains read the rows
             // of its inputs' versions.
-            record.rowsIn = tally.rowsIn > 0 ? tally.rowsIn : inputs.values.reduce(0) { $0 + $1.rowCounts.values.reduce(0, +) }
+            record.rowsIn =
+                tally.rowsIn > 0 ? tally.rowsIn : inputs.values.reduce(0) { $0 + $1.rowCounts.values.reduce(0, +) }
             record.rowsOut = rowsOut
             record.version = version?.version ?? previous?.version
             if let version {

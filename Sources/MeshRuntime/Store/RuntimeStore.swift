@@ -283,11 +283,12 @@ public final class RuntimeStore: Sendable {
     }
 
     public func domainRuns(of domain: DomainID, limit: Int = 50) throws -> [DomainRunRecord] {
-        try settled(pool.read { db in
-            try DomainRunRecord.fetchAll(
-                db, sql: "SELECT * FROM domain_run WHERE domain = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
-                arguments: [domain, limit])
-        })
+        try settled(
+            pool.read { db in
+                try DomainRunRecord.fetchAll(
+                    db, sql: "SELECT * FROM domain_run WHERE domain = ? ORDER BY started_at DESC, rowid DESC LIMIT ?",
+                    arguments: [domain, limit])
+            })
     }
 
     /// A domain's runs, newest first, each with the mesh run it was part of (its trigger, variation and outcome).
@@ -322,10 +323,11 @@ public final class RuntimeStore: Sendable {
     }
 
     public func domainRuns(in run: RunID) throws -> [DomainRunRecord] {
-        try settled(pool.read { db in
-            try DomainRunRecord.fetchAll(
-                db, sql: "SELECT * FROM domain_run WHERE run_id = ? ORDER BY started_at, rowid", arguments: [run])
-        })
+        try settled(
+            pool.read { db in
+                try DomainRunRecord.fetchAll(
+                    db, sql: "SELECT * FROM domain_run WHERE run_id = ? ORDER BY started_at, rowid", arguments: [run])
+            })
     }
 
     public func steps(of domain: DomainID, in run: RunID) throws -> [StepRunRecord] {

@@ -42,7 +42,7 @@ enum CommandLineEntry {
         } catch let error as ValidationError {
             Console.error("error: \(error.message)")
             return 2
-        } catch where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
+        } catch  where String(reflecting: type(of: error)).hasPrefix("ArgumentParser.") {
             // Help requests and argument errors raised while running come back through ArgumentParser.
             return argumentParserExit(error)
         } catch {

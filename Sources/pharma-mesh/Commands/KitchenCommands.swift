@@ -151,7 +151,9 @@ struct KitchenCommand: ParsableCommand {
                         ["TABLE", "PARENT ROWS", "KITCHEN ROWS", "ROWS +ADDED -REMOVED ~CHANGED", "COLUMNS"], rows))
                 for t in d.tables {
                     if !t.addedSample.isEmpty {
-                        print("  rows only in the kitchen's \(t.table) (\(t.addedRows), the first by \(t.table)'s grain):")
+                        print(
+                            "  rows only in the kitchen's \(t.table) (\(t.addedRows), the first by \(t.table)'s grain):"
+                        )
                         for row in t.addedSample { print("    + \(row["row"] ?? "")") }
                     }
                     if !t.removedSample.isEmpty {
@@ -167,9 +169,13 @@ struct KitchenCommand: ParsableCommand {
                     if let partition = t.partition, !t.partitionCounts.isEmpty {
                         print("  rows per \(partition) of \(t.table), where they differ (\(diff.parent) → kitchen):")
                         for count in t.partitionCounts.prefix(20) {
-                            print("    \(count.partition): \(Console.number(count.parentRows)) → \(Console.number(count.kitchenRows))")
+                            print(
+                                "    \(count.partition): \(Console.number(count.parentRows)) → \(Console.number(count.kitchenRows))"
+                            )
                         }
-                        if t.partitionCounts.count > 20 { print("    … \(t.partitionCounts.count - 20) more (--json lists all)") }
+                        if t.partitionCounts.count > 20 {
+                            print("    … \(t.partitionCounts.count - 20) more (--json lists all)")
+                        }
                     }
                 }
                 let differing = d.tests.filter { $0.parent != $0.kitchen }
@@ -199,7 +205,9 @@ struct KitchenCommand: ParsableCommand {
                 logger: { Console.error($0) })
             let from = try kitchens.manifest(name).from
             guard let runID = report.runID else {
-                print("nothing to promote: the kitchen builds what \(from) builds (\(report.unchanged.map(\.rawValue).joined(separator: ", ")) unchanged)")
+                print(
+                    "nothing to promote: the kitchen builds what \(from) builds (\(report.unchanged.map(\.rawValue).joined(separator: ", ")) unchanged)"
+                )
                 return
             }
             print("promoted kitchen \(name) into \(from) as run \(runID):")

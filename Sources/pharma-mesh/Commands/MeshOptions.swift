@@ -36,7 +36,9 @@ struct MeshOptions: ParsableArguments {
 
     /// The variations file in effect: the one named, else the home's copy. Never a file found from the current
     /// folder: a mesh reads the same settings wherever its commands run.
-    var configURL: URL { explicitConfig ?? HomeSettings.folder(of: homeURL).appendingPathComponent(HomeSettings.variations) }
+    var configURL: URL {
+        explicitConfig ?? HomeSettings.folder(of: homeURL).appendingPathComponent(HomeSettings.variations)
+    }
 
     /// The mesh's kitchens; they share the landed batches of the production home.
     var kitchens: Kitchens { Kitchens(home: homeURL, sharedFolders: ["landing"]) }
@@ -94,7 +96,9 @@ struct MeshOptions: ParsableArguments {
     /// files directly (HEAD, loose and packed refs, a worktree's `.git` file); no git program is needed.
     static func gitCommit() -> String? {
         let executable = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-        let starts = [executable.deletingLastPathComponent(), URL(fileURLWithPath: FileManager.default.currentDirectoryPath)]
+        let starts = [
+            executable.deletingLastPathComponent(), URL(fileURLWithPath: FileManager.default.currentDirectoryPath),
+        ]
         for start in starts {
             var directory = start.standardizedFileURL
             for _ in 0..<8 {

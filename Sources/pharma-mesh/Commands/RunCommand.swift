@@ -85,7 +85,8 @@ struct RunCommand: AsyncParsableCommand {
         if (try? kitchens.manifest(name)) == nil {
             let domains = onlySet.map { Array($0).sorted() } ?? base.ids
             try kitchens.create(name, domains: domains, registry: try kitchens.effectiveRegistry(for: nil, base: base))
-            print("variation \(name) builds in kitchen \(name) (\(kitchens.home(of: name).path)), never over production")
+            print(
+                "variation \(name) builds in kitchen \(name) (\(kitchens.home(of: name).path)), never over production")
         }
         let (kitchenMesh, request) = try kitchens.prepareRun(
             name, base: base, configuration: try mesh.configuration(lockWait: wait), variation: name,

@@ -201,7 +201,9 @@ struct LineageCommand: ParsableCommand {
             )
         }
         let consumers = try mesh.consumers(of: domain)
-        if parts.count == 2 { return try printTableLineage(mesh, domain: domain, table: parts[1], consumers: consumers) }
+        if parts.count == 2 {
+            return try printTableLineage(mesh, domain: domain, table: parts[1], consumers: consumers)
+        }
         let lineage = try mesh.lineage(of: domain)
         if json {
             struct Output: Encodable {
@@ -283,7 +285,9 @@ extension LineageCommand {
             print("(whole domain: read by a step that does not name the tables it reads)")
         }
         if !consumers.isEmpty {
-            print("its domain is read by: " + consumers.map { "\($0.domain)@\($0.version.map { "v\($0)" } ?? "-")" }.joined(separator: ", "))
+            print(
+                "its domain is read by: "
+                    + consumers.map { "\($0.domain)@\($0.version.map { "v\($0)" } ?? "-")" }.joined(separator: ", "))
         }
     }
 }

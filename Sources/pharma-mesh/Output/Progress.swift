@@ -121,7 +121,8 @@ actor ProgressDisplay {
                 let seconds = String(format: "%.1f s", now.timeIntervalSince(began))
                 return "\(id) (\(progress[id].map { "\(seconds), \($0)" } ?? seconds))"
             }
-            text = "\(counter) \(String(format: "%.1f s", now.timeIntervalSince(started))) · building "
+            text =
+                "\(counter) \(String(format: "%.1f s", now.timeIntervalSince(started))) · building "
                 + names.joined(separator: ", ")
         } else if let phase {
             text = phase
