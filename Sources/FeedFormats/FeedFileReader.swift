@@ -191,6 +191,8 @@ public struct FeedFileReader: Sendable {
         let rules = builder.rules
         let columnCount = rules.count
         var positions: [Int] = []
+        var slots: [[(value: Int, flag: Int)]] = []
+        let flagValues = builder.table.columns.map { Array(($0.slots?.flagValue ?? "").utf8) }
         var headerNames: [String] = []
         var sawHeader = false
         try DelimitedTokenizer(delimiter: delimiter, quoted: quoted).forEachRecord(in: source) { record in
@@ -201,6 +203,7 @@ public struct FeedFileReader: Sendable {
                 }
                 positions = try Self.positions(
                     of: builder.table, in: headerNames, name: name, line: record.line)
+                slots = try Self.slotPositions(of: builder.table, in: headerNames, name: name, line: record.line)
                 if let rule = builder.table.fileRule {
                     let present = Set(zip(builder.table.columns, positions).filter { $0.1 >= 0 }.map(\.0.name))
                     if let problem = rule(fileName, { present.contains($0) }) {
@@ -252,7 +255,21 @@ public struct FeedFileReader: Sendable {
                 return
             }
             for c in 0..<columnCount {
-                let position = positions[c]
+                var position = positions[c]
+                if !slots[c].isEmpty {
+                    // The flagged slot (compared as bytes, blanks around ignored), else the first.
+                    for slot in slots[c]
+                    where slot.value >= 0 && slot.flag >= 0 && slot.value < record.count
+                        && slot.flag < record.count
+                    {
+                        if FieldParsing.trimmedEqual(record.rawField(slot.flag), flagValues[c])
+                            && !FieldParsing.trimmedEqual(record.rawField(slot.value), [])
+                        {
+                            position = slot.value
+                            break
+                        }
+                    }
+                }
                 guard position >= 0 else {
                     builder.values[c] = .null
                     continue
@@ -281,7 +298,7 @@ public struct FeedFileReader: Sendable {
             if let issue = builder.finish(line: record.line) {
                 try rejected(issue)
             } else {
-                try row(0, record.line, builder.output())
+                try row(0, record.line, builder.values)
             }
         }
         if !sawHeader {
@@ -293,10 +310,31 @@ public struct FeedFileReader: Sendable {
 
     /// Where each of the table's columns sits in the header (-1 when absent and optional).
     static func positions(of table: TableLayout, in header: [String], name: String, line: Int) throws -> [Int] {
+        try positions(
+            of: table.columns.map { [$0.source] + $0.aliases }, table: table, in: header, name: name, line: line)
+    }
+
+    /// Where each column's slots and their flags sit (-1 when absent), for the columns with ``ColumnLayout/slots``.
+    static func slotPositions(of table: TableLayout, in header: [String], name: String, line: Int) throws
+        -> [[(value: Int, flag: Int)]]
+    {
+        try table.columns.map { column in
+            guard let slots = column.slots else { return [] }
+            let values = try positions(of: slots.sources.map { [$0] }, table: nil, in: header, name: name, line: line)
+            let flags = try positions(of: slots.flags.map { [$0] }, table: nil, in: header, name: name, line: line)
+            return Array(zip(values, flags)).map { (value: $0.0, flag: $0.1) }
+        }
+    }
+
+    /// Where each list of names is in the header; a name found twice rejects the file, and so does a missing
+    /// required column of `table`.
+    private static func positions(
+        of columns: [[String]], table: TableLayout?, in header: [String], name: String, line: Int
+    ) throws -> [Int] {
         let lowered = header.map { $0.lowercased() }
         var positions: [Int] = []
-        for column in table.columns {
-            let names = Set(([column.source] + column.aliases).map { $0.lowercased() })
+        for names in columns {
+            let names = Set(names.map { $0.lowercased() })
             let found = lowered.indices.filter { names.contains(lowered[$0]) }
             if found.count > 1 {
                 let places = found.map { String($0 + 1) }.joined(separator: " and ")
@@ -308,6 +346,7 @@ public struct FeedFileReader: Sendable {
             }
             positions.append(found.first ?? -1)
         }
+        guard let table else { return positions }
         let missing = zip(table.columns, positions).filter { $0.0.required && $0.1 < 0 }.map(\.0.source)
         guard missing.isEmpty else {
             let list = missing.map { "\"\($0)\"" }.joined(separator: ", ")
@@ -399,7 +438,7 @@ public struct FeedFileReader: Sendable {
             if let issue = builder.finish(line: line) {
                 try rejected(issue)
             } else {
-                try row(0, line, builder.output())
+                try row(0, line, builder.values)
             }
         }
         if !sawLine {
@@ -442,12 +481,10 @@ struct RowBuilder {
     let fileName: String
     /// The file as messages name it.
     let name: String
-    /// Every read column's value (those not output too), then the derived ones.
     var values: [FieldValue]
-    /// Where the output read columns are in `values`, when some read columns are not output (nil otherwise).
-    private let outputIndexes: [Int]?
-    /// The output row, reused, when it differs from `values`.
-    private var outputValues: [FieldValue] = []
+    /// Per read column with a ``FileNameDefault``: its index, the value the file's name gives, and the reason
+    /// for rows that have neither.
+    private let defaults: [(column: Int, value: FieldValue, missing: String)]
 
     init(table: TableLayout, fileName: String, name: String, encoding: TextEncoding = .utf8) {
         self.table = table
@@ -457,36 +494,30 @@ struct RowBuilder {
         self.fileName = fileName
         self.name = name
         values = Array(repeating: .null, count: table.columns.count + table.derived.count)
-        if table.columns.allSatisfy(\.output) {
-            outputIndexes = nil
-        } else {
-            let read = table.columns.indices.filter { table.columns[$0].output }
-            outputIndexes = read + (0..<table.derived.count).map { table.columns.count + $0 }
-            outputValues = Array(repeating: .null, count: outputIndexes!.count)
+        defaults = table.fileNameDefaults.compactMap { d in
+            table.columns.firstIndex { $0.name == d.column }.map { ($0, d.value(fileName), d.missingReason) }
         }
     }
 
-    /// Checks the table's row rule over the read values and computes the derived ones; the rule's problem, if any.
+    /// Fills empty columns from the file's name, checks the table's row rule over the read values and computes
+    /// the derived ones; the first problem, if any.
     mutating func finish(line: Int) -> RowIssue? {
+        for d in defaults {
+            guard case .null = values[d.column] else { continue }
+            if case .null = d.value {
+                return RowIssue(
+                    file: name, line: line, column: table.columns[d.column].source, rawValue: "", reason: d.missing)
+            }
+            values[d.column] = d.value
+        }
         if let rowRule, let problem = rowRule(values) {
             let raw = table.index(of: problem.column).map { FeedFileReader.describe(values[$0]) } ?? ""
             return RowIssue(file: name, line: line, column: problem.column, rawValue: raw, reason: problem.reason)
         }
         let readCount = rules.count
         for k in 0..<derived.count {
-            let value = derived[k].compute(values, fileName)
-            if case .null = value, let reason = derived[k].missingReason {
-                return RowIssue(file: name, line: line, column: derived[k].name, rawValue: "", reason: reason)
-            }
-            values[readCount + k] = value
+            values[readCount + k] = derived[k].compute(values, fileName)
         }
         return nil
-    }
-
-    /// The finished row in ``TableLayout/outputColumns`` order.
-    mutating func output() -> [FieldValue] {
-        guard let outputIndexes else { return values }
-        for (k, index) in outputIndexes.enumerated() { outputValues[k] = values[index] }
-        return outputValues
     }
 }

@@ -15,11 +15,11 @@ import Foundation
 ///   text ← Provider First Name; middle_name text ← Provider Middle Name; credential text ← Provider Credential Text;
 ///   address_line1 text ← Provider First Line Business Practice Location Address; city text ← Provider Business
 ///   Practice Location Address City Name; state text ← Provider Business Practice Location Address State Name;
-///   postal_code text ← Provider Business Practice Location Address Postal Code; enumeration_date date(monthDayYear) ←
-///   Provider Enumeration Date; deactivation_date date(monthDayYear) ← NPI Deactivation Date; reactivation_date
-///   date(monthDayYear) ← NPI Reactivation Date; taxonomy_code text (derived: the `Healthcare Provider Taxonomy
-///   Code_N` whose `Healthcare Provider Primary Taxonomy Switch_N` is `Y`, slot 1 when none is; the 30 slot columns
-///   are read, not output); deactivated flag (derived: a deactivation date and no reactivation on or after it);
+///   postal_code text ← Provider Business Practice Location Address Postal Code; taxonomy_code text ← the
+///   `Healthcare Provider Taxonomy Code_N` whose `Healthcare Provider Primary Taxonomy Switch_N` is `Y` (slot 1 when
+///   none is: ``ColumnLayout/Slots``); enumeration_date date(monthDayYear) ← Provider Enumeration Date;
+///   deactivation_date date(monthDayYear) ← NPI Deactivation Date; reactivation_date date(monthDayYear) ← NPI
+///   Reactivation Date; deactivated flag (derived: a deactivation date and no reactivation on or after it);
 ///   npi_valid flag (derived)
 /// - `ama` (key me_number): me_number text! ← ME_NUMBER; last_name text ← LAST_NAME; first_name text ← FIRST_NAME;
 ///   middle_name text ← MIDDLE_NAME; suffix text ← SUFFIX; birth_year integer ← BIRTH_YEAR; gender text [M|F|U] ←
@@ -75,8 +75,9 @@ import Foundation
 ///   GE65_Sprsn_Flag; ge65_tot_clms integer ← GE65_Tot_Clms; ge65_tot_30day_fills decimal(3) ← GE65_Tot_30day_Fills;
 ///   ge65_tot_drug_cst decimal(2) ← GE65_Tot_Drug_Cst; ge65_tot_day_suply integer ← GE65_Tot_Day_Suply;
 ///   ge65_bene_sprsn_flag text ← GE65_Bene_Sprsn_Flag; ge65_tot_benes integer ← GE65_Tot_Benes; data_year integer
-///   (derived: a `Data_Year` or `Year` column when the file has one, else the file name's `DYnn` as CMS names it,
-///   else its first four-digit year, as in `partd_2024.csv`; a file with none is rejected); npi_valid flag (derived)
+///   ← Data_Year or Year when the file has the column, else the file name's `DYnn` as CMS names it, else its first
+///   four-digit year, as in `partd_2024.csv` (``FileNameDefault``; a file with none is rejected); npi_valid flag
+///   (derived)
 ///
 /// Row rules that reject: xponent `WEEK_ENDING` must be a Friday; a claims reversal (`X`) must name
 /// `REVERSES_CLAIM_ID`; rebates `QUARTER` must read like `2025Q1`; an NPPES row needs an `Entity Type Code` unless
@@ -139,10 +140,9 @@ public enum FeedLayouts {
 
     /// NPPES's taxonomy slots: `Healthcare Provider Taxonomy Code_N` and `Healthcare Provider Primary Taxonomy
     /// Switch_N`, N = 1…15.
-    static let nppesTaxonomySlots = 15
-
-    /// Where the taxonomy slots start among nppes's read columns (code, then switch, per slot).
-    static let nppesSlotsStart = 14
+    static let nppesTaxonomySlots = ColumnLayout.Slots(
+        sources: (1...15).map { "Healthcare Provider Taxonomy Code_\($0)" },
+        flags: (1...15).map { "Healthcare Provider Primary Taxonomy Switch_\($0)" }, flagValue: "Y")
 
     static let nppes = FeedLayout(
         feed: "nppes", format: csv,
@@ -163,44 +163,24 @@ public enum FeedLayouts {
                     ColumnLayout("Provider Business Practice Location Address City Name", "city"),
                     ColumnLayout("Provider Business Practice Location Address State Name", "state"),
                     ColumnLayout("Provider Business Practice Location Address Postal Code", "postal_code"),
+                    // The slot the provider flags primary (`Switch_N = Y`), slot 1 when none does.
+                    ColumnLayout("Healthcare Provider Taxonomy Code_1", "taxonomy_code", slots: nppesTaxonomySlots),
                     ColumnLayout("Provider Enumeration Date", "enumeration_date", .date(.monthDayYear)),
                     ColumnLayout("NPI Deactivation Date", "deactivation_date", .date(.monthDayYear)),
                     ColumnLayout(
                         "NPI Reactivation Date", "reactivation_date", .date(.monthDayYear), required: false),
-                ]
-                    + (1...nppesTaxonomySlots).flatMap { n in
-                        [
-                            ColumnLayout(
-                                "Healthcare Provider Taxonomy Code_\(n)", "taxonomy_code_\(n)", required: n == 1,
-                                output: false),
-                            // `Y`, `N`, or `X` (not answered): text, not a flag.
-                            ColumnLayout(
-                                "Healthcare Provider Primary Taxonomy Switch_\(n)", "primary_taxonomy_switch_\(n)",
-                                required: false, output: false),
-                        ]
-                    },
+                ],
                 derived: [
-                    // The slot the provider flags primary (`Switch_N = Y`), slot 1 when none does.
-                    DerivedColumn("taxonomy_code", .text) { row, _ in
-                        for n in 0..<nppesTaxonomySlots {
-                            if case .text(let flag) = row[nppesSlotsStart + 2 * n + 1], flag == "Y" || flag == "y",
-                                case .text = row[nppesSlotsStart + 2 * n]
-                            {
-                                return row[nppesSlotsStart + 2 * n]
-                            }
-                        }
-                        return row[nppesSlotsStart]
-                    },
                     // Deactivated and not reactivated since (1659374601: deactivated 2005-05-23, back the next day).
                     DerivedColumn("deactivated", .flag) { row, _ in
-                        guard case .text(let off) = row[12] else { return .integer(0) }
-                        if case .text(let on) = row[13], on >= off { return .integer(0) }
+                        guard case .text(let off) = row[13] else { return .integer(0) }
+                        if case .text(let on) = row[14], on >= off { return .integer(0) }
                         return .integer(1)
                     },
                     npiValid(0),
                 ], key: ["npi"],
                 rowRule: { row in
-                    if case .null = row[1], case .null = row[12] {
+                    if case .null = row[1], case .null = row[13] {
                         return (
                             "Entity Type Code",
                             "empty, but a value is required (only a deactivated NPI, with an NPI Deactivation Date, "
@@ -555,40 +535,32 @@ public enum FeedLayouts {
         return nil
     }
 
-    /// Part D's optional year column (`Data_Year` or `Year`), read only for the data year.
-    static let partdYearColumn = ColumnLayout(
-        "Data_Year", "year_column", .integer, required: false, output: false, aliases: ["Year"])
+    /// Part D's data year: a `Data_Year` (or `Year`) column when the file has one, else the file's name.
+    static let partdYearColumn = ColumnLayout("Data_Year", "data_year", .integer, required: false, aliases: ["Year"])
 
     static let partd = FeedLayout(
         feed: "partd", format: csv,
         tables: [
             TableLayout(
                 name: "partd", columns: partdColumns + [partdYearColumn],
-                derived: [
-                    // A year column when the file has one, else the file's name (the real CMS file has no column).
-                    DerivedColumn(
-                        "data_year", .integer,
-                        missingReason: "no data year: Data_Year is empty on this row and the file name carries none"
-                    ) { row, file in
-                        if case .integer(let year) = row[partdColumns.count] { return .integer(year) }
-                        return dataYear(fileName: file).map { .integer($0) } ?? .null
-                    },
-                    npiValid(0),
-                ], key: ["data_year", "prscrbr_npi", "brnd_name", "gnrc_name"],
+                derived: [npiValid(0)], key: ["data_year", "prscrbr_npi", "brnd_name", "gnrc_name"],
                 rowRule: { row in
-                    if case .null = row[partdColumns.count] {
-                        return nil
-                    }
                     if case .integer(let year) = row[partdColumns.count], !(1900...2099).contains(year) {
                         return ("Data_Year", "\(year) is not a data year (1900–2099)")
                     }
                     return nil
                 },
                 fileRule: { file, hasColumn in
-                    guard !hasColumn("year_column"), dataYear(fileName: file) == nil else { return nil }
+                    guard !hasColumn("data_year"), dataYear(fileName: file) == nil else { return nil }
                     return "no data year: the file name \"\(file)\" carries none and the file has no Data_Year "
                         + "column. Name the file as CMS does (MUP_DPR_RY26_P04_V10_DY24_NPIBN.csv, where DY24 is "
                         + "the data year 2024) or partd_2024.csv, and deliver it again as a new batch"
-                })
+                },
+                fileNameDefaults: [
+                    FileNameDefault(
+                        column: "data_year",
+                        missingReason: "no data year: Data_Year is empty on this row and the file name carries none"
+                    ) { file in dataYear(fileName: file).map { .integer($0) } ?? .null }
+                ])
         ])
 }

@@ -98,6 +98,17 @@ enum FieldParsing {
         return true
     }
 
+    /// Whether the bytes, blanks around them ignored, are `other` (ASCII letters in either case).
+    @inline(__always) static func trimmedEqual(_ bytes: UnsafeBufferPointer<UInt8>, _ other: [UInt8]) -> Bool {
+        var start = 0
+        var end = bytes.count
+        while start < end && isSpace(bytes[start]) { start += 1 }
+        while end > start && isSpace(bytes[end - 1]) { end -= 1 }
+        guard end - start == other.count else { return false }
+        for i in 0..<other.count where bytes[start + i] | 0x20 != other[i] | 0x20 { return false }
+        return true
+    }
+
     /// The raw value in quotes for a reason, cut at 40 characters.
     static func quoted(_ bytes: UnsafeBufferPointer<UInt8>) -> String {
         let text = String(decoding: bytes, as: UTF8.self)

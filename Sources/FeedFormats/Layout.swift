@@ -77,16 +77,30 @@ public struct ColumnLayout: Sendable, Hashable {
     public var length: Int?
     /// Digits only, when set.
     public var digits: Bool
-    /// False for a column read only for the derived columns and row rules (NPPES's fifteen taxonomy slots and
-    /// their primary switches): typed and checked, but not a column of the table.
-    public var output: Bool
     /// Other header names the column goes by (compared like `source`, ignoring case).
     public var aliases: [String]
+    /// When set, the value comes from one of several slots of the header: the first whose flag column holds
+    /// the flag value (and which is not empty), else `source` (NPPES's primary taxonomy, in 15 slots).
+    public var slots: Slots?
+
+    /// Columns of a header that hold the same field several times, one of them flagged as the one to take:
+    /// `Healthcare Provider Taxonomy Code_N` and `Healthcare Provider Primary Taxonomy Switch_N`. Only the chosen
+    /// slot is typed and checked; the flags are compared as bytes.
+    public struct Slots: Sendable, Hashable {
+        public var sources: [String]
+        public var flags: [String]
+        public var flagValue: String
+        public init(sources: [String], flags: [String], flagValue: String) {
+            self.sources = sources
+            self.flags = flags
+            self.flagValue = flagValue
+        }
+    }
 
     public init(
         _ source: String, _ name: String, _ type: ColumnType = .text, required: Bool = true, nullable: Bool = true,
-        accepted: [String]? = nil, length: Int? = nil, digits: Bool = false, output: Bool = true,
-        aliases: [String] = []
+        accepted: [String]? = nil, length: Int? = nil, digits: Bool = false, aliases: [String] = [],
+        slots: Slots? = nil
     ) {
         self.source = source
         self.name = name
@@ -96,30 +110,41 @@ public struct ColumnLayout: Sendable, Hashable {
         self.accepted = accepted
         self.length = length
         self.digits = digits
-        self.output = output
         self.aliases = aliases
+        self.slots = slots
     }
 }
 
 /// A column computed from the others of the row (a flag such as `npi_valid`) or from the file's name.
 ///
 /// Derived columns carry per-row flags that are not rejections: the row loads and the flag says what is odd
-/// about it (`trx_lt_nrx`, `npi_valid`). `compute` gets the read values (in column order, those not output
-/// included) and the file's name (a zip member's or a gzip file's without `.gz`).
+/// about it (`trx_lt_nrx`, `npi_valid`). `compute` gets the read values (in column order) and the file's name
+/// (a zip member's, or a gzip file's without `.gz`).
 public struct DerivedColumn: Sendable {
     public var name: String
     public var type: ColumnType
     public var compute: @Sendable (_ row: [FieldValue], _ fileName: String) -> FieldValue
-    /// When set, a row for which `compute` gives no value is rejected with this reason (a key column).
-    public var missingReason: String?
-    public init(
-        _ name: String, _ type: ColumnType, missingReason: String? = nil,
-        compute: @escaping @Sendable ([FieldValue], String) -> FieldValue
-    ) {
+    public init(_ name: String, _ type: ColumnType, compute: @escaping @Sendable ([FieldValue], String) -> FieldValue) {
         self.name = name
         self.type = type
-        self.missingReason = missingReason
         self.compute = compute
+    }
+}
+
+/// A read column's value for the rows that leave it empty (or a file whose header lacks it), taken from the
+/// file's name once per file: Part D's data year.
+public struct FileNameDefault: Sendable {
+    /// The column (its `name`).
+    public var column: String
+    public var value: @Sendable (_ fileName: String) -> FieldValue
+    /// Why a row is rejected when neither the row nor the name gives a value.
+    public var missingReason: String
+    public init(
+        column: String, missingReason: String, value: @escaping @Sendable (_ fileName: String) -> FieldValue
+    ) {
+        self.column = column
+        self.missingReason = missingReason
+        self.value = value
     }
 }
 
@@ -135,11 +160,13 @@ public struct TableLayout: Sendable {
     /// A rule over a whole file, given its name and whether the header carries each column (by `name`): a result
     /// is the reason the file cannot be read (it rejects the batch), e.g. Part D without a data year.
     public var fileRule: (@Sendable (_ fileName: String, _ hasColumn: (String) -> Bool) -> String?)?
+    /// Values from the file's name for rows that leave a column empty.
+    public var fileNameDefaults: [FileNameDefault]
 
     public init(
         name: String, columns: [ColumnLayout], derived: [DerivedColumn] = [], key: [String],
         rowRule: (@Sendable ([FieldValue]) -> (column: String, reason: String)?)? = nil,
-        fileRule: (@Sendable (String, (String) -> Bool) -> String?)? = nil
+        fileRule: (@Sendable (String, (String) -> Bool) -> String?)? = nil, fileNameDefaults: [FileNameDefault] = []
     ) {
         self.name = name
         self.columns = columns
@@ -147,11 +174,12 @@ public struct TableLayout: Sendable {
         self.key = key
         self.rowRule = rowRule
         self.fileRule = fileRule
+        self.fileNameDefaults = fileNameDefaults
     }
 
-    /// Every output column: name and SQLite type, in value order (output read columns, then derived ones).
+    /// Every output column: name and SQLite type, in value order (read columns, then derived ones).
     public var outputColumns: [(name: String, type: String)] {
-        columns.filter(\.output).map { ($0.name, $0.type.sqlType) } + derived.map { ($0.name, $0.type.sqlType) }
+        columns.map { ($0.name, $0.type.sqlType) } + derived.map { ($0.name, $0.type.sqlType) }
     }
 
     /// The index of a column among the read ones.
