@@ -254,7 +254,9 @@ struct PhysicianMatcher: Sendable {
             let q = groups[g].queries[random.below(groups[g].queries.count)]
             let c = groups[g].candidates[random.below(groups[g].candidates.count)]
             if q == c { continue }
-            let pattern = features.withUnsafeBufferPointer { f in PersonComparison.compare(f.baseAddress! + q, f.baseAddress! + c).pattern }
+            let pattern = features.withUnsafeBufferPointer { f in
+                PersonComparison.compare(f.baseAddress! + q, f.baseAddress! + c).pattern
+            }
             counts[pattern, default: 0] += 1
             drawn += 1
         }
