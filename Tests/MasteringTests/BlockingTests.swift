@@ -32,7 +32,7 @@ struct BlockingTests {
             .nppes, "1", first: "ROBERT", last: "KRAMER", state: "NJ", zip: "07102", address: "100 Main St",
             city: "NEWARK")
         let crm = Self.record(
-            .crm, "c", first: "BOB", last: "CRAMER", state: "NJ", zip: "07102", address: "102 Main St", city: "NEWARK")
+            .crm, "c", first: "RON", last: "CRAMER", state: "NJ", zip: "07102", address: "102 Main St", city: "NEWARK")
         #expect(Self.reaching(crm, nppes) == ["zip5"])
     }
 
@@ -63,6 +63,15 @@ struct BlockingTests {
             city: "TRENTON")
         let crm = Self.record(.crm, "c", address: "22 Oak Avenue", city: "TRENTON")
         #expect(Self.reaching(crm, nppes) == ["street_number_and_city"])
+    }
+
+    @Test func theFirstNameAloneReachesASurnameTypoInItsFirstLetterWithAWrongZipAndStreet() {
+        let nppes = Self.record(
+            .nppes, "1", first: "MARY", last: "JONES", state: "NJ", zip: "08608", address: "22 Oak Ave",
+            city: "TRENTON")
+        let crm = Self.record(
+            .crm, "c", first: "MARY", last: "HONES", state: "NJ", zip: "08680", address: "25 Oak Ave", city: "TRENTON")
+        #expect(Self.reaching(crm, nppes) == ["first_name_soundex_and_state"])
     }
 
     @Test func aBlockOverTheCapIsRefinedNotComparedWhole() {

@@ -3,6 +3,17 @@
 struct BlockingRule: Sendable {
     var name: String
     var keys: @Sendable (PersonRecord) -> [(key: String, refinements: [String])]
+    /// This rule's own cap, lower than the index's, or nil.
+    var cap: Int?
+
+    init(
+        name: String, cap: Int? = nil,
+        keys: @escaping @Sendable (PersonRecord) -> [(key: String, refinements: [String])]
+    ) {
+        self.name = name
+        self.cap = cap
+        self.keys = keys
+    }
 
     /// The same ZIP. Refined by the surname's or the first name's initial.
     static let zip = BlockingRule(name: "zip5") { r in
@@ -18,9 +29,15 @@ struct BlockingRule: Sendable {
         return firsts.map { f in ("I|\(min(f, l))\(max(f, l))", r.state.isEmpty ? [] : [r.state]) }
     }
 
-    /// The surname's Soundex code and the state (swapped names meet in the initials and ZIP rules instead:
-    /// filing every record under its first name's code too would double these blocks). Refined by the first
-    /// name's initial.
+    /// The first name's Soundex code and the state, for a surname whose first letter is wrong as well as the
+    /// ZIP and the street. Capped lower than the others (its blocks are large where first names are few);
+    /// refined by city.
+    static let firstName = BlockingRule(name: "first_name_soundex_and_state", cap: 100) { r in
+        guard !r.state.isEmpty, !r.firstCanonical.isEmpty, r.firstCanonical.count > 1 else { return [] }
+        return [("F|\(NameNormalizer.soundex(r.firstCanonical))|\(r.state)", r.city.isEmpty ? [] : [r.city])]
+    }
+
+    /// The surname's Soundex code and the state. Refined by the first name's initial.
     static let phonetic = BlockingRule(name: "surname_soundex_and_state") { r in
         guard !r.state.isEmpty, !r.last.isEmpty else { return [] }
         let initials = Set([r.first.first, r.firstCanonical.first].compactMap { $0 }).sorted().map { String($0) }
@@ -33,7 +50,7 @@ struct BlockingRule: Sendable {
         return [("N|\(number)|\(r.city)", initials(r))]
     }
 
-    static let all: [BlockingRule] = [zip, initials, phonetic, streetNumber]
+    static let all: [BlockingRule] = [zip, initials, phonetic, streetNumber, firstName]
 
     private static func initials(_ r: PersonRecord) -> [String] {
         var parts: [String] = []
@@ -66,6 +83,7 @@ struct BlockIndex: Sendable {
             var refined = 0
             var dropped = 0
             let keys = ruleBlocks.count
+            let cap = min(cap, rule.cap ?? cap)
             // Sorted, so that the refined blocks' members come in record order whatever the dictionary's order.
             for hash in ruleBlocks.keys.sorted() where ruleBlocks[hash]!.count > cap {
                 refined += 1
