@@ -530,8 +530,6 @@ struct PhysicianMatcher: Sendable {
                 decisions[i] = MatchDecision(cluster: c, rule: "anchor", probability: 1)
             }
         }
-        var blocking = index.statistics
-        blocking.append(("blocked pairs", amaPairs.count + crmPairs.count, 0, 0))
         return Result(
             decisions: decisions, clusterCount: count, steward: steward, links: links, model: model,
             features: features, blockedPairs: amaPairs.count + crmPairs.count, blocking: index.statistics)
