@@ -75,7 +75,7 @@ enum ConformedDimensions {
                 INSERT INTO dim_dma VALUES (0, NULL, '(unknown)');
                 INSERT INTO dim_dma SELECT CAST(dma_code AS INTEGER), dma_code, dma_name FROM geo_master.dma ORDER BY dma_code;
                 """),
-            .swift("physician", after: ["geo"], version: "1") { context in
+            .swift("physician", after: ["geo"], version: "2") { context in
                 let version = context.inputVersions["physician-master"] ?? 0
                 return try await context.database.write { db in
                     try db.execute(
@@ -83,13 +83,13 @@ enum ConformedDimensions {
                             CREATE TABLE dim_physician (physician_key INTEGER PRIMARY KEY, physician_id INTEGER, npi TEXT,
                                 me_number TEXT, first_name TEXT, last_name TEXT, credential TEXT, specialty TEXT, city TEXT,
                                 state TEXT, zip5 TEXT, status TEXT, is_prescriber INTEGER, territory_id TEXT, geo_key INTEGER,
-                                master_version INTEGER);
+                                master_version INTEGER, provider_type TEXT);
                             INSERT INTO dim_physician VALUES (0, NULL, NULL, NULL, NULL, '(unknown)', NULL, NULL, NULL, NULL, NULL,
-                                'unknown', 0, NULL, 0, :version);
+                                'unknown', 0, NULL, 0, :version, 'unknown');
                             INSERT INTO dim_physician
                             SELECT p.physician_id, p.physician_id, p.npi, p.me_number, p.first_name, p.last_name, p.credential,
                                    p.specialty, p.city, p.state, p.zip5, p.status, p.is_prescriber, g.territory_id,
-                                   COALESCE(g.geo_key, 0), :version
+                                   COALESCE(g.geo_key, 0), :version, p.provider_type
                             FROM physician_master.physician p LEFT JOIN dim_geo g ON g.geo_key = CAST(p.zip5 AS INTEGER) AND g.zip5 = p.zip5 AND g.geo_key <> 0
                             ORDER BY p.physician_id;
                             """, arguments: ["version": version])

@@ -78,11 +78,19 @@ enum DimensionContracts {
             ("last_name", "TEXT", "golden last name (NPPES legal name)"),
             ("credential", "TEXT", "credential text (M.D., D.O., NP …)"), ("specialty", "TEXT", "normalised specialty"),
             ("city", "TEXT", "practice city"), ("state", "TEXT", "two-letter state"),
-            ("zip5", "TEXT", "five-digit ZIP"), ("status", "TEXT", "active, deactivated, retired or deceased"),
+            ("zip5", "TEXT", "five-digit ZIP"),
+            (
+                "status", "TEXT",
+                "active, deactivated, retired, deceased, or provisional (known only from Rx or claims ids)"
+            ),
             ("is_prescriber", "INTEGER", "1 when the physician writes prescriptions in any source"),
             ("territory_id", "TEXT", "through the practice ZIP's alignment"),
             ("geo_key", "INTEGER", "dim_geo key of the practice ZIP"),
             ("master_version", "INTEGER", "the physician-master version this dimension was built from"),
+            (
+                "provider_type", "TEXT",
+                "physician, nurse_practitioner, physician_assistant, pharmacist, dentist, other or unknown"
+            ),
         ]))
     static let geo = OutputPort(
         table: "dim_geo", description: "ZIP codes with their alignment (key 0: unknown)", grain: ["geo_key"],

@@ -72,6 +72,11 @@ struct XponentOnlyTests {
             let statuses = try String.fetchAll(
                 db, sql: "SELECT DISTINCT status FROM physician_master.physician")
             #expect(statuses == ["provisional"])
+            // The marts' dimension tells them apart from registered physicians.
+            let types = try Row.fetchAll(
+                db,
+                sql: "SELECT DISTINCT status, provider_type FROM physician_mart.dim_physician WHERE physician_key <> 0")
+            #expect(types.map { "\($0[0] as String) \($0[1] as String)" } == ["provisional unknown"])
         }
     }
 }

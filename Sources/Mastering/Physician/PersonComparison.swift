@@ -40,8 +40,8 @@ struct MatchFeatures: Sendable {
     var comparable: Bool { !last.isEmpty || !first.isEmpty || hasAddress || !zip.isEmpty }
 }
 
-/// The comparisons of two person records (names, middle name, address, place, specialty) as a Fellegi–Sunter
-/// comparison vector, with the term frequencies of the names that agree exactly.
+/// The comparisons of two person records (names, middle name, address, ZIP, city, state, specialty) as a
+/// Fellegi–Sunter comparison vector, with the term frequencies of the names that agree exactly.
 enum PersonComparison {
     static let first = 0
     static let last = 1

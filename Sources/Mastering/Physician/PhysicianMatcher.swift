@@ -101,7 +101,8 @@ struct PhysicianMatcher: Sendable {
     var ambiguityBits = 3.0
     /// The largest block any rule compares (larger ones are refined, then dropped).
     var blockCap = 500
-    /// Random pairs the u probabilities are estimated from.
+    /// Random pairs the u probabilities are estimated from: at most this many, and 20 per query and candidate
+    /// record (a sample-sized mesh rebuilds physician-master every run, and 300,000 pairs were half its build).
     var randomPairs = 300_000
     var seed: UInt64 = 0x5EED_0F_F5
     /// The prior odds that a CRM account and the physician its valid NPI names are one person.
@@ -227,6 +228,8 @@ struct PhysicianMatcher: Sendable {
         let sizes = groups.map { Double($0.queries.count) * Double($0.candidates.count) }
         let total = sizes.reduce(0, +)
         guard total > 0 else { return PatternCounts([]) }
+        let records = Set(groups.flatMap { $0.queries + $0.candidates }).count
+        let randomPairs = min(self.randomPairs, max(20_000, 20 * records))
         var counts: [ComparisonPattern: Int] = [:]
         // Few records: every pair once, rather than the same few pairs drawn over and over.
         if total <= Double(randomPairs) {
@@ -527,8 +530,6 @@ struct PhysicianMatcher: Sendable {
                 decisions[i] = MatchDecision(cluster: c, rule: "anchor", probability: 1)
             }
         }
-        var blocking = index.statistics
-        blocking.append(("blocked pairs", amaPairs.count + crmPairs.count, 0, 0))
         return Result(
             decisions: decisions, clusterCount: count, steward: steward, links: links, model: model,
             features: features, blockedPairs: amaPairs.count + crmPairs.count, blocking: index.statistics)
