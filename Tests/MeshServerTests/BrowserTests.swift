@@ -13,7 +13,11 @@ let chromium: String? = ["/usr/bin/chromium", "/usr/bin/chromium-browser", "/usr
 @Suite("Pages in a real headless browser")
 struct BrowserTests {
     /// Runs headless Chromium on a URL; returns what it printed on standard output.
-    static func browse(_ arguments: [String]) throws -> String {
+    ///
+    /// The wait is on a thread of its own: blocking one of the Swift pool's few threads would leave the
+    /// in-process servers Chromium talks to without one. Chromium is stopped after 90 s so a page that never
+    /// loads fails the test instead of hanging the suite.
+    static func browse(_ arguments: [String]) async throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(chromium, "Chromium is missing: run scripts/setup"))
         let profile = try TemporaryDirectory("chromium")
@@ -29,8 +33,18 @@ struct BrowserTests {
         process.standardOutput = output
         process.standardError = FileHandle.nullDevice
         try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
+        let timer = DispatchWorkItem { if process.isRunning { process.terminate() } }
+        DispatchQueue.global().asyncAfter(deadline: .now() + 90, execute: timer)
+        let handle = output.fileHandleForReading
+        let data: Data = await withCheckedContinuation { continuation in
+            Thread {
+                let data = handle.readDataToEndOfFile()
+                process.waitUntilExit()
+                continuation.resume(returning: data)
+            }.start()
+        }
+        timer.cancel()
+        #expect(process.terminationReason == .exit, "Chromium was stopped after 90 s: \(arguments.last ?? "")")
         return String(decoding: data, as: UTF8.self)
     }
 
@@ -92,19 +106,19 @@ struct BrowserTests {
                 func signedIn(_ path: String) -> String { "\(signIn)/sign-in?next=\(encoded(path))" }
 
                 let shot = f.directory.url.appendingPathComponent("mesh.png")
-                _ = try Self.browse(["--screenshot=\(shot.path)", signedIn("/")])
+                _ = try await Self.browse(["--screenshot=\(shot.path)", signedIn("/")])
                 let png = try Data(contentsOf: shot)
                 let size = try #require(Self.pngSize(png))
                 #expect(size.0 == 1280 && size.1 == 1000)
                 #expect(png.count > 20_000, "a blank page compresses to a few kB")
 
-                let mesh = try Self.browse(["--dump-dom", signedIn("/")])
+                let mesh = try await Self.browse(["--dump-dom", signedIn("/")])
                 #expect(mesh.contains("<h1>The mesh</h1>"))
                 #expect(mesh.contains("3 domains, 3 in sync."))
                 #expect(mesh.contains("data-domain=\"orders-mart\" data-status=\"success\" data-sync=\"in_sync\""))
                 #expect(mesh.contains("fill=\"#6fcf97\""))
 
-                let page = try Self.browse(["--dump-dom", signedIn("/domains/orders-mart")])
+                let page = try await Self.browse(["--dump-dom", signedIn("/domains/orders-mart")])
                 for section in ["id=\"what\"", "id=\"where\"", "id=\"when\"", "id=\"with-what\"", "id=\"how\""] {
                     #expect(page.contains(section), "the domain page lacks \(section)")
                 }
@@ -112,12 +126,12 @@ struct BrowserTests {
                 #expect(page.contains("<span id=\"tests\">1 passed, 0 warned, 0 failed</span>"))
                 #expect(page.contains("factor=1"))
 
-                let run = try Self.browse(["--dump-dom", signedIn("/runs/\(f.firstRun)")])
+                let run = try await Self.browse(["--dump-dom", signedIn("/runs/\(f.firstRun)")])
                 #expect(run.contains("<h1>Run \(f.firstRun)</h1>"))
                 #expect(run.contains("href=\"/domains/secret-mart\""))
 
                 // Without signing in, the browser gets the sign-in form, not the data.
-                let anonymous = try Self.browse(["--dump-dom", "\(base)/domains/orders-mart"])
+                let anonymous = try await Self.browse(["--dump-dom", "\(base)/domains/orders-mart"])
                 #expect(anonymous.contains("401"))
                 #expect(anonymous.contains("name=\"token\""))
                 #expect(!anonymous.contains("order values times the factor"))
