@@ -112,7 +112,7 @@ struct FellegiSunterModel: Sendable {
         for k in comparisons.indices {
             let level = pattern.level(k)
             guard level != 0 else { continue }
-            if moverComparisons.contains(k) { grouped += weights[k][level] } else { w += weights[k][level] }
+            if moverMask & (1 << k) != 0 { grouped += weights[k][level] } else { w += weights[k][level] }
         }
         return moverComparisons.isEmpty ? w + grouped : w + Self.moverWeight(grouped, share: moverShare)
     }
@@ -122,7 +122,12 @@ struct FellegiSunterModel: Sendable {
     /// sources disagree on where the person is, as unrelated as two people's. Their joint Bayes factor is then
     /// (1 − share)·Π(m/u) + share: agreement counts as before, and a move costs log2(share) once rather than
     /// a full disagreement on each field.
-    var moverComparisons: Set<Int> = []
+    var moverComparisons: Set<Int> = [] {
+        didSet { moverMask = moverComparisons.reduce(0) { $0 | (1 << $1) } }
+    }
+    /// `moverComparisons` as bits: `weight` runs once per blocked pair, and a set lookup per field was a
+    /// hash per field and pair.
+    private var moverMask = 0
     var moverShare = 0.02
 
     static func moverWeight(_ bits: Double, share: Double) -> Double {

@@ -324,6 +324,11 @@ struct PhysicianMatcher: Sendable {
         // place) teach names, address and profile; those whose names agree teach the place, address and
         // profile. Pairs that share a valid NPI count as known matches in both.
         typealias C = PersonComparison
+        // Each blocked pair's pattern counted once, for both sessions and the prior.
+        var blockedCounts: [ComparisonPattern: Int] = [:]
+        for pairs in [amaPairs, crmPairs] {
+            for pattern in pairs.patterns { blockedCounts[pattern, default: 0] += 1 }
+        }
         let sessions = [
             (Set([C.zip, C.city, C.state]), { (p: ComparisonPattern) in p.level(C.zip) == 1 }),
             (
@@ -331,11 +336,7 @@ struct PhysicianMatcher: Sendable {
                 { (p: ComparisonPattern) in (1...3).contains(p.level(C.first)) && (1...2).contains(p.level(C.last)) }
             ),
         ].map { excluded, selected in
-            var counts: [ComparisonPattern: Int] = [:]
-            for pairs in [amaPairs, crmPairs] {
-                for pattern in pairs.patterns where selected(pattern) { counts[pattern, default: 0] += 1 }
-            }
-            return (PatternCounts(counts: counts), excluded)
+            (PatternCounts(counts: blockedCounts.filter { selected($0.key) }), excluded)
         }
         var labelled: [ComparisonPattern] = []
         for (i, r) in records.enumerated() where (r.source == .ama || r.source == .crm) && decisions[i].rule == "npi" {
@@ -358,7 +359,7 @@ struct PhysicianMatcher: Sendable {
         }
         let comparable =
             Double(amaQueries.count) * Double(nppes.count) + Double(crmQueries.count) * Double(nppes.count + ama.count)
-        model.estimatePrior(from: PatternCounts(amaPairs.patterns + crmPairs.patterns), comparablePairs: comparable)
+        model.estimatePrior(from: PatternCounts(counts: blockedCounts), comparablePairs: comparable)
         func p(_ w: Double) -> Double { FellegiSunterModel.probability(w) }
         func percent(_ probability: Double) -> String { PersonComparison.rounded(probability, 3) }
 
@@ -582,10 +583,14 @@ struct PhysicianMatcher: Sendable {
         return ranked.map { ($0.candidate, $0.weight, exp2(base + $0.weight - total)) }
     }
 
-    private func forbidden(_ a: PersonRecord, _ b: PersonRecord) -> Bool {
+    /// Takes indices rather than records: passing `records[q]` copied a whole record per blocked pair even
+    /// when no pair is forbidden.
+    private func forbidden(_ a: Int, _ b: Int, _ records: [PersonRecord]) -> Bool {
         !forcedNonMatches.isEmpty
             && forcedNonMatches.contains(
-                PairKey(PersonKey(source: a.source, id: a.sourceID), PersonKey(source: b.source, id: b.sourceID)))
+                PairKey(
+                    PersonKey(source: records[a].source, id: records[a].sourceID),
+                    PersonKey(source: records[b].source, id: records[b].sourceID)))
     }
 
     /// A query's candidates by weight, strongest first, one per group (`group` maps a candidate to its
@@ -597,7 +602,7 @@ struct PhysicianMatcher: Sendable {
         var best: [Int: (candidate: Int, weight: Double)] = [:]
         for k in pairs.range(qi) {
             let c = Int(pairs.candidates[k])
-            if forbidden(records[q], records[c]) { continue }
+            if forbidden(q, c, records) { continue }
             let w = PersonComparison.weight(
                 pairs.patterns[k], first: features[c].firstFrequency, last: features[c].lastFrequency, model: model)
             let g = group(c)
