@@ -531,29 +531,22 @@ enum PhysicianMaster {
                 if let npi = records[i].npi { npiOwner[npi] = cluster }
             }
         }
-        let legal: [PhysicianSource] = [.nppes, .ama, .crm]
-        let profile: [PhysicianSource] = [.ama, .nppes, .crm]
         var physicians = try TableSync("physician", keyColumns: 1, in: db)
         var sources = try TableSync("physician_field_source", keyColumns: 2, in: db)
         for (cluster, memberIndexes) in clusters.enumerated() {
             let id = ids[cluster]!
-            /// The member that ranks first: source priority, then the most recent delivery, then (with `byID`)
-            /// the smallest source id; without it the first in member order. One pass, no copies of records.
-            /// Records are read in place (`records[i].field`): a `PersonRecord` copy retains a dozen strings.
+            /// The member that ranks first under `Survivorship` (with `byID: false`, a tie goes to the first in
+            /// member order). One pass, no copies of records: they are read in place (`records[i].field`), as a
+            /// `PersonRecord` copy retains a dozen strings.
             func best(_ priority: [PhysicianSource], byID: Bool, _ usable: (Int) -> Bool) -> Int? {
-                var best: (index: Int, rank: Int)?
+                var best: (index: Int, candidate: Survivorship.Candidate)?
                 for i in memberIndexes {
                     guard let rank = priority.firstIndex(of: records[i].source), usable(i) else { continue }
-                    if let current = best {
-                        let better =
-                            rank != current.rank
-                            ? rank < current.rank
-                            : records[i].batch != records[current.index].batch
-                                ? records[i].batch > records[current.index].batch
-                                : byID && records[i].sourceID < records[current.index].sourceID
-                        if !better { continue }
+                    let candidate = Survivorship.Candidate(rank: rank, batch: records[i].batch, id: records[i].sourceID)
+                    if let current = best, !Survivorship.wins(candidate, over: current.candidate, byID: byID) {
+                        continue
                     }
-                    best = (i, rank)
+                    best = (i, candidate)
                 }
                 return best?.index
             }
@@ -571,16 +564,16 @@ enum PhysicianMaster {
                 ])
                 return value(records[index])
             }
-            let npi = try winner("npi", [.nppes, .ama, .crm, .xponent, .claims]) { member in
+            let npi = try winner("npi", Survivorship.npi) { member in
                 member.npi.flatMap { npiOwner[$0] == nil || npiOwner[$0] == cluster ? $0 : nil }
             }
-            let me = try winner("me_number", [.ama, .xponent]) { $0.me }
-            let first = try winner("first_name", legal) { $0.display.firstName }
-            let last = try winner("last_name", legal) { $0.display.lastName }
-            let middle = try winner("middle_name", legal) { $0.display.middleName }
-            let credential = try winner("credential", [.nppes]) { $0.display.credential }
-            let specialty = try winner("specialty", profile) { $0.specialty }
-            let addressIndex = best(legal, byID: false) { !records[$0].address.isEmpty }
+            let me = try winner("me_number", Survivorship.meNumber) { $0.me }
+            let first = try winner("first_name", Survivorship.name) { $0.display.firstName }
+            let last = try winner("last_name", Survivorship.name) { $0.display.lastName }
+            let middle = try winner("middle_name", Survivorship.name) { $0.display.middleName }
+            let credential = try winner("credential", Survivorship.credential) { $0.display.credential }
+            let specialty = try winner("specialty", Survivorship.specialty) { $0.specialty }
+            let addressIndex = best(Survivorship.name, byID: false) { !records[$0].address.isEmpty }
             if let owner = addressIndex {
                 try sources.put([
                     id.databaseValue, "address".databaseValue, records[owner].source.rawValue.databaseValue,
@@ -588,7 +581,7 @@ enum PhysicianMaster {
                 ])
             }
             let addressOwner = addressIndex.map { records[$0] }
-            let birthYear = try winner("birth_year", [.ama]) { $0.birthYear.map(String.init) }
+            let birthYear = try winner("birth_year", Survivorship.birthYear) { $0.birthYear.map(String.init) }
             let registered = memberIndexes.contains { records[$0].source.isIdentity }
             let status =
                 !registered
@@ -598,9 +591,8 @@ enum PhysicianMaster {
                     : memberIndexes.contains { records[$0].retired }
                         ? "retired" : memberIndexes.contains { records[$0].deactivated } ? "deactivated" : "active"
             let prescriber = memberIndexes.contains { !records[$0].source.isIdentity }
-            // NPPES's taxonomy first, then AMA's and CRM's specialty; a provisional prescriber is unknown.
             let providerType =
-                best([.nppes, .ama, .crm], byID: true) { records[$0].providerType != .unknown }
+                best(Survivorship.providerType, byID: true) { records[$0].providerType != .unknown }
                 .map { records[$0].providerType } ?? .unknown
             try physicians.put([
                 id, npi, me, first, last, middle, credential, specialty, addressOwner?.display.addressLine1,

@@ -467,15 +467,16 @@ struct PhysicianMatcher: Sendable {
         var provisionalByME: [String: Int] = [:]
         for i in records.indices where !records[i].source.isIdentity {
             let r = records[i]
-            if let npi = r.npi, let anchor = anchorByNPI[npi] {
+            let link = PrescriberLink.resolve(
+                source: r.source, npi: r.npi, me: r.me, anchorByNPI: { anchorByNPI[$0] }, anchorByME: { anchorByME[$0] }
+            )
+            switch link {
+            case .byNPI(let anchor), .byME(let anchor):
                 union.union(i, anchor)
-                decisions[i] = MatchDecision(cluster: nil, rule: "npi", probability: 1)
-            } else if let me = r.me, let anchor = anchorByME[me] {
-                union.union(i, anchor)
-                decisions[i] = MatchDecision(cluster: nil, rule: "me_number", probability: 1)
-            } else if r.source == .claims && r.npi == nil {
-                decisions[i].reason = "no valid NPI"
-            } else {
+                decisions[i] = MatchDecision(cluster: nil, rule: link.rule, probability: 1)
+            case .unmatched(let reason):
+                decisions[i].reason = reason
+            case .provisional:
                 decisions[i] = MatchDecision(
                     cluster: nil, rule: "provisional", probability: 1,
                     reason: r.npi == nil && r.me == nil

@@ -175,7 +175,7 @@ enum PrescriberUpdate {
             ) ?? 0
 
         // The anchors a record's identifiers name: the NPPES person with the NPI, else the first AMA record (by ME
-        // number) with it; the AMA record with the ME number. As in `PhysicianMatcher.resolve`, step 4.
+        // number) with it; the AMA record with the ME number (the anchors of `PhysicianMatcher.resolve`).
         let byNPPES = try db.makeStatement(
             sql: """
                 SELECT x.physician_id FROM raw_nppes.nppes n
@@ -239,15 +239,19 @@ enum PrescriberUpdate {
                 resolved.append((change, nil, "", nil))
                 continue
             }
-            if let npi = change.npi, let anchor = anchorByNPI[npi] {
-                resolved.append((change, anchor, "npi", nil))
-            } else if change.npi != nil {
-                return nil
-            } else if let me = change.me, let anchor = try Int64.fetchOne(byME, arguments: [me]) {
-                resolved.append((change, anchor, "me_number", nil))
-            } else if change.source == .claims {
-                resolved.append((change, nil, "unmatched", "no valid NPI"))
-            } else {
+            let link = try PrescriberLink.resolve(
+                source: change.source, npi: change.npi, me: change.me, anchorByNPI: { anchorByNPI[$0] },
+                anchorByME: { try Int64.fetchOne(byME, arguments: [$0]) })
+            switch link {
+            case .byNPI(let anchor):
+                resolved.append((change, anchor, link.rule, nil))
+            case .byME(let anchor) where change.npi == nil:
+                resolved.append((change, anchor, link.rule, nil))
+            case .unmatched(let reason):
+                resolved.append((change, nil, link.rule, reason))
+            case .byME, .provisional:
+                // An NPI that names no NPPES or AMA record may be a CRM account's or a provisional physician's,
+                // which only a full resolution knows.
                 return nil
             }
         }
@@ -299,7 +303,6 @@ enum PrescriberUpdate {
             let prescribers = try Row.fetchAll(members, arguments: [physician]).compactMap { row -> Member? in
                 PhysicianSource(rawValue: row[0]).map { Member(source: $0, id: row[1], npi: row[2], me: row[3]) }
             }
-            .sorted { a, b in a.source != b.source ? a.source < b.source : a.id < b.id }
             func choose(_ field: String, _ winner: Member?) throws {
                 if let winner {
                     try upsertWinner.execute(arguments: [physician, field, winner.source.rawValue, winner.id])
@@ -307,14 +310,19 @@ enum PrescriberUpdate {
                     try deleteWinner.execute(arguments: [physician, field])
                 }
             }
-            // An identity record that won a field still wins it: prescriber ids rank below NPPES, AMA and CRM.
-            if !(kept["npi"].flatMap(PhysicianSource.init(rawValue:))?.isIdentity ?? false) {
-                let winner = prescribers.first { $0.npi != nil }
+            // An identity record that won a field still wins it; otherwise the prescriber ids compete for it.
+            func prescriberWinner(_ priority: [PhysicianSource], _ usable: (Member) -> Bool) -> Member? {
+                Survivorship.winner(prescribers, priority, source: \.source, id: \.id, usable: usable)
+            }
+            if !Survivorship.outranksPrescribers(kept["npi"].flatMap(PhysicianSource.init), in: Survivorship.npi) {
+                let winner = prescriberWinner(Survivorship.npi) { $0.npi != nil }
                 npi = winner?.npi
                 try choose("npi", winner)
             }
-            if kept["me_number"] != PhysicianSource.ama.rawValue {
-                let winner = prescribers.first { $0.source == .xponent && $0.me != nil }
+            if !Survivorship.outranksPrescribers(
+                kept["me_number"].flatMap(PhysicianSource.init), in: Survivorship.meNumber)
+            {
+                let winner = prescriberWinner(Survivorship.meNumber) { $0.me != nil }
                 me = winner?.me
                 try choose("me_number", winner)
             }
