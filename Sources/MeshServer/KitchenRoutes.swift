@@ -51,13 +51,14 @@ extension MeshHTTPServer {
         enum CodingKeys: String, CodingKey { case kitchen, url, domains, recipes, diffURL = "diff_url" }
     }
 
-    func addKitchenRoutes(_ add: (HTTPRequest.Method, String, @escaping Handler) -> Void) {
-        add(.get, "/kitchens") { _, _, caller in
+    /// The kitchens, each kitchen's description, and its recipe changes.
+    func addKitchenRoutes(_ routes: RouteTable) {
+        routes.add(.get, "/kitchens") { _, _, caller in
             let token = try caller.require()
             return try Respond.json(
                 try self.kitchenSupport().kitchens.list().filter { $0.domains.allSatisfy(token.covers) })
         }
-        add(.post, "/kitchens") { request, _, caller in
+        routes.add(.post, "/kitchens") { request, _, caller in
             let support = try self.kitchenSupport()
             struct Body: Decodable {
                 var name: String
@@ -76,7 +77,7 @@ extension MeshHTTPServer {
             response.headers[.location] = "/kitchens/\(manifest.name)"
             return response
         }
-        add(.get, "/kitchens/{kitchen}") { _, context, caller in
+        routes.add(.get, "/kitchens/{kitchen}") { _, context, caller in
             let (support, manifest) = try self.kitchen(context, caller, role: .reader)
             let mesh = try support.kitchens.mesh(
                 manifest.name, base: support.base, configuration: self.mesh.configuration)
@@ -91,7 +92,7 @@ extension MeshHTTPServer {
                     domains: try mesh.status().filter { manifest.domains.contains($0.domain) }.map(DomainSummary.init),
                     recipes: recipes, diffURL: "/kitchens/\(manifest.name)/diff"))
         }
-        add(.put, "/kitchens/{kitchen}/recipes/{domain}/{step}") { request, context, caller in
+        routes.add(.put, "/kitchens/{kitchen}/recipes/{domain}/{step}") { request, context, caller in
             let (support, manifest) = try self.kitchen(context, caller, role: .reader)
             let domain = DomainID(context.parameters.get("domain") ?? "")
             _ = try caller.require(.owner, on: domain)
@@ -118,7 +119,12 @@ extension MeshHTTPServer {
                 "kitchen": manifest.name, "domain": domain.rawValue, "step": step, "bytes": "\(sql.utf8.count)",
             ])
         }
-        add(.post, "/kitchens/{kitchen}/runs") { request, context, caller in
+        addKitchenWorkRoutes(routes)
+    }
+
+    /// A kitchen's runs, its diff with the parent, its promotion and its deletion.
+    private func addKitchenWorkRoutes(_ routes: RouteTable) {
+        routes.add(.post, "/kitchens/{kitchen}/runs") { request, context, caller in
             let (support, manifest) = try self.kitchen(context, caller, role: .runner)
             struct Body: Decodable {
                 var parameters: [String: [String: String]]?
@@ -139,13 +145,13 @@ extension MeshHTTPServer {
                 "diff_url": "/kitchens/\(manifest.name)/diff",
             ])
         }
-        add(.get, "/kitchens/{kitchen}/diff") { _, context, caller in
+        routes.add(.get, "/kitchens/{kitchen}/diff") { _, context, caller in
             let (support, manifest) = try self.kitchen(context, caller, role: .reader)
             let registry = try support.kitchens.effectiveRegistry(for: manifest.name, base: support.base)
             let sample = try caller.integer("sample", default: 5, max: 100)
             return try Respond.json(try support.kitchens.diff(manifest.name, registry: registry, sampleSize: sample))
         }
-        add(.post, "/kitchens/{kitchen}/promote") { _, context, caller in
+        routes.add(.post, "/kitchens/{kitchen}/promote") { _, context, caller in
             let (support, manifest) = try self.kitchen(context, caller, role: .owner)
             let report = try await support.kitchens.promote(
                 manifest.name, base: support.base, variations: support.variations)
@@ -175,7 +181,7 @@ extension MeshHTTPServer {
                     }, recipeFiles: report.recipeFiles, staleDownstream: report.staleDownstream.map(\.rawValue),
                     unchanged: report.unchanged.map(\.rawValue)))
         }
-        add(.delete, "/kitchens/{kitchen}") { _, context, caller in
+        routes.add(.delete, "/kitchens/{kitchen}") { _, context, caller in
             let (support, manifest) = try self.kitchen(context, caller, role: .owner)
             try support.kitchens.delete(manifest.name)
             return try Respond.json(["deleted": manifest.name])

@@ -47,7 +47,7 @@ public struct MeshServerConfiguration: Sendable {
     public var reopen: (@Sendable () throws -> Mesh)? = nil
     /// Development linkage over HTTP: the code's domains before any recipe change, and the source states a
     /// kitchen run reads; nil leaves the kitchen routes answering 404.
-    public var kitchens: KitchenSupport? = nil
+    package var kitchens: KitchenSupport? = nil
 
     public init(
         host: String = "127.0.0.1", port: Int = 8080, queryTimeout: TimeInterval = 10, queryMaxRows: Int = 10_000,
@@ -164,14 +164,14 @@ struct ShutdownWatchdog: Service {
 }
 
 /// What the kitchen routes need from the program that composes the mesh.
-public struct KitchenSupport: Sendable {
-    public var kitchens: Kitchens
+package struct KitchenSupport: Sendable {
+    package var kitchens: Kitchens
     /// The domains as the code defines them (before any recipe change).
-    public var base: DomainRegistry
-    public var variations: VariationSet
+    package var base: DomainRegistry
+    package var variations: VariationSet
     /// The state of the external sources, for a kitchen run.
-    public var sourceStates: @Sendable () throws -> [String: String]
-    public init(
+    package var sourceStates: @Sendable () throws -> [String: String]
+    package init(
         kitchens: Kitchens, base: DomainRegistry, variations: VariationSet,
         sourceStates: @escaping @Sendable () throws -> [String: String]
     ) {

@@ -37,11 +37,7 @@ final class MeshHolder: @unchecked Sendable {
         let since = seen
         seen = latest
         guard let reopen else { return (mesh, latest) }
-        let changes = try mesh.store.pool.read { db in
-            try MeshEvent.fetchAll(
-                db, sql: "SELECT * FROM event WHERE id > ? AND id <= ? AND kind IN (?, ?) ORDER BY id",
-                arguments: [since, latest, EventKind.domainPublished.rawValue, EventKind.engineChanged.rawValue])
-        }
+        let changes = try mesh.store.events(after: since, through: latest, kinds: [.domainPublished, .engineChanged])
         let reason = changes.first {
             $0.kind == .engineChanged || $0.payload["from"]?.hasPrefix("kitchen:") == true
         }

@@ -55,43 +55,30 @@ final class ServerMetrics: Sendable {
                 }
                 .joined(separator: ",") + "}"
         }
-        let store = mesh.store
-        func visible(_ row: Row) -> Bool { covers(DomainID(row[0] as String)) }
-        let (runs, durations, rowsPublished, tests) = try store.pool.read { db in
-            (
-                try Row.fetchAll(
-                    db, sql: "SELECT domain, status, COUNT(*) FROM domain_run GROUP BY 1, 2 ORDER BY 1, 2"),
-                try Row.fetchAll(
-                    db,
-                    sql:
-                        "SELECT domain, COALESCE(SUM(duration_ms), 0), (SELECT d2.duration_ms FROM domain_run d2 WHERE d2.domain = d.domain AND d2.duration_ms IS NOT NULL ORDER BY d2.started_at DESC LIMIT 1) FROM domain_run d GROUP BY 1 ORDER BY 1"
-                ),
-                try Row.fetchAll(
-                    db,
-                    sql:
-                        "SELECT domain, COALESCE(SUM(rows_out), 0) FROM domain_run WHERE status IN ('success', 'warn') GROUP BY 1 ORDER BY 1"
-                ),
-                try Row.fetchAll(
-                    db, sql: "SELECT domain, status, COUNT(*) FROM test_result GROUP BY 1, 2 ORDER BY 1, 2")
-            )
-        }
+        let totals = try mesh.store.totals()
         family(
             "mesh_domain_runs_total", "counter", "Domain runs by outcome.",
-            runs.filter(visible).map { (label(("domain", $0[0]), ("status", $0[1])), Double($0[2] as Int)) })
+            totals.runs.filter { covers($0.domain) }.map {
+                (label(("domain", $0.domain.rawValue), ("status", $0.status)), Double($0.count))
+            })
+        let durations = totals.durations.filter { covers($0.domain) }
         family(
             "mesh_domain_run_seconds_total", "counter", "Time spent building each domain.",
-            durations.filter(visible).map { (label(("domain", $0[0])), Double($0[1] as Int) / 1000) })
+            durations.map { (label(("domain", $0.domain.rawValue)), Double($0.totalMS) / 1000) })
         family(
             "mesh_domain_last_run_seconds", "gauge", "Duration of each domain's last build.",
-            durations.filter(visible).compactMap { row in
-                (row[2] as Int?).map { (label(("domain", row[0])), Double($0) / 1000) }
+            durations.compactMap { row in row.lastMS.map { (label(("domain", row.domain.rawValue)), Double($0) / 1000) }
             })
         family(
             "mesh_domain_rows_published_total", "counter", "Rows published by successful builds.",
-            rowsPublished.filter(visible).map { (label(("domain", $0[0])), Double($0[1] as Int)) })
+            totals.rowsPublished.filter { covers($0.domain) }.map {
+                (label(("domain", $0.domain.rawValue)), Double($0.rows))
+            })
         family(
             "mesh_tests_total", "counter", "Test results by outcome.",
-            tests.filter(visible).map { (label(("domain", $0[0]), ("status", $0[1])), Double($0[2] as Int)) })
+            totals.tests.filter { covers($0.domain) }.map {
+                (label(("domain", $0.domain.rawValue), ("status", $0.status)), Double($0.count))
+            })
         let statuses = try mesh.status().filter { covers($0.domain) }
         family(
             "mesh_domain_version", "gauge", "The serving version of each domain (0: never built).",

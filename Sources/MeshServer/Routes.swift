@@ -11,29 +11,43 @@ extension MeshHTTPServer {
 
     /// The router, and every route it serves: the OpenAPI document is checked against this list.
     func buildRouter() -> (Router<BasicRequestContext>, [RouteKey]) {
+        let routes = RouteTable()
+        addSessionRoutes(routes)
+        addDomainRoutes(routes)
+        addRunRoutes(routes)
+        addQualityRoutes(routes)
+        addLineageRoutes(routes)
+        routes.add(.get, "/metrics") { _, _, caller in
+            let token = try caller.require()
+            return Respond.text(
+                try self.metrics.exposition(mesh: self.mesh, queries: self.queries, covers: token.covers),
+                type: "text/plain; version=0.0.4; charset=utf-8")
+        }
+        addKitchenRoutes(routes)
+        routes.add(.get, "/events") { request, _, caller in try self.eventStream(request, caller) }
+        routes.add(.get, "/query") { _, _, caller in try await self.query(caller) }
         let router = Router()
-        var keys: [RouteKey] = []
-        func add(
-            _ method: HTTPRequest.Method, _ path: String, open: Bool = false, cached: Bool = false,
-            _ handler: @escaping Handler
-        ) {
-            let key = RouteKey(method: method.rawValue, path: path)
-            keys.append(key)
-            let routerPath = path.split(separator: "/").map { segment in
+        for route in routes.routes {
+            let routerPath = route.key.path.split(separator: "/").map { segment in
                 segment.hasPrefix("{") ? ":" + segment.dropFirst().dropLast() : segment
             }.joined(separator: "/")
-            router.on(RouterPath("/" + routerPath), method: method) { request, context in
-                await self.handle(request, context, key: key, open: open, cached: cached, handler)
+            router.on(RouterPath("/" + routerPath), method: route.method) { request, context in
+                await self.handle(
+                    request, context, key: route.key, open: route.open, cached: route.cached, route.handler)
             }
         }
+        return (router, routes.routes.map(\.key))
+    }
 
-        add(.get, "/health", open: true) { _, _, _ in
+    /// Health, the OpenAPI document and signing in: the routes open to everyone.
+    private func addSessionRoutes(_ routes: RouteTable) {
+        routes.add(.get, "/health", open: true) { _, _, _ in
             try Respond.json(["status": "ok", "domains": "\(self.mesh.registry.ids.count)"])
         }
-        add(.get, "/openapi.json", open: true) { _, _, _ in
+        routes.add(.get, "/openapi.json", open: true) { _, _, _ in
             Respond.text(try OpenAPI.document(title: self.configuration.title), type: "application/json")
         }
-        add(.get, "/login", open: true) { _, _, caller in
+        routes.add(.get, "/login", open: true) { _, _, caller in
             // A token in a URL ends up in histories, logs and Referer headers: it never signs in.
             if caller.query["token"] != nil {
                 return Self.signInForm(
@@ -44,18 +58,22 @@ extension MeshHTTPServer {
             }
             return Self.signInForm(next: caller.query["next"])
         }
-        add(.post, "/login", open: true) { request, _, caller in
+        routes.add(.post, "/login", open: true) { request, _, caller in
             let body = try await request.body.collect(upTo: 4096)
             let form = parseQuery(String(buffer: body))
             return try self.login(form["token"], next: form["next"] ?? caller.query["next"])
         }
-        add(.get, "/", cached: true) { _, _, caller in try self.meshOverview(caller) }
-        add(.get, "/mesh.svg", cached: true) { _, _, caller in
+    }
+
+    /// The mesh overview and each domain's description, runs, tests, lineage, versions and catalog.
+    private func addDomainRoutes(_ routes: RouteTable) {
+        routes.add(.get, "/", cached: true) { _, _, caller in try self.meshOverview(caller) }
+        routes.add(.get, "/mesh.svg", cached: true) { _, _, caller in
             _ = try caller.require()
             return Respond.text(try MeshGraph.svg(mesh: self.mesh), type: "image/svg+xml")
         }
-        add(.get, "/domains", cached: true) { _, _, caller in try self.meshOverview(caller) }
-        add(.get, "/domains/{domain}", cached: true) { _, context, caller in
+        routes.add(.get, "/domains", cached: true) { _, _, caller in try self.meshOverview(caller) }
+        routes.add(.get, "/domains/{domain}", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
             // One status read serves the description and the page's lineage graph.
             let statuses = try self.mesh.status()
@@ -63,15 +81,15 @@ extension MeshHTTPServer {
             if caller.wantsHTML { return Respond.html(try Page.domain(detail, mesh: self.mesh, statuses: statuses)) }
             return try Respond.json(detail)
         }
-        add(.get, "/domains/{domain}/runs") { _, context, caller in
+        routes.add(.get, "/domains/{domain}/runs") { _, context, caller in
             let domain = try self.domain(context, caller)
             let limit = try caller.integer("limit", default: 50, max: 1000)
             return try Respond.json(try self.mesh.store.domainRuns(of: domain.id, limit: limit))
         }
-        add(.post, "/domains/{domain}/runs") { request, context, caller in
+        routes.add(.post, "/domains/{domain}/runs") { request, context, caller in
             try await self.startRun(request, context, caller)
         }
-        add(.get, "/domains/{domain}/runs/{run}") { _, context, caller in
+        routes.add(.get, "/domains/{domain}/runs/{run}") { _, context, caller in
             let domain = try self.domain(context, caller)
             let runID = try self.runID(context)
             guard let run = try self.mesh.store.domainRuns(in: runID).first(where: { $0.domain == domain.id }) else {
@@ -87,7 +105,7 @@ extension MeshHTTPServer {
                     tests: try store.testResults(of: domain.id, run: runID),
                     logs: try store.logs(of: runID, domain: domain.id)))
         }
-        add(.get, "/domains/{domain}/tests") { _, context, caller in
+        routes.add(.get, "/domains/{domain}/tests") { _, context, caller in
             let domain = try self.domain(context, caller)
             if let run = caller.query["run"] {
                 return try Respond.json(try self.mesh.store.testResults(of: domain.id, run: RunID(run)))
@@ -95,7 +113,7 @@ extension MeshHTTPServer {
             let limit = try caller.integer("limit", default: 500, max: 5000)
             return try Respond.json(try self.mesh.store.testResults(of: domain.id, limit: limit))
         }
-        add(.get, "/domains/{domain}/lineage", cached: true) { _, context, caller in
+        routes.add(.get, "/domains/{domain}/lineage", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
             return try Respond.json(
                 LineageAnswer(
@@ -104,19 +122,23 @@ extension MeshHTTPServer {
                         .init(domain: $0.domain, version: $0.version, builtFrom: $0.builtFrom)
                     }))
         }
-        add(.get, "/domains/{domain}/lineage.svg", cached: true) { _, context, caller in
+        routes.add(.get, "/domains/{domain}/lineage.svg", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
             return Respond.text(try MeshGraph.lineageSVG(of: domain.id, mesh: self.mesh), type: "image/svg+xml")
         }
-        add(.get, "/domains/{domain}/versions", cached: true) { _, context, caller in
+        routes.add(.get, "/domains/{domain}/versions", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
             return try Respond.json(try self.mesh.store.versions(of: domain.id))
         }
-        add(.get, "/domains/{domain}/catalog", cached: true) { _, context, caller in
+        routes.add(.get, "/domains/{domain}/catalog", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
             return try Respond.json(try Catalog.make(domain, mesh: self.mesh))
         }
-        add(.get, "/runs") { _, _, caller in
+    }
+
+    /// The mesh runs.
+    private func addRunRoutes(_ routes: RouteTable) {
+        routes.add(.get, "/runs") { _, _, caller in
             let token = try caller.require()
             let limit = try caller.integer("limit", default: 50, max: 1000)
             return try Respond.json(
@@ -126,7 +148,7 @@ extension MeshHTTPServer {
                         domains: try self.mesh.store.domainRuns(in: run.runID).filter { token.covers($0.domain) })
                 })
         }
-        add(.get, "/runs/{run}") { _, context, caller in
+        routes.add(.get, "/runs/{run}") { _, context, caller in
             let token = try caller.require()
             let runID = try self.runID(context)
             guard let run = try self.mesh.store.run(runID) else {
@@ -138,17 +160,21 @@ extension MeshHTTPServer {
             if caller.wantsHTML { return Respond.html(try Page.run(detail, mesh: self.mesh)) }
             return try Respond.json(detail)
         }
-        add(.get, "/domains/{domain}/tests/history") { _, context, caller in
+    }
+
+    /// A domain's test history and the problems reported on it.
+    private func addQualityRoutes(_ routes: RouteTable) {
+        routes.add(.get, "/domains/{domain}/tests/history") { _, context, caller in
             let domain = try self.domain(context, caller)
             let limit = try caller.integer("limit", default: 200, max: 5000)
             return try Respond.json(try self.testHistory(domain.id, test: caller.query["test"], limit: limit))
         }
-        add(.get, "/domains/{domain}/problems") { _, context, caller in
+        routes.add(.get, "/domains/{domain}/problems") { _, context, caller in
             let domain = try self.domain(context, caller)
             return try Respond.json(
                 try self.mesh.store.problems(of: domain.id, includeClosed: caller.query["open"] != "1"))
         }
-        add(.post, "/domains/{domain}/problems") { request, context, caller in
+        routes.add(.post, "/domains/{domain}/problems") { request, context, caller in
             let domain = try self.domain(context, caller)
             struct Body: Decodable {
                 var title: String
@@ -162,7 +188,7 @@ extension MeshHTTPServer {
             response.headers[.location] = "/domains/\(domain.id)/problems"
             return response
         }
-        add(.post, "/domains/{domain}/problems/{problem}/close") { request, context, caller in
+        routes.add(.post, "/domains/{domain}/problems/{problem}/close") { request, context, caller in
             let domain = try self.domain(context, caller, role: .owner)
             guard let id = Int64(context.parameters.get("problem") ?? ""),
                 let problem = try self.mesh.store.problem(id),
@@ -180,13 +206,17 @@ extension MeshHTTPServer {
                     id, by: try caller.require().name, resolution: body.resolution ?? "",
                     fixedBy: body.fixedByRun.map(RunID.init)))
         }
-        add(.get, "/domains/{domain}/openlineage") { _, context, caller in
+    }
+
+    /// The recorded OpenLineage events.
+    private func addLineageRoutes(_ routes: RouteTable) {
+        routes.add(.get, "/domains/{domain}/openlineage") { _, context, caller in
             let domain = try self.domain(context, caller)
             let limit = try caller.integer("limit", default: 200, max: 5000)
             return try Respond.jsonObject(
                 try OpenLineage.recorded(home: self.mesh.home, domain: domain.id, limit: limit))
         }
-        add(.get, "/openlineage") { _, _, caller in
+        routes.add(.get, "/openlineage") { _, _, caller in
             let token = try caller.require()
             let limit = try caller.integer("limit", default: 500, max: 10000)
             let events = try OpenLineage.recorded(
@@ -196,16 +226,6 @@ extension MeshHTTPServer {
                     ((event["job"] as? [String: Any])?["name"] as? String).map { token.covers(DomainID($0)) } ?? false
                 })
         }
-        add(.get, "/metrics") { _, _, caller in
-            let token = try caller.require()
-            return Respond.text(
-                try self.metrics.exposition(mesh: self.mesh, queries: self.queries, covers: token.covers),
-                type: "text/plain; version=0.0.4; charset=utf-8")
-        }
-        addKitchenRoutes { method, path, handler in add(method, path, handler) }
-        add(.get, "/events") { request, _, caller in try self.eventStream(request, caller) }
-        add(.get, "/query") { _, _, caller in try await self.query(caller) }
-        return (router, keys)
     }
 
     /// Authenticates, runs the handler, and turns every error into an answer for people.
@@ -332,21 +352,16 @@ extension MeshHTTPServer {
 
     /// A test's results run by run, oldest first, with what it measured.
     func testHistory(_ domain: DomainID, test: String?, limit: Int) throws -> [[String: String]] {
-        try mesh.store.pool.read { db in
-            try Row.fetchAll(
-                db,
-                sql: """
-                    SELECT * FROM (SELECT run_id, at, step, test, status, failures, value FROM test_result
-                    WHERE domain = ? AND (? IS NULL OR test = ?) ORDER BY at DESC LIMIT ?) ORDER BY at
-                    """, arguments: [domain, test, test, limit]
-            ).map { row in
-                var entry: [String: String] = [
-                    "run_id": row["run_id"], "at": row["at"], "step": row["step"], "test": row["test"],
-                    "status": row["status"], "failures": "\(row["failures"] as Int)",
-                ]
-                if let value = row["value"] as Double? { entry["value"] = "\(value)" }
-                return entry
-            }
+        try mesh.store.testHistory(of: domain, test: test, limit: limit).map { result in
+            var entry: [String: String] = [
+                "run_id": result.runID.rawValue,
+                // As the history stores it: the text of the database value.
+                "at": String.fromDatabaseValue(result.at.databaseValue) ?? "",
+                "step": result.step, "test": result.test, "status": result.status.rawValue,
+                "failures": "\(result.failures)",
+            ]
+            if let value = result.value { entry["value"] = "\(value)" }
+            return entry
         }
     }
 
@@ -558,5 +573,30 @@ enum CSV {
     static func field(_ value: String) -> String {
         value.contains(where: { $0 == "," || $0 == "\"" || $0.isNewline })
             ? "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\"" : value
+    }
+}
+
+/// The routes being declared, in order; `buildRouter` registers them.
+final class RouteTable {
+    struct Route {
+        var key: RouteKey
+        var method: HTTPRequest.Method
+        /// Served without a token.
+        var open: Bool
+        /// Answers are cached until the history changes.
+        var cached: Bool
+        var handler: MeshHTTPServer.Handler
+    }
+
+    private(set) var routes: [Route] = []
+
+    func add(
+        _ method: HTTPRequest.Method, _ path: String, open: Bool = false, cached: Bool = false,
+        _ handler: @escaping MeshHTTPServer.Handler
+    ) {
+        routes.append(
+            Route(
+                key: RouteKey(method: method.rawValue, path: path), method: method, open: open, cached: cached,
+                handler: handler))
     }
 }

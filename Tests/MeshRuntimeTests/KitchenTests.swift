@@ -1,9 +1,10 @@
 import Foundation
 import GRDB
 import Logging
-import MeshRuntime
 import MeshTestSupport
 import Testing
+
+@testable import MeshRuntime
 
 /// A production mesh of two domains (a source and a keyed mart) and helpers to work in its kitchens.
 struct KitchenFixture {

@@ -95,6 +95,8 @@ public struct Trigger: Sendable {
 public actor EventBus {
     let store: RuntimeStore
     private var subscriptions: [Subscription] = []
+    /// What the history could not record (events, deliveries) since a run last asked.
+    private var unrecorded: [String] = []
 
     init(store: RuntimeStore) { self.store = store }
 
@@ -114,13 +116,36 @@ public actor EventBus {
     @discardableResult
     public func publish(_ event: MeshEvent) async -> MeshEvent {
         var event = event
-        do { try store.insert(&event) } catch { return event }
+        do { try store.insert(&event) } catch {
+            // Not delivered: a subscriber must never act on an event the history does not hold.
+            keep(MeshError.history("record the event \(event.kind.rawValue)", error, file: store.path))
+            return event
+        }
         for subscription in subscriptions where subscription.filter(event) {
-            guard let id = event.id, (try? store.markDelivered(eventID: id, to: subscription.name)) == true else {
+            guard let id = event.id else { continue }
+            let first: Bool
+            do { first = try store.markDelivered(eventID: id, to: subscription.name) } catch {
+                // Not delivered either: an unrecorded delivery would be made again after a restart.
+                keep(
+                    MeshError.history(
+                        "record the delivery of event \(id) to \(subscription.name)", error, file: store.path))
                 continue
             }
+            guard first else { continue }
             await subscription.handler(event)
         }
         return event
+    }
+
+    /// The failures to record events since the last call; the run that published them fails with them.
+    func takeUnrecorded() -> [String] {
+        defer { unrecorded = [] }
+        return unrecorded
+    }
+
+    private func keep(_ failure: MeshError) {
+        // One sentence per cause is enough: a full disk refuses every event after the first.
+        guard unrecorded.count < 5, !unrecorded.contains(failure.message) else { return }
+        unrecorded.append(failure.message)
     }
 }

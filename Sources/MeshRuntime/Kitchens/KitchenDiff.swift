@@ -2,26 +2,26 @@ import Foundation
 import GRDB
 
 /// What a kitchen changed against its parent, domain by domain and table by table.
-public struct KitchenDiff: Codable, Sendable {
-    public struct TableDiff: Codable, Sendable {
-        public var table: String
-        public var addedColumns: [String]
-        public var removedColumns: [String]
-        public var parentRows: Int?
-        public var kitchenRows: Int?
+package struct KitchenDiff: Codable, Sendable {
+    package struct TableDiff: Codable, Sendable {
+        package var table: String
+        package var addedColumns: [String]
+        package var removedColumns: [String]
+        package var parentRows: Int?
+        package var kitchenRows: Int?
         /// By the table's grain: keys only in the kitchen, only in the parent, and in both with other values.
-        public var addedRows: Int
-        public var removedRows: Int
-        public var changedRows: Int
+        package var addedRows: Int
+        package var removedRows: Int
+        package var changedRows: Int
         /// A few changed rows, keyed: `key`, then `parent` and `kitchen` values of the common columns.
-        public var sample: [[String: String]]
+        package var sample: [[String: String]]
         /// A few rows only the kitchen has, and only the parent has, by the grain: `key`, then `row` (the
         /// common columns' values).
-        public var addedSample: [[String: String]] = []
-        public var removedSample: [[String: String]] = []
+        package var addedSample: [[String: String]] = []
+        package var removedSample: [[String: String]] = []
         /// The partition column (`OutputPort.partition`), and the partitions whose row count differs.
-        public var partition: String?
-        public var partitionCounts: [PartitionCount] = []
+        package var partition: String?
+        package var partitionCounts: [PartitionCount] = []
         enum CodingKeys: String, CodingKey {
             case table, addedColumns = "added_columns", removedColumns = "removed_columns",
                 parentRows = "parent_rows", kitchenRows = "kitchen_rows", addedRows = "added_rows",
@@ -30,45 +30,45 @@ public struct KitchenDiff: Codable, Sendable {
         }
     }
     /// The rows of one partition in the parent and in the kitchen.
-    public struct PartitionCount: Codable, Sendable, Hashable {
-        public var partition: String
-        public var parentRows: Int
-        public var kitchenRows: Int
+    package struct PartitionCount: Codable, Sendable, Hashable {
+        package var partition: String
+        package var parentRows: Int
+        package var kitchenRows: Int
         enum CodingKeys: String, CodingKey {
             case partition, parentRows = "parent_rows", kitchenRows = "kitchen_rows"
         }
     }
-    public struct TestSideBySide: Codable, Sendable {
-        public var step: String
-        public var test: String
-        public var parent: String?
-        public var kitchen: String?
+    package struct TestSideBySide: Codable, Sendable {
+        package var step: String
+        package var test: String
+        package var parent: String?
+        package var kitchen: String?
     }
-    public struct DomainDiff: Codable, Sendable {
-        public var domain: DomainID
-        public var parentVersion: Int?
-        public var kitchenVersion: Int?
+    package struct DomainDiff: Codable, Sendable {
+        package var domain: DomainID
+        package var parentVersion: Int?
+        package var kitchenVersion: Int?
         /// False while the kitchen has not built the domain itself (it still reads the parent's version).
-        public var builtInKitchen: Bool
-        public var codeChanged: Bool
-        public var parameterChanges: [String: [String]]
-        public var tables: [TableDiff]
-        public var tests: [TestSideBySide]
+        package var builtInKitchen: Bool
+        package var codeChanged: Bool
+        package var parameterChanges: [String: [String]]
+        package var tables: [TableDiff]
+        package var tests: [TestSideBySide]
         enum CodingKeys: String, CodingKey {
             case domain, parentVersion = "parent_version", kitchenVersion = "kitchen_version",
                 builtInKitchen = "built_in_kitchen", codeChanged = "code_changed",
                 parameterChanges = "parameter_changes", tables, tests
         }
     }
-    public var kitchen: String
-    public var parent: String
-    public var domains: [DomainDiff]
+    package var kitchen: String
+    package var parent: String
+    package var domains: [DomainDiff]
 }
 
 extension Kitchens {
     /// Compares each of the kitchen's domains with the parent's current version.
     /// The grain of each table comes from the registry's output contracts.
-    public func diff(_ name: String, registry: DomainRegistry, sampleSize: Int = 5) throws -> KitchenDiff {
+    package func diff(_ name: String, registry: DomainRegistry, sampleSize: Int = 5) throws -> KitchenDiff {
         let manifest = try manifest(name)
         let parentHome = parentHome(of: manifest)
         let home = home(of: name)

@@ -2,35 +2,30 @@ import Foundation
 import GRDB
 
 /// What a promotion did.
-public struct PromotionReport: Sendable {
+package struct PromotionReport: Sendable {
     /// The parent's run that recorded the promotion; nil when there was nothing to promote.
-    public var runID: RunID?
+    package var runID: RunID?
     /// domain, kitchen version, version published in the parent.
-    public var promoted: [(domain: DomainID, kitchenVersion: Int, version: Int)]
+    package var promoted: [(domain: DomainID, kitchenVersion: Int, version: Int)]
     /// Recipe files copied into the parent's `recipes/` folder.
-    public var recipeFiles: [String]
+    package var recipeFiles: [String]
     /// The parent's domains that read a promoted one: its next run rebuilds them.
-    public var staleDownstream: [DomainID]
+    package var staleDownstream: [DomainID]
     /// The kitchen's domains whose code and parameters are the parent's: nothing of theirs is promoted.
-    public var unchanged: [DomainID] = []
+    package var unchanged: [DomainID] = []
 
     /// True when the kitchen builds what its parent builds: the promotion changed nothing.
-    public var nothingToPromote: Bool { runID == nil }
+    package var nothingToPromote: Bool { runID == nil }
 }
 
 extension Kitchens {
     /// The registry a home builds with: the code's registry with the recipe changes of production, then of
     /// each kitchen down to this one.
-    public func effectiveRegistry(for kitchen: String?, base: DomainRegistry) throws -> DomainRegistry {
+    package func effectiveRegistry(for kitchen: String?, base: DomainRegistry) throws -> DomainRegistry {
         guard let kitchen else { return try base.applyingRecipeOverrides(from: root.appendingPathComponent("recipes")) }
         let manifest = try manifest(kitchen)
         let parent = try effectiveRegistry(for: manifest.from == "production" ? nil : manifest.from, base: base)
         return try parent.applyingRecipeOverrides(from: home(of: kitchen).appendingPathComponent("recipes"))
-    }
-
-    /// The command that brings a home up to date: a production run, or the run of the kitchen it is.
-    func runCommand(of home: String) -> String {
-        home == "production" ? "pharma-mesh run" : "pharma-mesh kitchen run \(home)"
     }
 
     /// The parameters a home resolves for a domain: its variation, then its own parameters (a kitchen's).
@@ -52,7 +47,7 @@ extension Kitchens {
     /// same parameters once the kitchen's SQL is copied. Each refusal says which side must move and the exact
     /// command. Records the promotion as a run of the parent (trigger `kitchen:NAME`) with its OpenLineage
     /// events.
-    public func promote(
+    package func promote(
         _ name: String, base: DomainRegistry, variations: VariationSet, now: Date = Date(),
         logger: @escaping @Sendable (String) -> Void = { _ in }
     ) async throws -> PromotionReport {
@@ -77,20 +72,24 @@ extension Kitchens {
                 runID: nil, promoted: [], recipeFiles: [], staleDownstream: [], unchanged: manifest.domains)
         }
         guard plan.problems.isEmpty else {
-            throw MeshError(
+            var error = MeshError(
                 .invalid,
                 "promotion of kitchen \(name) refused, nothing changed:\n  - "
-                    + plan.problems.joined(separator: "\n  - "))
+                    + plan.problems.map { $0.sentence(product.command) }.joined(separator: "\n  - "))
+            error.refusals = plan.problems
+            throw error
         }
         var report = try await publish(
             plan, of: manifest, parent: parent, kitchen: kitchen, base: base, now: now, logger: logger)
         report.unchanged = manifest.domains.filter { !plan.candidates.contains($0) }
         // The parent's OpenLineage events of the promotion, as a run of its own writes them.
         do {
+            var configuration = MeshConfiguration(home: parentHome)
+            configuration.product = product
             let parentMesh = try Mesh(
                 registry: try parentRegistry.applyingRecipeOverrides(
                     from: home.appendingPathComponent("recipes")),
-                configuration: MeshConfiguration(home: parentHome))
+                configuration: configuration)
             if let runID = report.runID { _ = try OpenLineage.record(runID, mesh: parentMesh) }
         } catch {
             logger("warning: the OpenLineage events of the promotion were not written: \(MeshError.describe(error))")
@@ -101,7 +100,7 @@ extension Kitchens {
     /// What a promotion would publish, and why it cannot yet.
     struct PromotionPlan {
         var candidates: [DomainID] = []
-        var problems: [String] = []
+        var problems: [KitchenRefusal] = []
         var recipeFiles: [(URL, String)] = []
         var kitchenCurrent: [DomainID: VersionRecord] = [:]
     }
@@ -146,10 +145,7 @@ extension Kitchens {
                 of: record, manifest: manifest, candidates: candidates, kitchenCurrent: kitchenCurrent,
                 parentCurrent: parentCurrent)
             if let (mine, theirs) = parameters[id], mine != theirs {
-                let keys = Set(mine.keys).union(theirs.keys).filter { mine[$0] != theirs[$0] }.sorted()
-                plan.problems.append(
-                    "\(id) was built with \(keys.map { "\($0)=\(mine[$0] ?? "-")" }.joined(separator: ", ")) but \(manifest.from) resolves \(keys.map { "\($0)=\(theirs[$0] ?? "-")" }.joined(separator: ", ")): a promotion carries SQL, not parameters; put them in the variation \(manifest.from) runs (the home's config/variations.json), or run the kitchen with \(manifest.from)'s parameters"
-                )
+                plan.problems.append(.parametersDiffer(id, parent: manifest.from, kitchen: mine, parentValues: theirs))
             }
         }
         // The parent must build the same code: copy the kitchen's changed SQL, then compare code versions.
@@ -170,29 +166,27 @@ extension Kitchens {
                 parentAfter[id]!.codeVersion != record.codeVersion
             {
                 plan.problems.append(
-                    "\(id): the kitchen built it with code \(record.codeVersion), and \(manifest.from) would build \(parentAfter[id]!.codeVersion) even with the kitchen's SQL: the kitchen's build is of another program; rebuild it with this one (`pharma-mesh kitchen run \(name) --force`)"
-                )
+                    .otherProgram(
+                        id, kitchen: name, parent: manifest.from, built: record.codeVersion,
+                        parentWouldBuild: parentAfter[id]!.codeVersion))
             }
         }
         return plan
     }
 
     /// Why a changed domain has no promotable build, and the command that makes one.
-    func notBuiltProblem(_ id: DomainID, kitchen: RuntimeStore, name: String) throws -> String {
+    func notBuiltProblem(_ id: DomainID, kitchen: RuntimeStore, name: String) throws -> KitchenRefusal {
         if let last = try kitchen.domainRuns(of: id, limit: 5).first(where: { $0.status != .skipped }),
             last.status.failed
         {
             let failed = try kitchen.testResults(of: id, run: last.runID).filter {
                 $0.status == .fail || $0.status == .error
             }
-            return "\(id): its last kitchen run \(last.runID) ended in \(last.status.rawValue)"
-                + (failed.isEmpty
-                    ? (last.message.map { " (\($0))" } ?? "")
-                    : "; failed tests: \(failed.map(\.test).joined(separator: ", "))")
-                + "; fix the recipe and run the kitchen again (`pharma-mesh kitchen run \(name)`)"
+            return .lastRunFailed(
+                id, kitchen: name, run: last.runID, status: last.status, message: last.message,
+                failedTests: failed.map(\.test))
         }
-        return
-            "\(id): the kitchen changed it but has not built the change yet; run `pharma-mesh kitchen run \(name)`, check `pharma-mesh kitchen diff \(name)`, then promote"
+        return .notBuilt(id, kitchen: name)
     }
 
     /// The sync check of a promotion: the kitchen's build must have read the parent's current versions. When the
@@ -200,10 +194,9 @@ extension Kitchens {
     func syncProblems(
         of record: VersionRecord, manifest: KitchenManifest, candidates: [DomainID],
         kitchenCurrent: [DomainID: VersionRecord], parentCurrent: [DomainID: VersionRecord]
-    ) -> [String] {
+    ) -> [KitchenRefusal] {
         let id = record.domain
-        var problems: [String] = []
-        let kitchenRun = "`pharma-mesh kitchen run \(manifest.name)`"
+        var problems: [KitchenRefusal] = []
         let parentLags = record.inputVersions.allSatisfy { input, used in
             candidates.contains(DomainID(input)) || parentCurrent[DomainID(input)]?.version == used
         }
@@ -212,23 +205,24 @@ extension Kitchens {
             if candidates.contains(upstreamID) {
                 if kitchenCurrent[upstreamID]?.version != used {
                     problems.append(
-                        "\(id) was built from the kitchen's \(upstream)@v\(used), which is now v\(kitchenCurrent[upstreamID]?.version ?? 0): run the kitchen again (\(kitchenRun))"
-                    )
+                        .kitchenInputMoved(
+                            id, kitchen: manifest.name, upstream: upstream, used: used,
+                            now: kitchenCurrent[upstreamID]?.version))
                 }
                 continue
             }
-            let now = parentCurrent[upstreamID].map { String($0.version) } ?? "-"
-            guard parentCurrent[upstreamID]?.version != used else { continue }
+            let now = parentCurrent[upstreamID]?.version
+            guard now != used else { continue }
             if parentLags {
                 // The kitchen read the parent's current inputs, and they were built from an older upstream: only
                 // a run of the parent brings them up to date.
                 problems.append(
-                    "\(id) reads \(manifest.from)'s current inputs, but they were built from \(upstream)@v\(used) and \(manifest.from)'s \(upstream) is now v\(now): \(manifest.from) is out of date; run `\(runCommand(of: manifest.from))` first, then \(kitchenRun), then promote"
-                )
+                    .parentOutOfDate(
+                        id, kitchen: manifest.name, parent: manifest.from, upstream: upstream, used: used, now: now))
             } else {
                 problems.append(
-                    "\(id) was built from \(upstream)@v\(used), but \(manifest.from)'s \(upstream) is now v\(now): run \(kitchenRun) (it reads \(manifest.from)'s current versions), check the diff, then promote"
-                )
+                    .parentMovedOn(
+                        id, kitchen: manifest.name, parent: manifest.from, upstream: upstream, used: used, now: now))
             }
         }
         return problems
@@ -240,17 +234,61 @@ extension Kitchens {
         base: DomainRegistry, now: Date, logger: @escaping @Sendable (String) -> Void
     ) async throws -> PromotionReport {
         var manifest = manifest
-        let name = manifest.name
         let parentHome = parentHome(of: manifest)
-        let home = home(of: name)
+        let kitchenCurrent = plan.kitchenCurrent
+        let runID = RunID.make(at: now)
+        let records = try copyVersions(of: plan, from: manifest, into: parent, base: base, runID: runID, now: now)
+        for (file, sql) in plan.recipeFiles {
+            try FileManager.default.createDirectory(
+                at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            try sql.write(to: file, atomically: true, encoding: .utf8)
+        }
+        try await record(records, of: manifest, in: parent, from: kitchen, plan: plan, runID: runID, now: now)
+        for record in records {
+            guard let hook = base[record.domain]?.afterPublish else { continue }
+            do {
+                try await hook(
+                    PublishedVersion(
+                        domain: record.domain, record: record, file: parentHome.appendingPathComponent(record.path),
+                        home: parentHome, runID: runID, log: logger))
+            } catch {
+                logger("warning: \(record.domain): the publication hook failed after the promotion: \(error)")
+            }
+        }
+        manifest.promotions.append(
+            KitchenPromotion(
+                at: now, runID: runID,
+                versions: Dictionary(
+                    uniqueKeysWithValues: records.map {
+                        ($0.domain.rawValue, [kitchenCurrent[$0.domain]!.version, $0.version])
+                    })))
+        try save(manifest)
+        var dependents: Set<DomainID> = []
+        for domain in base.domains.values
+        where domain.upstreamDomains.contains(where: plan.candidates.contains) && !plan.candidates.contains(domain.id) {
+            dependents.insert(domain.id)
+        }
+        return PromotionReport(
+            runID: runID, promoted: records.map { ($0.domain, kitchenCurrent[$0.domain]!.version, $0.version) },
+            recipeFiles: plan.recipeFiles.map { Self.relativePath(from: parentHome, to: $0.0) },
+            staleDownstream: dependents.sorted())
+    }
+
+    /// Copies each promoted version's file into the parent under its next version number (in dependency order,
+    /// so that a promoted domain's record names the promoted versions of its inputs); returns the new records.
+    private func copyVersions(
+        of plan: PromotionPlan, from manifest: KitchenManifest, into parent: RuntimeStore, base: DomainRegistry,
+        runID: RunID, now: Date
+    ) throws -> [VersionRecord] {
+        let parentHome = parentHome(of: manifest)
+        let home = home(of: manifest.name)
         let candidates = plan.candidates
         let kitchenCurrent = plan.kitchenCurrent
-        let recipeFiles = plan.recipeFiles
-        let runID = RunID.make(at: now)
         let order = GraphAlgorithms.topologicalOrder(
             nodes: candidates,
             edges: Dictionary(
-                uniqueKeysWithValues: candidates.map { id in (id, base[id]!.upstreamDomains.filter(candidates.contains))
+                uniqueKeysWithValues: candidates.map { id in
+                    (id, base[id]!.upstreamDomains.filter(candidates.contains))
                 }))
         var numbers: [DomainID: Int] = [:]
         var records: [VersionRecord] = []
@@ -281,13 +319,17 @@ extension Kitchens {
             }
             records.append(record)
         }
-        for (file, sql) in recipeFiles {
-            try FileManager.default.createDirectory(
-                at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            try sql.write(to: file, atomically: true, encoding: .utf8)
-        }
-        let published = records
-        // The promoted versions' test results go into the parent's history under the promotion run.
+        return records
+    }
+
+    /// Records the promotion in the parent's history in one transaction: a run (trigger `kitchen:NAME`), each
+    /// version made current with its domain run and event, and the kitchen's test results under the new run.
+    private func record(
+        _ records: [VersionRecord], of manifest: KitchenManifest, in parent: RuntimeStore, from kitchen: RuntimeStore,
+        plan: PromotionPlan, runID: RunID, now: Date
+    ) async throws {
+        let name = manifest.name
+        let kitchenCurrent = plan.kitchenCurrent
         var testResults: [TestResultRecord] = []
         for record in records {
             for var result in try kitchen.testResults(of: record.domain, run: kitchenCurrent[record.domain]!.runID) {
@@ -301,11 +343,11 @@ extension Kitchens {
         try await parent.pool.write { db in
             try MeshRunRecord(
                 runID: runID, startedAt: now, finishedAt: now, status: .success,
-                variation: published.first?.variation ?? "",
+                variation: records.first?.variation ?? "",
                 trigger: "kitchen:\(name)", triggerEventID: nil, request: "promote kitchen \(name)",
-                codeCommit: published.first?.codeCommit, message: "promoted from kitchen \(name): \(summary)"
+                codeCommit: records.first?.codeCommit, message: "promoted from kitchen \(name): \(summary)"
             ).insert(db)
-            for record in published {
+            for record in records {
                 try record.insert(db)
                 try CurrentVersionRecord(domain: record.domain, version: record.version).upsert(db)
                 let source = kitchenCurrent[record.domain]!
@@ -325,33 +367,5 @@ extension Kitchens {
             }
             for result in copiedTests { try result.insert(db) }
         }
-        for record in records {
-            guard let hook = base[record.domain]?.afterPublish else { continue }
-            do {
-                try await hook(
-                    PublishedVersion(
-                        domain: record.domain, record: record, file: parentHome.appendingPathComponent(record.path),
-                        home: parentHome, runID: runID, log: logger))
-            } catch {
-                logger("warning: \(record.domain): the publication hook failed after the promotion: \(error)")
-            }
-        }
-        manifest.promotions.append(
-            KitchenPromotion(
-                at: now, runID: runID,
-                versions: Dictionary(
-                    uniqueKeysWithValues: records.map {
-                        ($0.domain.rawValue, [kitchenCurrent[$0.domain]!.version, $0.version])
-                    })))
-        try save(manifest)
-        var dependents: Set<DomainID> = []
-        for domain in base.domains.values
-        where domain.upstreamDomains.contains(where: candidates.contains) && !candidates.contains(domain.id) {
-            dependents.insert(domain.id)
-        }
-        return PromotionReport(
-            runID: runID, promoted: records.map { ($0.domain, kitchenCurrent[$0.domain]!.version, $0.version) },
-            recipeFiles: recipeFiles.map { Self.relativePath(from: parentHome, to: $0.0) },
-            staleDownstream: dependents.sorted())
     }
 }

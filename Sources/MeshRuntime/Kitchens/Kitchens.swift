@@ -2,17 +2,17 @@ import Foundation
 import GRDB
 
 /// What a kitchen is: a development copy of some domains of a mesh (or of another kitchen).
-public struct KitchenManifest: Codable, Sendable, Hashable {
-    public var name: String
+package struct KitchenManifest: Codable, Sendable, Hashable {
+    package var name: String
     /// `production`, or the name of the kitchen it was made from.
-    public var from: String
+    package var from: String
     /// The domains the kitchen builds; every other domain is read from the parent's published versions.
-    public var domains: [DomainID]
-    public var createdAt: Date
+    package var domains: [DomainID]
+    package var createdAt: Date
     /// Parameters set for the kitchen's runs, by domain.
-    public var parameters: [String: [String: String]]
-    public var variation: String?
-    public var promotions: [KitchenPromotion]
+    package var parameters: [String: [String: String]]
+    package var variation: String?
+    package var promotions: [KitchenPromotion]
 
     enum CodingKeys: String, CodingKey {
         case name, from, domains, createdAt = "created_at", parameters, variation, promotions
@@ -20,11 +20,11 @@ public struct KitchenManifest: Codable, Sendable, Hashable {
 }
 
 /// One promotion of a kitchen into its parent.
-public struct KitchenPromotion: Codable, Sendable, Hashable {
-    public var at: Date
-    public var runID: RunID
+package struct KitchenPromotion: Codable, Sendable, Hashable {
+    package var at: Date
+    package var runID: RunID
     /// domain → (kitchen version, version published in the parent).
-    public var versions: [String: [Int]]
+    package var versions: [String: [Int]]
     enum CodingKeys: String, CodingKey { case at, runID = "run_id", versions }
 }
 
@@ -39,22 +39,25 @@ public struct KitchenPromotion: Codable, Sendable, Hashable {
 /// // edit HOME/kitchens/new-deciles/recipes/field-extracts/STEP.sql, then run the kitchen's mesh
 /// let mesh = try kitchens.mesh("new-deciles", base: registry, configuration: configuration)
 /// ```
-public struct Kitchens: Sendable {
+package struct Kitchens: Sendable {
     /// The production home.
-    public let root: URL
+    package let root: URL
     /// Folders of the production home every kitchen shares read-only (for example landed raw batches).
-    public let sharedFolders: [String]
+    package let sharedFolders: [String]
+    /// The program, whose commands the refusals suggest.
+    package let product: ProductIdentity
 
-    public init(home: URL, sharedFolders: [String] = []) {
+    package init(home: URL, sharedFolders: [String] = [], product: ProductIdentity = .generic) {
         root = home.standardizedFileURL
         self.sharedFolders = sharedFolders
+        self.product = product
     }
 
-    public var directory: URL { root.appendingPathComponent("kitchens") }
-    public func home(of name: String) -> URL { directory.appendingPathComponent(name) }
+    package var directory: URL { root.appendingPathComponent("kitchens") }
+    package func home(of name: String) -> URL { directory.appendingPathComponent(name) }
 
     /// The home a kitchen was made from.
-    public func parentHome(of manifest: KitchenManifest) -> URL {
+    package func parentHome(of manifest: KitchenManifest) -> URL {
         manifest.from == "production" ? root : home(of: manifest.from)
     }
 
@@ -69,19 +72,27 @@ public struct Kitchens: Sendable {
         }
     }
 
-    public func manifest(_ name: String) throws -> KitchenManifest {
+    package func manifest(_ name: String) throws -> KitchenManifest {
         try Self.validate(name: name)
         let file = home(of: name).appendingPathComponent("kitchen.json")
-        guard let data = try? Data(contentsOf: file) else {
+        guard FileManager.default.fileExists(atPath: file.path) else {
+            // Best-effort: the list only suggests names; a kitchen that cannot be read is named by its own error.
             let names = (try? list().map(\.name)) ?? []
             throw MeshError(
                 .notFound,
                 "no kitchen \(name)"
                     + (names.isEmpty
-                        ? "; create one with `pharma-mesh kitchen create NAME --domains A,B`"
+                        ? "; create one with `\(product.command(.kitchenCreate))`"
                         : "; the kitchens are: \(names.joined(separator: ", "))"))
         }
-        return try Self.decoder.decode(KitchenManifest.self, from: data)
+        do {
+            return try Self.decoder.decode(KitchenManifest.self, from: Data(contentsOf: file))
+        } catch {
+            throw MeshError(
+                .storage,
+                "kitchen \(name)'s manifest cannot be read: \(MeshError.describe(error, file: file.path)); fix or delete it"
+            )
+        }
     }
 
     func save(_ manifest: KitchenManifest) throws {
@@ -89,15 +100,21 @@ public struct Kitchens: Sendable {
         try data.write(to: home(of: manifest.name).appendingPathComponent("kitchen.json"), options: .atomic)
     }
 
-    public func list() throws -> [KitchenManifest] {
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        return names.sorted().compactMap { try? manifest($0) }
+    package func list() throws -> [KitchenManifest] {
+        guard FileManager.default.fileExists(atPath: directory.path) else { return [] }
+        let names = try FileManager.default.contentsOfDirectory(atPath: directory.path)
+        // Entries that are not kitchens (no valid name, no manifest) are not listed; a manifest that cannot be
+        // read is an error naming it.
+        return try names.sorted().filter { (try? Self.validate(name: $0)) != nil }.compactMap { name in
+            FileManager.default.fileExists(atPath: home(of: name).appendingPathComponent("kitchen.json").path)
+                ? try manifest(name) : nil
+        }
     }
 
     /// Creates a kitchen of `domains`, made from production or from another kitchen. Instant: it records the
     /// parent's current versions and points at their files; it copies no data.
     @discardableResult
-    public func create(
+    package func create(
         _ name: String, from parent: String = "production", domains: [DomainID], registry: DomainRegistry,
         now: Date = Date()
     ) throws -> KitchenManifest {
@@ -148,6 +165,7 @@ public struct Kitchens: Sendable {
                 }
             }
         } catch {
+            // Best-effort: the half-made kitchen goes; the error that stopped it is what the caller must see.
             try? FileManager.default.removeItem(at: home)
             throw error
         }
@@ -156,7 +174,7 @@ public struct Kitchens: Sendable {
 
     /// Points the kitchen at the parent's current versions of every domain it does not build (and, until it
     /// has built them, of its own), and pins each file where it lives.
-    public func refresh(_ manifest: KitchenManifest) throws {
+    package func refresh(_ manifest: KitchenManifest) throws {
         let home = home(of: manifest.name)
         let parentHome = parentHome(of: manifest)
         let parent = try RuntimeStore(home: parentHome)
@@ -184,7 +202,7 @@ public struct Kitchens: Sendable {
             pins[ownerHome(of: file), default: []].append((id, record.version))
         }
         let holder = "kitchen:\(manifest.name)"
-        for store in storesHoldingPins() {
+        for store in try storesHoldingPins() {
             let pinned = pins[store.home] ?? []
             if pinned.isEmpty {
                 try store.store.unpin(holder: holder)
@@ -204,24 +222,24 @@ public struct Kitchens: Sendable {
         return root
     }
 
-    /// The runtime stores of production and of every kitchen, by home.
-    func storesHoldingPins() -> [(home: URL, store: RuntimeStore)] {
+    /// The runtime stores of production and of every kitchen, by home. A store that cannot be opened is an
+    /// error: a pin missed there would let its retention remove a file a kitchen reads.
+    func storesHoldingPins() throws -> [(home: URL, store: RuntimeStore)] {
         var homes = [root]
-        let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
-        homes += names.sorted().map { home(of: $0).standardizedFileURL }
-        return homes.compactMap { home in
-            guard FileManager.default.fileExists(atPath: RuntimeStore.file(in: home).path),
-                let store = try? RuntimeStore(home: home)
-            else {
-                return nil
+        if FileManager.default.fileExists(atPath: directory.path) {
+            homes += try FileManager.default.contentsOfDirectory(atPath: directory.path).sorted().map {
+                home(of: $0).standardizedFileURL
             }
-            return (home, store)
+        }
+        return try homes.compactMap { home in
+            guard FileManager.default.fileExists(atPath: RuntimeStore.file(in: home).path) else { return nil }
+            return (home, try RuntimeStore(home: home))
         }
     }
 
     /// The kitchen's mesh: its own home; the code's domains with the recipe changes of production, of the
     /// kitchens it was made from, and its own.
-    public func mesh(_ name: String, base: DomainRegistry, configuration: MeshConfiguration) throws -> Mesh {
+    package func mesh(_ name: String, base: DomainRegistry, configuration: MeshConfiguration) throws -> Mesh {
         var configuration = configuration
         configuration.home = home(of: name)
         // A kitchen is private: its builds never reach the servers production publishes to.
@@ -231,7 +249,7 @@ public struct Kitchens: Sendable {
     }
 
     /// Sets parameters and the variation of the kitchen's runs.
-    public func configure(_ name: String, parameters: [String: [String: String]], variation: String?) throws
+    package func configure(_ name: String, parameters: [String: [String: String]], variation: String?) throws
         -> KitchenManifest
     {
         var manifest = try manifest(name)
@@ -242,7 +260,7 @@ public struct Kitchens: Sendable {
     }
 
     /// The run request of a kitchen run: its domains only, its parameters and variation.
-    public func runRequest(_ manifest: KitchenManifest, sourceStates: [String: String] = [:]) -> RunRequest {
+    package func runRequest(_ manifest: KitchenManifest, sourceStates: [String: String] = [:]) -> RunRequest {
         RunRequest(
             variation: manifest.variation, only: Set(manifest.domains), sourceStates: sourceStates,
             parameters: Dictionary(uniqueKeysWithValues: manifest.parameters.map { (DomainID($0.key), $0.value) }),
@@ -252,7 +270,7 @@ public struct Kitchens: Sendable {
     /// Everything before a kitchen run, for every caller (command line, HTTP): checks and keeps the new
     /// parameters (only for the kitchen's domains) and variation (a known one), points the kitchen at the
     /// parent's current versions, and returns the kitchen's mesh with the request to run.
-    public func prepareRun(
+    package func prepareRun(
         _ name: String, base: DomainRegistry, configuration: MeshConfiguration,
         parameters: [String: [String: String]] = [:], variation: String? = nil, force: Bool = false,
         sourceStates: [String: String]
@@ -273,7 +291,7 @@ public struct Kitchens: Sendable {
     }
 
     /// Removes the kitchen and its pins, and nothing else. Refused while another kitchen is made from it.
-    public func delete(_ name: String) throws {
+    package func delete(_ name: String) throws {
         _ = try manifest(name)
         let children = try list().filter { $0.from == name }.map(\.name)
         guard children.isEmpty else {
@@ -288,7 +306,7 @@ public struct Kitchens: Sendable {
             throw MeshError(.invalid, "refusing to delete \(home.path): not a kitchen folder")
         }
         let lock = try MeshLock.acquire(home: home, holder: "kitchen delete", wait: 0)
-        for store in storesHoldingPins() { try store.store.unpin(holder: "kitchen:\(name)") }
+        for store in try storesHoldingPins() { try store.store.unpin(holder: "kitchen:\(name)") }
         withExtendedLifetime(lock) {}
         try FileManager.default.removeItem(at: home)
     }

@@ -38,7 +38,8 @@ extension DomainRegistry {
     /// that is not editable SQL is an error naming the file.
     public func applyingRecipeOverrides(from directory: URL) throws -> DomainRegistry {
         let fm = FileManager.default
-        guard let domainNames = try? fm.contentsOfDirectory(atPath: directory.path) else { return self }
+        guard fm.fileExists(atPath: directory.path) else { return self }
+        let domainNames = try fm.contentsOfDirectory(atPath: directory.path)
         var result = self
         for name in domainNames.sorted() where !name.hasPrefix(".") {
             guard var domain = self[DomainID(name)] else {

@@ -65,6 +65,18 @@ public struct OutputPort: Sendable, Hashable, Codable {
     }
 }
 
+/// A version that was just published and made current, as a publication hook sees it.
+public struct PublishedVersion: Sendable {
+    public var domain: DomainID
+    public var record: VersionRecord
+    /// The published, immutable SQLite file.
+    public var file: URL
+    public var home: URL
+    public var runID: RunID
+    /// Records a line in the run history under the domain.
+    public let log: @Sendable (String) -> Void
+}
+
 /// A data product of the mesh: what it reads, what it publishes, how it is built and tested.
 ///
 /// A team adds a domain by declaring one value and registering it:
@@ -79,18 +91,6 @@ public struct OutputPort: Sendable, Hashable, Codable {
 ///     tests: [NotNull(table: "daily", columns: ["day"], severity: .fail)])
 /// try registry.register(totals)
 /// ```
-/// A version that was just published and made current, as a publication hook sees it.
-public struct PublishedVersion: Sendable {
-    public var domain: DomainID
-    public var record: VersionRecord
-    /// The published, immutable SQLite file.
-    public var file: URL
-    public var home: URL
-    public var runID: RunID
-    /// Records a line in the run history under the domain.
-    public let log: @Sendable (String) -> Void
-}
-
 public struct Domain: Sendable {
     public var id: DomainID
     public var layer: String

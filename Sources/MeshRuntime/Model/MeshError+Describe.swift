@@ -60,6 +60,18 @@ extension MeshError {
         return "\(error)"
     }
 
+    /// A write to (or a read of) the run history that failed: names what could not be done and the runtime
+    /// database, in words. An error that already says so is kept as it is.
+    ///
+    /// ```swift
+    /// catch { throw MeshError.history("record step load of orders", error, file: store.path) }
+    /// // the run history could not record step load of orders: the disk is full (HOME/runtime.sqlite): ...
+    /// ```
+    static func history(_ what: String, _ error: any Error, file: String) -> MeshError {
+        if let error = error as? MeshError, error.message.hasPrefix("the run history could not") { return error }
+        return MeshError(.storage, "the run history could not \(what): \(describe(error, file: file))")
+    }
+
     /// Whether the error is the disk running out of space, whichever layer reported it.
     public static func isDiskFull(_ error: any Error) -> Bool {
         if let error = error as? DatabaseError { return error.resultCode.primaryResultCode == .SQLITE_FULL }

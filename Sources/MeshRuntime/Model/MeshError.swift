@@ -20,6 +20,8 @@ public struct MeshError: Error, Sendable, CustomStringConvertible, LocalizedErro
     }
     public var code: Code
     public var message: String
+    /// Why a kitchen's promotion was refused, one refusal each, for a program to word its own way.
+    package var refusals: [KitchenRefusal] = []
     public init(_ code: Code, _ message: String) {
         self.code = code
         self.message = message

@@ -5,9 +5,10 @@ import Foundation
 /// FAIL or ABORT; job = the domain; inputs and outputs = the tables of the domain versions read and
 /// published, with schema, version and row-count facets), appended to `HOME/openlineage/RUN.jsonl` after
 /// each mesh run, so that a catalog such as Marquez can read them.
-public enum OpenLineage {
-    public static let producer = "https://github.com/pharma-mesh/pharma-mesh"
-    public static let runEventSchema = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
+package enum OpenLineage {
+    /// The producer of events built without a program's identity (`ProductIdentity.generic`).
+    package static let producer = ProductIdentity.generic.producer
+    package static let runEventSchema = "https://openlineage.io/spec/2-0-2/OpenLineage.json#/$defs/RunEvent"
     static let schemaFacet =
         "https://openlineage.io/spec/facets/1-1-1/SchemaDatasetFacet.json#/$defs/SchemaDatasetFacet"
     static let versionFacet =
@@ -18,14 +19,14 @@ public enum OpenLineage {
         "https://openlineage.io/spec/facets/1-0-1/DocumentationJobFacet.json#/$defs/DocumentationJobFacet"
     static let ownershipFacet =
         "https://openlineage.io/spec/facets/1-0-1/OwnershipJobFacet.json#/$defs/OwnershipJobFacet"
-    static let meshRunFacet = "https://github.com/pharma-mesh/pharma-mesh/blob/main/docs/architecture.md#openlineage"
-    /// The namespace of jobs and datasets.
-    public static let namespace = "pharma-mesh"
+    static let meshRunFacet = ProductIdentity.generic.runFacetSchema
+    /// The namespace of jobs and datasets built without a program's identity.
+    package static let namespace = ProductIdentity.generic.name
 
-    public static func folder(home: URL) -> URL { home.appendingPathComponent("openlineage") }
+    package static func folder(home: URL) -> URL { home.appendingPathComponent("openlineage") }
 
     /// A UUID that is the same for the same mesh run and domain (OpenLineage wants one per job run).
-    public static func runUUID(_ run: RunID, _ domain: DomainID) -> String {
+    package static func runUUID(_ run: RunID, _ domain: DomainID) -> String {
         var bytes = Array(SHA256.hash(data: Data("\(run)/\(domain)".utf8)).prefix(16))
         bytes[6] = (bytes[6] & 0x0F) | 0x50
         bytes[8] = (bytes[8] & 0x3F) | 0x80
@@ -41,21 +42,21 @@ public enum OpenLineage {
     }
 
     /// One OpenLineage RunEvent, as written.
-    public struct RunEvent: Encodable, Sendable {
-        public var eventType: String
-        public var eventTime: String
-        public var run: Run
-        public var job: Job
-        public var inputs: [Dataset]
-        public var outputs: [Dataset]
-        public var producer = OpenLineage.producer
-        public var schemaURL = OpenLineage.runEventSchema
+    package struct RunEvent: Encodable, Sendable {
+        package var eventType: String
+        package var eventTime: String
+        package var run: Run
+        package var job: Job
+        package var inputs: [Dataset]
+        package var outputs: [Dataset]
+        package var producer = OpenLineage.producer
+        package var schemaURL = OpenLineage.runEventSchema
     }
-    public struct Run: Encodable, Sendable {
-        public var runId: String
-        public var facets: [String: MeshRunFacet]
+    package struct Run: Encodable, Sendable {
+        package var runId: String
+        package var facets: [String: MeshRunFacet]
     }
-    public struct MeshRunFacet: Encodable, Sendable {
+    package struct MeshRunFacet: Encodable, Sendable {
         var _producer = OpenLineage.producer
         var _schemaURL = OpenLineage.meshRunFacet
         var meshRunId: String
@@ -64,9 +65,9 @@ public enum OpenLineage {
         var codeVersion: String
         var parameters: [String: String]
     }
-    public struct Job: Encodable, Sendable {
-        public var namespace = OpenLineage.namespace
-        public var name: String
+    package struct Job: Encodable, Sendable {
+        package var namespace = OpenLineage.namespace
+        package var name: String
         var facets: JobFacets
     }
     struct JobFacets: Encodable, Sendable {
@@ -87,9 +88,9 @@ public enum OpenLineage {
         var documentation: Documentation?
         var ownership: Ownership?
     }
-    public struct Dataset: Encodable, Sendable {
-        public var namespace = OpenLineage.namespace
-        public var name: String
+    package struct Dataset: Encodable, Sendable {
+        package var namespace = OpenLineage.namespace
+        package var name: String
         var facets: DatasetFacets
         var outputFacets: OutputFacets?
     }
@@ -121,7 +122,7 @@ public enum OpenLineage {
     }
 
     /// The events of one mesh run, built from its history.
-    public static func events(of runID: RunID, mesh: Mesh) throws -> [RunEvent] {
+    package static func events(of runID: RunID, mesh: Mesh) throws -> [RunEvent] {
         let formatter = ISO8601DateFormatter()
         formatter.formatOptions = [.withInternetDateTime, .withFractionalSeconds]
         var events: [RunEvent] = []
@@ -174,7 +175,35 @@ public enum OpenLineage {
                     eventType: ending, eventTime: formatter.string(from: run.finishedAt ?? run.startedAt), run: runInfo,
                     job: job, inputs: inputs, outputs: outputs))
         }
-        return events
+        return events.map { stamped($0, by: mesh.configuration.product) }
+    }
+
+    /// An event as the program names itself: its producer on the event and every facet, its namespace on the
+    /// job and the datasets.
+    static func stamped(_ event: RunEvent, by product: ProductIdentity) -> RunEvent {
+        var event = event
+        let producer = product.producer
+        event.producer = producer
+        event.run.facets = event.run.facets.mapValues { facet in
+            var facet = facet
+            facet._producer = producer
+            facet._schemaURL = product.runFacetSchema
+            return facet
+        }
+        event.job.namespace = product.name
+        event.job.facets.documentation?._producer = producer
+        event.job.facets.ownership?._producer = producer
+        func stamp(_ dataset: Dataset) -> Dataset {
+            var dataset = dataset
+            dataset.namespace = product.name
+            dataset.facets.schema?._producer = producer
+            dataset.facets.version?._producer = producer
+            dataset.outputFacets?.outputStatistics._producer = producer
+            return dataset
+        }
+        event.inputs = event.inputs.map(stamp)
+        event.outputs = event.outputs.map(stamp)
+        return event
     }
 
     static func dataset(domain: String, table: String, record: VersionRecord?, output: Bool) -> Dataset {
@@ -195,7 +224,7 @@ public enum OpenLineage {
 
     /// Writes the run's events as JSON lines; returns the file (nil when the run built nothing).
     @discardableResult
-    public static func record(_ runID: RunID, mesh: Mesh) throws -> URL? {
+    package static func record(_ runID: RunID, mesh: Mesh) throws -> URL? {
         let events = try events(of: runID, mesh: mesh)
         guard !events.isEmpty else { return nil }
         let folder = folder(home: mesh.home)
@@ -207,7 +236,7 @@ public enum OpenLineage {
 
     /// The events as JSON lines, one event a line, as `record` writes them: the JSON of `JSONEncoder` with the
     /// keys in declaration order.
-    public static func jsonLines(_ events: [RunEvent]) -> Data {
+    package static func jsonLines(_ events: [RunEvent]) -> Data {
         var writer = JSONLineWriter()
         for event in events { writer.write(event) }
         return Data(writer.bytes)
@@ -387,11 +416,13 @@ public enum OpenLineage {
     }
 
     /// The recorded events, newest runs last; of one run, or of one domain's runs.
-    public static func recorded(home: URL, run: RunID? = nil, domain: DomainID? = nil, limit: Int = 1000) throws
+    package static func recorded(home: URL, run: RunID? = nil, domain: DomainID? = nil, limit: Int = 1000) throws
         -> [[String: Any]]
     {
         let folder = folder(home: home)
-        var files = ((try? FileManager.default.contentsOfDirectory(atPath: folder.path)) ?? []).filter {
+        // No folder yet: no run has written events.
+        guard FileManager.default.fileExists(atPath: folder.path) else { return [] }
+        var files = try FileManager.default.contentsOfDirectory(atPath: folder.path).filter {
             $0.hasSuffix(".jsonl")
         }.sorted()
         if let run { files = files.filter { $0 == "\(run).jsonl" } }

@@ -264,65 +264,82 @@ extension Mesh {
             break
         }
         if message.hasPrefix("no such table: ") {
-            let missing = String(message.dropFirst("no such table: ".count))
-            var tables: [String] = []
-            for domain in domains {
-                tables += sandbox.strings(
-                    "SELECT \(quoteLiteral(domain.schemaName + ".")) || name FROM \(quoteIdentifier(domain.schemaName)).sqlite_master WHERE type IN ('table', 'view')"
-                )
-            }
-            let bare = missing.split(separator: ".").last.map(String.init) ?? missing
-            let close = tables.filter { t in
-                let name = t.split(separator: ".").last.map(String.init) ?? t
-                return Levenshtein.distance(name, bare) <= 4 || name.contains(bare) || bare.contains(name)
-            }
-            if !close.isEmpty {
-                return MeshError(.query, "\(message); did you mean \(close.sorted().joined(separator: ", "))?")
-            }
-            // An unqualified name: the domains that publish a table of that name (or close to it).
-            let published = registry.ids.flatMap { id in
-                (registry[id]?.outputs ?? []).map { "\(id.schemaName).\($0.table)" }
-            }
-            let qualified = published.filter { $0.hasSuffix(".\(bare.lowercased())") }
-            if !missing.contains("."), !qualified.isEmpty {
-                return MeshError(
-                    .query,
-                    "\(message); tables are named with their domain's schema: did you mean \(qualified.joined(separator: ", "))?"
-                )
-            }
-            let near = published.filter { t in
-                Levenshtein.distance(String(t.split(separator: ".").last ?? ""), bare) <= 3
-            }
-            if !near.isEmpty {
-                return MeshError(.query, "\(message); did you mean \(near.sorted().joined(separator: ", "))?")
-            }
-            if !missing.contains("."), let first = domains.first {
-                return MeshError(
-                    .query, "\(message); name the domain's schema, for example \(first.schemaName).\(missing)")
-            }
-            return MeshError(.query, "\(message); the catalog of each domain lists its tables")
+            return missingTable(
+                String(message.dropFirst("no such table: ".count)), message: message, sandbox: sandbox,
+                domains: domains, registry: registry)
         }
         if message.hasPrefix("no such column: ") {
-            let missing = String(message.dropFirst("no such column: ".count))
-            let bare = (missing.split(separator: ".").last.map(String.init) ?? missing).lowercased()
-            // The columns of the tables of the domains the query reads that are close to the name.
-            var close: [String] = []
-            for id in domains {
-                for output in registry[id]?.outputs ?? [] {
-                    for column in output.columns
-                    where Levenshtein.distance(column.name.lowercased(), bare) <= 3
-                        || column.name.lowercased().contains(bare) || bare.contains(column.name.lowercased())
-                    {
-                        close.append("\(column.name) (\(id.schemaName).\(output.table))")
-                    }
-                }
-            }
-            if !close.isEmpty {
-                return MeshError(.query, "\(message); did you mean \(close.prefix(8).joined(separator: ", "))?")
-            }
-            return MeshError(
-                .query, "\(message); the catalog of each domain (/domains/DOMAIN/catalog) lists its columns")
+            return missingColumn(
+                String(message.dropFirst("no such column: ".count)), message: message, domains: domains,
+                registry: registry)
         }
         return MeshError(.query, "the query did not run: \(message)")
+    }
+
+    /// A table that does not exist: the close names among the tables the query reads, else among every
+    /// domain's published tables.
+    private static func missingTable(
+        _ missing: String, message: String, sandbox: QuerySandbox, domains: [DomainID], registry: DomainRegistry
+    ) -> MeshError {
+        var tables: [String] = []
+        for domain in domains {
+            tables += sandbox.strings(
+                "SELECT \(quoteLiteral(domain.schemaName + ".")) || name FROM \(quoteIdentifier(domain.schemaName)).sqlite_master WHERE type IN ('table', 'view')"
+            )
+        }
+        let bare = missing.split(separator: ".").last.map(String.init) ?? missing
+        let close = tables.filter { t in
+            let name = t.split(separator: ".").last.map(String.init) ?? t
+            return Levenshtein.distance(name, bare) <= 4 || name.contains(bare) || bare.contains(name)
+        }
+        if !close.isEmpty {
+            return MeshError(.query, "\(message); did you mean \(close.sorted().joined(separator: ", "))?")
+        }
+        // An unqualified name: the domains that publish a table of that name (or close to it).
+        let published = registry.ids.flatMap { id in
+            (registry[id]?.outputs ?? []).map { "\(id.schemaName).\($0.table)" }
+        }
+        let qualified = published.filter { $0.hasSuffix(".\(bare.lowercased())") }
+        if !missing.contains("."), !qualified.isEmpty {
+            return MeshError(
+                .query,
+                "\(message); tables are named with their domain's schema: did you mean \(qualified.joined(separator: ", "))?"
+            )
+        }
+        let near = published.filter { t in
+            Levenshtein.distance(String(t.split(separator: ".").last ?? ""), bare) <= 3
+        }
+        if !near.isEmpty {
+            return MeshError(.query, "\(message); did you mean \(near.sorted().joined(separator: ", "))?")
+        }
+        if !missing.contains("."), let first = domains.first {
+            return MeshError(
+                .query, "\(message); name the domain's schema, for example \(first.schemaName).\(missing)")
+        }
+        return MeshError(.query, "\(message); the catalog of each domain lists its tables")
+    }
+
+    /// A column that does not exist: the close names among the columns of the domains the query reads.
+    private static func missingColumn(
+        _ missing: String, message: String, domains: [DomainID], registry: DomainRegistry
+    ) -> MeshError {
+        let bare = (missing.split(separator: ".").last.map(String.init) ?? missing).lowercased()
+        // The columns of the tables of the domains the query reads that are close to the name.
+        var close: [String] = []
+        for id in domains {
+            for output in registry[id]?.outputs ?? [] {
+                for column in output.columns
+                where Levenshtein.distance(column.name.lowercased(), bare) <= 3
+                    || column.name.lowercased().contains(bare) || bare.contains(column.name.lowercased())
+                {
+                    close.append("\(column.name) (\(id.schemaName).\(output.table))")
+                }
+            }
+        }
+        if !close.isEmpty {
+            return MeshError(.query, "\(message); did you mean \(close.prefix(8).joined(separator: ", "))?")
+        }
+        return MeshError(
+            .query, "\(message); the catalog of each domain (/domains/DOMAIN/catalog) lists its columns")
     }
 }

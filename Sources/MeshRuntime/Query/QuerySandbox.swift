@@ -292,6 +292,7 @@ final class QuerySandbox {
     private static func temporaryStorage(_ folder: URL) -> String? {
         let path = folder.standardizedFileURL.path
         if mkdir(path, 0o700) != 0 && errno != EEXIST {
+            // Checked just below: a folder that could not be made refuses the query with its own message.
             try? FileManager.default.createDirectory(
                 atPath: path, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         }

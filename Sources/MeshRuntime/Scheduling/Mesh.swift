@@ -23,6 +23,11 @@ public struct MeshConfiguration: Sendable {
     /// The kitchen this mesh is, if it is one (`Kitchens.mesh`): only a kitchen builds a variation marked
     /// `kitchen`.
     public var kitchen: String? = nil
+    /// The program running the mesh, as messages and OpenLineage events name it.
+    public var product = ProductIdentity.generic
+    /// Prints every statement of a build that takes this many milliseconds or more on standard error, to find
+    /// where a build's time goes; nil prints none.
+    public var slowStatementTrace: Double? = nil
 
     public init(
         home: URL, keepVersions: Int = 5,
@@ -124,7 +129,12 @@ public final class Mesh: Sendable {
             summary.triggeredRuns.append(triggeredSummary)
         }
         // A run is when lateness shows first: announce the deadlines missed so far.
-        _ = try? await announceLateDomains()
+        do { _ = try await announceLateDomains() } catch {
+            // The run's own record is complete; the announcement is made again by the next run or status check.
+            configuration.logger.warning(
+                "late domains not announced after \(summary.runID): \(MeshError.describe(error))")
+        }
+        for failure in await events.takeUnrecorded() { configuration.logger.warning("\(failure)") }
         return summary
     }
 
@@ -151,18 +161,23 @@ public final class Mesh: Sendable {
         }
         let domainsDirectory = home.appendingPathComponent("domains")
         let fm = FileManager.default
-        guard let domainNames = try? fm.contentsOfDirectory(atPath: domainsDirectory.path) else { return }
+        guard fm.fileExists(atPath: domainsDirectory.path) else { return }
+        let domainNames = try fm.contentsOfDirectory(atPath: domainsDirectory.path)
         let recorded = try store.pool.read { db in try Set(String.fetchAll(db, sql: "SELECT path FROM domain_version"))
         }
         for name in domainNames {
             let directory = domainsDirectory.appendingPathComponent(name)
+            // An entry that is not a folder holds no versions: nothing to clean there.
             for file in (try? fm.contentsOfDirectory(atPath: directory.path)) ?? [] {
                 let relative = "domains/\(name)/\(file)"
                 if file.hasPrefix(".build-")
                     || (file.hasPrefix("v") && file.hasSuffix(".sqlite") && !recorded.contains(relative))
                 {
                     configuration.logger.info("recovery: removing \(relative)")
-                    try? fm.removeItem(at: directory.appendingPathComponent(file))
+                    // A file left is never read (it has no record) and the next recovery tries again.
+                    do { try fm.removeItem(at: directory.appendingPathComponent(file)) } catch {
+                        configuration.logger.warning("recovery: could not remove \(relative): \(error)")
+                    }
                 }
             }
         }

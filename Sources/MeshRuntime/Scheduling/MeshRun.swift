@@ -12,21 +12,10 @@ actor MeshRun {
     private var variation = Variation()
     private var tasks: [DomainID: Task<DomainOutcome, Never>] = [:]
     private let semaphore: AsyncSemaphore
-    /// The slowest chain of readers below each domain, by typical build times: the critical path gets a free slot
-    /// first.
-    private let priorities: [DomainID: Int]
-    private let readers: [DomainID: [DomainID]]
-    /// Domains whose task in this run has finished (built, up to date, skipped or failed).
-    private var finished: Set<DomainID> = []
-    /// Domains a finished input handed its build slot to: they take it without waiting (`passSlot`).
-    private var handoffs: Set<DomainID> = []
+    /// Who holds, waits for and is handed the build slots; the semaphore does the waiting.
+    private var slots: SlotLedger
     /// After-publication hooks (exports) of the domains built, run beside the rest of the run.
     private let hooks = HookTasks()
-    /// The domains of the run with no input in it, which start at once: the first slots wait until each has
-    /// asked for one or finished without (`AsyncSemaphore.expecting`), so the longest chains start first.
-    private let roots: Set<DomainID>
-    /// Roots that asked for a slot.
-    private var rootsWaited: Set<DomainID> = []
 
     init(mesh: Mesh, request: RunRequest) {
         self.mesh = mesh
@@ -35,12 +24,13 @@ actor MeshRun {
         let candidates = request.only ?? Set(mesh.registry.ids)
         // No ancestor in the run, not only no input: such a domain's task never waits for another of the run.
         let edges = mesh.registry.domains.mapValues(\.upstreamDomains)
-        self.roots = candidates.filter { id in
+        let roots = candidates.filter { id in
             edges[id] != nil && GraphAlgorithms.upstreamClosure(of: [id], edges: edges).isDisjoint(with: candidates)
         }
         self.semaphore = AsyncSemaphore(mesh.configuration.maxConcurrentDomains, expecting: roots.count)
-        self.priorities = mesh.criticalPaths(durations: (try? mesh.store.typicalBuildDurations()) ?? [:])
-        self.readers = mesh.dependents
+        // Best-effort: durations only order the waiting domains; without them every domain has the same priority.
+        let priorities = mesh.criticalPaths(durations: (try? mesh.store.typicalBuildDurations()) ?? [:])
+        self.slots = SlotLedger(priorities: priorities, readers: mesh.dependents, roots: roots)
     }
 
     var logger: Logger {
@@ -60,7 +50,7 @@ actor MeshRun {
             }
         }
         (variationName, variation) = try mesh.configuration.variations.variation(named: request.variation)
-        let requestText = String(decoding: (try? JSONEncoder.sorted.encode(request)) ?? Data(), as: UTF8.self)
+        let requestText = String(decoding: try JSONEncoder.sorted.encode(request), as: UTF8.self)
         try recording("start") {
             try mesh.store.save(
                 MeshRunRecord(
@@ -92,14 +82,21 @@ actor MeshRun {
         for (id, task) in tasks where outcomes[id] == nil { outcomes[id] = await task.value }
         // A run ends with its exports written: whoever reads them after the run finds the new version's files.
         await hooks.waitForAll()
+        // What the history could not record after publication (retention, hooks' log lines) or as events fails
+        // the run: its record must not read as complete.
+        let unrecorded = hooks.problems + (await mesh.events.takeUnrecorded())
 
         let status: RunStatus =
-            outcomes.values.contains { $0.status.failed }
+            outcomes.values.contains { $0.status.failed } || !unrecorded.isEmpty
             ? .fail
             : outcomes.values.contains { $0.status == .warn } ? .warn : .success
         let counts = Dictionary(grouping: outcomes.values, by: \.status).mapValues(\.count)
-        let message = counts.keys.sorted { $0.rawValue < $1.rawValue }.map { "\(counts[$0]!) \($0.rawValue)" }.joined(
+        var message = counts.keys.sorted { $0.rawValue < $1.rawValue }.map { "\(counts[$0]!) \($0.rawValue)" }.joined(
             separator: ", ")
+        if !unrecorded.isEmpty {
+            message += "; not recorded: " + unrecorded.joined(separator: "; ")
+            logger.error("\(message)")
+        }
         let finishedAt = mesh.configuration.now()
         try recording("outcome (\(status.rawValue): \(message))") {
             try mesh.store.pool.write { [runID] db in
@@ -173,34 +170,7 @@ actor MeshRun {
             if let missing = domain.upstreamDomains.first(where: { inputs[$0] == nil }) {
                 return await skip(domain, because: "input \(missing) has no published version yet")
             }
-            // The sync check: never build on inputs that disagree on a shared upstream.
-            var conflicts = SyncCheck.conflicts(among: inputs)
-            if !conflicts.isEmpty {
-                let text = conflicts.map(\.description).joined(separator: "; ")
-                await emit(.syncViolation, domain: id, payload: ["conflicts": text])
-                logger.warning("sync: \(id): \(text)")
-                if request.resolveSync {
-                    // Bringing an input up to date needs a build slot: one handed to this domain is freed first,
-                    // and a root stops counting as one the first slots wait for.
-                    if roots.contains(id) && rootsWaited.insert(id).inserted { await semaphore.notComing() }
-                    if handoffs.remove(id) != nil { await semaphore.signal() }
-                    for lagging in Set(conflicts.flatMap(\.lagging)).sorted() {
-                        _ = await ensureFresh(lagging, for: id)
-                    }
-                    inputs = try currentInputs(of: domain)
-                    conflicts = SyncCheck.conflicts(among: inputs)
-                    if conflicts.isEmpty {
-                        await emit(.syncResolved, domain: id, payload: ["resolved": text])
-                    }
-                }
-                if !conflicts.isEmpty {
-                    let message =
-                        "cannot build \(id) on inputs that disagree: \(conflicts.map(\.description).joined(separator: "; "))"
-                        + (request.resolveSync ? "; bringing the lagging input up to date did not succeed" : "")
-                    return await finishWithoutBuild(
-                        domain, status: .fail, reason: "sync violation", message: message, inputs: inputs)
-                }
-            }
+            if let violation = try await checkSync(of: domain, inputs: &inputs) { return violation }
             let current = try mesh.store.currentVersion(of: id)
             let parameters = VariationSet.resolve(
                 domain: domain, variation: variation, overrides: request.parameters[id] ?? [:])
@@ -216,9 +186,9 @@ actor MeshRun {
                     version: current?.version,
                     message: nil, tests: [], inputVersions: current?.inputVersions ?? [:])
             }
-            if handoffs.remove(id) == nil {
-                if roots.contains(id) { rootsWaited.insert(id) }
-                await semaphore.wait(priority: priorities[id] ?? 0)
+            if !slots.takeHandoff(id) {
+                slots.willWait(id)
+                await semaphore.wait(priority: slots.priority(of: id))
             }
             let outcome = await DomainBuilder(
                 mesh: mesh, runID: runID, domain: domain, reason: reasons.joined(separator: "; "), inputs: inputs,
@@ -229,7 +199,7 @@ actor MeshRun {
                     ?? request.sourceStates.filter { domain.sources.contains($0.key) },
                 fullRefresh: request.fullRefresh, logger: logger, hooks: hooks
             ).build()
-            finished.insert(id)
+            slots.finished.insert(id)
             await passSlot(from: id)
             return outcome
         } catch {
@@ -246,25 +216,48 @@ actor MeshRun {
         // Asked first: no suspension may come between choosing the reader and recording the handoff, or a
         // second choice of the same reader would lose a slot.
         let waiting = await semaphore.highestWaitingPriority() ?? Int.min
-        let ready = (readers[id] ?? []).filter { reader in
-            tasks[reader] != nil && !finished.contains(reader) && !handoffs.contains(reader)
-                && mesh.registry[reader]!.upstreamDomains.allSatisfy { finished.contains($0) || tasks[$0] == nil }
-        }
-        let best = ready.max { a, b in
-            (priorities[a] ?? 0, b.rawValue) < (priorities[b] ?? 0, a.rawValue)
-        }
-        if let best, (priorities[best] ?? 0) > waiting {
-            handoffs.insert(best)
-        } else {
-            await semaphore.signal()
-        }
+        let registry = mesh.registry
+        let handed = slots.handOff(
+            from: id, waiting: waiting, inRun: { tasks[$0] != nil }, inputs: { registry[$0]!.upstreamDomains })
+        if !handed { await semaphore.signal() }
     }
 
     /// A domain's task ended: a slot handed to it and not used (it was up to date, skipped or failed) moves on.
     private func taskFinished(_ id: DomainID) async {
-        finished.insert(id)
-        if roots.contains(id) && !rootsWaited.contains(id) { await semaphore.notComing() }
-        if handoffs.remove(id) != nil { await passSlot(from: id) }
+        slots.finished.insert(id)
+        if slots.isRootThatNeverWaited(id) { await semaphore.notComing() }
+        if slots.takeHandoff(id) { await passSlot(from: id) }
+    }
+
+    /// The sync check: never build on inputs that disagree on a shared upstream. With `resolveSync`, the
+    /// lagging inputs are brought up to date first. Returns the domain's outcome when it cannot be built.
+    private func checkSync(of domain: Domain, inputs: inout [DomainID: VersionRecord]) async throws -> DomainOutcome? {
+        let id = domain.id
+        var conflicts = SyncCheck.conflicts(among: inputs)
+        guard !conflicts.isEmpty else { return nil }
+        let text = conflicts.map(\.description).joined(separator: "; ")
+        await emit(.syncViolation, domain: id, payload: ["conflicts": text])
+        logger.warning("sync: \(id): \(text)")
+        if request.resolveSync {
+            // Bringing an input up to date needs a build slot: one handed to this domain is freed first,
+            // and a root stops counting as one the first slots wait for.
+            if slots.stopsCountingAsRoot(id) { await semaphore.notComing() }
+            if slots.takeHandoff(id) { await semaphore.signal() }
+            for lagging in Set(conflicts.flatMap(\.lagging)).sorted() {
+                _ = await ensureFresh(lagging, for: id)
+            }
+            inputs = try currentInputs(of: domain)
+            conflicts = SyncCheck.conflicts(among: inputs)
+            if conflicts.isEmpty {
+                await emit(.syncResolved, domain: id, payload: ["resolved": text])
+                return nil
+            }
+        }
+        let message =
+            "cannot build \(id) on inputs that disagree: \(conflicts.map(\.description).joined(separator: "; "))"
+            + (request.resolveSync ? "; bringing the lagging input up to date did not succeed" : "")
+        return await finishWithoutBuild(
+            domain, status: .fail, reason: "sync violation", message: message, inputs: inputs)
     }
 
     private func currentInputs(of domain: Domain) throws -> [DomainID: VersionRecord] {
@@ -306,15 +299,30 @@ actor MeshRun {
         _ domain: Domain, status: RunStatus, reason: String, message: String?, inputs: [DomainID: VersionRecord]
     ) async -> DomainOutcome {
         let now = mesh.configuration.now()
-        let current = try? mesh.store.currentVersion(of: domain.id)
+        var status = status
+        var message = message
+        let file = mesh.store.path
+        // A failure to read or record here makes the domain's outcome an error that says so.
+        func failed(_ error: MeshError) {
+            status = .error
+            message = (message.map { "\($0); " } ?? "") + error.message
+        }
+        var current: VersionRecord?
+        do { current = try mesh.store.currentVersion(of: domain.id) } catch {
+            failed(MeshError.history("read the serving version of \(domain.id)", error, file: file))
+        }
         let inputVersions = Dictionary(uniqueKeysWithValues: inputs.map { ($0.key.rawValue, $0.value.version) })
-        try? mesh.store.save(
-            DomainRunRecord(
-                runID: runID, domain: domain.id, status: status, reason: reason, startedAt: now, finishedAt: now,
-                durationMS: 0,
-                version: current?.version, inputVersions: inputVersions, parameters: [:],
-                codeVersion: domain.codeVersion,
-                rowsIn: 0, rowsOut: 0, message: message))
+        do {
+            try mesh.store.save(
+                DomainRunRecord(
+                    runID: runID, domain: domain.id, status: status, reason: reason, startedAt: now, finishedAt: now,
+                    durationMS: 0,
+                    version: current?.version, inputVersions: inputVersions, parameters: [:],
+                    codeVersion: domain.codeVersion,
+                    rowsIn: 0, rowsOut: 0, message: message))
+        } catch {
+            failed(MeshError.history("record the outcome of \(domain.id) (\(status.rawValue))", error, file: file))
+        }
         await emit(
             status == .skipped ? .domainSkipped : .domainFinished, domain: domain.id,
             payload: ["status": status.rawValue, "reason": reason, "message": message ?? ""])
@@ -334,59 +342,6 @@ actor MeshRun {
         let close = names.filter { $0.contains(name) || name.contains($0) || Levenshtein.distance($0, name) <= 3 }
         return close.isEmpty
             ? "; the domains are: \(names.joined(separator: ", "))" : "; did you mean \(close.joined(separator: ", "))?"
-    }
-}
-
-/// Inputs that disagree on the version of an upstream they share.
-public struct SyncConflict: Sendable, Hashable, CustomStringConvertible {
-    public var upstream: DomainID
-    /// Input → the version of `upstream` it was built from (or is, when the input is the upstream itself).
-    public var versions: [DomainID: Int]
-    /// The inputs built from an older version than the newest one seen.
-    public var lagging: [DomainID] {
-        let newest = versions.values.max() ?? 0
-        return versions.filter { $0.value < newest }.keys.sorted()
-    }
-    public var description: String {
-        let parts = versions.sorted { $0.key < $1.key }.map { input, version in
-            input == upstream ? "\(upstream) is at v\(version)" : "\(input) was built from \(upstream)@v\(version)"
-        }
-        return "inputs disagree on \(upstream): " + parts.joined(separator: ", ")
-    }
-}
-
-/// The sync check: do a domain's inputs agree on every upstream they share?
-public enum SyncCheck {
-    public static func conflicts(among inputs: [DomainID: VersionRecord]) -> [SyncConflict] {
-        var seen: [DomainID: [DomainID: Int]] = [:]
-        for (input, record) in inputs {
-            seen[input, default: [:]][input] = record.version
-            for (upstream, version) in record.upstreamVersions {
-                seen[DomainID(upstream), default: [:]][input] = version
-            }
-        }
-        return seen.compactMap { upstream, versions in
-            Set(versions.values).count > 1 ? SyncConflict(upstream: upstream, versions: versions) : nil
-        }.sorted { $0.upstream < $1.upstream }
-    }
-}
-
-enum Levenshtein {
-    static func distance(_ a: String, _ b: String) -> Int {
-        let a = Array(a.utf8)
-        let b = Array(b.utf8)
-        if a.isEmpty { return b.count }
-        if b.isEmpty { return a.count }
-        var previous = Array(0...b.count)
-        var current = [Int](repeating: 0, count: b.count + 1)
-        for i in 1...a.count {
-            current[0] = i
-            for j in 1...b.count {
-                current[j] = min(previous[j] + 1, current[j - 1] + 1, previous[j - 1] + (a[i - 1] == b[j - 1] ? 0 : 1))
-            }
-            swap(&previous, &current)
-        }
-        return previous[b.count]
     }
 }
 

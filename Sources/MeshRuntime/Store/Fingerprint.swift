@@ -25,6 +25,7 @@ public enum Fingerprint {
     /// SHA-256 of a file, streamed in 1 MiB chunks.
     public static func sha256Hex(fileAt url: URL) throws -> String {
         let handle = try FileHandle(forReadingFrom: url)
+        // Best-effort: closing a file only read cannot lose anything.
         defer { try? handle.close() }
         var hasher = SHA256()
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
@@ -129,6 +130,7 @@ public enum Fingerprint {
                 configuration.readonly = true
                 configuration.label = "digest"
                 let reader = try DatabaseQueue(path: file, configuration: configuration)
+                // Best-effort: a read-only connection has nothing to lose on close.
                 defer { try? reader.close() }
                 return try reader.read { db in
                     try rowSums(

@@ -9,8 +9,8 @@ import GRDBSQLite
 /// triggers (after insert, delete and update) on each tracked table. The triggers hash every written row
 /// exactly as `Fingerprint.digest` hashes a row of `SELECT *`, and log the hash with a sign (+1 inserted,
 /// −1 deleted; an update logs the old row −1 and the new row +1) in a TEMP table of its own,
-/// `mesh_digest_log_N`, so that reading one table's delta reads only its rows (one shared log was read in
-/// full once per table: 11 passes over half a million rows in a week of physician-mart). Logging into a
+/// `mesh_digest_log_N`, so that reading one table's delta reads only its rows (one shared log would be read
+/// in full once per table). Logging into a
 /// table rather than into Swift memory keeps the delta transactional: rows of a rolled back transaction or
 /// savepoint leave the log with the data they described.
 ///

@@ -11,7 +11,7 @@ import Foundation
 /// An advisory `flock` on `run.lock`: the kernel releases it when the process dies, so a killed run
 /// never leaves the mesh locked. A run takes it before it lands anything and keeps it until its record is
 /// written, so landing, the ledger and the run history are one critical section.
-public final class MeshLock: Sendable {
+package final class MeshLock: Sendable {
     private let descriptor: Int32
     let path: String
 

@@ -5,10 +5,13 @@ import GRDB
 ///
 /// A WAL-mode pool: readers (status, queries, the HTTP surface) never wait for a run that writes.
 public final class RuntimeStore: Sendable {
-    public let pool: DatabasePool
+    /// The database; other modules read the history through the typed queries (`RuntimeStore+Reports.swift`).
+    let pool: DatabasePool
     /// The home whose writer lock tells a live run's `running` records from a dead process's; nil for a store
     /// opened by path.
     let home: URL?
+    /// The runtime database's file, which messages about the run history name.
+    let path: String
 
     /// The file of a mesh home's runtime database.
     public static func file(in home: URL) -> URL { home.appendingPathComponent("runtime.sqlite") }
@@ -20,6 +23,7 @@ public final class RuntimeStore: Sendable {
 
     init(path: String, home: URL?) throws {
         self.home = home
+        self.path = path
         var configuration = Configuration()
         configuration.busyMode = .timeout(30)
         configuration.label = "runtime"
@@ -173,6 +177,15 @@ public final class RuntimeStore: Sendable {
             try version.insert(db)
             try CurrentVersionRecord(domain: version.domain, version: version.version).upsert(db)
             try domainRun.upsert(db)
+        }
+    }
+
+    /// Marks a version's record as not retained: its file is about to be removed.
+    func markNotRetained(_ domain: DomainID, version: Int) throws {
+        try pool.write { db in
+            try db.execute(
+                sql: "UPDATE domain_version SET retained = 0 WHERE domain = ? AND version = ?",
+                arguments: [domain, version])
         }
     }
 

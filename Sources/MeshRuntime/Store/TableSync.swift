@@ -11,7 +11,7 @@ import GRDBSQLite
 /// inserting every row; the physical order of the rows may differ.
 ///
 /// ```swift
-/// var sync = try TableSync("physician", keyColumns: 1, in: db)
+/// var sync = try TableSync("customer", keyColumns: 1, in: db)
 /// for golden in records { try sync.put([golden.id, golden.name, golden.status]) }
 /// let changed = try sync.finish()  // deletes the rows no `put` named
 /// ```

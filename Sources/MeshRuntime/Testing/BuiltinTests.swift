@@ -49,7 +49,8 @@ func tableShape(_ table: String, in db: Database) throws -> (schema: String, nam
             db, sql: "SELECT type FROM \(s).sqlite_master WHERE name = ? COLLATE NOCASE", arguments: [name])
             == "table"
     else { return nil }
-    // A table WITHOUT ROWID has no rowid to select (a column named rowid only makes this conservative).
+    // A table WITHOUT ROWID has no rowid to select (a column named rowid only makes this conservative): the
+    // failure to prepare is the answer, not an error.
     let withoutRowid = (try? db.makeStatement(sql: "SELECT rowid FROM \(s).\(quoteQualified(name)) LIMIT 0")) == nil
     return (schema, name, withoutRowid)
 }

@@ -41,7 +41,7 @@ struct MeshOptions: ParsableArguments {
     }
 
     /// The mesh's kitchens; they share the landed batches of the production home.
-    var kitchens: Kitchens { Kitchens(home: homeURL, sharedFolders: ["landing"]) }
+    var kitchens: Kitchens { Kitchens(home: homeURL, sharedFolders: ["landing"], product: .pharmaMesh) }
 
     /// The domains as the code defines them, before any promoted recipe change.
     func baseRegistry() throws -> DomainRegistry {
@@ -56,6 +56,11 @@ struct MeshOptions: ParsableArguments {
         var configuration = MeshConfiguration(
             home: homeURL, variations: try VariationSet.load(from: configURL), codeCommit: Self.gitCommit(),
             lockWait: lockWait, logger: logger)
+        configuration.product = .pharmaMesh
+        // PHARMA_MESH_TRACE_SQL=MS: every statement of a build that takes MS milliseconds or more, on standard
+        // error, to find where a build's time goes.
+        configuration.slowStatementTrace = ProcessInfo.processInfo.environment["PHARMA_MESH_TRACE_SQL"]
+            .flatMap(Double.init)
         // The mesh's engine file: PostgreSQL serves the chosen domains besides the SQLite files.
         if let settings = try PostgresSettings.load(home: homeURL) {
             configuration.servingEngines = [try PostgresEngine(settings: settings, logger: logger)]
@@ -167,4 +172,12 @@ enum PharmaDomains {
 
 extension DomainID: ExpressibleByArgument {
     public init?(argument: String) { self.init(argument) }
+}
+
+extension ProductIdentity {
+    /// pharma-mesh as the runtime names it: its commands in messages, its OpenLineage producer and namespace.
+    static let pharmaMesh = ProductIdentity(
+        name: "pharma-mesh", producer: "https://github.com/pharma-mesh/pharma-mesh",
+        runFacetSchema: "https://github.com/pharma-mesh/pharma-mesh/blob/main/docs/architecture.md#openlineage"
+    ) { standardCommand($0, program: "pharma-mesh") }
 }
