@@ -122,6 +122,7 @@ final class DemoReplay {
             {
                 launchEnd = DemoDates.adding(weeks: 26, to: launch)
                 growthEnd = DemoDates.adding(weeks: 104, to: launch)
+                if current.name == "Launch" { current.start = launch }
             }
             if !staged, current.name == "Growth", tick.description >= "2025-04-01" {
                 try await stageSyncIncident()
@@ -130,7 +131,9 @@ final class DemoReplay {
             if let boundary = current.name == "Launch" ? launchEnd : current.name == "Growth" ? growthEnd : nil,
                 tick.description >= boundary || index == ticks.count - 1
             {
-                try closePhase(next: current.name == "Launch" ? "Growth" : "Maturity")
+                try closePhase(
+                    next: current.name == "Launch" ? "Growth" : "Maturity",
+                    at: tick.description >= boundary ? boundary : nil)
             }
         }
         if current.name != "Done" { try closePhase(next: "Done") }
@@ -248,7 +251,8 @@ final class DemoReplay {
         current.syncIncident = true
     }
 
-    func closePhase(next: String) throws {
+    /// Ends the current phase at `boundary` (the first day of the next one; nil: at the end of the replay).
+    func closePhase(next: String, at boundary: String? = nil) throws {
         let figures = try DemoFigures(mesh: mesh).figures(for: current.name)
         current.figures = figures
         print(
@@ -257,8 +261,10 @@ final class DemoReplay {
                 + "\(current.syncIncident ? "1 sync violation caught and resolved" : "no sync violation")")
         print(Console.table(["FIGURE", "VALUE"], figures.map { [$0.0, $0.1] }))
         print("")
+        current.end = boundary
         phases.append(current)
         current = DemoPhase(name: next)
+        current.start = boundary
     }
 
     func scalar(_ sql: String) throws -> String? {
@@ -271,6 +277,10 @@ final class DemoReplay {
 /// What happened in one phase of the replay.
 struct DemoPhase {
     var name: String
+    /// The first day of the phase and the first day after it (`YYYY-MM-DD`; nil: the start or end of the
+    /// replay): the launch is its first 26 weeks from the launch date, growth the weeks to 104, then maturity.
+    var start: String? = nil
+    var end: String? = nil
     var runs = 0
     var rebuilt = 0
     var testsPassed = 0
@@ -303,8 +313,12 @@ enum DemoDates {
     }()
 
     static func adding(weeks: Int, to date: String) -> String {
+        adding(days: 7 * weeks, to: date)
+    }
+
+    static func adding(days: Int, to date: String) -> String {
         guard let day = formatter.date(from: date) else { return date }
-        return formatter.string(from: day.addingTimeInterval(Double(weeks) * 7 * 86_400))
+        return formatter.string(from: day.addingTimeInterval(Double(days) * 86_400))
     }
 
     /// The Friday ending the week of a date.
