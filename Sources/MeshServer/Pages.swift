@@ -135,7 +135,8 @@ enum Page {
                 node.id.hasPrefix("source:")
                 ? escape(node.id)
                 : "<a href=\"\(escape(links.domain(node.domain)))\">\(escape(node.id))</a>"
-                    + (node.wholeDomain || node.table == nil ? " <span class=\"w\">(whole domain)</span>" : "")
+                    + (node.table == nil ? " <span class=\"w\">(whole domain)</span>" : "")
+                    + (node.wholeDomain ? " <span class=\"w\">(reads all its domain's inputs)</span>" : "")
             let reads = lineage.upstream(of: node.id)
             return [
                 name, node.id.hasPrefix("source:") ? "source" : node.version.map { "v\($0)" } ?? "never built",
