@@ -12,7 +12,8 @@ struct DemoCommand: AsyncParsableCommand {
             Batches land in delivery order and the mesh runs once per replay step (a month by default), so each run
             rebuilds only what the new batches touch. Every demo replays from scratch in its own home (one the demo
             created, or an empty folder), so two runs print the same figures. Stopping it (Ctrl-C) is harmless: the
-            next run starts over. The report is written to HOME/report/ (index.html, report.md, mesh.html).
+            next run starts over. The report is written to HOME/report/ (index.html, report.md, mesh.html and a page
+            per domain in domains/).
             """)
 
     enum Step: String, ExpressibleByArgument, CaseIterable { case week, month, quarter }
