@@ -102,6 +102,16 @@ struct PageTests {
                     #expect(!outsiderPage.text.contains("order values times the factor"))
                 }
             }
+            // Preference by quality and the most specific match; a tie goes to JSON.
+            for (accept, html) in [
+                ("application/json, text/html;q=0.5", false), ("text/*", true), ("application/*", false),
+                ("text/html;q=0", false), ("application/json;q=0.4, text/html", true), ("*/*;q=0.8", false),
+            ] {
+                let answer = try await client.get("/runs", token: f.owner, headers: [.accept: accept])
+                #expect(
+                    answer.headers[.contentType]?.hasPrefix(html ? "text/html" : "application/json") == true,
+                    "\(accept)")
+            }
             // Readable where it counts: the tests page shows the offending rows, the runs page links the domains.
             let tests = try await client.get(
                 "/domains/orders-mart/tests", token: f.owner, headers: [.accept: Self.browserAccept]
@@ -154,7 +164,7 @@ struct PageTests {
             return Double(text[range.upperBound...].prefix { $0 != "\"" })
         }
         // Columns by depth, each named by its layer; the raw domains in the first.
-        let layers = svg.components(separatedBy: "<g class=\"layer\"").dropFirst().map(Substring.init)
+        let layers: [Substring] = svg.components(separatedBy: "<g class=\"layer\"").dropFirst().map { Substring($0) }
         #expect(layers.count == 5)
         #expect(
             layers.first?.contains("data-members=\"14\"") == true && layers.first?.contains("raw · 14 domains") == true)
@@ -175,11 +185,12 @@ struct PageTests {
         // Every raw box inside the first column's box.
         let firstLayer = try #require(layers.first)
         let firstBand = try #require(firstLayer.range(of: "<rect ").map { firstLayer[$0.lowerBound...] })
-        let bandY = try #require(attribute("y", in: firstBand))
-        let bandHeight = try #require(attribute("height", in: firstBand))
+        let bandY: Double = try #require(attribute("y", in: firstBand))
+        let bandHeight: Double = try #require(attribute("height", in: firstBand))
         for raw in raws {
             let box = try #require(boxes[raw.id.rawValue])
-            #expect(box.y >= bandY && box.y + box.h <= bandY + bandHeight, "\(raw.id) is outside the raw box")
+            let inside = box.y >= bandY && box.y + box.h <= bandY + bandHeight
+            #expect(inside, "\(raw.id) is outside the raw box")
         }
         // No edge passes through a box: no point of a path lies inside one, and the lanes run below them.
         let paths = svg.components(separatedBy: "<path class=\"edge\"").dropFirst()
