@@ -55,8 +55,9 @@ extension MeshHTTPServer {
     func addKitchenRoutes(_ routes: RouteTable) {
         routes.add(.get, "/kitchens") { _, _, caller in
             let token = try caller.require()
-            return try Respond.json(
-                try self.kitchenSupport().kitchens.list().filter { $0.domains.allSatisfy(token.covers) })
+            return try self.answer(
+                try self.kitchenSupport().kitchens.list().filter { $0.domains.allSatisfy(token.covers) }, caller,
+                title: "kitchens")
         }
         routes.add(.post, "/kitchens") { request, _, caller in
             let support = try self.kitchenSupport()
@@ -86,11 +87,12 @@ extension MeshHTTPServer {
                 recipes[id.rawValue] = Dictionary(
                     DomainRegistry.sqlSteps(of: mesh.registry[id]!.recipe), uniquingKeysWith: { a, _ in a })
             }
-            return try Respond.json(
+            return try self.answer(
                 KitchenView(
                     kitchen: manifest, url: "/kitchens/\(manifest.name)",
                     domains: try mesh.status().filter { manifest.domains.contains($0.domain) }.map(DomainSummary.init),
-                    recipes: recipes, diffURL: "/kitchens/\(manifest.name)/diff"))
+                    recipes: recipes, diffURL: "/kitchens/\(manifest.name)/diff"), caller,
+                title: "kitchen \(manifest.name)")
         }
         routes.add(.put, "/kitchens/{kitchen}/recipes/{domain}/{step}") { request, context, caller in
             let (support, manifest) = try self.kitchen(context, caller, role: .reader)
@@ -149,7 +151,9 @@ extension MeshHTTPServer {
             let (support, manifest) = try self.kitchen(context, caller, role: .reader)
             let registry = try support.kitchens.effectiveRegistry(for: manifest.name, base: support.base)
             let sample = try caller.integer("sample", default: 5, max: 100)
-            return try Respond.json(try support.kitchens.diff(manifest.name, registry: registry, sampleSize: sample))
+            return try self.answer(
+                try support.kitchens.diff(manifest.name, registry: registry, sampleSize: sample), caller,
+                title: "kitchen \(manifest.name): what differs from \(manifest.from)")
         }
         routes.add(.post, "/kitchens/{kitchen}/promote") { _, context, caller in
             let (support, manifest) = try self.kitchen(context, caller, role: .owner)

@@ -303,7 +303,12 @@ enum OpenAPI {
                     .replacingOccurrences(of: ".", with: "_"),
                 "responses": Dictionary(
                     uniqueKeysWithValues: op.responses.map { code, text in
-                        (code, ["description": text, "content": [op.produces: [:] as [String: Any]]] as [String: Any])
+                        // A JSON route answers a browser (Accept preferring text/html, or ?format=html) with a page.
+                        var content: [String: Any] = [op.produces: [:] as [String: Any]]
+                        if op.method == "GET", op.produces == "application/json", !op.path.hasSuffix(".json") {
+                            content["text/html"] = [:] as [String: Any]
+                        }
+                        return (code, ["description": text, "content": content] as [String: Any])
                     }),
             ]
             if !op.parameters.isEmpty {

@@ -41,8 +41,8 @@ extension MeshHTTPServer {
 
     /// Health, the OpenAPI document and signing in: the routes open to everyone.
     private func addSessionRoutes(_ routes: RouteTable) {
-        routes.add(.get, "/health", open: true) { _, _, _ in
-            try Respond.json(["status": "ok", "domains": "\(self.mesh.registry.ids.count)"])
+        routes.add(.get, "/health", open: true) { _, _, caller in
+            try self.answer(["status": "ok", "domains": "\(self.mesh.registry.ids.count)"], caller, title: "health")
         }
         routes.add(.get, "/openapi.json", open: true) { _, _, _ in
             Respond.text(try OpenAPI.document(title: self.configuration.title), type: "application/json")
@@ -84,7 +84,8 @@ extension MeshHTTPServer {
         routes.add(.get, "/domains/{domain}/runs") { _, context, caller in
             let domain = try self.domain(context, caller)
             let limit = try caller.integer("limit", default: 50, max: 1000)
-            return try Respond.json(try self.mesh.store.domainRuns(of: domain.id, limit: limit))
+            let runs = try self.mesh.store.domainRuns(of: domain.id, limit: limit)
+            return try self.answer(runs, caller, title: "\(domain.id) runs") { Page.domainRuns(domain.id, runs) }
         }
         routes.add(.post, "/domains/{domain}/runs") { request, context, caller in
             try await self.startRun(request, context, caller)
@@ -94,33 +95,41 @@ extension MeshHTTPServer {
             let runID = try self.runID(context)
             guard let run = try self.mesh.store.domainRuns(in: runID).first(where: { $0.domain == domain.id }) else {
                 if let pending = await self.launcher.status(of: runID), pending.domain == domain.id {
-                    return try Respond.json(pending)
+                    return try self.answer(pending, caller, title: "run \(runID) of \(domain.id)")
                 }
                 throw APIError(.notFound, "\(domain.id) took no part in run \(runID)")
             }
             let store = self.mesh.store
-            return try Respond.json(
-                DomainRunDetail(
-                    run: run, steps: try store.steps(of: domain.id, in: runID),
-                    tests: try store.testResults(of: domain.id, run: runID),
-                    logs: try store.logs(of: runID, domain: domain.id)))
+            let detail = DomainRunDetail(
+                run: run, steps: try store.steps(of: domain.id, in: runID),
+                tests: try store.testResults(of: domain.id, run: runID),
+                logs: try store.logs(of: runID, domain: domain.id))
+            return try self.answer(detail, caller, title: "run \(runID) of \(domain.id)") { Page.domainRun(detail) }
         }
         routes.add(.get, "/domains/{domain}/tests") { _, context, caller in
             let domain = try self.domain(context, caller)
+            let results: [TestResultRecord]
             if let run = caller.query["run"] {
-                return try Respond.json(try self.mesh.store.testResults(of: domain.id, run: RunID(run)))
+                results = try self.mesh.store.testResults(of: domain.id, run: RunID(run))
+            } else {
+                let limit = try caller.integer("limit", default: 500, max: 5000)
+                results = try self.mesh.store.testResults(of: domain.id, limit: limit)
             }
-            let limit = try caller.integer("limit", default: 500, max: 5000)
-            return try Respond.json(try self.mesh.store.testResults(of: domain.id, limit: limit))
+            return try self.answer(results, caller, title: "\(domain.id) tests") { Page.tests(domain.id, results) }
         }
         routes.add(.get, "/domains/{domain}/lineage", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
-            return try Respond.json(
-                LineageAnswer(
-                    lineage: try self.mesh.lineage(of: domain.id),
-                    consumers: try self.mesh.consumers(of: domain.id).map {
-                        .init(domain: $0.domain, version: $0.version, builtFrom: $0.builtFrom)
-                    }))
+            let answer = LineageAnswer(
+                lineage: try self.mesh.lineage(of: domain.id),
+                consumers: try self.mesh.consumers(of: domain.id).map {
+                    .init(domain: $0.domain, version: $0.version, builtFrom: $0.builtFrom)
+                })
+            return try self.answer(answer, caller, title: "\(domain.id) lineage") {
+                Page.lineage(
+                    domain.id, answer,
+                    tables: try domain.outputs.map { try self.mesh.lineage(of: domain.id, table: $0.table) },
+                    svg: try MeshGraph.lineageSVG(of: domain.id, mesh: self.mesh))
+            }
         }
         routes.add(.get, "/domains/{domain}/lineage.svg", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
@@ -128,11 +137,15 @@ extension MeshHTTPServer {
         }
         routes.add(.get, "/domains/{domain}/versions", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
-            return try Respond.json(try self.mesh.store.versions(of: domain.id))
+            let versions = try self.mesh.store.versions(of: domain.id)
+            return try self.answer(versions, caller, title: "\(domain.id) versions") {
+                Page.versions(domain.id, versions)
+            }
         }
         routes.add(.get, "/domains/{domain}/catalog", cached: true) { _, context, caller in
             let domain = try self.domain(context, caller)
-            return try Respond.json(try Catalog.make(domain, mesh: self.mesh))
+            let catalog = try Catalog.make(domain, mesh: self.mesh)
+            return try self.answer(catalog, caller, title: "\(domain.id) catalog") { Page.catalog(catalog) }
         }
     }
 
@@ -141,18 +154,19 @@ extension MeshHTTPServer {
         routes.add(.get, "/runs") { _, _, caller in
             let token = try caller.require()
             let limit = try caller.integer("limit", default: 50, max: 1000)
-            return try Respond.json(
-                try self.mesh.store.runs(limit: limit).map { run in
-                    RunDetail(
-                        run: run,
-                        domains: try self.mesh.store.domainRuns(in: run.runID).filter { token.covers($0.domain) })
-                })
+            let runs = try self.mesh.store.runs(limit: limit).map { run in
+                RunDetail(
+                    run: run, domains: try self.mesh.store.domainRuns(in: run.runID).filter { token.covers($0.domain) })
+            }
+            return try self.answer(runs, caller, title: "runs") { Page.runs(runs) }
         }
         routes.add(.get, "/runs/{run}") { _, context, caller in
             let token = try caller.require()
             let runID = try self.runID(context)
             guard let run = try self.mesh.store.run(runID) else {
-                if let pending = await self.launcher.status(of: runID) { return try Respond.json(pending) }
+                if let pending = await self.launcher.status(of: runID) {
+                    return try self.answer(pending, caller, title: "run \(runID)")
+                }
                 throw APIError(.notFound, "no run \(runID) in this mesh's history")
             }
             let detail = RunDetail(
@@ -167,12 +181,15 @@ extension MeshHTTPServer {
         routes.add(.get, "/domains/{domain}/tests/history") { _, context, caller in
             let domain = try self.domain(context, caller)
             let limit = try caller.integer("limit", default: 200, max: 5000)
-            return try Respond.json(try self.testHistory(domain.id, test: caller.query["test"], limit: limit))
+            return try self.answer(
+                try self.testHistory(domain.id, test: caller.query["test"], limit: limit), caller,
+                title: "\(domain.id) tests over time")
         }
         routes.add(.get, "/domains/{domain}/problems") { _, context, caller in
             let domain = try self.domain(context, caller)
-            return try Respond.json(
-                try self.mesh.store.problems(of: domain.id, includeClosed: caller.query["open"] != "1"))
+            return try self.answer(
+                try self.mesh.store.problems(of: domain.id, includeClosed: caller.query["open"] != "1"), caller,
+                title: "\(domain.id) problems")
         }
         routes.add(.post, "/domains/{domain}/problems") { request, context, caller in
             let domain = try self.domain(context, caller)
@@ -213,18 +230,19 @@ extension MeshHTTPServer {
         routes.add(.get, "/domains/{domain}/openlineage") { _, context, caller in
             let domain = try self.domain(context, caller)
             let limit = try caller.integer("limit", default: 200, max: 5000)
-            return try Respond.jsonObject(
-                try OpenLineage.recorded(home: self.mesh.home, domain: domain.id, limit: limit))
+            return try self.answerObject(
+                try OpenLineage.recorded(home: self.mesh.home, domain: domain.id, limit: limit), caller,
+                title: "\(domain.id) OpenLineage events")
         }
         routes.add(.get, "/openlineage") { _, _, caller in
             let token = try caller.require()
             let limit = try caller.integer("limit", default: 500, max: 10000)
             let events = try OpenLineage.recorded(
                 home: self.mesh.home, run: try caller.query["run"].map { try self.checkedRunID($0) }, limit: limit)
-            return try Respond.jsonObject(
+            return try self.answerObject(
                 events.filter { event in
                     ((event["job"] as? [String: Any])?["name"] as? String).map { token.covers(DomainID($0)) } ?? false
-                })
+                }, caller, title: "OpenLineage events")
         }
     }
 
@@ -235,7 +253,7 @@ extension MeshHTTPServer {
     ) async -> Response {
         let query = parseQuery(request.uri.query)
         let accept = request.headers[.accept] ?? ""
-        let wantsHTML = query["format"] == "html" || (query["format"] == nil && accept.contains("text/html"))
+        let wantsHTML = query["format"] == "html" || (query["format"] == nil && Self.prefersHTML(accept))
         var caller = Caller(token: nil, query: query, wantsHTML: wantsHTML)
         var response: Response
         let started = ContinuousClock.now
@@ -548,6 +566,10 @@ extension MeshHTTPServer {
                 case elapsedMS = "elapsed_ms"
             }
         }
+        if caller.wantsHTML {
+            return Respond.html(
+                Page.query(sql: sql, columns: result.columns, rows: result.rows, truncatedBy: result.cut?.rawValue))
+        }
         return try Respond.json(
             Answer(
                 columns: result.columns, rows: result.rows, rowCount: result.rows.count, truncated: result.truncated,
@@ -555,6 +577,42 @@ extension MeshHTTPServer {
                 versions: Dictionary(uniqueKeysWithValues: result.versions.map { ($0.key.rawValue, $0.value) }),
                 elapsedMS: Double(elapsed.components.attoseconds / 1_000_000_000_000) / 1000
                     + Double(elapsed.components.seconds) * 1000))
+    }
+}
+
+extension MeshHTTPServer {
+    /// Whether an `Accept` header prefers HTML to JSON, by quality and the most specific match: a browser's
+    /// navigation (`text/html,application/xhtml+xml,…,*/*;q=0.8`) does; no header, `*/*` and
+    /// `application/json` do not (a tie goes to JSON, which scripts expect).
+    static func prefersHTML(_ accept: String) -> Bool {
+        var quality: [String: Double] = [:]
+        for part in accept.split(separator: ",") {
+            let fields = part.split(separator: ";").map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
+            guard let type = fields.first, !type.isEmpty else { continue }
+            var q = 1.0
+            for field in fields.dropFirst() where field.hasPrefix("q=") { q = Double(field.dropFirst(2)) ?? 0 }
+            quality[type] = max(quality[type] ?? 0, q)
+        }
+        func q(_ type: String, _ range: String) -> Double { quality[type] ?? quality[range] ?? quality["*/*"] ?? 0 }
+        let html = max(q("text/html", "text/*"), quality["application/xhtml+xml"] ?? 0)
+        return html > 0 && html > q("application/json", "application/*")
+    }
+
+    /// The value as JSON for a program; for a browser, `page`, or else the JSON laid out as tables. Both come
+    /// from the same value, after the same access checks.
+    func answer<T: Encodable>(_ value: T, _ caller: Caller, title: String, page: (() throws -> String)? = nil) throws
+        -> Response
+    {
+        guard caller.wantsHTML else { return try Respond.json(value) }
+        if let page { return Respond.html(try page()) }
+        let object = try JSONSerialization.jsonObject(with: Respond.encoder.encode(value), options: [.fragmentsAllowed])
+        return Respond.html(Page.generic(object, title: title, domains: Set(mesh.registry.ids.map(\.rawValue))))
+    }
+
+    /// The same for JSON of plain objects (OpenLineage events).
+    func answerObject(_ value: Any, _ caller: Caller, title: String) throws -> Response {
+        guard caller.wantsHTML else { return try Respond.jsonObject(value) }
+        return Respond.html(Page.generic(value, title: title, domains: Set(mesh.registry.ids.map(\.rawValue))))
     }
 }
 

@@ -1,4 +1,5 @@
 import Foundation
+import HTTPTypes
 import Hummingbird
 import MeshRuntime
 import MeshServer
@@ -17,7 +18,7 @@ struct BrowserTests {
     /// The wait is on a thread of its own: blocking one of the Swift pool's few threads would leave the
     /// in-process servers Chromium talks to without one. Chromium is stopped after 90 s so a page that never
     /// loads fails the test instead of hanging the suite.
-    static func browse(_ arguments: [String]) async throws -> String {
+    static func browse(_ arguments: [String], width: Int = 1280) async throws -> String {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try #require(chromium, "Chromium is missing: run scripts/setup"))
         let profile = try TemporaryDirectory("chromium")
@@ -25,7 +26,7 @@ struct BrowserTests {
         process.arguments =
             [
                 "--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--no-first-run",
-                "--user-data-dir=\(profile.url.path)", "--window-size=1280,1000",
+                "--user-data-dir=\(profile.url.path)", "--window-size=\(width),1000",
                 // Long enough for the sign-in page's form to post and the redirect to load.
                 "--virtual-time-budget=10000",
             ] + arguments
@@ -84,6 +85,64 @@ struct BrowserTests {
         }
     }
 
+    /// Runs `body` with a server on 127.0.0.1 that answers each of `pages`' paths with its HTML.
+    static func serving<Value: Sendable>(
+        _ pages: [String: String], _ body: @Sendable (_ base: String) async throws -> Value
+    ) async throws -> Value {
+        let router = Router()
+        for (path, html) in pages {
+            router.get(RouterPath(path)) { _, _ -> Response in
+                Response(
+                    status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
+                    body: .init(byteBuffer: ByteBuffer(string: html)))
+            }
+        }
+        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
+        let server = Application(
+            router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
+            onServerRunning: { announce.yield($0.localAddress?.port ?? 0) })
+        return try await withThrowingTaskGroup(of: Value?.self) { group in
+            group.addTask {
+                try await server.runService(gracefulShutdownSignals: [])
+                return nil
+            }
+            var iterator = ports.makeAsyncIterator()
+            let port = try #require(await iterator.next())
+            let value = try await body("http://127.0.0.1:\(port)")
+            group.cancelAll()
+            while let next = try? await group.next() { _ = next }
+            return value
+        }
+    }
+
+    /// Measures a page where Chromium lays it out, and writes what it found into the page as JSON in
+    /// `<pre id="probe">` (which `--dump-dom` prints): how far the document and each `<pre>` overflow
+    /// sideways, the smallest SVG text as drawn (its font size times the SVG's scale), and the offending-row
+    /// cells that are displayed.
+    static let probe = """
+        <script>(function () {
+          var de = document.documentElement, r = {documentOverflow: de.scrollWidth - de.clientWidth, preOverflow: 0,
+            pres: 0, smallestText: 1000, texts: 0, offendingCells: []};
+          document.querySelectorAll('pre').forEach(function (p) {
+            r.pres++; r.preOverflow = Math.max(r.preOverflow, p.scrollWidth - p.clientWidth); });
+          document.querySelectorAll('svg text').forEach(function (t) {
+            r.texts++;
+            r.smallestText = Math.min(r.smallestText, parseFloat(getComputedStyle(t).fontSize) * t.getScreenCTM().a); });
+          document.querySelectorAll('table.offending td').forEach(function (td) {
+            if (td.getClientRects().length > 0) r.offendingCells.push(td.textContent); });
+          var out = document.createElement('pre'); out.id = 'probe'; out.textContent = JSON.stringify(r);
+          document.body.appendChild(out);
+        })();</script>
+        """
+
+    /// What ``probe`` wrote into a dumped page.
+    static func measurements(_ dom: String) throws -> [String: Any] {
+        let start = try #require(dom.range(of: "<pre id=\"probe\">"), "the probe did not run")
+        let json = dom[start.upperBound...].prefix { $0 != "<" }.replacingOccurrences(of: "&amp;", with: "&")
+            .replacingOccurrences(of: "&lt;", with: "<").replacingOccurrences(of: "&gt;", with: ">")
+        return try #require(try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any])
+    }
+
     /// Width and height from a PNG's header.
     static func pngSize(_ data: Data) -> (Int, Int)? {
         guard data.count > 24, data.prefix(8) == Data([0x89, 0x50, 0x4E, 0x47, 0x0D, 0x0A, 0x1A, 0x0A]) else {
@@ -135,6 +194,59 @@ struct BrowserTests {
                 #expect(anonymous.contains("401"))
                 #expect(anonymous.contains("name=\"token\""))
                 #expect(!anonymous.contains("order values times the factor"))
+            }
+        }
+    }
+
+    @Test(
+        "at 1400 px: the mesh graph's text is at least 12 px, a domain page's SQL wraps, its offending rows show",
+        .enabled(if: chromium != nil || ProcessInfo.processInfo.environment["CI"] != nil))
+    func readableAt1400() async throws {
+        // One line of 400 characters without a space, as generated SQL has.
+        let list = (1000..<1080).map(String.init).joined(separator: ",")
+        let f = try await ServerFixture(
+            martSQL:
+                "CREATE TABLE items AS SELECT value * CAST(:factor AS INTEGER) AS value FROM orders.items WHERE value NOT IN (\(list))",
+            martTests: [AcceptedValues(table: "items", column: "value", values: ["1"], severity: .warn)])
+        defer { f.directory.remove() }
+        try await f.live { client in
+            let port = try #require(client.port)
+            let accept: HTTPFields = [.accept: PageTests.browserAccept]
+            let meshPage = try await client.get("/", token: f.owner, headers: accept).text
+            let domainPage = try await client.get("/domains/orders-mart", token: f.owner, headers: accept).text
+            #expect(domainPage.contains(list))
+            #expect(domainPage.contains("class=\"table-lineage\" data-table=\"orders-mart.items\""))
+            #expect(
+                domainPage.contains(
+                    "<td><a href=\"/domains/orders\">orders.items</a></td><td>v1</td><td>source:orders</td>"))
+
+            // The pages as served, laid out by Chromium 1400 px wide with the probe added.
+            try await Self.serving(["/mesh": meshPage + Self.probe, "/domain": domainPage + Self.probe]) { base in
+                let mesh = try Self.measurements(try await Self.browse(["--dump-dom", "\(base)/mesh"], width: 1400))
+                #expect((mesh["texts"] as? Int ?? 0) >= 6, "\(mesh)")
+                #expect((mesh["smallestText"] as? Double ?? 0) >= 12, "the graph's smallest text: \(mesh)")
+                #expect((mesh["documentOverflow"] as? Int ?? 1) <= 0, "\(mesh)")
+
+                let domain = try Self.measurements(
+                    try await Self.browse(["--dump-dom", "\(base)/domain"], width: 1400))
+                #expect((domain["pres"] as? Int ?? 0) >= 1, "\(domain)")
+                #expect((domain["preOverflow"] as? Int ?? 1) <= 0, "the SQL overflows its box: \(domain)")
+                #expect((domain["documentOverflow"] as? Int ?? 1) <= 0, "the page scrolls sideways: \(domain)")
+                #expect((domain["smallestText"] as? Double ?? 0) >= 12, "the lineage graph's text: \(domain)")
+                let cells = domain["offendingCells"] as? [String] ?? []
+                #expect(cells.contains("2") && cells.contains("3"), "the offending rows are not shown: \(domain)")
+            }
+
+            // And screenshots of both, signed in as a person would be.
+            try await Self.withSignInPage(meshPort: port, token: f.owner) { signIn in
+                for path in ["/", "/domains/orders-mart"] {
+                    let shot = f.directory.url.appendingPathComponent("page-1400.png")
+                    _ = try await Self.browse(
+                        ["--screenshot=\(shot.path)", "\(signIn)/sign-in?next=\(encoded(path))"], width: 1400)
+                    let png = try Data(contentsOf: shot)
+                    #expect(Self.pngSize(png).map { $0.0 == 1400 && $0.1 == 1000 } == true, "\(path)")
+                    #expect(png.count > 20_000, "\(path): a blank page compresses to a few kB")
+                }
             }
         }
     }

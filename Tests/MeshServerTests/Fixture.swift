@@ -22,17 +22,20 @@ struct ServerFixture {
     static let mart: DomainID = "orders-mart"
     static let secret: DomainID = "secret-mart"
 
+    /// `martSQL` and `martTests` change the mart's SQL and add tests to it (the pages' tests give it a long line
+    /// and a test that warns).
     init(
-        queryTimeout: TimeInterval = 10, queryMaxRows: Int = 1000,
-        configure: (inout MeshServerConfiguration) -> Void = { _ in }
+        queryTimeout: TimeInterval = 10, queryMaxRows: Int = 1000, martSQL: String? = nil,
+        martTests: [any DataTest] = [], configure: (inout MeshServerConfiguration) -> Void = { _ in }
     ) async throws {
         directory = try TemporaryDirectory("server")
         let home = directory.url
         let state = try ToyMesh.writeSource("orders", values: [1, 2, 3], home: home)
         var mart = ToyMesh.derived(
             Self.mart, from: [Self.orders],
-            sql: "CREATE TABLE items AS SELECT value * CAST(:factor AS INTEGER) AS value FROM orders.items",
-            tests: [NotNull(table: "items", columns: ["value"], severity: .fail)], parameters: ["factor": "1"])
+            sql: martSQL ?? "CREATE TABLE items AS SELECT value * CAST(:factor AS INTEGER) AS value FROM orders.items",
+            tests: [NotNull(table: "items", columns: ["value"], severity: .fail)] + martTests,
+            parameters: ["factor": "1"])
         mart.outputs = [
             OutputPort(
                 table: "items", description: "order values times the factor", grain: ["value"],

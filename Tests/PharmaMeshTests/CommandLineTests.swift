@@ -145,7 +145,19 @@ struct DemoTests {
             let text = try String(contentsOfFile: "\(home)/report/\(file)", encoding: .utf8)
             #expect(text.contains(file == "mesh.html" ? "physician-master" : "Maturity"), "\(file)")
         }
-        #expect(try String(contentsOfFile: "\(home)/report/index.html", encoding: .utf8).contains("<svg"))
+        let index = try String(contentsOfFile: "\(home)/report/index.html", encoding: .utf8)
+        #expect(index.contains("<svg"))
+        // Money and counts for people: `$36,021,161`, not `36021161`.
+        #expect(
+            index.range(of: #"<th>media spend</th><td>\$[0-9]{1,3}(,[0-9]{3})*</td>"#, options: .regularExpression)
+                != nil)
+        #expect(first.out.range(of: #"media spend +\$[0-9,]+"#, options: .regularExpression) != nil)
+        // The mesh page links every box to a page of its own, written beside it.
+        let meshPage = try String(contentsOfFile: "\(home)/report/mesh.html", encoding: .utf8)
+        #expect(meshPage.contains("<a href=\"domains/physician-master.html\"><g class=\"domain\""))
+        let master = try String(contentsOfFile: "\(home)/report/domains/physician-master.html", encoding: .utf8)
+        #expect(master.contains("<h1>physician-master</h1>") && master.contains("href=\"raw-nppes.html\""))
+        #expect(!master.contains("href=\"/"), "a static page links to files, not to the server")
 
         // Run again: the replay starts over in the same home and prints the same figures.
         let second = try pharmaMesh([

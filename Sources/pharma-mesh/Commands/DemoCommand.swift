@@ -12,7 +12,8 @@ struct DemoCommand: AsyncParsableCommand {
             Batches land in delivery order and the mesh runs once per replay step (a month by default), so each run
             rebuilds only what the new batches touch. Every demo replays from scratch in its own home (one the demo
             created, or an empty folder), so two runs print the same figures. Stopping it (Ctrl-C) is harmless: the
-            next run starts over. The report is written to HOME/report/ (index.html, report.md, mesh.html).
+            next run starts over. The report is written to HOME/report/ (index.html, report.md, mesh.html and a page
+            per domain in domains/).
             """)
 
     enum Step: String, ExpressibleByArgument, CaseIterable { case week, month, quarter }
@@ -122,6 +123,7 @@ final class DemoReplay {
             {
                 launchEnd = DemoDates.adding(weeks: 26, to: launch)
                 growthEnd = DemoDates.adding(weeks: 104, to: launch)
+                if current.name == "Launch" { current.start = launch }
             }
             if !staged, current.name == "Growth", tick.description >= "2025-04-01" {
                 try await stageSyncIncident()
@@ -130,7 +132,9 @@ final class DemoReplay {
             if let boundary = current.name == "Launch" ? launchEnd : current.name == "Growth" ? growthEnd : nil,
                 tick.description >= boundary || index == ticks.count - 1
             {
-                try closePhase(next: current.name == "Launch" ? "Growth" : "Maturity")
+                try closePhase(
+                    next: current.name == "Launch" ? "Growth" : "Maturity",
+                    at: tick.description >= boundary ? boundary : nil)
             }
         }
         if current.name != "Done" { try closePhase(next: "Done") }
@@ -248,7 +252,8 @@ final class DemoReplay {
         current.syncIncident = true
     }
 
-    func closePhase(next: String) throws {
+    /// Ends the current phase at `boundary` (the first day of the next one; nil: at the end of the replay).
+    func closePhase(next: String, at boundary: String? = nil) throws {
         let figures = try DemoFigures(mesh: mesh).figures(for: current.name)
         current.figures = figures
         print(
@@ -257,8 +262,10 @@ final class DemoReplay {
                 + "\(current.syncIncident ? "1 sync violation caught and resolved" : "no sync violation")")
         print(Console.table(["FIGURE", "VALUE"], figures.map { [$0.0, $0.1] }))
         print("")
+        current.end = boundary
         phases.append(current)
         current = DemoPhase(name: next)
+        current.start = boundary
     }
 
     func scalar(_ sql: String) throws -> String? {
@@ -271,6 +278,10 @@ final class DemoReplay {
 /// What happened in one phase of the replay.
 struct DemoPhase {
     var name: String
+    /// The first day of the phase and the first day after it (`YYYY-MM-DD`; nil: the start or end of the
+    /// replay): the launch is its first 26 weeks from the launch date, growth the weeks to 104, then maturity.
+    var start: String? = nil
+    var end: String? = nil
     var runs = 0
     var rebuilt = 0
     var testsPassed = 0
@@ -303,8 +314,12 @@ enum DemoDates {
     }()
 
     static func adding(weeks: Int, to date: String) -> String {
+        adding(days: 7 * weeks, to: date)
+    }
+
+    static func adding(days: Int, to date: String) -> String {
         guard let day = formatter.date(from: date) else { return date }
-        return formatter.string(from: day.addingTimeInterval(Double(weeks) * 7 * 86_400))
+        return formatter.string(from: day.addingTimeInterval(Double(days) * 86_400))
     }
 
     /// The Friday ending the week of a date.

@@ -6,12 +6,26 @@ import MeshServer
 struct DemoFigures {
     let mesh: Mesh
 
+    /// The first value of the first row, formatted for people (`1,234,567`, `12.5`); text as it is.
     func value(_ sql: String) throws -> String {
         let rows = try mesh.query(sql).rows
         guard let value = rows.first?.first else { return "–" }
-        if case .null = value { return "–" }
-        if case .real(let double) = value { return String(format: "%.4g", double) }
-        return value.description
+        switch value {
+        case .null: return "–"
+        case .integer(let n): return DemoFormat.count(Int(n))
+        case .real(let x): return DemoFormat.number(x)
+        default: return value.description
+        }
+    }
+
+    /// The same, as US dollars: `$36,021,161`.
+    func money(_ sql: String) throws -> String {
+        let rows = try mesh.query(sql).rows
+        switch rows.first?.first {
+        case .integer(let n)?: return DemoFormat.money(Double(n))
+        case .real(let x)?: return DemoFormat.money(x)
+        default: return "–"
+        }
     }
 
     func percent(_ sql: String) throws -> String {
@@ -33,14 +47,10 @@ struct DemoFigures {
                 ("consumer open rate", try percent(Self.emailRate("open", "CONSUMER"))),
                 (
                     "web sessions / copay sign-ups",
-                    try value(
-                        "SELECT SUM(web_sessions) || ' / ' || SUM(copay_signups) FROM brand_extracts.launch_tracker")
+                    try value("SELECT SUM(web_sessions) FROM brand_extracts.launch_tracker") + " / "
+                        + value("SELECT SUM(copay_signups) FROM brand_extracts.launch_tracker")
                 ),
-                (
-                    "media spend (USD)",
-                    try value(
-                        "SELECT printf('%,.0f', SUM(media_spend_usd)) FROM brand_extracts.launch_tracker")
-                ),
+                ("media spend", try money("SELECT SUM(media_spend_usd) FROM brand_extracts.launch_tracker")),
                 (
                     "first week with Zentavia NRx",
                     try value(
@@ -48,8 +58,8 @@ struct DemoFigures {
                 ),
                 (
                     "Zentavia NRx / TRx in the launch",
-                    try value(
-                        "SELECT printf('%.1f / %.1f', SUM(own_nrx), SUM(own_trx)) FROM brand_extracts.launch_tracker")
+                    try value("SELECT SUM(own_nrx) FROM brand_extracts.launch_tracker") + " / "
+                        + value("SELECT SUM(own_trx) FROM brand_extracts.launch_tracker")
                 ),
                 (
                     "share in the last launch week",
@@ -64,10 +74,11 @@ struct DemoFigures {
                 (
                     "Zentavia TRx per week, first → last 4 weeks",
                     try value(
-                        """
-                        SELECT printf('%.1f → %.1f', (SELECT AVG(own_trx) FROM (SELECT own_trx FROM brand_extracts.growth_tracker ORDER BY week_ending LIMIT 4)),
-                                      (SELECT AVG(own_trx) FROM (SELECT own_trx FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 4)))
-                        """)
+                        "SELECT AVG(own_trx) FROM (SELECT own_trx FROM brand_extracts.growth_tracker ORDER BY week_ending LIMIT 4)"
+                    ) + " → "
+                        + value(
+                            "SELECT AVG(own_trx) FROM (SELECT own_trx FROM brand_extracts.growth_tracker ORDER BY week_ending DESC LIMIT 4)"
+                        )
                 ),
                 (
                     "TRx / NRx (refills)",
@@ -207,20 +218,30 @@ struct DemoReport {
             SELECT quarter, 1.0 * SUM(rebate_amount) / SUM(wac_amount) FROM payer_mart.fact_rebates_quarterly f
             JOIN payer_mart.dim_product p ON p.product_key = f.product_key WHERE p.is_own_brand = 1 GROUP BY 1 ORDER BY 1
             """)
-        let charts: [String: [(String, String)]] = [
-            "Launch": [
-                ("Email open rate by month", SVGChart.line(email, percent: true)),
-                ("Zentavia TRx by week", SVGChart.line(trx, percent: false)),
-            ],
-            "Growth": [
-                ("Zentavia share of the basket by week", SVGChart.line(share, percent: true)),
-                ("Prescribers by decile (10 … 1)", SVGChart.bars(deciles)),
-            ],
-            "Maturity": [
-                ("PA rejections (NCPDP 75) by month", SVGChart.bars(pa)),
-                ("Gross-to-net by quarter", SVGChart.line(gtn, percent: true)),
-            ],
-        ]
+        // Each phase's charts show its own weeks (the deciles are as at the end of the replay).
+        func charts(_ phase: DemoPhase) -> [(String, String)] {
+            func window(_ points: [(String, Double)]) -> [(String, Double)] {
+                Self.window(points, from: phase.start, to: phase.end)
+            }
+            switch phase.name {
+            case "Launch":
+                return [
+                    ("Email open rate by month", SVGChart.line(window(email), percent: true)),
+                    ("Zentavia TRx by week", SVGChart.line(window(trx), percent: false)),
+                ]
+            case "Growth":
+                return [
+                    ("Zentavia share of the basket by week", SVGChart.line(window(share), percent: true)),
+                    ("Prescribers by decile (10 … 1)", SVGChart.bars(deciles)),
+                ]
+            case "Maturity":
+                return [
+                    ("PA rejections (NCPDP 75) by month", SVGChart.bars(window(pa))),
+                    ("Gross-to-net by quarter", SVGChart.line(window(gtn), percent: true)),
+                ]
+            default: return []
+            }
+        }
         var html = DemoReport.head("Zentavia: launch to maturity")
         var markdown =
             "# Zentavia: launch to maturity\n\nBuilt by `pharma-mesh demo` from the marts of \(mesh.home.path).\n"
@@ -228,12 +249,11 @@ struct DemoReport {
             "<h1>Zentavia: launch to maturity</h1><p>Built by <code>pharma-mesh demo</code>. "
             + "<a href=\"mesh.html\">The mesh</a>.</p>"
         for phase in phases {
-            html +=
-                "<h2>\(phase.name)</h2><p>\(phase.runs) mesh runs, \(phase.rebuilt) domain builds, "
-                + "\(phase.testsPassed) tests passed, \(phase.testsWarned) warned, \(phase.testsFailed) failed.</p>"
-            markdown +=
-                "\n## \(phase.name)\n\n\(phase.runs) mesh runs, \(phase.rebuilt) domain builds, "
-                + "\(phase.testsPassed) tests passed, \(phase.testsWarned) warned, \(phase.testsFailed) failed.\n\n"
+            let summary =
+                "\(Self.period(phase)): \(DemoFormat.count(phase.runs)) mesh runs, \(DemoFormat.count(phase.rebuilt)) domain builds, "
+                + "\(DemoFormat.count(phase.testsPassed)) tests passed, \(DemoFormat.count(phase.testsWarned)) warned, \(DemoFormat.count(phase.testsFailed)) failed."
+            html += "<h2>\(phase.name)</h2><p>\(Self.escape(summary))</p>"
+            markdown += "\n## \(phase.name)\n\n\(summary)\n\n"
             html +=
                 "<table>"
                 + phase.figures.map { "<tr><th>\(Self.escape($0.0))</th><td>\(Self.escape($0.1))</td></tr>" }
@@ -241,7 +261,7 @@ struct DemoReport {
             markdown +=
                 "| figure | value |\n| --- | --- |\n"
                 + phase.figures.map { "| \($0.0) | \($0.1) |" }.joined(separator: "\n") + "\n"
-            for (title, svg) in charts[phase.name] ?? [] {
+            for (title, svg) in charts(phase) {
                 html += "<figure><figcaption>\(title)</figcaption>\(svg)</figure>"
                 let file = title.lowercased().split(whereSeparator: { !$0.isLetter && !$0.isNumber }).joined(
                     separator: "-")
@@ -260,20 +280,74 @@ struct DemoReport {
         html += "</body></html>\n"
         try html.write(to: folder.appendingPathComponent("index.html"), atomically: true, encoding: .utf8)
         try markdown.write(to: folder.appendingPathComponent("report.md"), atomically: true, encoding: .utf8)
-        try meshPage().write(to: folder.appendingPathComponent("mesh.html"), atomically: true, encoding: .utf8)
+        try writeMeshPages(to: folder)
         return folder.appendingPathComponent("index.html")
     }
 
-    /// The domain graph, each box coloured by its last status and sync verdict (the same graph `serve` shows).
-    func meshPage() throws -> String {
-        DemoReport.head("The mesh") + "<h1>The mesh</h1><p>\(DemoReport.escape(MeshGraph.legend)).</p>"
-            + (try MeshGraph.svg(mesh: mesh, links: false)) + "</body></html>\n"
+    /// The domain graph, each box coloured by its last status and sync verdict and a link to the domain's page
+    /// in `domains/` (the same graph and pages `serve` shows), and a line per domain.
+    func meshPage(statuses: [DomainStatus]) throws -> String {
+        let rows = statuses.map { s in
+            "<tr><td><a href=\"domains/\(s.domain).html\">\(Self.escape(s.domain.rawValue))</a></td><td>\(Self.escape(s.layer))</td>"
+                + "<td>\(s.version.map { "v\($0)" } ?? "–")</td><td>\(s.lastStatus?.rawValue.replacingOccurrences(of: "_", with: " ") ?? "never run")</td>"
+                + "<td>\(s.tests.passed) / \(s.tests.warned) / \(s.tests.failed)</td><td>\(s.sync.state.rawValue.replacingOccurrences(of: "_", with: " "))</td>"
+                + "<td>\(Self.escape(s.freshness.overdue ?? s.freshness.state.rawValue.replacingOccurrences(of: "_", with: " ")))</td></tr>"
+        }
+        return DemoReport.head("The mesh", width: 1400)
+            + "<p><a href=\"index.html\">The report</a></p><h1>The mesh</h1><p>\(DemoReport.escape(MeshGraph.legend)).</p>"
+            + "<div style=\"overflow-x:auto\">\(try MeshGraph.svg(mesh: mesh, link: { "domains/\($0).html" }, statuses: statuses))</div>"
+            + "<table><tr><th>domain</th><th>layer</th><th>version</th><th>last run</th><th>tests P / W / F</th><th>sync</th><th>freshness</th></tr>"
+            + rows.joined() + "</table></body></html>\n"
     }
 
-    static func head(_ title: String) -> String {
+    /// The mesh page and a page per domain (`domains/DOMAIN.html`, linked to each other by relative links).
+    func writeMeshPages(to folder: URL) throws {
+        let statuses = try mesh.status()
+        try meshPage(statuses: statuses).write(
+            to: folder.appendingPathComponent("mesh.html"), atomically: true, encoding: .utf8)
+        let domains = folder.appendingPathComponent("domains")
+        try FileManager.default.createDirectory(at: domains, withIntermediateDirectories: true)
+        for id in mesh.registry.ids {
+            try StaticPages.domain(id, mesh: mesh, statuses: statuses, file: { "\($0).html" }).write(
+                to: domains.appendingPathComponent("\(id).html"), atomically: true, encoding: .utf8)
+        }
+    }
+
+    /// The dates a phase covers, for its heading.
+    static func period(_ phase: DemoPhase) -> String {
+        switch (phase.start, phase.end) {
+        case (let start?, let end?): return "\(start) to \(DemoDates.adding(days: -1, to: end))"
+        case (let start?, nil): return "from \(start)"
+        case (nil, let end?): return "until \(DemoDates.adding(days: -1, to: end))"
+        case (nil, nil): return "the whole replay"
+        }
+    }
+
+    /// The points whose label falls in `[from, to)`: a date `YYYY-MM-DD`, a month `YYYY-MM` or a quarter
+    /// `YYYYQn`, which count when any of their days does. Labels of another shape are kept.
+    static func window(_ points: [(String, Double)], from: String?, to: String?) -> [(String, Double)] {
+        points.filter { point in
+            guard let (first, last) = days(of: point.0) else { return true }
+            return (from.map { last >= $0 } ?? true) && (to.map { first < $0 } ?? true)
+        }
+    }
+
+    /// The first and last day of a date, a month or a quarter, as `YYYY-MM-DD`.
+    static func days(of label: String) -> (String, String)? {
+        let parts = label.split(separator: "-")
+        if label.count == 10, parts.count == 3 { return (label, label) }
+        if label.count == 7, parts.count == 2 { return (label + "-01", label + "-31") }
+        if label.count == 6, label.dropFirst(4).first == "Q", let q = Int(label.suffix(1)), (1...4).contains(q) {
+            let year = label.prefix(4)
+            return ("\(year)-\(String(format: "%02d", 3 * q - 2))-01", "\(year)-\(String(format: "%02d", 3 * q))-31")
+        }
+        return nil
+    }
+
+    static func head(_ title: String, width: Int = 1180) -> String {
         """
         <!doctype html><html><head><meta charset="utf-8"><title>\(title)</title><style>
-        body{font-family:sans-serif;max-width:1180px;margin:2em auto;color:#222} table{border-collapse:collapse;margin:1em 0}
+        body{font-family:sans-serif;max-width:\(width)px;margin:2em auto;color:#222} table{border-collapse:collapse;margin:1em 0}
         th,td{border:1px solid #ccc;padding:4px 10px;text-align:left} th{background:#f5f5f5;font-weight:normal}
         figure{display:inline-block;margin:1em 2em 1em 0} figcaption{font-weight:bold;margin-bottom:4px}
         </style></head><body>
@@ -292,7 +366,7 @@ enum SVGChart {
     static let height = 200.0
 
     static func frame(_ body: String, low: Double, high: Double, first: String, last: String, percent: Bool) -> String {
-        func label(_ v: Double) -> String { percent ? String(format: "%.0f%%", v * 100) : String(format: "%.0f", v) }
+        func label(_ v: Double) -> String { percent ? String(format: "%.0f%%", v * 100) : DemoFormat.number(v) }
         return
             "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"\(width + 60)\" height=\"\(height + 40)\" font-family=\"sans-serif\" font-size=\"11\">"
             + "<line x1=\"50\" y1=\"10\" x2=\"50\" y2=\"\(height + 10)\" stroke=\"#333\"/>"
@@ -325,5 +399,34 @@ enum SVGChart {
                 50 + Double(index) * step + 1, 10 + height - h, max(step - 2, 1), h)
         }.joined()
         return frame(bars, low: 0, high: high, first: points.first!.0, last: points.last!.0, percent: false)
+    }
+}
+
+/// Numbers for people: thousands separators, a sensible number of decimals, dollars.
+enum DemoFormat {
+    /// `1,234,567`.
+    static func count(_ n: Int) -> String {
+        let digits = String(n.magnitude)
+        var out = ""
+        for (index, digit) in digits.enumerated() {
+            if index > 0 && (digits.count - index) % 3 == 0 { out.append(",") }
+            out.append(digit)
+        }
+        return (n < 0 ? "-" : "") + out
+    }
+
+    /// Whole with separators from 100 up (`12,345`), else with one decimal (`12.5`) or, below 1, two
+    /// significant digits (`0.042`).
+    static func number(_ x: Double) -> String {
+        guard x.isFinite else { return "–" }
+        if abs(x) >= 100 { return count(Int(x.rounded())) }
+        if abs(x) >= 1 || x == 0 { return String(format: "%.1f", x) }
+        return String(format: "%.2g", x)
+    }
+
+    /// `$36,021,161`.
+    static func money(_ x: Double) -> String {
+        guard x.isFinite else { return "–" }
+        return (x < 0 ? "-$" : "$") + count(Int(abs(x).rounded()))
     }
 }
