@@ -222,6 +222,7 @@ struct DomainBuilder: Sendable {
             context.startedFromPrevious = startedFromPrevious
             context.inputChanges = inputChanges
             context.unchangedInputTables = unchangedInputTables
+            context.indexesToServe = domain.servedIndexes
             context.previousDefinitionUnchanged =
                 !fullRefresh && previous?.codeVersion == domain.codeVersion && previous?.parameters == parameters
             context.definitionUnchanged = startedFromPrevious && context.previousDefinitionUnchanged
@@ -416,6 +417,8 @@ struct DomainBuilder: Sendable {
         stepContext.definitionUnchanged = context.definitionUnchanged
         stepContext.previousDefinitionUnchanged = context.previousDefinitionUnchanged
         stepContext.copies = context.copies
+        stepContext.touchedLog = context.touchedLog
+        stepContext.indexesToServe = context.indexesToServe
         var report = StepReport()
         var failure: Failure?
         if let nested = node.step as? NestedRecipe {
