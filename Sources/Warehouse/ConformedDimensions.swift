@@ -54,7 +54,7 @@ enum ConformedDimensions {
                 CREATE TABLE dim_geo (geo_key INTEGER PRIMARY KEY, zip5 TEXT, state TEXT, territory_id TEXT, territory_name TEXT,
                     district TEXT, region TEXT, dma_code TEXT);
                 INSERT INTO dim_geo VALUES (0, NULL, NULL, NULL, '(unaligned)', NULL, NULL, NULL);
-                -- A table, not a CTE: SQLite rebuilt its automatic index for every ZIP of the join (33 s at region).
+                -- A table, not a CTE: SQLite rebuilt its automatic index for every ZIP of the join (docs/benchmarks.md).
                 DROP TABLE IF EXISTS temp.zip_state;
                 CREATE TEMP TABLE zip_state (zip5 TEXT PRIMARY KEY, state TEXT) WITHOUT ROWID;
                 INSERT INTO temp.zip_state

@@ -152,9 +152,9 @@ struct MartTests {
             let indexes = try GRDB.Row.fetchAll(
                 db,
                 sql: """
-                    SELECT name, sql FROM raw_claims.sqlite_master WHERE type = 'index' AND name LIKE '%_index_%'
+                    SELECT name, sql FROM raw_claims.sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND name GLOB '*_index_[0-9]*'
                     UNION ALL
-                    SELECT name, sql FROM raw_email_events.sqlite_master WHERE type = 'index' AND name LIKE '%_index_%'
+                    SELECT name, sql FROM raw_email_events.sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND name GLOB '*_index_[0-9]*'
                     ORDER BY name
                     """
             ).map { "\($0["name"] as String): \($0["sql"] as String)" }

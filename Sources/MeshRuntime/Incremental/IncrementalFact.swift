@@ -97,11 +97,7 @@ public struct IncrementalFact: EditableSQL, DeclaresInputIndexes {
     /// `touched` (a relation with a column `p`), or `1` when `touched` is nil (a full build).
     public func renderedInsert(touched: String?) throws -> String {
         let source = sources[0]
-        var sql = insert.replacingOccurrences(of: "{partition}", with: source.partition.sql(qualifiedBy: source.alias))
-        for lookup in lookups {
-            sql = sql.replacingOccurrences(
-                of: "{lookup:\(lookup.name)}", with: lookup.joinSQL(sourceAlias: source.alias))
-        }
+        let sql = joiningLookups(insert)
         if let unknown = sql.range(of: "{lookup:") {
             let name = sql[unknown.upperBound...].prefix { $0 != "}" }
             throw MeshError(
@@ -128,6 +124,27 @@ public struct IncrementalFact: EditableSQL, DeclaresInputIndexes {
             context.recordTouchedPartitions(build.touched, of: fact.table)
             return report
         }
+    }
+}
+
+extension IncrementalFact {
+    /// The SQL with `{partition}` and the declared lookups' joins in place.
+    func joiningLookups(_ sql: String) -> String {
+        let source = sources[0]
+        var sql = sql.replacingOccurrences(of: "{partition}", with: source.partition.sql(qualifiedBy: source.alias))
+        for lookup in lookups {
+            sql = sql.replacingOccurrences(
+                of: "{lookup:\(lookup.name)}", with: lookup.joinSQL(sourceAlias: source.alias))
+        }
+        return sql
+    }
+}
+
+// The tables a fact reads are those its SELECT names once its lookups are joined (the lookups' tables).
+extension IncrementalFact: DeclaresReads {
+    public var writes: [String] { [table] }
+    public func reads(writing table: String) -> [String] {
+        table == self.table ? Mesh.references(ofSQL: joiningLookups(insert), writing: table) : []
     }
 }
 
