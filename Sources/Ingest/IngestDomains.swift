@@ -47,22 +47,14 @@ public enum IngestDomains {
         "partd": "CMS Medicare Part D Prescribers by Provider and Drug, one batch per data year.",
     ]
 
-    /// Indexes per raw table, for the marts' incremental builds: the partition expressions their facts filter
-    /// on (each exactly as the fact writes it, so that SQLite matches the expression index) and the source ids
-    /// a changed cross-walk entry is looked up by. Tables keyed by an event id would otherwise be read whole to
-    /// rebuild one week: at `region`, the two weeks of 932k claims took 350 ms to find, 5 ms through the index.
-    /// Source ids are indexed only where the fact reaches the cross-walk through a LEFT JOIN (the raw table
-    /// stays the outer loop): an index on `email_events.npi` made SQLite drive npp-mart's inner joins from the
-    /// cross-walk, 0.47 s for three weeks against 8 ms through the week's index.
+    /// Indexes a raw table needs for its own tests. The indexes the consumers' incremental builds seek
+    /// (partition expressions, lookup inputs) are declared by the consumers (`InputIndex`) and built by the
+    /// load after these; docs/benchmarks.md has what each saves.
     ///
     /// An entry `EXPRESSION WHERE PREDICATE` is a partial index: xponent's holds only the rows its warn test
-    /// counts, so the test seeks them instead of reading every row of every build (6 ms a build at sample scale).
+    /// counts, so the test seeks them instead of reading every row of every build.
     static let indexes: [String: [String]] = [
-        "xponent": ["trx_lt_nrx WHERE trx_lt_nrx = 1"],
-        "claims": ["date(fill_date, 'weekday 5')", "prescriber_npi"],
-        "crm_calls": ["call_date", "account_id"],
-        "email_events": ["substr(ts, 1, 10)", "date(substr(ts, 1, 10), 'weekday 5')", "campaign_id"],
-        "web_sessions": ["date"],
+        "xponent": ["trx_lt_nrx WHERE trx_lt_nrx = 1"]
     ]
 
     /// Extra tests per feed: restatement and realism checks that warn rather than stop.

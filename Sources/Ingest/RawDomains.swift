@@ -11,9 +11,10 @@ public struct RawTable: Sendable {
     public var columns: [(name: String, type: String)]
     /// The natural key; rows with the same key are de-duplicated.
     public var key: [String]
-    /// Index expressions (each a comma list of columns or expressions) for the consumers' lookups: a mart
-    /// rebuilding one week of claims seeks `date(fill_date, 'weekday 5')` instead of reading every claim.
-    /// Built after a full load, kept up to date by incremental ones.
+    /// Index expressions (each a comma list of columns or expressions, `EXPRESSION WHERE PREDICATE` for a
+    /// partial index) the feed needs itself, say for its own tests. Consumers declare theirs
+    /// (`InputIndex`), which the load builds after these. Built after a full load, kept up to date by
+    /// incremental ones.
     public var indexes: [String]
     /// Rows that restate only part of an earlier row (see ``PartialRows``), under the latest-wins policy.
     public var partialRows: PartialRows?
@@ -129,9 +130,17 @@ public struct RawFeed: Sendable {
 }
 
 extension RawFeed {
-    /// The declared indexes, as part of the loader's version (empty when there are none).
-    var indexSignature: String {
-        let all = tables.flatMap { table in table.indexes.map { "\(table.name)(\($0))" } }
+    /// The feed's own indexes, as part of the loader's version (empty when there are none). The consumers'
+    /// are part of the domain's code version (`Domain.servedIndexes`).
+    var indexSignature: String { Self.indexSignature(tables.map { ($0.name, $0.indexes) }) }
+
+    /// Every index of each table, the feed's own then the consumers': their numbers name them.
+    func indexes(in context: StepContext) -> [(table: String, expressions: [String])] {
+        tables.map { ($0.name, $0.indexes + context.servedIndexes(on: $0.name)) }
+    }
+
+    static func indexSignature(_ indexes: [(table: String, expressions: [String])]) -> String {
+        let all = indexes.flatMap { table in table.expressions.map { "\(table.table)(\($0))" } }
         return all.isEmpty ? "" : " indexes " + all.joined(separator: " ")
     }
 
@@ -202,8 +211,10 @@ struct RawLoader: Sendable {
         let batches = try Landing.batches(of: feed.feed, home: context.home)
         let feed = self.feed
         let home = context.home
+        // Every index, the consumers' too: a changed expression under the same number reloads (and reindexes).
+        let indexes = feed.indexes(in: context)
         let signature =
-            "\(feed.loaderVersion)\(feed.indexSignature)|"
+            "\(feed.loaderVersion)\(RawFeed.indexSignature(indexes))|"
             + feed.tables.map { "\($0.name):\($0.columns.map(\.name).joined(separator: ","))" }.joined(separator: ";")
         let tables = feed.tables.map(\.name) + ["quarantine", "batches", "ingest_state"]
         return try await context.database.writeWithoutTransaction { db -> StepReport in
@@ -245,14 +256,14 @@ struct RawLoader: Sendable {
             if let finish = feed.finish { try db.execute(sql: finish) }
             // After the rows on a full load (one sort, not a b-tree kept up to date row by row); an incremental
             // load found them in the previous version's file and kept them up to date.
-            for table in feed.tables {
-                for (number, expression) in table.indexes.enumerated() {
+            for table in indexes {
+                for (number, expression) in table.expressions.enumerated() {
                     // `EXPRESSION WHERE PREDICATE`: a partial index.
                     let parts = expression.components(separatedBy: " WHERE ")
                     let predicate = parts.count > 1 ? " WHERE \(parts[1...].joined(separator: " WHERE "))" : ""
                     try db.execute(
                         sql:
-                            "CREATE INDEX IF NOT EXISTS \(table.name)_index_\(number + 1) ON \(table.name) (\(parts[0]))\(predicate)"
+                            "CREATE INDEX IF NOT EXISTS \(table.table)_index_\(number + 1) ON \(table.table) (\(parts[0]))\(predicate)"
                     )
                 }
             }

@@ -7,7 +7,7 @@ import MeshRuntime
 /// dimensions built from another physician-master version than the facts it maps through it.
 enum ConformedDimensions {
     static let domain = Domain(
-        id: "conformed-dims", layer: "integrated", owner: Warehouse.owner,
+        id: "conformed-dims", layer: "integrated", owner: Marts.owner,
         description:
             "The conformed dimensions (date, product, physician, geography, plan, DMA) shared by the three marts.",
         inputs: [
@@ -19,7 +19,7 @@ enum ConformedDimensions {
             OutputPort(
                 table: "plan_key_map", description: "Every plan id ever seen and its stable plan_key",
                 grain: ["plan_id"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("plan_id", "TEXT", "formulary plan id"), ("plan_key", "INTEGER", "dim_plan key (0: unknown)"),
                 ])),
         ],
@@ -33,7 +33,7 @@ enum ConformedDimensions {
                 INSERT INTO dim_date VALUES (0, NULL, NULL, 0, NULL, NULL, NULL, NULL);
                 WITH RECURSIVE d(x) AS (SELECT '2020-01-01' UNION ALL SELECT date(x, '+1 day') FROM d WHERE x < '2030-12-31')
                 INSERT INTO dim_date
-                SELECT \(Warehouse.dateKey("x")), x, date(x, 'weekday 5'), \(Warehouse.weekKey("x")), substr(x, 1, 7),
+                SELECT \(Marts.dateKey("x")), x, date(x, 'weekday 5'), \(Marts.weekKey("x")), substr(x, 1, 7),
                        substr(x, 1, 4) || 'Q' || ((CAST(substr(x, 6, 2) AS INTEGER) + 2) / 3), CAST(substr(x, 1, 4) AS INTEGER),
                        CAST(strftime('%w', x) AS INTEGER)
                 FROM d;
@@ -54,7 +54,7 @@ enum ConformedDimensions {
                 CREATE TABLE dim_geo (geo_key INTEGER PRIMARY KEY, zip5 TEXT, state TEXT, territory_id TEXT, territory_name TEXT,
                     district TEXT, region TEXT, dma_code TEXT);
                 INSERT INTO dim_geo VALUES (0, NULL, NULL, NULL, '(unaligned)', NULL, NULL, NULL);
-                -- A table, not a CTE: SQLite rebuilt its automatic index for every ZIP of the join (33 s at region).
+                -- A table, not a CTE: SQLite rebuilt its automatic index for every ZIP of the join (docs/benchmarks.md).
                 DROP TABLE IF EXISTS temp.zip_state;
                 CREATE TEMP TABLE zip_state (zip5 TEXT PRIMARY KEY, state TEXT) WITHOUT ROWID;
                 INSERT INTO temp.zip_state

@@ -4,7 +4,11 @@ import MeshRuntime
 /// `npp-mart`: non-personal promotion (email, web, paid media), the launch phase's marts.
 enum NPPMart {
     /// Events are dated by the local date they carry (`ts` is ISO 8601 with its own offset).
-    static let eventDate = "substr(ts, 1, 10)"
+    static let eventDay = Partition.day(of: "ts")
+
+    /// The raw email events, keyed by event id: each fact seeks its partitions through an index of its
+    /// partition expression.
+    static let events = "raw_email_events.email_events"
 
     static let email = IncrementalFact(
         table: "fact_email_daily", partitionColumn: "date",
@@ -14,11 +18,12 @@ enum NPPMart {
                 unique_recipients INTEGER NOT NULL,
                 PRIMARY KEY (date, campaign_id, audience, event_type)) WITHOUT ROWID
             """,
-        sources: [.init("raw_email_events.email_events", partition: eventDate)],
+        source: .init(events, partition: eventDay),
+        indexes: [InputIndex(events, eventDay)],
         insert: """
             INSERT INTO fact_email_daily
-            SELECT \(eventDate), COALESCE(campaign_id, ''), COALESCE(audience, ''), COALESCE(event_type, ''),
-                   \(Warehouse.dateKey(eventDate)), COUNT(*), COUNT(DISTINCT recipient_hash)
+            SELECT {partition}, COALESCE(campaign_id, ''), COALESCE(audience, ''), COALESCE(event_type, ''),
+                   \(Marts.dateKey("{partition}")), COUNT(*), COUNT(DISTINCT recipient_hash)
             FROM raw_email_events.email_events WHERE {partitions}
             GROUP BY 1, 2, 3, 4
             """)
@@ -30,46 +35,22 @@ enum NPPMart {
                 date_key INTEGER NOT NULL, sessions INTEGER NOT NULL, pages INTEGER NOT NULL, copay_signups INTEGER NOT NULL,
                 avg_duration_s REAL, PRIMARY KEY (date, channel, dma_key)) WITHOUT ROWID
             """,
-        sources: [.init("raw_web_sessions.web_sessions", partition: "date")],
-        mappings: [
-            .init(
-                name: "dma", sql: "SELECT dma_code, dma_key FROM dim_dma WHERE dma_key <> 0",
-                table: "raw_web_sessions.web_sessions", key: "dma_code", partition: "date")
+        source: .init("raw_web_sessions.web_sessions", alias: "w", partition: .column("date")),
+        lookups: [
+            Lookup(
+                "dma", table: "dim_dma", alias: "d", key: "dma_code", value: "dma_key", filter: "{dma_key} <> 0",
+                input: "dma_code")
         ],
+        indexes: [InputIndex("raw_web_sessions.web_sessions", Partition.column("date"))],
         insert: """
             INSERT INTO fact_web_daily
-            SELECT w.date, COALESCE(w.channel, ''), COALESCE(d.dma_key, 0), \(Warehouse.dateKey("w.date")), COUNT(*),
+            SELECT {partition}, COALESCE(w.channel, ''), COALESCE(d.dma_key, 0), \(Marts.dateKey("w.date")), COUNT(*),
                    SUM(COALESCE(w.pages, 0)), SUM(COALESCE(w.copay_card_signup, 0)),
                    ROUND(1.0 * SUM(w.duration_s) / COUNT(w.duration_s), 3)
-            FROM raw_web_sessions.web_sessions w LEFT JOIN dim_dma d ON d.dma_code = w.dma_code
+            FROM raw_web_sessions.web_sessions w {lookup:dma}
             WHERE {partitions}
             GROUP BY 1, 2, 3
-            """, partitionOf: "w.date")
-
-    static let engagement = IncrementalFact(
-        table: "fact_hcp_engagement", partitionColumn: "campaign_id",
-        create: """
-            CREATE TABLE fact_hcp_engagement (campaign_id TEXT NOT NULL, physician_key INTEGER NOT NULL,
-                delivered INTEGER NOT NULL, opens INTEGER NOT NULL, clicks INTEGER NOT NULL,
-                PRIMARY KEY (campaign_id, physician_key)) WITHOUT ROWID
-            """,
-        sources: [.init("raw_email_events.email_events", partition: "campaign_id", filter: "audience = 'HCP'")],
-        mappings: [
-            .init(
-                name: "npi",
-                sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'nppes'",
-                table: "raw_email_events.email_events", key: "npi", partition: "campaign_id",
-                logged: ("physician_master.physician_xref", "source = 'nppes'"))
-        ],
-        insert: """
-            INSERT INTO fact_hcp_engagement
-            SELECT e.campaign_id, m.physician_id, SUM(e.event_type = 'delivered'), SUM(e.event_type = 'open'),
-                   SUM(e.event_type = 'click')
-            FROM raw_email_events.email_events e
-            JOIN physician_master.physician_xref m ON m.source = 'nppes' AND m.source_id = e.npi
-            WHERE e.audience = 'HCP' AND m.physician_id IS NOT NULL AND e.campaign_id IS NOT NULL AND {partitions}
-            GROUP BY 1, 2
-            """, partitionOf: "e.campaign_id")
+            """)
 
     /// HCP email engagement by physician and week, for territory scorecards.
     static let hcpWeekly = IncrementalFact(
@@ -79,31 +60,43 @@ enum NPPMart {
                 week_key INTEGER NOT NULL, delivered INTEGER NOT NULL, opens INTEGER NOT NULL, clicks INTEGER NOT NULL,
                 PRIMARY KEY (week_ending, physician_key)) WITHOUT ROWID
             """,
-        sources: [
-            .init(
-                "raw_email_events.email_events", partition: "date(substr(ts, 1, 10), 'weekday 5')",
-                filter: "audience = 'HCP'")
-        ],
-        mappings: [
-            .init(
-                name: "npi",
-                sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'nppes'",
-                table: "raw_email_events.email_events", key: "npi", partition: "date(substr(ts, 1, 10), 'weekday 5')",
-                logged: ("physician_master.physician_xref", "source = 'nppes'"))
-        ],
+        source: .init(events, alias: "e", partition: .week(of: eventDay), filter: "audience = 'HCP'"),
+        lookups: [MartLookups.physician("npi", source: "nppes", input: "npi", join: .inner)],
+        // No index on the events' npi: under the inner join, SQLite would drive the join from the cross-walk
+        // instead of the week's index (docs/benchmarks.md).
+        indexes: [InputIndex(events, .week(of: eventDay))],
         insert: """
             INSERT INTO fact_hcp_email_weekly
-            SELECT date(substr(e.ts, 1, 10), 'weekday 5'), m.physician_id,
-                   \(Warehouse.weekKey("substr(e.ts, 1, 10)")), SUM(e.event_type = 'delivered'),
+            SELECT {partition}, m.physician_id, \(Marts.dateKey("{partition}")), SUM(e.event_type = 'delivered'),
                    SUM(e.event_type = 'open'), SUM(e.event_type = 'click')
             FROM raw_email_events.email_events e
-            JOIN physician_master.physician_xref m ON m.source = 'nppes' AND m.source_id = e.npi
+            {lookup:npi}
             WHERE e.audience = 'HCP' AND m.physician_id IS NOT NULL AND {partitions}
             GROUP BY 1, 2
-            """, partitionOf: "date(substr(e.ts, 1, 10), 'weekday 5')")
+            """)
+
+    static let engagement = IncrementalFact(
+        table: "fact_hcp_engagement", partitionColumn: "campaign_id",
+        create: """
+            CREATE TABLE fact_hcp_engagement (campaign_id TEXT NOT NULL, physician_key INTEGER NOT NULL,
+                delivered INTEGER NOT NULL, opens INTEGER NOT NULL, clicks INTEGER NOT NULL,
+                PRIMARY KEY (campaign_id, physician_key)) WITHOUT ROWID
+            """,
+        source: .init(events, alias: "e", partition: .column("campaign_id"), filter: "audience = 'HCP'"),
+        lookups: [MartLookups.physician("npi", source: "nppes", input: "npi", join: .inner)],
+        indexes: [InputIndex(events, Partition.column("campaign_id"))],
+        insert: """
+            INSERT INTO fact_hcp_engagement
+            SELECT {partition}, m.physician_id, SUM(e.event_type = 'delivered'), SUM(e.event_type = 'open'),
+                   SUM(e.event_type = 'click')
+            FROM raw_email_events.email_events e
+            {lookup:npi}
+            WHERE e.audience = 'HCP' AND m.physician_id IS NOT NULL AND e.campaign_id IS NOT NULL AND {partitions}
+            GROUP BY 1, 2
+            """)
 
     static let domain = Domain(
-        id: "npp-mart", layer: "integrated", owner: Warehouse.owner,
+        id: "npp-mart", layer: "integrated", owner: Marts.owner,
         description: "Non-personal promotion: email events, web sessions and paid media, by day, week and DMA.",
         inputs: [
             .domain("raw-email_events"), .domain("raw-web_sessions"), .domain("raw-media"),
@@ -114,7 +107,7 @@ enum NPPMart {
             OutputPort(
                 table: "fact_email_daily", description: "Email events, each event_id counted once",
                 grain: ["date", "campaign_id", "audience", "event_type"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("date", "TEXT", "the event's local date"), ("date_key", "INTEGER", "dim_date"),
                     ("campaign_id", "TEXT", "campaign id as the source sends it"),
                     ("audience", "TEXT", "HCP or CONSUMER"),
@@ -124,7 +117,7 @@ enum NPPMart {
                 ])),
             OutputPort(
                 table: "fact_web_daily", description: "Brand web site sessions", grain: ["date", "channel", "dma_key"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("date", "TEXT", "ISO date"), ("date_key", "INTEGER", "dim_date key (YYYYMMDD)"),
                     ("channel", "TEXT", "traffic source"),
                     ("dma_key", "INTEGER", "dim_dma (0: unknown)"), ("sessions", "INTEGER", "web sessions"),
@@ -135,7 +128,7 @@ enum NPPMart {
                 table: "fact_hcp_email_weekly",
                 description: "HCP email engagement of resolved physicians by week (for territory scorecards)",
                 grain: ["physician_key", "week_ending"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("physician_key", "INTEGER", "dim_physician"),
                     ("week_ending", "TEXT", "the Friday ending the week"),
                     ("week_key", "INTEGER", "dim_date key of week_ending"),
@@ -145,7 +138,7 @@ enum NPPMart {
             OutputPort(
                 table: "fact_media_weekly", description: "Paid media delivery",
                 grain: ["week_ending", "dma_key", "channel", "campaign_id"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("week_ending", "TEXT", "the Friday ending the week"),
                     ("week_key", "INTEGER", "dim_date key of week_ending"), ("dma_key", "INTEGER", "dim_dma"),
                     ("channel", "TEXT", "RADIO, TV, DISPLAY, SOCIAL"),
@@ -157,7 +150,7 @@ enum NPPMart {
                 table: "fact_hcp_engagement",
                 description: "HCP email engagement of resolved physicians (events with an NPI the master knows)",
                 grain: ["physician_key", "campaign_id"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("physician_key", "INTEGER", "dim_physician"),
                     ("campaign_id", "TEXT", "campaign id as the source sends it"),
                     ("delivered", "INTEGER", "delivered events"), ("opens", "INTEGER", "open events"),
@@ -170,14 +163,15 @@ enum NPPMart {
                 step: CopyDimensions(tables: ["dim_date", "dim_dma", "dim_physician"])),
             RecipeNode("email", step: email, after: ["dimensions"]),
             RecipeNode("web", step: web, after: ["dimensions"]),
-            RecipeNode("engagement", step: engagement, after: ["dimensions"]),
+            // The email events' indexes are numbered in the order of the facts that declare them.
             RecipeNode("hcp_weekly", step: hcpWeekly, after: ["dimensions"]),
+            RecipeNode("engagement", step: engagement, after: ["dimensions"]),
             .sql(
                 "media", after: ["dimensions"],
                 """
                 DROP TABLE IF EXISTS main.fact_media_weekly;
                 CREATE TABLE fact_media_weekly AS
-                SELECT m.week_ending, \(Warehouse.dateKey("m.week_ending")) AS week_key, COALESCE(d.dma_key, 0) AS dma_key,
+                SELECT m.week_ending, \(Marts.dateKey("m.week_ending")) AS week_key, COALESCE(d.dma_key, 0) AS dma_key,
                        m.channel, m.campaign_id, m.grps, m.impressions, m.spend_usd
                 FROM raw_media.media m LEFT JOIN dim_dma d ON d.dma_code = m.dma_code
                 ORDER BY 1, 3, 4, 5;

@@ -11,36 +11,24 @@ enum PayerMart {
                 rejected_pa INTEGER NOT NULL, rejected_not_covered INTEGER NOT NULL, reversed INTEGER NOT NULL,
                 approval_rate REAL, PRIMARY KEY (week_ending, plan_key, product_key)) WITHOUT ROWID
             """,
-        sources: [.init("raw_claims.claims", partition: "date(fill_date, 'weekday 5')")],
-        mappings: [
-            .init(
-                name: "plan",
-                sql: """
-                    SELECT x.source_key, COALESCE(k.plan_key, 0) FROM payer_master.plan_xref x
-                    LEFT JOIN conformed_dims.plan_key_map k ON k.plan_id = x.plan_id WHERE x.source = 'claims'
-                    """,
-                table: "raw_claims.claims", key: PhysicianMart.claimKey, partition: "date(fill_date, 'weekday 5')"),
-            .init(
-                name: "product", sql: "SELECT ndc11, product_key FROM dim_product WHERE product_key <> 0",
-                table: "raw_claims.claims", key: "ndc11", partition: "date(fill_date, 'weekday 5')"),
-        ],
+        source: .init("raw_claims.claims", alias: "c", partition: .week(of: "fill_date")),
+        lookups: [MartLookups.plan, MartLookups.product(input: "ndc11")],
+        indexes: [InputIndex("raw_claims.claims", .week(of: "fill_date"))],
         insert: """
             INSERT INTO fact_plan_claims_weekly
-            SELECT week_ending, plan_key, product_key, \(Warehouse.dateKey("week_ending")), SUM(status = 'P'),
+            SELECT week_ending, plan_key, product_key, \(Marts.dateKey("week_ending")), SUM(status = 'P'),
                    SUM(status = 'R'), SUM(status = 'R' AND reject_code = '75'), SUM(status = 'R' AND reject_code = '70'),
                    SUM(status = 'X'),
                    CASE WHEN SUM(status IN ('P', 'R')) > 0 THEN ROUND(1.0 * SUM(status = 'P') / SUM(status IN ('P', 'R')), 6) END
             FROM (
-                SELECT date(c.fill_date, 'weekday 5') AS week_ending, COALESCE(k.plan_key, 0) AS plan_key,
+                SELECT {partition} AS week_ending, COALESCE(k.plan_key, 0) AS plan_key,
                        COALESCE(p.product_key, 0) AS product_key, c.claim_status AS status, c.reject_code
                 FROM raw_claims.claims c
-                LEFT JOIN dim_product p ON p.ndc11 = c.ndc11
-                LEFT JOIN payer_master.plan_xref x ON x.source = 'claims'
-                    AND x.source_key = COALESCE(c.bin, '') || '|' || COALESCE(c.pcn, '') || '|' || COALESCE(c.group_id, '')
-                LEFT JOIN conformed_dims.plan_key_map k ON k.plan_id = x.plan_id
+                {lookup:product}
+                {lookup:plan}
                 WHERE {partitions})
             GROUP BY week_ending, plan_key, product_key
-            """, partitionOf: "date(c.fill_date, 'weekday 5')")
+            """)
 
     /// Every input table the formulary fact is built from (the access mart reads it too).
     static let formularyReads = [
@@ -49,7 +37,7 @@ enum PayerMart {
     ]
 
     static let domain = Domain(
-        id: "payer-mart", layer: "integrated", owner: Warehouse.owner,
+        id: "payer-mart", layer: "integrated", owner: Marts.owner,
         description: "Market access: formulary status by plan and month, plan-level claims, rebates and gross-to-net.",
         inputs: [
             .domain("raw-formulary"), .domain("raw-claims"), .domain("raw-rebates"), .domain("payer-master"),
@@ -62,7 +50,7 @@ enum PayerMart {
                 table: "fact_formulary_monthly",
                 description: "Each plan's coverage of each product, from the month's latest formulary file",
                 grain: ["plan_key", "product_key", "month"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("plan_key", "INTEGER", "dim_plan"), ("product_key", "INTEGER", "dim_product"),
                     ("month", "TEXT", "YYYY-MM"), ("tier", "TEXT", "1–6 or NC"),
                     ("pa", "INTEGER", "prior authorisation required"), ("st", "INTEGER", "step therapy"),
@@ -72,7 +60,7 @@ enum PayerMart {
             OutputPort(
                 table: "fact_plan_claims_weekly", description: "Pharmacy claims by plan and fill week",
                 grain: ["plan_key", "product_key", "week_ending"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("plan_key", "INTEGER", "dim_plan (0: BIN/PCN/group not resolved)"),
                     ("product_key", "INTEGER", "dim_product key (0: unknown)"),
                     ("week_ending", "TEXT", "the Friday ending the week"),
@@ -87,7 +75,7 @@ enum PayerMart {
             OutputPort(
                 table: "fact_rebates_quarterly", description: "Rebate invoices by plan (or payer) and quarter",
                 grain: ["payer_id", "plan_key", "product_key", "quarter"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("payer_id", "TEXT", "formulary payer id"),
                     ("plan_key", "INTEGER", "dim_plan (0: payer-level contract)"),
                     ("product_key", "INTEGER", "dim_product key (0: unknown)"), ("quarter", "TEXT", "YYYYQn"),
@@ -100,7 +88,7 @@ enum PayerMart {
                 description:
                     "Covered lives by territory, product and month: the lives of the plans of the territory's states (a plan counts in full in every territory of its state, so compare shares, do not add territories)",
                 grain: ["territory_id", "product_key", "month"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("territory_id", "TEXT", "sales territory id"),
                     ("product_key", "INTEGER", "dim_product key (0: unknown)"), ("month", "TEXT", "YYYY-MM"),
                     ("lives_total", "INTEGER", "all lives of the plans considered"),
@@ -141,8 +129,8 @@ enum PayerMart {
                        rebate / 100.0 AS rebate_amount, CASE WHEN wac > 0 THEN ROUND(1.0 * rebate / wac, 6) END AS gross_to_net_pct
                 FROM (
                     SELECT r.payer_id, COALESCE(k.plan_key, 0) AS plan_key, COALESCE(p.product_key, 0) AS product_key, r.quarter,
-                           SUM(\(Warehouse.milli("r.units"))) AS units, SUM(\(Warehouse.cents("r.wac_amount"))) AS wac,
-                           SUM(\(Warehouse.cents("r.rebate_amount"))) AS rebate
+                           SUM(\(Marts.milli("r.units"))) AS units, SUM(\(Marts.cents("r.wac_amount"))) AS wac,
+                           SUM(\(Marts.cents("r.rebate_amount"))) AS rebate
                     FROM raw_rebates.rebates r
                     LEFT JOIN conformed_dims.plan_key_map k ON k.plan_id = NULLIF(r.plan_id, '')
                     LEFT JOIN dim_product p ON p.ndc11 = r.ndc11
@@ -214,7 +202,7 @@ enum PayerMart {
                 "rebates_reconcile_to_raw",
                 sql: """
                     SELECT f.rebate, r.rebate FROM (SELECT ROUND(COALESCE(SUM(rebate_amount), 0), 2) AS rebate FROM fact_rebates_quarterly) f,
-                        (SELECT COALESCE(SUM(\(Warehouse.cents("rebate_amount"))), 0) / 100.0 AS rebate FROM raw_rebates.rebates) r
+                        (SELECT COALESCE(SUM(\(Marts.cents("rebate_amount"))), 0) / 100.0 AS rebate FROM raw_rebates.rebates) r
                     WHERE ABS(f.rebate - r.rebate) > 0.005
                     """),
             CustomSQLTest(

@@ -4,8 +4,6 @@ import MeshRuntime
 /// `physician-mart`: prescriptions, claims and calls by physician, with share by territory and the reconciliation
 /// of the three volume sources.
 enum PhysicianMart {
-    static let claimKey = "COALESCE(bin, '') || '|' || COALESCE(pcn, '') || '|' || COALESCE(group_id, '')"
-
     static let rx = IncrementalFact(
         table: "fact_rx_weekly", partitionColumn: "week_ending",
         create: """
@@ -14,31 +12,27 @@ enum PhysicianMart {
                 nqty REAL NOT NULL, tqty REAL NOT NULL, trx_milli INTEGER NOT NULL,
                 PRIMARY KEY (week_ending, physician_key, product_key)) WITHOUT ROWID
             """,
-        sources: [.init("raw_xponent.xponent", partition: "week_ending")],
-        mappings: [
-            .init(
-                name: "prescriber",
-                sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'xponent'",
-                table: "raw_xponent.xponent", key: "prescriber_id", partition: "week_ending",
-                logged: ("physician_master.physician_xref", "source = 'xponent'")),
-            .init(
-                name: "product", sql: "SELECT ndc11, product_key FROM dim_product WHERE product_key <> 0",
-                table: "raw_xponent.xponent", key: "ndc11", partition: "week_ending"),
+        // Xponent is keyed by week first: its weeks need no index.
+        source: .init("raw_xponent.xponent", alias: "x", partition: .column("week_ending")),
+        lookups: [
+            MartLookups.physician("prescriber", source: "xponent", input: "prescriber_id"),
+            MartLookups.product(input: "ndc11"),
         ],
         insert: """
             INSERT INTO fact_rx_weekly
-            SELECT week_ending, physician_key, product_key, \(Warehouse.dateKey("week_ending")),
+            SELECT week_ending, physician_key, product_key, \(Marts.dateKey("week_ending")),
                    SUM(nrx) / 1000.0, SUM(trx) / 1000.0, SUM(nqty) / 1000.0, SUM(tqty) / 1000.0, SUM(trx)
             FROM (
-                SELECT x.week_ending, COALESCE(m.physician_id, 0) AS physician_key, COALESCE(p.product_key, 0) AS product_key,
-                       \(Warehouse.milli("x.nrx")) AS nrx, \(Warehouse.milli("x.trx")) AS trx,
-                       \(Warehouse.milli("x.nqty")) AS nqty, \(Warehouse.milli("x.tqty")) AS tqty
+                SELECT {partition} AS week_ending, COALESCE(m.physician_id, 0) AS physician_key,
+                       COALESCE(p.product_key, 0) AS product_key,
+                       \(Marts.milli("x.nrx")) AS nrx, \(Marts.milli("x.trx")) AS trx,
+                       \(Marts.milli("x.nqty")) AS nqty, \(Marts.milli("x.tqty")) AS tqty
                 FROM raw_xponent.xponent x
-                LEFT JOIN physician_master.physician_xref m ON m.source = 'xponent' AND m.source_id = x.prescriber_id
-                LEFT JOIN dim_product p ON p.ndc11 = x.ndc11
+                {lookup:prescriber}
+                {lookup:product}
                 WHERE {partitions})
             GROUP BY week_ending, physician_key, product_key
-            """, partitionOf: "x.week_ending")
+            """)
 
     static let claims = IncrementalFact(
         table: "fact_claims_weekly", partitionColumn: "week_ending",
@@ -49,46 +43,37 @@ enum PhysicianMart {
                 net_claims INTEGER NOT NULL, patient_pay REAL NOT NULL,
                 PRIMARY KEY (week_ending, physician_key, product_key, plan_key)) WITHOUT ROWID
             """,
-        sources: [.init("raw_claims.claims", partition: "date(fill_date, 'weekday 5')")],
-        mappings: [
-            .init(
-                name: "prescriber",
-                sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'claims'",
-                table: "raw_claims.claims", key: "prescriber_npi", partition: "date(fill_date, 'weekday 5')",
-                logged: ("physician_master.physician_xref", "source = 'claims'")),
-            .init(
-                name: "plan",
-                sql: """
-                    SELECT x.source_key, COALESCE(k.plan_key, 0) FROM payer_master.plan_xref x
-                    LEFT JOIN conformed_dims.plan_key_map k ON k.plan_id = x.plan_id WHERE x.source = 'claims'
-                    """,
-                table: "raw_claims.claims", key: claimKey, partition: "date(fill_date, 'weekday 5')"),
-            .init(
-                name: "product", sql: "SELECT ndc11, product_key FROM dim_product WHERE product_key <> 0",
-                table: "raw_claims.claims", key: "ndc11", partition: "date(fill_date, 'weekday 5')"),
+        source: .init("raw_claims.claims", alias: "c", partition: .week(of: "fill_date")),
+        lookups: [
+            MartLookups.physician("prescriber", source: "claims", input: "prescriber_npi"),
+            MartLookups.product(input: "ndc11"), MartLookups.plan,
+        ],
+        // Claims are keyed by claim id: a week is sought through its index, and the claims of re-pointed
+        // prescribers through theirs (the cross-walk is reached by a LEFT JOIN, so the claims stay the outer
+        // loop and the index does not change the plan).
+        indexes: [
+            InputIndex("raw_claims.claims", .week(of: "fill_date")), InputIndex("raw_claims.claims", "prescriber_npi"),
         ],
         insert: """
             INSERT INTO fact_claims_weekly
-            SELECT week_ending, physician_key, product_key, plan_key, \(Warehouse.dateKey("week_ending")),
+            SELECT week_ending, physician_key, product_key, plan_key, \(Marts.dateKey("week_ending")),
                    SUM(status = 'P'), SUM(status = 'R'), SUM(status = 'X'), SUM(status = 'P') - SUM(status = 'X'),
                    SUM(CASE WHEN status = 'P' THEN pay_cents ELSE 0 END) / 100.0
             FROM (
-                SELECT date(c.fill_date, 'weekday 5') AS week_ending, COALESCE(m.physician_id, 0) AS physician_key,
+                SELECT {partition} AS week_ending, COALESCE(m.physician_id, 0) AS physician_key,
                        COALESCE(p.product_key, 0) AS product_key, COALESCE(k.plan_key, 0) AS plan_key,
-                       c.claim_status AS status, \(Warehouse.cents("COALESCE(c.patient_pay, 0)")) AS pay_cents
+                       c.claim_status AS status, \(Marts.cents("COALESCE(c.patient_pay, 0)")) AS pay_cents
                 FROM raw_claims.claims c
-                LEFT JOIN physician_master.physician_xref m ON m.source = 'claims' AND m.source_id = c.prescriber_npi
-                LEFT JOIN dim_product p ON p.ndc11 = c.ndc11
-                LEFT JOIN payer_master.plan_xref x ON x.source = 'claims'
-                    AND x.source_key = COALESCE(c.bin, '') || '|' || COALESCE(c.pcn, '') || '|' || COALESCE(c.group_id, '')
-                LEFT JOIN conformed_dims.plan_key_map k ON k.plan_id = x.plan_id
+                {lookup:prescriber}
+                {lookup:product}
+                {lookup:plan}
                 WHERE {partitions})
             GROUP BY week_ending, physician_key, product_key, plan_key
-            """, partitionOf: "date(c.fill_date, 'weekday 5')")
+            """)
 
     /// The primary product of a call: the first of its `;`-separated brands.
-    static let primaryBrand =
-        "UPPER(TRIM(CASE WHEN instr(c.detailed_products, ';') > 0 THEN substr(c.detailed_products, 1, instr(c.detailed_products, ';') - 1) ELSE c.detailed_products END))"
+    static let primaryBrand: RowExpression =
+        "UPPER(TRIM(CASE WHEN instr({detailed_products}, ';') > 0 THEN substr({detailed_products}, 1, instr({detailed_products}, ';') - 1) ELSE {detailed_products} END))"
 
     static let calls = IncrementalFact(
         table: "fact_calls", partitionColumn: "call_date",
@@ -97,30 +82,29 @@ enum PhysicianMart {
                 date_key INTEGER NOT NULL, calls INTEGER NOT NULL, samples INTEGER NOT NULL,
                 PRIMARY KEY (call_date, physician_key, product_key)) WITHOUT ROWID
             """,
-        sources: [.init("raw_crm_calls.crm_calls", partition: "call_date")],
-        mappings: [
-            .init(
-                name: "account",
-                sql: "SELECT source_id, physician_id FROM physician_master.physician_xref WHERE source = 'crm'",
-                table: "raw_crm_calls.crm_calls", key: "account_id", partition: "call_date",
-                logged: ("physician_master.physician_xref", "source = 'crm'")),
-            .init(
-                name: "brand",
-                sql: "SELECT brand, MIN(product_key) FROM dim_product WHERE product_key <> 0 GROUP BY brand",
-                table: "raw_crm_calls.crm_calls c",
-                key: primaryBrand, partition: "call_date"),
+        source: .init("raw_crm_calls.crm_calls", alias: "c", partition: .column("call_date")),
+        lookups: [
+            MartLookups.physician("account", source: "crm", input: "account_id"),
+            Lookup(
+                "brand",
+                table:
+                    "(SELECT brand, MIN(product_key) AS product_key FROM dim_product WHERE product_key <> 0 GROUP BY brand)",
+                alias: "b", key: "brand", value: "product_key", input: primaryBrand),
+        ],
+        indexes: [
+            InputIndex("raw_crm_calls.crm_calls", Partition.column("call_date")),
+            InputIndex("raw_crm_calls.crm_calls", "account_id"),
         ],
         insert: """
             INSERT INTO fact_calls
-            SELECT c.call_date, COALESCE(m.physician_id, 0), COALESCE(b.product_key, 0), \(Warehouse.dateKey("c.call_date")),
+            SELECT {partition}, COALESCE(m.physician_id, 0), COALESCE(b.product_key, 0), \(Marts.dateKey("c.call_date")),
                    COUNT(*), SUM(COALESCE(c.samples, 0))
             FROM raw_crm_calls.crm_calls c
-            LEFT JOIN physician_master.physician_xref m ON m.source = 'crm' AND m.source_id = c.account_id
-            LEFT JOIN (SELECT brand, MIN(product_key) AS product_key FROM dim_product WHERE product_key <> 0 GROUP BY brand) b
-                ON b.brand = \(primaryBrand)
+            {lookup:account}
+            {lookup:brand}
             WHERE c.status = 'Submitted' AND {partitions}
             GROUP BY 1, 2, 3
-            """, partitionOf: "c.call_date")
+            """)
 
     static let share = DerivedTable(
         table: "mart_share_weekly", partitionColumn: "week_ending",
@@ -290,7 +274,7 @@ enum PhysicianMart {
                     """))
 
     static let domain = Domain(
-        id: "physician-mart", layer: "integrated", owner: Warehouse.owner,
+        id: "physician-mart", layer: "integrated", owner: Marts.owner,
         description:
             "Physicians' prescriptions (Xponent), pharmacy claims and calls by week, share by territory, and the reconciliation of the volume sources.",
         inputs: [
@@ -304,7 +288,7 @@ enum PhysicianMart {
                 table: "fact_rx_weekly",
                 description: "Xponent prescriptions after restatement (the latest delivery of a week wins)",
                 grain: ["physician_key", "product_key", "week_ending"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("physician_key", "INTEGER", "dim_physician (0: prescriber not mastered)"),
                     ("product_key", "INTEGER", "dim_product"), ("week_ending", "TEXT", "Friday"),
                     ("week_key", "INTEGER", "dim_date key of week_ending"),
@@ -315,7 +299,7 @@ enum PhysicianMart {
             OutputPort(
                 table: "fact_claims_weekly", description: "Pharmacy claims by fill week",
                 grain: ["physician_key", "product_key", "plan_key", "week_ending"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("physician_key", "INTEGER", "dim_physician"), ("product_key", "INTEGER", "dim_product"),
                     ("plan_key", "INTEGER", "dim_plan through BIN/PCN/group (0: unresolved)"),
                     ("week_ending", "TEXT", "the Friday ending the fill date's week"),
@@ -328,7 +312,7 @@ enum PhysicianMart {
             OutputPort(
                 table: "fact_calls", description: "Submitted calls by primary product",
                 grain: ["physician_key", "product_key", "call_date"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("physician_key", "INTEGER", "dim_physician through the CRM account"),
                     ("product_key", "INTEGER", "the first detailed product"), ("call_date", "TEXT", "the call's date"),
                     ("date_key", "INTEGER", "dim_date key (YYYYMMDD)"), ("calls", "INTEGER", "submitted calls"),
@@ -337,7 +321,7 @@ enum PhysicianMart {
             OutputPort(
                 table: "mart_share_weekly", description: "Brand share of the market basket by territory",
                 grain: ["territory_id", "market", "week_ending"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("territory_id", "TEXT", "the prescriber's territory ('UNASSIGNED' when unknown)"),
                     ("market", "TEXT", "market basket the product belongs to"),
                     ("week_ending", "TEXT", "the Friday ending the week"),
@@ -348,7 +332,7 @@ enum PhysicianMart {
                 table: "reconciliation_rx_claims",
                 description: "Xponent TRx against net paid claims by physician and week (all products)",
                 grain: ["physician_key", "week_ending"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("physician_key", "INTEGER", "dim_physician key (0: unknown)"),
                     ("week_ending", "TEXT", "the Friday ending the week"),
                     ("xponent_trx", "REAL", "projected TRx"), ("claims_net", "INTEGER", "paid − reversed claims"),
@@ -358,7 +342,7 @@ enum PhysicianMart {
                 table: "reconciliation_partd",
                 description: "Xponent TRx in a year against the CMS Part D claims of the same prescriber and brand",
                 grain: ["physician_key", "brand", "year"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("physician_key", "INTEGER", "dim_physician key (0: unknown)"), ("brand", "TEXT", "brand name"),
                     ("year", "INTEGER", "calendar year"),
                     ("xponent_trx", "REAL", "Xponent TRx (projected)"),
@@ -369,7 +353,7 @@ enum PhysicianMart {
                 table: "reconciliation_summary",
                 description: "The distribution of the gaps between sources: they are not supposed to match 1:1",
                 grain: ["comparison", "period"],
-                columns: Warehouse.columns([
+                columns: Marts.columns([
                     ("comparison", "TEXT", "claims_vs_xponent or partd_vs_xponent"),
                     ("period", "TEXT", "YYYY-MM for claims against Xponent, YYYY for Part D (a yearly file)"),
                     ("rows", "INTEGER", "physician-weeks or physician-brands compared"),
@@ -418,14 +402,14 @@ enum PhysicianMart {
                 sql: """
                     SELECT f.total AS mart_trx_milli, r.total AS raw_trx_milli
                     FROM (SELECT COALESCE(SUM(trx_milli), 0) AS total FROM fact_rx_weekly) f,
-                         (SELECT COALESCE(SUM(\(Warehouse.milli("trx"))), 0) AS total FROM raw_xponent.xponent) r
+                         (SELECT COALESCE(SUM(\(Marts.milli("trx"))), 0) AS total FROM raw_xponent.xponent) r
                     WHERE f.total <> r.total
                     """,
                 // The totals agreed on the previous version, so their changes must agree.
                 incremental: """
                     SELECT f.change AS mart_trx_milli_change, r.change AS raw_trx_milli_change
                     FROM (SELECT COALESCE(SUM(mesh_sign * trx_milli), 0) AS change FROM {changes:fact_rx_weekly}) f,
-                         (SELECT COALESCE(SUM(mesh_sign * \(Warehouse.milli("trx"))), 0) AS change
+                         (SELECT COALESCE(SUM(mesh_sign * \(Marts.milli("trx"))), 0) AS change
                           FROM {changes:raw_xponent.xponent}) r
                     WHERE f.change <> r.change
                     """),

@@ -139,14 +139,33 @@ struct MartTests {
         try await queue.writeWithoutTransaction { db in
             try db.execute(sql: "PRAGMA query_only = 0; CREATE TEMP TABLE touched (p PRIMARY KEY)")
             for fact in facts {
-                let partition = fact.partitionOf ?? fact.sources[0].partition
-                let insert = fact.insert.replacingOccurrences(
-                    of: "{partitions}", with: "(\(partition)) IN (SELECT p FROM temp.touched)")
+                let insert = try fact.renderedInsert(touched: "temp.touched")
                 let select = try #require(insert.range(of: "SELECT").map { insert[$0.lowerBound...] })
                 let plan = try GRDB.Row.fetchAll(db, sql: "EXPLAIN QUERY PLAN \(select)").map { $0["detail"] as String }
                 let raw = try #require(fact.sources.first?.table.split(separator: ".").last)
                 #expect(plan.contains { $0.contains("USING INDEX \(raw)_index_") }, "\(fact.table): \(plan)")
             }
+        }
+        // The indexes the facts declare are built by the raw domains under the names and in the order they
+        // had when Ingest listed them itself (the order of the consumers, then of their recipes).
+        try await queue.read { db in
+            let indexes = try GRDB.Row.fetchAll(
+                db,
+                sql: """
+                    SELECT name, sql FROM raw_claims.sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND name GLOB '*_index_[0-9]*'
+                    UNION ALL
+                    SELECT name, sql FROM raw_email_events.sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND name GLOB '*_index_[0-9]*'
+                    ORDER BY name
+                    """
+            ).map { "\($0["name"] as String): \($0["sql"] as String)" }
+            #expect(
+                indexes == [
+                    "claims_index_1: CREATE INDEX claims_index_1 ON claims (date(fill_date, 'weekday 5'))",
+                    "claims_index_2: CREATE INDEX claims_index_2 ON claims (prescriber_npi)",
+                    "email_events_index_1: CREATE INDEX email_events_index_1 ON email_events (substr(ts, 1, 10))",
+                    "email_events_index_2: CREATE INDEX email_events_index_2 ON email_events (date(substr(ts, 1, 10), 'weekday 5'))",
+                    "email_events_index_3: CREATE INDEX email_events_index_3 ON email_events (campaign_id)",
+                ])
         }
         // raw-xponent's warn test counts its flagged rows through the partial index that holds only them.
         let (xponent, _) = try mesh.snapshot(attaching: ["raw-xponent"])

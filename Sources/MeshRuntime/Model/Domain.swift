@@ -158,6 +158,8 @@ public struct Domain: Sendable {
     /// When consumers expect a new version (a service level): `status`, the domain's URL and the mesh page
     /// show on time, late or stale, and a missed deadline raises a `freshness.late` event.
     public var freshness: FreshnessSLA?
+    /// The indexes consumers asked this domain to build on its tables (``InputIndex``), set by the registry.
+    public internal(set) var servedIndexes: [ServedIndex] = []
 
     public init(
         id: DomainID, layer: String, owner: Owner, description: String,
@@ -201,6 +203,10 @@ public struct Domain: Sendable {
         if !changeLogs.isEmpty {
             lines.append("change logs \(changeLogs.joined(separator: ",")) depth \(changeLogDepth)")
         }
+        if !servedIndexes.isEmpty {
+            lines.append(
+                "served indexes " + servedIndexes.map { "\($0.table)(\($0.expression))" }.joined(separator: " "))
+        }
         return lines.joined(separator: "\n")
     }
 
@@ -210,7 +216,7 @@ public struct Domain: Sendable {
 
 /// The set of domains a mesh is made of.
 public struct DomainRegistry: Sendable {
-    public private(set) var domains: [DomainID: Domain] = [:]
+    public internal(set) var domains: [DomainID: Domain] = [:]
 
     public init(_ domains: [Domain] = []) throws {
         for domain in domains { try register(domain) }
@@ -222,6 +228,7 @@ public struct DomainRegistry: Sendable {
         }
         try domain.recipe.validate(domain: domain.id)
         domains[domain.id] = domain
+        distributeInputIndexes()
     }
 
     /// Replaces a registered domain by a changed definition of it (a kitchen's edited recipe).
@@ -231,6 +238,7 @@ public struct DomainRegistry: Sendable {
         }
         try domain.recipe.validate(domain: domain.id)
         domains[domain.id] = domain
+        distributeInputIndexes()
     }
 
     public subscript(id: DomainID) -> Domain? { domains[id] }

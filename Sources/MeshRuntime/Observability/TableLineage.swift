@@ -194,6 +194,11 @@ extension Mesh {
     static func references(of step: any Step, writing table: String) -> [String] {
         if let declared = step as? any DeclaresReads { return declared.reads(writing: table) }
         guard let sql = (step as? any EditableSQL)?.editableSQL else { return [] }
+        return references(ofSQL: sql, writing: table)
+    }
+
+    /// The table names read (after FROM or JOIN) by the statements of a script that write the table.
+    static func references(ofSQL sql: String, writing table: String) -> [String] {
         let regex = try! NSRegularExpression(
             pattern: "(?i)\\b(?:FROM|JOIN)\\s+\"?([A-Za-z_][\\w]*(?:\"?\\.\"?[A-Za-z_][\\w]*)?)\"?")
         return statements(of: sql).filter { statementWrites($0, table: table) }.flatMap { statement in

@@ -70,6 +70,10 @@ public struct StepContext: Sendable {
 
     /// Input tables copied verbatim by `copyInputTable(_:in:)`, whose digest publication takes from the input.
     internal(set) var copies = CopiedTables()
+    /// What the steps of this build did to their partitioned tables (`touchedPartitions(of:)`).
+    internal(set) var touchedLog = TouchedPartitionLog()
+    /// The indexes consumers asked this domain to build (`servedIndexes(on:)`).
+    internal(set) var indexesToServe: [ServedIndex] = []
 
     /// Copies an input table (`schema.table`) into the build under its own name, with the input's definition
     /// and indexes, replacing any table of that name. While nothing writes to the copy afterwards, publication

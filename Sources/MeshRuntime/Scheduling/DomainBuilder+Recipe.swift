@@ -128,6 +128,8 @@ extension DomainBuilder {
         stepContext.definitionUnchanged = context.definitionUnchanged
         stepContext.previousDefinitionUnchanged = context.previousDefinitionUnchanged
         stepContext.copies = context.copies
+        stepContext.touchedLog = context.touchedLog
+        stepContext.indexesToServe = context.indexesToServe
         return stepContext
     }
 

@@ -175,6 +175,7 @@ extension DomainBuilder {
         context.startedFromPrevious = workspace.startedFromPrevious
         context.inputChanges = workspace.inputChanges
         context.unchangedInputTables = workspace.unchangedInputTables
+        context.indexesToServe = domain.servedIndexes
         context.previousDefinitionUnchanged =
             !fullRefresh && previous?.codeVersion == domain.codeVersion && previous?.parameters == parameters
         context.definitionUnchanged = workspace.startedFromPrevious && context.previousDefinitionUnchanged

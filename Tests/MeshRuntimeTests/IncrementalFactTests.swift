@@ -1,10 +1,9 @@
 import Foundation
 import GRDB
-import MeshRuntime
 import MeshTestSupport
 import Testing
 
-@testable import Warehouse
+@testable import MeshRuntime
 
 /// A toy raw domain (`rows` with batch and line, and a `map` of ids to targets) under an incremental fact.
 ///
@@ -57,6 +56,10 @@ struct IncrementalFactTests {
             }
         ]))
 
+    /// The toy's one lookup: a row's id to its target.
+    static let idLookup = Lookup(
+        "id", table: "toy_raw.map", alias: "m", key: "source_id", value: "target", input: "id")
+
     static let fact: Domain = {
         var domain = Domain(
             id: "toy-fact", layer: "integrated", owner: Owner(team: "t", contact: "t"), description: "toy fact",
@@ -71,17 +74,13 @@ struct IncrementalFactTests {
                             CREATE TABLE fact (week TEXT NOT NULL, target INTEGER NOT NULL, total INTEGER NOT NULL,
                                 PRIMARY KEY (week, target)) WITHOUT ROWID
                             """,
-                        sources: [.init("toy_raw.rows", partition: "week")],
-                        mappings: [
-                            .init(
-                                name: "id", sql: "SELECT source_id, target FROM toy_raw.map", table: "toy_raw.rows",
-                                key: "id", partition: "week")
-                        ],
+                        source: .init("toy_raw.rows", alias: "r", partition: .column("week")),
+                        lookups: [idLookup],
                         insert: """
-                            INSERT INTO fact SELECT r.week, COALESCE(m.target, 0), SUM(r.value)
-                            FROM toy_raw.rows r LEFT JOIN toy_raw.map m ON m.source_id = r.id
+                            INSERT INTO fact SELECT {partition}, COALESCE(m.target, 0), SUM(r.value)
+                            FROM toy_raw.rows r {lookup:id}
                             WHERE {partitions} GROUP BY 1, 2
-                            """, partitionOf: "r.week"))
+                            """))
             ]),
             retainedTables: ["fact_partition_state", "fact_mapping_state"])
         domain.buildsOnPreviousVersion = true

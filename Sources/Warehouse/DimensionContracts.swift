@@ -1,57 +1,10 @@
-import GRDB
 import MeshRuntime
-
-enum Warehouse {
-    static let owner = Owner(team: "commercial data warehouse", contact: "warehouse@pharma-mesh.example")
-
-    static func columns(_ spec: [(String, String, String)]) -> [ColumnContract] {
-        spec.map { ColumnContract($0.0, $0.1, $0.2) }
-    }
-
-    /// A volume with up to three decimals as an exact integer count of thousandths (`ROUND` then `CAST`), so sums
-    /// never depend on the order rows are added in.
-    static func milli(_ expression: String) -> String { "CAST(ROUND((\(expression)) * 1000) AS INTEGER)" }
-    /// An amount in USD as exact integer cents.
-    static func cents(_ expression: String) -> String { "CAST(ROUND((\(expression)) * 100) AS INTEGER)" }
-    /// `YYYYMMDD` as an integer, the key of `dim_date`.
-    static func dateKey(_ isoDate: String) -> String { "CAST(REPLACE(\(isoDate), '-', '') AS INTEGER)" }
-    /// The key of the Friday ending the week of an ISO date.
-    static func weekKey(_ isoDate: String) -> String { dateKey("date(\(isoDate), 'weekday 5')") }
-}
-
-/// Copies conformed dimensions from `conformed-dims` into the mart's own schema, so that each star is complete
-/// in one schema: a dimension unchanged since the previous build read it is kept, a changed one is copied whole
-/// (`StepContext.copyInputTable`, which also spares publication a read of its rows).
-struct CopyDimensions: Step {
-    var tables: [String]
-
-    var kind: String { "swift" }
-    var definition: String { "copy dimensions v2 " + tables.joined(separator: ",") }
-
-    func run(in context: StepContext) async throws -> StepReport {
-        let tables = self.tables
-        return try await context.database.write { db in
-            let before = db.totalChangesCount
-            var kept: [String] = []
-            for table in tables {
-                // Copied whole with conformed-dims' own definition, or kept when the copy the build started
-                // from already holds it: a changed dimension differs on most rows (dim_physician carries the
-                // master version on each), so a fresh table costs less than deleting and inserting them one
-                // by one, and its digest is conformed-dims'.
-                if try !context.copyInputTable("conformed_dims.\(table)", in: db) { kept.append(table) }
-            }
-            return StepReport(
-                rowsOut: db.totalChangesCount - before,
-                message: kept.isEmpty ? nil : "unchanged since the previous version: \(kept.joined(separator: ", "))")
-        }
-    }
-}
 
 /// The physician, product, plan and geography dimensions' contracts, shared by the marts that copy them.
 enum DimensionContracts {
     static let date = OutputPort(
         table: "dim_date", description: "Calendar days 2020–2030 (key 0: unknown)", grain: ["date_key"],
-        columns: Warehouse.columns([
+        columns: Marts.columns([
             ("date_key", "INTEGER", "YYYYMMDD"), ("date", "TEXT", "ISO date"),
             ("week_ending", "TEXT", "the Friday ending the day's week (Xponent weeks end on Fridays)"),
             ("week_key", "INTEGER", "date_key of week_ending"), ("month", "TEXT", "YYYY-MM"),
@@ -60,7 +13,7 @@ enum DimensionContracts {
         ]))
     static let product = OutputPort(
         table: "dim_product", description: "The market basket (key 0: unknown product)", grain: ["product_key"],
-        columns: Warehouse.columns([
+        columns: Marts.columns([
             ("product_key", "INTEGER", "the NDC11 as a number"), ("ndc11", "TEXT", "11 digits"),
             ("brand", "TEXT", "brand name"), ("generic", "TEXT", "generic (molecule) name"),
             ("market", "TEXT", "market basket"),
@@ -71,7 +24,7 @@ enum DimensionContracts {
         table: "dim_physician",
         description: "Golden physician records of one physician-master version (key 0: unknown physician)",
         grain: ["physician_key"],
-        columns: Warehouse.columns([
+        columns: Marts.columns([
             ("physician_key", "INTEGER", "= physician_id, stable across versions"),
             ("physician_id", "INTEGER", "physician-master's stable id"), ("npi", "TEXT", "10-digit NPI"),
             ("me_number", "TEXT", "AMA ME number"), ("first_name", "TEXT", "golden first name"),
@@ -94,7 +47,7 @@ enum DimensionContracts {
         ]))
     static let geo = OutputPort(
         table: "dim_geo", description: "ZIP codes with their alignment (key 0: unknown)", grain: ["geo_key"],
-        columns: Warehouse.columns([
+        columns: Marts.columns([
             ("geo_key", "INTEGER", "the ZIP5 as a number"), ("zip5", "TEXT", "five-digit ZIP"),
             ("state", "TEXT", "the state most physicians practising in the ZIP give"),
             ("territory_id", "TEXT", "sales territory id"), ("territory_name", "TEXT", "territory name"),
@@ -105,7 +58,7 @@ enum DimensionContracts {
     static let plan = OutputPort(
         table: "dim_plan", description: "Plans with payer and PBM (key 0: unknown or unresolved plan)",
         grain: ["plan_key"],
-        columns: Warehouse.columns([
+        columns: Marts.columns([
             ("plan_key", "INTEGER", "stable surrogate: kept across versions, new plans get the next numbers"),
             ("plan_id", "TEXT", "formulary plan id"), ("plan_name", "TEXT", "plan name"),
             ("payer_id", "TEXT", "formulary payer id"),
@@ -117,14 +70,8 @@ enum DimensionContracts {
     static let dma = OutputPort(
         table: "dim_dma", description: "Nielsen-style TV markets media is bought in (key 0: unknown)",
         grain: ["dma_key"],
-        columns: Warehouse.columns([
+        columns: Marts.columns([
             ("dma_key", "INTEGER", "the DMA code as a number"), ("dma_code", "TEXT", "DMA code"),
             ("dma_name", "TEXT", "DMA name"),
         ]))
-}
-
-// What each copied dimension is built from, for table-level lineage: the conformed table of the same name.
-extension CopyDimensions: DeclaresReads {
-    var writes: [String] { tables }
-    func reads(writing table: String) -> [String] { tables.contains(table) ? ["conformed_dims.\(table)"] : [] }
 }
