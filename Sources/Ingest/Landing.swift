@@ -1,4 +1,5 @@
 import Crypto
+import FeedFormats
 import Foundation
 import GRDB
 import MeshRuntime
@@ -58,12 +59,8 @@ public struct LandingReport: Sendable {
 /// Landing copies; it does not parse. The raw domains parse, validate and quarantine when they build, so a
 /// bad batch is always kept as it came.
 public enum Landing {
-    /// The feeds of shared/spec/feeds.md.
-    public static let feeds = [
-        "products", "nppes", "ama", "crm_accounts", "alignment", "xponent", "claims", "formulary", "rebates",
-        "crm_calls",
-        "email_events", "web_sessions", "media", "partd",
-    ]
+    /// The feeds of shared/spec/feeds.md: those with a layout, in the layouts' order.
+    public static let feeds = FeedLayouts.all.map(\.feed)
 
     static func ledger(home: URL) throws -> DatabaseQueue {
         let directory = home.appendingPathComponent("landing")
