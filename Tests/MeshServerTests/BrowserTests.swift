@@ -67,22 +67,7 @@ struct BrowserTests {
                 status: .ok, headers: [.contentType: "text/html; charset=utf-8"],
                 body: .init(byteBuffer: ByteBuffer(string: html)))
         }
-        let (ports, announce) = AsyncStream.makeStream(of: Int.self)
-        let page = Application(
-            router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
-            onServerRunning: { announce.yield($0.localAddress?.port ?? 0) })
-        return try await withThrowingTaskGroup(of: Value?.self) { group in
-            group.addTask {
-                try await page.runService(gracefulShutdownSignals: [])
-                return nil
-            }
-            var iterator = ports.makeAsyncIterator()
-            let port = try #require(await iterator.next())
-            let value = try await body("http://127.0.0.1:\(port)")
-            group.cancelAll()
-            while let next = try? await group.next() { _ = next }
-            return value
-        }
+        return try await running(router, body)
     }
 
     /// Runs `body` with a server on 127.0.0.1 that answers each of `pages`' paths with its HTML.
@@ -97,6 +82,13 @@ struct BrowserTests {
                     body: .init(byteBuffer: ByteBuffer(string: html)))
             }
         }
+        return try await running(router, body)
+    }
+
+    /// Runs `body` with `router` served on a free port of 127.0.0.1, then stops the server.
+    static func running<Value: Sendable>(
+        _ router: Router<BasicRequestContext>, _ body: @Sendable (_ base: String) async throws -> Value
+    ) async throws -> Value {
         let (ports, announce) = AsyncStream.makeStream(of: Int.self)
         let server = Application(
             router: router, configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0)),
